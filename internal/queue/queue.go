@@ -1,0 +1,265 @@
+// Package queue is the job queue of rpt: the job model, the Store interface that both
+// the SQLite (one machine) and MySQL/MariaDB (many nodes) implementations satisfy, and
+// their embedded migrations. The rules every Store obeys are DESIGN.md's "Queue
+// semantics"; queuetest holds the conformance suite that checks them on every store.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Status is where a job is in its life.
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Terminal reports whether no further change can happen to a job in this status.
+func (s Status) Terminal() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCancelled
+}
+
+// Kind is what a job runs.
+type Kind string
+
+const (
+	KindReport Kind = "report"
+	KindETL    Kind = "etl"
+)
+
+// Origin says where a submit came from.
+const (
+	OriginCLI  = "cli"
+	OriginCron = "cron"
+	OriginAPI  = "api"
+	OriginWeb  = "web"
+)
+
+// Event names recorded in rpt_job_events and published over MQTT.
+const (
+	EventQueued          = "queued"
+	EventRunning         = "running"
+	EventProgress        = "progress"
+	EventRetryScheduled  = "retry_scheduled"
+	EventReleased        = "released"
+	EventSucceeded       = "succeeded"
+	EventFailed          = "failed"
+	EventCancelled       = "cancelled"
+	EventCancelRequested = "cancel_requested"
+)
+
+// Scope is one concurrency limit a job is subject to: "report:NAME", "source:NAME"
+// or "group:NAME", with at most Limit jobs of the scope running across all agents.
+type Scope struct {
+	Name  string `json:"scope"`
+	Limit int    `json:"limit"`
+}
+
+// Job is one row of rpt_jobs. Times are UTC and written by the database.
+type Job struct {
+	ID                int64             `json:"id"`
+	Kind              Kind              `json:"kind"`
+	Report            string            `json:"report"`
+	Definition        []byte            `json:"-"` // the definition snapshot (YAML) the agent runs
+	DefinitionSHA256  string            `json:"definition_sha256"`
+	Params            json.RawMessage   `json:"params"` // resolved at submit: {"name": value}
+	Source            string            `json:"source"`
+	Route             map[string]string `json:"route,omitempty"`  // labels an agent must have
+	Scopes            []Scope           `json:"scopes,omitempty"` // concurrency limits
+	Priority          int               `json:"priority"`         // higher runs first
+	Status            Status            `json:"status"`
+	Attempt           int               `json:"attempt"`  // claims so far; never decreases
+	Failures          int               `json:"failures"` // errors and lease-expiry rescues
+	MaxAttempts       int               `json:"max_attempts"`
+	RunAfter          time.Time         `json:"run_after"`
+	LeaseToken        string            `json:"-"`
+	LeaseOwner        string            `json:"agent,omitempty"`
+	LeaseExpires      *time.Time        `json:"lease_expires,omitempty"`
+	CancelRequestedAt *time.Time        `json:"cancel_requested_at,omitempty"`
+	DedupeKey         string            `json:"dedupe_key,omitempty"`
+	OnceKey           string            `json:"once_key,omitempty"`
+	SubmitToken       string            `json:"submit_token,omitempty"`
+	ResultAttempt     int               `json:"result_attempt,omitempty"` // the attempt whose result counts
+	Rows              int64             `json:"rows"`
+	Error             string            `json:"error,omitempty"`
+	RetryOf           int64             `json:"retry_of,omitempty"`
+	SubmittedBy       string            `json:"submitted_by,omitempty"`
+	Origin            string            `json:"origin,omitempty"`
+	Timeout           time.Duration     `json:"-"` // from the definition; 0 means none
+	CreatedAt         time.Time         `json:"created_at"`
+	StartedAt         *time.Time        `json:"started_at"`
+	FinishedAt        *time.Time        `json:"finished_at"`
+}
+
+// Lease identifies one claim of a job. Every agent write about a job is fenced by it:
+// it applies only while the job is running under this token.
+type Lease struct {
+	JobID   int64
+	Token   string
+	Attempt int
+}
+
+// Lease returns the lease the job was claimed under.
+func (j *Job) Lease() Lease { return Lease{JobID: j.ID, Token: j.LeaseToken, Attempt: j.Attempt} }
+
+// JobEnqueueParams is a new job. Definition, Params and the rest are taken as given:
+// reportdefs resolves and validates them before they get here.
+type JobEnqueueParams struct {
+	Kind             Kind
+	Report           string
+	Definition       []byte
+	DefinitionSHA256 string
+	Params           json.RawMessage
+	Source           string
+	Route            map[string]string
+	Scopes           []Scope
+	Priority         int
+	MaxAttempts      int
+	RunAfter         *time.Time // nil: now (database clock)
+	Timeout          time.Duration
+	DedupeKey        string // while a job with this key is queued or running, enqueue returns it
+	OnceKey          string // never reused: enqueue returns the job that has it, whatever its status
+	SubmitToken      string // client idempotency token
+	RetryOf          int64
+	SubmittedBy      string
+	Origin           string
+}
+
+// JobEnqueueResult is the enqueued job, or the existing one a dedupe, once or submit
+// key matched (Existing true).
+type JobEnqueueResult struct {
+	Job      *Job
+	Existing bool
+}
+
+// JobClaimParams asks for up to Limit jobs for one agent.
+type JobClaimParams struct {
+	Agent         string
+	Sources       []string          // the sources this agent can run; empty: any
+	Labels        map[string]string // this agent's labels; a job's Route must be a subset
+	Limit         int
+	LeaseDuration time.Duration
+}
+
+// JobFailParams records an attempt's error. Retryable errors are queued again with
+// exponential backoff and jitter while failures < max_attempts.
+type JobFailParams struct {
+	Error     string
+	Retryable bool
+}
+
+// JobListParams filters a listing, newest first.
+type JobListParams struct {
+	Status Status
+	Report string
+	Limit  int
+	// Params, when set, keeps jobs whose resolved params contain these values (rpt get --latest -p).
+	Params map[string]any
+}
+
+// Heartbeat is what an agent learns when it renews a lease.
+type Heartbeat struct {
+	CancelRequested bool
+}
+
+// Event is one row of rpt_job_events: Seq increases globally.
+type Event struct {
+	Seq     int64     `json:"seq"`
+	JobID   int64     `json:"id"`
+	Report  string    `json:"report"`
+	Event   string    `json:"event"`
+	Status  Status    `json:"status"`
+	Attempt int       `json:"attempt"`
+	Agent   string    `json:"agent,omitempty"`
+	Rows    int64     `json:"rows"`
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Agent is one row of rpt_agents.
+type Agent struct {
+	Name     string            `json:"name"`
+	Host     string            `json:"host"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Sources  []string          `json:"sources,omitempty"`
+	Version  string            `json:"version"`
+	Running  int               `json:"running"`
+	Draining bool              `json:"draining"`
+	LastSeen time.Time         `json:"last_seen"`
+}
+
+// Errors a Store returns; callers test them with errors.Is.
+var (
+	// ErrLeaseLost: the fenced write matched no row: the job is no longer running under
+	// this lease (rescued, cancelled, released). The agent must stop the job at once.
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrNotFound: no job (or agent) with that id.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable wraps errors reaching the queue database.
+	ErrUnavailable = errors.New("queue database unavailable")
+)
+
+// Store is the queue. Every method is safe for concurrent use by many goroutines and
+// many processes sharing one database; no transaction stays open between calls.
+type Store interface {
+	// JobEnqueue inserts a queued job and its "queued" event, or returns the job an
+	// active dedupe key, a once key or a submit token already names.
+	JobEnqueue(ctx context.Context, p JobEnqueueParams) (JobEnqueueResult, error)
+	// JobClaim claims up to p.Limit runnable jobs in claim order (priority desc,
+	// run_after, id), taking a free slot of every scope, issuing a new lease token each.
+	JobClaim(ctx context.Context, p JobClaimParams) ([]*Job, error)
+	// JobHeartbeat renews the lease and records rows so far (a "progress" event when
+	// rows changed). ErrLeaseLost when fenced out.
+	JobHeartbeat(ctx context.Context, l Lease, rows int64, leaseDuration time.Duration) (Heartbeat, error)
+	// JobComplete marks the job succeeded with its row count; the lease's attempt is the
+	// result attempt. Frees slots.
+	JobComplete(ctx context.Context, l Lease, rows int64) error
+	// JobFail records an error: queued again after backoff (retry_scheduled) or failed.
+	// It returns the job's resulting status.
+	JobFail(ctx context.Context, l Lease, p JobFailParams) (Status, error)
+	// JobCancelled ends a running job whose cancel was requested as cancelled.
+	JobCancelled(ctx context.Context, l Lease) error
+	// JobRelease returns a running job to the queue without counting a failure (drain,
+	// self-fence).
+	JobRelease(ctx context.Context, l Lease) error
+	// JobCancel cancels a queued job at once, or requests cancel of a running one. It
+	// returns the job after the change; a finished job is returned unchanged.
+	JobCancel(ctx context.Context, id int64) (*Job, error)
+	// JobRescue returns jobs whose lease expired to the queue (counting a failure), or
+	// fails them after max_attempts, or cancels them when cancel was requested.
+	JobRescue(ctx context.Context) (int, error)
+	JobGet(ctx context.Context, id int64) (*Job, error)
+	JobList(ctx context.Context, p JobListParams) ([]*Job, error)
+	// EventList returns events with seq > afterSeq, for one job when jobID != 0.
+	EventList(ctx context.Context, jobID int64, afterSeq int64, limit int) ([]Event, error)
+
+	// ResultChunkPut stores one chunk of the lease's attempt; fenced.
+	ResultChunkPut(ctx context.Context, l Lease, seq int, data []byte) error
+	// ResultChunkGet returns chunk seq (0, 1, ...) of (job, attempt); ErrNotFound past
+	// the last one. Readers pull one chunk at a time, so memory stays flat.
+	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
+
+	// AgentHeartbeat records an agent's presence (upsert).
+	AgentHeartbeat(ctx context.Context, a Agent) error
+	AgentList(ctx context.Context) ([]Agent, error)
+
+	// Migrate brings the schema to the newest version; MigrationStatus lists versions.
+	Migrate(ctx context.Context) error
+	MigrationStatus(ctx context.Context) ([]Migration, error)
+	Close() error
+}
+
+// Migration is one embedded schema version and whether it is applied.
+type Migration struct {
+	Version   int64      `json:"version"`
+	Name      string     `json:"name"`
+	AppliedAt *time.Time `json:"applied_at"`
+}

@@ -1,0 +1,71 @@
+// Package source runs report SQL against named data sources (SQLite, MySQL/MariaDB,
+// SQL Server; Plex web services and ODBC later) and streams typed rows. Parameters are
+// always bound: ":name" in the SQL becomes the driver's placeholder, and a list value
+// becomes one placeholder per element.
+package source
+
+import (
+	"context"
+	"errors"
+)
+
+// Type is the portable type of a result column. Values are carried as:
+// TypeInt int64, TypeDecimal string (exact, e.g. "-12.30"), TypeFloat float64,
+// TypeString string, TypeBool bool, TypeDate string "YYYY-MM-DD",
+// TypeDateTime string RFC 3339 in UTC, TypeBytes []byte; NULL is nil in any type.
+type Type string
+
+const (
+	TypeInt      Type = "int"
+	TypeDecimal  Type = "decimal"
+	TypeFloat    Type = "float"
+	TypeString   Type = "string"
+	TypeBool     Type = "bool"
+	TypeDate     Type = "date"
+	TypeDateTime Type = "datetime"
+	TypeBytes    Type = "bytes"
+)
+
+// Column names a result column and its type.
+type Column struct {
+	Name string `json:"name"`
+	Type Type   `json:"type"`
+}
+
+// Rows is a stream of typed rows. Values returns the current row; the slice is reused
+// by the next call to Next, so copy what you keep.
+type Rows interface {
+	Columns() []Column
+	Next() bool
+	Values() []any
+	Err() error
+	Close() error
+}
+
+// Source is one named, opened data source.
+type Source interface {
+	// Name is the name the source has in the configuration.
+	Name() string
+	// Driver is the driver name (sqlite, mysql, sqlserver) that picks a definition's dialect SQL.
+	Driver() string
+	// Query runs sql with ":name" parameters bound from params (int64, string, bool,
+	// float64, nil, or []any for lists). Cancelling ctx cancels the query on the server.
+	Query(ctx context.Context, sql string, params map[string]any) (Rows, error)
+	Close() error
+}
+
+// Config is one entry of rpt.yaml's sources:.
+type Config struct {
+	Driver        string `yaml:"driver"`
+	DSN           string `yaml:"dsn"`
+	URL           string `yaml:"url"`
+	User          string `yaml:"user"`
+	Password      string `yaml:"password"`
+	MaxConcurrent int    `yaml:"max_concurrent"`
+}
+
+// ErrUnavailable wraps errors reaching a source (exit code 5).
+var ErrUnavailable = errors.New("source unavailable")
+
+// ErrUnknownParam is returned when the SQL names a parameter that was not given.
+var ErrUnknownParam = errors.New("unknown parameter")
