@@ -1,0 +1,369 @@
+// Package agent is the rpt daemon that runs queued jobs: it claims as many jobs as it
+// has free capacity for, runs each job's definition snapshot against its source,
+// streams the rows into the result store, and keeps the job's lease alive with
+// heartbeats. Every write about a job is fenced by its lease (DESIGN.md, "Queue
+// semantics"); when the queue database stops answering, the agent stops its own jobs
+// before their leases can expire (self-fencing) and releases them once it answers again,
+// so no job ever runs twice at the same time.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"rpt/internal/queue"
+	"rpt/internal/source"
+)
+
+// Store is the part of the queue the agent uses. queue.Store satisfies it; so does any
+// fake in tests. ResultChunkPut and ResultChunkGet make it a results.ChunkStore.
+type Store interface {
+	JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.Job, error)
+	JobHeartbeat(ctx context.Context, l queue.Lease, rows int64, leaseDuration time.Duration) (queue.Heartbeat, error)
+	JobComplete(ctx context.Context, l queue.Lease, rows int64) error
+	JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParams) (queue.Status, error)
+	JobCancelled(ctx context.Context, l queue.Lease) error
+	JobRelease(ctx context.Context, l queue.Lease) error
+	JobRescue(ctx context.Context) (int, error)
+	AgentHeartbeat(ctx context.Context, a queue.Agent) error
+	ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error
+	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
+}
+
+// SourceOpener opens the named source for one job. The agent closes the Source when the
+// job ends, so an opener that shares a connection pool between jobs returns a wrapper
+// whose Close leaves the pool open.
+type SourceOpener func(ctx context.Context, name string) (source.Source, error)
+
+// Config tunes an Agent. Zero values take the defaults.
+type Config struct {
+	// Name identifies the agent in the queue (lease owner, rpt agents list); default
+	// hostname-pid.
+	Name string
+	// Labels are matched against a job's route (plant=albion).
+	Labels map[string]string
+	// Sources are the sources this agent can run; empty means any.
+	Sources []string
+	// Concurrency is how many jobs run at once in this agent; default 2.
+	Concurrency int
+	// LeaseDuration is how long a claim or heartbeat keeps a job ours; default 30s.
+	LeaseDuration time.Duration
+	// HeartbeatInterval is how often running jobs renew their lease and report rows; it
+	// is also how fast a cancel requested in the database is noticed. Default 1s.
+	HeartbeatInterval time.Duration
+	// PollInterval is how often an agent with free capacity asks for jobs; default 1s.
+	// Wake claims at once.
+	PollInterval time.Duration
+	// RescueInterval is how often the agent returns expired leases to the queue; default 5s.
+	RescueInterval time.Duration
+	// AgentHeartbeatInterval is how often the agent records its presence; default 5s.
+	AgentHeartbeatInterval time.Duration
+	// Grace is how long running jobs may finish on shutdown before their queries are
+	// killed and the jobs released; default 30s.
+	Grace time.Duration
+	// Version is reported in the agent's presence row.
+	Version string
+}
+
+// Defaults for Config.
+const (
+	DefaultConcurrency            = 2
+	DefaultLeaseDuration          = 30 * time.Second
+	DefaultHeartbeatInterval      = time.Second
+	DefaultPollInterval           = time.Second
+	DefaultRescueInterval         = 5 * time.Second
+	DefaultAgentHeartbeatInterval = 5 * time.Second
+	DefaultGrace                  = 30 * time.Second
+)
+
+// WithDefaults fills zero fields.
+func (c Config) WithDefaults() Config {
+	if c.Name == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "agent"
+		}
+		c.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.LeaseDuration <= 0 {
+		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.RescueInterval <= 0 {
+		c.RescueInterval = DefaultRescueInterval
+	}
+	if c.AgentHeartbeatInterval <= 0 {
+		c.AgentHeartbeatInterval = DefaultAgentHeartbeatInterval
+	}
+	if c.Grace <= 0 {
+		c.Grace = DefaultGrace
+	}
+	return c
+}
+
+// Log attribute keys, constant so that log queries keep working.
+const (
+	keyAgent    = "agent"
+	keyJob      = "job"
+	keyReport   = "report"
+	keyAttempt  = "attempt"
+	keyRows     = "rows"
+	keyError    = "error"
+	keySource   = "source"
+	keyOutcome  = "outcome"
+	keyRunning  = "running"
+	keyDuration = "duration"
+	keyRescued  = "rescued"
+)
+
+// Agent claims and runs jobs. Create it with New and start it with Run.
+type Agent struct {
+	store Store
+	open  SourceOpener
+	cfg   Config
+	log   *slog.Logger
+	host  string
+
+	wake    chan struct{}
+	drain   atomic.Bool
+	queueOK atomic.Bool
+
+	mu   sync.Mutex
+	jobs map[int64]*run // running jobs by id
+	wg   sync.WaitGroup
+}
+
+// New returns an agent that claims from store and opens sources with open. A nil log
+// discards logging.
+func New(store Store, open SourceOpener, cfg Config, log *slog.Logger) *Agent {
+	cfg = cfg.WithDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	host, _ := os.Hostname()
+	a := &Agent{
+		store: store,
+		open:  open,
+		cfg:   cfg,
+		log:   log.With(keyAgent, cfg.Name),
+		host:  host,
+		wake:  make(chan struct{}, 1),
+		jobs:  make(map[int64]*run),
+	}
+	a.queueOK.Store(true)
+	return a
+}
+
+// Name is the agent's name in the queue.
+func (a *Agent) Name() string { return a.cfg.Name }
+
+// Wake makes the agent claim at once instead of waiting for the next poll (an MQTT
+// wake-up, or a job of its own finishing). It never blocks.
+func (a *Agent) Wake() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Drain stops claiming new jobs; running jobs go on to their end.
+func (a *Agent) Drain() {
+	if !a.drain.Swap(true) {
+		a.log.Info("draining: no new claims")
+	}
+}
+
+// Draining reports whether the agent has stopped claiming (Drain or shutdown).
+func (a *Agent) Draining() bool { return a.drain.Load() }
+
+// Running is the number of jobs the agent is running now.
+func (a *Agent) Running() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.jobs)
+}
+
+// Ready reports whether the agent takes work: not draining, and its last call to the
+// queue database succeeded (/readyz).
+func (a *Agent) Ready() bool { return !a.drain.Load() && a.queueOK.Load() }
+
+// queueCall records the outcome of a call to the queue for Ready, and logs the moments
+// the database stops and starts answering rather than every failed call.
+func (a *Agent) queueCall(op string, err error) {
+	if err == nil || errors.Is(err, queue.ErrLeaseLost) || errors.Is(err, queue.ErrNotFound) {
+		if !a.queueOK.Swap(true) {
+			a.log.Info("queue database answers again", "op", op)
+		}
+		return
+	}
+	if a.queueOK.Swap(false) {
+		a.log.Warn("queue database call failed", "op", op, keyError, err.Error())
+	}
+}
+
+// callTimeout bounds one call to the queue, so a hung connection cannot stall a loop
+// for longer than the lease leaves room for.
+func (a *Agent) callTimeout() time.Duration { return a.cfg.LeaseDuration / 4 }
+
+// Run claims and runs jobs until ctx is cancelled (SIGTERM), then stops claiming at
+// once, lets running jobs finish within Grace, kills and releases the rest, and returns
+// nil. It returns an error only when jobs would not stop.
+func (a *Agent) Run(ctx context.Context) error {
+	// Jobs and queue calls outlive ctx: a shutdown still completes or releases jobs.
+	// hard ends them all when even the release phase is over.
+	hard, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardCancel()
+
+	a.log.Info("agent started", "concurrency", a.cfg.Concurrency, "sources", a.cfg.Sources,
+		"labels", a.cfg.Labels, "lease", a.cfg.LeaseDuration.String(), "version", a.cfg.Version)
+	a.agentHeartbeat(hard)
+
+	poll := time.NewTicker(a.cfg.PollInterval)
+	defer poll.Stop()
+	rescue := time.NewTicker(a.cfg.RescueInterval)
+	defer rescue.Stop()
+	presence := time.NewTicker(a.cfg.AgentHeartbeatInterval)
+	defer presence.Stop()
+
+	a.claim(hard)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-poll.C:
+			a.claim(hard)
+		case <-a.wake:
+			a.claim(hard)
+		case <-rescue.C:
+			a.rescue(hard)
+		case <-presence.C:
+			a.agentHeartbeat(hard)
+		}
+	}
+	return a.shutdown(hard, hardCancel, presence.C)
+}
+
+// shutdown runs after Run's context is cancelled.
+func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelFunc, presence <-chan time.Time) error {
+	a.drain.Store(true)
+	n := a.Running()
+	a.log.Info("shutting down: no new claims", keyRunning, n, "grace", a.cfg.Grace.String())
+	a.agentHeartbeat(hard)
+
+	done := make(chan struct{})
+	go func() {
+		a.wg.Wait()
+		close(done)
+	}()
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return true
+			case <-presence:
+				a.agentHeartbeat(hard)
+			case <-t.C:
+				return false
+			}
+		}
+	}
+	if !wait(a.cfg.Grace) {
+		a.mu.Lock()
+		for _, r := range a.jobs {
+			r.cancel(errShutdown)
+		}
+		n := len(a.jobs)
+		a.mu.Unlock()
+		a.log.Warn("grace period over: stopping and releasing jobs", keyRunning, n)
+		// Releasing needs the database; past one lease the jobs are another agent's
+		// to rescue anyway.
+		if !wait(a.cfg.LeaseDuration) {
+			hardCancel()
+			if !wait(5 * time.Second) {
+				return fmt.Errorf("shutdown: %d jobs did not stop", a.Running())
+			}
+		}
+	}
+	a.agentHeartbeat(hard)
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// claim asks for as many jobs as there is free capacity and starts them.
+func (a *Agent) claim(ctx context.Context) {
+	if a.drain.Load() {
+		return
+	}
+	free := a.cfg.Concurrency - a.Running()
+	if free <= 0 {
+		return
+	}
+	// The lease runs from the database's clock at claim time, which is after now: now is
+	// a safe start for the self-fencing deadline.
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+	jobs, err := a.store.JobClaim(cctx, queue.JobClaimParams{
+		Agent:         a.cfg.Name,
+		Sources:       a.cfg.Sources,
+		Labels:        a.cfg.Labels,
+		Limit:         free,
+		LeaseDuration: a.cfg.LeaseDuration,
+	})
+	cancel()
+	a.queueCall("claim", err)
+	if err != nil {
+		return
+	}
+	for i, job := range jobs {
+		if i >= free {
+			// A store never returns more than asked; if one did, running the extra jobs
+			// would break the concurrency promise, so hand them back.
+			a.log.Error("claim returned more jobs than asked; releasing", keyJob, job.ID, "limit", free)
+			rctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+			a.queueCall("release", a.store.JobRelease(rctx, job.Lease()))
+			cancel()
+			continue
+		}
+		a.start(ctx, job, start)
+	}
+}
+
+func (a *Agent) rescue(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+	defer cancel()
+	n, err := a.store.JobRescue(cctx)
+	a.queueCall("rescue", err)
+	if err == nil && n > 0 {
+		a.log.Info("rescued jobs with expired leases", keyRescued, n)
+	}
+}
+
+func (a *Agent) agentHeartbeat(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+	defer cancel()
+	err := a.store.AgentHeartbeat(cctx, queue.Agent{
+		Name:     a.cfg.Name,
+		Host:     a.host,
+		Labels:   a.cfg.Labels,
+		Sources:  a.cfg.Sources,
+		Version:  a.cfg.Version,
+		Running:  a.Running(),
+		Draining: a.drain.Load(),
+	})
+	a.queueCall("agent heartbeat", err)
+}

@@ -1,0 +1,370 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"rpt/internal/queue"
+	"rpt/internal/source"
+)
+
+// memStore is an in-memory Store with the fencing rules of the real ones, plus switches
+// that make it fail the way a database does.
+type memStore struct {
+	down atomic.Bool // every call returns queue.ErrUnavailable
+
+	mu     sync.Mutex
+	nextID int64
+	jobs   map[int64]*memJob
+	order  []int64
+	calls  []string // outcome calls that succeeded: "complete 1", "release 1", ...
+	agents []queue.Agent
+}
+
+type memJob struct {
+	job    queue.Job
+	cancel bool
+	chunks map[[2]int][]byte // (attempt, seq)
+}
+
+func newMemStore() *memStore {
+	return &memStore{jobs: map[int64]*memJob{}}
+}
+
+func (s *memStore) check() error {
+	if s.down.Load() {
+		return fmt.Errorf("dial queue: connection refused: %w", queue.ErrUnavailable)
+	}
+	return nil
+}
+
+// enqueue adds a queued job running the definition yaml with params.
+func (s *memStore) enqueue(report string, def string, params string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	id := s.nextID
+	s.jobs[id] = &memJob{
+		job: queue.Job{
+			ID: id, Kind: queue.KindReport, Report: report, Definition: []byte(def),
+			Params: json.RawMessage(params), Source: "demo", Status: queue.StatusQueued,
+			MaxAttempts: 3,
+		},
+		chunks: map[[2]int][]byte{},
+	}
+	s.order = append(s.order, id)
+	return id
+}
+
+func (s *memStore) setTimeout(id int64, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jobs[id].job.Timeout = d
+}
+
+func (s *memStore) get(id int64) queue.Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[id].job
+}
+
+func (s *memStore) requestCancel(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jobs[id].cancel = true
+}
+
+// steal takes the job away as a rescue by another agent would: a new token.
+func (s *memStore) steal(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[id]
+	j.job.LeaseToken = queue.NewLeaseToken()
+	j.job.Attempt++
+}
+
+func (s *memStore) callLog() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// fenced returns the job if l still holds it.
+func (s *memStore) fenced(l queue.Lease) (*memJob, error) {
+	j := s.jobs[l.JobID]
+	if j == nil || j.job.Status != queue.StatusRunning || j.job.LeaseToken != l.Token {
+		return nil, queue.ErrLeaseLost
+	}
+	return j, nil
+}
+
+func (s *memStore) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.Job, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*queue.Job
+	for _, id := range s.order {
+		if len(out) >= p.Limit {
+			break
+		}
+		j := s.jobs[id]
+		if j.job.Status != queue.StatusQueued {
+			continue
+		}
+		if len(p.Sources) > 0 && !slices.Contains(p.Sources, j.job.Source) {
+			continue
+		}
+		j.job.Status = queue.StatusRunning
+		j.job.Attempt++
+		j.job.LeaseToken = queue.NewLeaseToken()
+		j.job.LeaseOwner = p.Agent
+		c := j.job
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
+func (s *memStore) JobHeartbeat(ctx context.Context, l queue.Lease, rows int64, _ time.Duration) (queue.Heartbeat, error) {
+	if err := s.check(); err != nil {
+		return queue.Heartbeat{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.fenced(l)
+	if err != nil {
+		return queue.Heartbeat{}, err
+	}
+	j.job.Rows = rows
+	return queue.Heartbeat{CancelRequested: j.cancel}, nil
+}
+
+func (s *memStore) end(l queue.Lease, call string, f func(j *memJob)) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.fenced(l)
+	if err != nil {
+		return err
+	}
+	f(j)
+	j.job.LeaseToken = ""
+	s.calls = append(s.calls, fmt.Sprintf("%s %d", call, l.JobID))
+	return nil
+}
+
+func (s *memStore) JobComplete(ctx context.Context, l queue.Lease, rows int64) error {
+	return s.end(l, "complete", func(j *memJob) {
+		j.job.Status = queue.StatusSucceeded
+		j.job.Rows = rows
+		j.job.ResultAttempt = l.Attempt
+	})
+}
+
+func (s *memStore) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParams) (queue.Status, error) {
+	var st queue.Status
+	err := s.end(l, "fail", func(j *memJob) {
+		j.job.Failures++
+		j.job.Error = p.Error
+		if p.Retryable && j.job.Failures < j.job.MaxAttempts {
+			j.job.Status = queue.StatusQueued
+			// Not claimable again in these tests: a retry would need backoff.
+			j.job.RunAfter = time.Now().Add(time.Hour)
+			j.job.Source = "retry-later"
+		} else {
+			j.job.Status = queue.StatusFailed
+		}
+		st = j.job.Status
+	})
+	return st, err
+}
+
+func (s *memStore) JobCancelled(ctx context.Context, l queue.Lease) error {
+	return s.end(l, "cancelled", func(j *memJob) { j.job.Status = queue.StatusCancelled })
+}
+
+func (s *memStore) JobRelease(ctx context.Context, l queue.Lease) error {
+	return s.end(l, "release", func(j *memJob) {
+		j.job.Status = queue.StatusQueued
+		// Keep released jobs out of the agent's way: tests check them after shutdown.
+		j.job.Source = "released"
+	})
+}
+
+func (s *memStore) JobRescue(ctx context.Context) (int, error) {
+	return 0, s.check()
+}
+
+func (s *memStore) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.agents = append(s.agents, a)
+	return nil
+}
+
+func (s *memStore) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.fenced(l)
+	if err != nil {
+		return err
+	}
+	j.chunks[[2]int{l.Attempt, seq}] = slices.Clone(data)
+	return nil
+}
+
+func (s *memStore) ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[jobID]
+	if j == nil {
+		return nil, queue.ErrNotFound
+	}
+	b, ok := j.chunks[[2]int{attempt, seq}]
+	if !ok {
+		return nil, queue.ErrNotFound
+	}
+	return b, nil
+}
+
+// fakeSource answers every query with rows from its rows func. It counts queries
+// running at once.
+type fakeSource struct {
+	rows func(ctx context.Context, sql string, params map[string]any) (source.Rows, error)
+
+	running atomic.Int64
+	maxRun  atomic.Int64
+	queries atomic.Int64
+}
+
+func (f *fakeSource) opener() SourceOpener {
+	return func(ctx context.Context, name string) (source.Source, error) {
+		return &fakeConn{f: f, name: name}, nil
+	}
+}
+
+type fakeConn struct {
+	f    *fakeSource
+	name string
+}
+
+func (c *fakeConn) Name() string   { return c.name }
+func (c *fakeConn) Driver() string { return "sqlite" }
+func (c *fakeConn) Close() error   { return nil }
+func (c *fakeConn) Query(ctx context.Context, sql string, params map[string]any) (source.Rows, error) {
+	c.f.queries.Add(1)
+	n := c.f.running.Add(1)
+	for {
+		m := c.f.maxRun.Load()
+		if n <= m || c.f.maxRun.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	rows, err := c.f.rows(ctx, sql, params)
+	if err != nil {
+		c.f.running.Add(-1)
+		return nil, err
+	}
+	return &countedRows{Rows: rows, done: func() { c.f.running.Add(-1) }}, nil
+}
+
+type countedRows struct {
+	source.Rows
+	once sync.Once
+	done func()
+}
+
+func (r *countedRows) Close() error {
+	r.once.Do(r.done)
+	return r.Rows.Close()
+}
+
+// genRows yields n rows (n < 0: endless) of (n int, label string); each Next first
+// waits for gate (when not nil) or ctx, so a test decides when rows flow.
+type genRows struct {
+	ctx  context.Context
+	n    int
+	i    int
+	gate <-chan struct{}
+	vals []any
+	err  error
+}
+
+func (g *genRows) Columns() []source.Column {
+	return []source.Column{{Name: "n", Type: source.TypeInt}, {Name: "label", Type: source.TypeString}}
+}
+
+func (g *genRows) Next() bool {
+	if g.err != nil || (g.n >= 0 && g.i >= g.n) {
+		return false
+	}
+	if g.gate != nil {
+		select {
+		case <-g.gate:
+		case <-g.ctx.Done():
+		}
+	}
+	if err := g.ctx.Err(); err != nil {
+		g.err = fmt.Errorf("query interrupted: %w", err)
+		return false
+	}
+	g.i++
+	g.vals = []any{int64(g.i), fmt.Sprintf("row %d", g.i)}
+	return true
+}
+
+func (g *genRows) Values() []any { return g.vals }
+func (g *genRows) Err() error    { return g.err }
+func (g *genRows) Close() error  { return nil }
+
+// slowGate lets one row through every d until ctx ends.
+func slowGate(ctx context.Context, d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				select {
+				case ch <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// waitFor polls cond until it holds; the bound only keeps a broken test from hanging.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var errBoom = errors.New("boom")

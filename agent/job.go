@@ -1,0 +1,388 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"rpt/internal/queue"
+	"rpt/internal/results"
+	"rpt/reportdefs"
+)
+
+// Why a job's context was cancelled (context.Cause). The first cause wins.
+var (
+	errCancelRequested = errors.New("cancel requested")
+	errLeaseLost       = errors.New("lease lost")
+	errSelfFenced      = errors.New("self-fenced: queue database unreachable for too long")
+	errShutdown        = errors.New("agent shutting down")
+	errTimeout         = errors.New("timeout")
+)
+
+// run is one claimed job while this agent holds it.
+type run struct {
+	job    *queue.Job
+	lease  queue.Lease
+	ctx    context.Context // cancelled to stop the query; see the err* causes
+	cancel context.CancelCauseFunc
+	rows   atomic.Int64 // rows written so far, reported by heartbeats
+	fenced atomic.Bool  // set by the lease keeper: never complete, only release
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	lastGood time.Time // monotonic: when the last successful heartbeat (or the claim) was sent
+}
+
+func (r *run) setLastGood(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t.After(r.lastGood) {
+		r.lastGood = t
+	}
+}
+
+func (r *run) getLastGood() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastGood
+}
+
+// start registers a claimed job and runs it in its own goroutine.
+func (a *Agent) start(hard context.Context, job *queue.Job, claimed time.Time) {
+	ctx, cancel := context.WithCancelCause(hard)
+	r := &run{
+		job:      job,
+		lease:    job.Lease(),
+		ctx:      ctx,
+		cancel:   cancel,
+		lastGood: claimed,
+		log:      a.log.With(keyJob, job.ID, keyReport, job.Report, keyAttempt, job.Attempt),
+	}
+	a.mu.Lock()
+	a.jobs[job.ID] = r
+	a.mu.Unlock()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer func() {
+			cancel(nil)
+			a.mu.Lock()
+			delete(a.jobs, job.ID)
+			a.mu.Unlock()
+			a.Wake() // capacity is free again
+		}()
+		a.runJob(hard, r)
+	}()
+}
+
+// runJob executes the job and then writes its outcome, keeping the lease alive for as
+// long as both take.
+func (a *Agent) runJob(hard context.Context, r *run) {
+	r.log.Info("job started", keySource, r.job.Source)
+	began := time.Now()
+	stopKeeper := make(chan struct{})
+	keeperDone := make(chan struct{})
+	go func() {
+		defer close(keeperDone)
+		a.keepLease(hard, r, stopKeeper)
+	}()
+	defer func() {
+		close(stopKeeper)
+		<-keeperDone
+	}()
+
+	if r.job.Timeout > 0 {
+		t := time.AfterFunc(r.job.Timeout, func() { r.cancel(errTimeout) })
+		defer t.Stop()
+	}
+
+	err := a.execute(r)
+	a.finish(hard, r, err, time.Since(began))
+}
+
+// execute runs the query and streams its rows into the result store. A panic becomes
+// the job's error: one bad job must not take the agent down.
+func (a *Agent) execute(r *run) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("job panicked", keyError, fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = &panicError{msg: fmt.Sprint(p)}
+		}
+	}()
+	ctx := r.ctx
+	job := r.job
+
+	def, err := reportdefs.Parse(job.Report+".yaml", job.Definition)
+	if err != nil {
+		return fmt.Errorf("parse definition: %w", err)
+	}
+	values, err := def.BindValues(job.Params)
+	if err != nil {
+		return fmt.Errorf("bind params: %w", err)
+	}
+	src, err := a.open(ctx, job.Source)
+	if err != nil {
+		return fmt.Errorf("open source %q: %w", job.Source, err)
+	}
+	defer src.Close()
+
+	rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+	if err != nil {
+		return fmt.Errorf("query source %q: %w", job.Source, err)
+	}
+	defer rows.Close()
+
+	cols, convert, err := applyColumnTypes(rows.Columns(), def.Columns)
+	if err != nil {
+		return err
+	}
+	w := results.NewWriter(a.store, r.lease, cols)
+	row := make([]any, len(cols))
+	for rows.Next() {
+		copy(row, rows.Values())
+		for i, conv := range convert {
+			if conv == nil || row[i] == nil {
+				continue
+			}
+			v, err := conv(row[i])
+			if err != nil {
+				// The definition's columns: type doesn't fit the data: retrying won't help.
+				return fmt.Errorf("row %d column %q: %w: %w", w.Rows()+1, cols[i].Name, err, reportdefs.ErrInvalid)
+			}
+			row[i] = v
+		}
+		if err := w.Write(ctx, row); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+		r.rows.Store(w.Rows())
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read rows from source %q: %w", job.Source, err)
+	}
+	if err := w.Close(ctx); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	r.rows.Store(w.Rows())
+	if err := ctx.Err(); err != nil {
+		// A source that returns early on cancel without an error must not look like
+		// success: a cancelled job's result may be short.
+		return err
+	}
+	return nil
+}
+
+type panicError struct{ msg string }
+
+func (e *panicError) Error() string { return "panic: " + e.msg }
+
+// keepLease renews the job's lease every HeartbeatInterval until stop is closed. It
+// cancels the job when a cancel is requested or the lease is lost, and self-fences when
+// the database has not answered for LeaseDuration - margin: the job's query is killed
+// before the lease can expire, so no other agent can be running the job at the same time.
+func (a *Agent) keepLease(hard context.Context, r *run, stop <-chan struct{}) {
+	margin := a.cfg.LeaseDuration / 4
+	fenceIn := func() time.Duration {
+		return time.Until(r.getLastGood().Add(a.cfg.LeaseDuration - margin))
+	}
+	fence := time.NewTimer(fenceIn())
+	defer fence.Stop()
+	tick := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer tick.Stop()
+
+	type beat struct {
+		sent time.Time
+		hb   queue.Heartbeat
+		err  error
+	}
+	results := make(chan beat, 1) // one call in flight at most; the buffer lets it finish after stop
+	inFlight := false
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if inFlight {
+				continue
+			}
+			inFlight = true
+			go func() {
+				sent := time.Now()
+				ctx, cancel := context.WithTimeout(hard, a.callTimeout())
+				defer cancel()
+				hb, err := a.store.JobHeartbeat(ctx, r.lease, r.rows.Load(), a.cfg.LeaseDuration)
+				results <- beat{sent: sent, hb: hb, err: err}
+			}()
+		case b := <-results:
+			inFlight = false
+			a.queueCall("heartbeat", b.err)
+			switch {
+			case b.err == nil:
+				r.setLastGood(b.sent)
+				if !r.fenced.Load() {
+					fence.Reset(fenceIn())
+				}
+				if b.hb.CancelRequested && r.ctx.Err() == nil {
+					r.log.Info("cancel requested")
+					r.cancel(errCancelRequested)
+				}
+			case errors.Is(b.err, queue.ErrLeaseLost):
+				if r.ctx.Err() == nil {
+					r.log.Warn("lease lost; stopping job")
+				}
+				r.cancel(errLeaseLost)
+				return
+			default:
+				r.log.Warn("heartbeat failed", keyError, b.err.Error())
+			}
+		case <-fence.C:
+			if d := fenceIn(); d > 0 {
+				// A heartbeat succeeded while the timer was firing.
+				fence.Reset(d)
+				continue
+			}
+			if !r.fenced.Swap(true) {
+				r.log.Warn("self-fencing: no heartbeat for too long; stopping job",
+					"last_good", time.Since(r.getLastGood()).Round(time.Millisecond).String())
+				r.cancel(errSelfFenced)
+			}
+		}
+	}
+}
+
+// outcome is the write that ends an attempt.
+type outcome int
+
+const (
+	outComplete outcome = iota
+	outCancelled
+	outFail
+	outRelease
+	outDrop // the lease is gone: write nothing
+)
+
+func (o outcome) String() string {
+	return [...]string{"succeeded", "cancelled", "failed", "released", "dropped"}[o]
+}
+
+// decide maps how execute ended to the write that records it.
+func decide(r *run, err error) (out outcome, failure queue.JobFailParams) {
+	cause := context.Cause(r.ctx)
+	if r.ctx.Err() == nil {
+		cause = nil
+	}
+	switch {
+	case errors.Is(cause, errLeaseLost) || errors.Is(err, queue.ErrLeaseLost):
+		return outDrop, failure
+	case r.fenced.Load() || errors.Is(cause, errSelfFenced):
+		return outRelease, failure
+	case errors.Is(cause, errCancelRequested):
+		return outCancelled, failure
+	case err == nil:
+		// Finished, even if a timeout or shutdown arrived in the same instant.
+		return outComplete, failure
+	case errors.Is(cause, errTimeout):
+		return outFail, queue.JobFailParams{Error: "timeout after " + formatDuration(r.job.Timeout)}
+	case errors.Is(cause, errShutdown):
+		return outRelease, failure
+	case errors.Is(err, queue.ErrUnavailable):
+		// The result store failed, not the job: give it back once the database answers.
+		return outRelease, failure
+	case errors.Is(err, reportdefs.ErrInvalid):
+		return outFail, queue.JobFailParams{Error: err.Error(), Retryable: false}
+	default:
+		var p *panicError
+		if errors.As(err, &p) {
+			return outFail, queue.JobFailParams{Error: err.Error(), Retryable: false}
+		}
+		// source.ErrUnavailable and other query errors: retryable, and the store counts
+		// attempts against max_attempts.
+		return outFail, queue.JobFailParams{Error: err.Error(), Retryable: true}
+	}
+}
+
+// finish records the attempt's outcome, retrying while the database does not answer.
+// Once the job is self-fenced, the only write left is a release.
+func (a *Agent) finish(hard context.Context, r *run, err error, took time.Duration) {
+	out, failure := decide(r, err)
+	rows := r.rows.Load()
+	attrs := []any{keyOutcome, out.String(), keyRows, rows, keyDuration, took.Round(time.Millisecond).String()}
+	if out == outDrop {
+		r.log.Warn("lease lost; job stopped without writing", attrs...)
+		return
+	}
+	backoff := a.cfg.HeartbeatInterval
+	for {
+		if r.fenced.Load() && out != outRelease {
+			r.log.Warn("self-fenced: releasing instead of recording "+out.String(), keyError, errString(err))
+			out = outRelease
+			attrs[1] = out.String()
+		}
+		ctx, cancel := context.WithTimeout(hard, a.callTimeout())
+		var werr error
+		var status queue.Status
+		switch out {
+		case outComplete:
+			werr = a.store.JobComplete(ctx, r.lease, rows)
+		case outCancelled:
+			werr = a.store.JobCancelled(ctx, r.lease)
+		case outRelease:
+			werr = a.store.JobRelease(ctx, r.lease)
+		case outFail:
+			status, werr = a.store.JobFail(ctx, r.lease, failure)
+		}
+		cancel()
+		a.queueCall("finish job", werr)
+		switch {
+		case werr == nil:
+			switch out {
+			case outFail:
+				r.log.Warn("job failed", append(attrs, keyError, failure.Error, "retryable", failure.Retryable, "status", string(status))...)
+			case outRelease:
+				r.log.Info("job released", append(attrs, "reason", errString(context.Cause(r.ctx)))...)
+			default:
+				r.log.Info("job "+out.String(), attrs...)
+			}
+			return
+		case errors.Is(werr, queue.ErrLeaseLost), errors.Is(werr, queue.ErrNotFound):
+			r.log.Warn("lease lost before the outcome was recorded", append(attrs, keyError, werr.Error())...)
+			return
+		}
+		r.log.Warn("recording outcome failed; retrying", append(attrs, keyError, werr.Error())...)
+		t := time.NewTimer(backoff)
+		select {
+		case <-hard.Done():
+			t.Stop()
+			r.log.Error("gave up recording outcome: agent stopped; the lease will expire and the job be rescued", attrs...)
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// formatDuration prints 2h, 1h30m, 90s as 1m30s: time.Duration.String without the
+// trailing zero units.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	for _, suffix := range []string{"0s", "0m"} {
+		if len(s) > len(suffix)+1 && s[len(s)-len(suffix):] == suffix {
+			switch c := s[len(s)-len(suffix)-1]; c {
+			case 'h', 'm':
+				s = s[:len(s)-len(suffix)]
+			}
+		}
+	}
+	return s
+}

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"log/slog"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/agent"
+)
+
+func agentCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:  "agent",
+		Usage: "the node daemon: claim jobs, run them, store results (SIGTERM drains)",
+		Flags: []ucli.Flag{
+			&ucli.IntFlag{Name: "concurrency", Value: 2, Usage: "run at most `N` jobs at once", EnvVars: []string{"RPT_AGENT_CONCURRENCY"}},
+			&ucli.StringSliceFlag{Name: "label", Usage: "`key=value` label that definitions' requires: match (repeat)", EnvVars: []string{"RPT_AGENT_LABELS"}},
+			&ucli.StringFlag{Name: "name", Usage: "agent `NAME` (default host-pid)", EnvVars: []string{"RPT_AGENT_NAME"}},
+			&ucli.DurationFlag{Name: "lease", Usage: "lease `DURATION`: a dead agent's jobs run again after it (default 30s)"},
+			&ucli.DurationFlag{Name: "grace", Usage: "on SIGTERM, how long running jobs may finish before they are released (default 30s)"},
+			&ucli.DurationFlag{Name: "poll", Usage: "claim poll interval when idle (default 1s)"},
+		},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("agent: unexpected argument %q", c.Args().First())
+			}
+			if c.Int("concurrency") < 1 {
+				return usagef("--concurrency %d: must be 1 or more", c.Int("concurrency"))
+			}
+			labels, err := parseLabels(c.StringSlice("label"))
+			if err != nil {
+				return err
+			}
+			e, err := loadEnv(c, d)
+			if err != nil {
+				return err
+			}
+			store, err := e.openQueue(c.Context, true)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
+			cfg := agent.Config{
+				Name: c.String("name"), Labels: labels, Sources: sourceNames(e.cfg.Sources),
+				Concurrency: c.Int("concurrency"), LeaseDuration: c.Duration("lease"), Grace: c.Duration("grace"),
+				PollInterval: c.Duration("poll"), Version: d.Version,
+			}
+			a := agent.New(store, e.openSource, cfg, log)
+			return a.Run(c.Context)
+		},
+	}
+}
+
+func parseLabels(given []string) (map[string]string, error) {
+	labels := map[string]string{}
+	for _, l := range given {
+		for _, kv := range strings.Split(l, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, usagef("--label %q: want key=value", kv)
+			}
+			labels[k] = v
+		}
+	}
+	return labels, nil
+}

@@ -1,0 +1,244 @@
+// Package cli is rpt's command line: one file per command group, each a thin layer
+// from flags to a package call to output. Output goes through the injected streams of
+// Deps, so every command is tested without a terminal; exit codes live in exit.go.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/internal/config"
+	"rpt/internal/dsn"
+	"rpt/internal/queue"
+	"rpt/internal/source"
+	"rpt/reportdefs"
+)
+
+// Deps is what cmd/rpt injects: the concrete drivers and the process's streams.
+type Deps struct {
+	OpenQueue  func(ctx context.Context, dsn string, opts queue.Options) (queue.Store, error)
+	OpenSource func(ctx context.Context, name string, cfg source.Config) (source.Source, error)
+	Version    string
+	Stdout     io.Writer
+	Stderr     io.Writer
+	StdoutTTY  bool
+	StderrTTY  bool
+	Now        func() time.Time
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args []string, d Deps) int {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	app := NewApp(&d)
+	err := app.RunContext(ctx, reorderArgs(app, args))
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "rpt: %s\n", err)
+	}
+	return ExitCode(err)
+}
+
+// NewApp builds the command tree.
+func NewApp(d *Deps) *ucli.App {
+	app := &ucli.App{
+		Name:                      "rpt",
+		Usage:                     "run parameterised reports against live Plex data, small or hours long",
+		Version:                   d.Version,
+		Writer:                    d.Stdout,
+		ErrWriter:                 d.Stderr,
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*ucli.Context, error) {}, // Main maps errors to exit codes
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "config", Usage: "config file (default ./rpt.yaml, else the user config dir)", EnvVars: []string{"RPT_CONFIG"}},
+			&ucli.StringFlag{Name: "queue", Usage: "queue database: mysql://user:pass@host:port/db or sqlite:PATH", EnvVars: []string{"RPT_QUEUE"}},
+			&ucli.StringFlag{Name: "mqtt", Usage: "MQTT broker URL, e.g. tcp://host:1883", EnvVars: []string{"RPT_MQTT"}},
+			&ucli.StringFlag{Name: "reports", Usage: "extra report definition folder", EnvVars: []string{"RPT_REPORTS"}},
+		},
+		Commands: []*ucli.Command{
+			quickstartCommand(d),
+			agentCommand(d),
+			submitCommand(d),
+			jobsCommand(d),
+			cancelCommand(d),
+			retryCommand(d),
+			getCommand(d),
+			reportsCommand(d),
+			dbCommand(d),
+			demoCommand(d),
+			versionCommand(d),
+		},
+	}
+	setUsageErrors(app.Commands)
+	app.OnUsageError = onUsageError
+	return app
+}
+
+func onUsageError(_ *ucli.Context, err error, _ bool) error {
+	return usagef("%s", err)
+}
+
+func setUsageErrors(cmds []*ucli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = onUsageError
+		setUsageErrors(c.Subcommands)
+	}
+}
+
+// env is what a command runs with: the configuration after flags and environment, the
+// time zone, and the injected dependencies.
+type env struct {
+	d       *Deps
+	cfg     *config.Config
+	loc     *time.Location
+	dataDir string
+	log     *slog.Logger
+}
+
+// loadEnv reads the configuration: --config (RPT_CONFIG), else ./rpt.yaml, else the user
+// config dir's rpt/rpt.yaml, else defaults; flags and environment override the file.
+func loadEnv(c *ucli.Context, d *Deps) (*env, error) {
+	path := c.String("config")
+	if path == "" {
+		for _, p := range defaultConfigPaths() {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	cfg := &config.Config{}
+	if path != "" {
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			return nil, err
+		}
+	}
+	dataDir, err := userDataDir()
+	if err != nil {
+		return nil, err
+	}
+	if q := c.String("queue"); q != "" {
+		if _, err := dsn.Scheme(q); err != nil {
+			return nil, fmt.Errorf("--queue: %w", err)
+		}
+		cfg.Queue = q
+	}
+	if cfg.Queue == "" {
+		cfg.Queue = "sqlite:" + filepath.Join(dataDir, "rpt.db")
+	}
+	if m := c.String("mqtt"); m != "" {
+		cfg.MQTT = m
+	}
+	if r := c.String("reports"); r != "" {
+		cfg.Reports = append(cfg.Reports, filepath.SplitList(r)...)
+	}
+	if cfg.Sources == nil {
+		cfg.Sources = map[string]source.Config{}
+	}
+	// The embedded default: the demo database stands in for the warehouse.
+	demoDSN := "sqlite:" + filepath.Join(dataDir, "demo.db")
+	if _, ok := cfg.Sources["demo"]; !ok {
+		cfg.Sources["demo"] = source.Config{Driver: "sqlite", DSN: demoDSN}
+	}
+	if _, ok := cfg.Sources["warehouse"]; !ok {
+		cfg.Sources["warehouse"] = source.Config{Driver: "sqlite", DSN: demoDSN}
+	}
+	loc := time.Local
+	if cfg.Timezone != "" {
+		if loc, err = time.LoadLocation(cfg.Timezone); err != nil {
+			return nil, fmt.Errorf("%w: timezone %q: %v", config.ErrInvalid, cfg.Timezone, err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return &env{d: d, cfg: cfg, loc: loc, dataDir: dataDir, log: log}, nil
+}
+
+func defaultConfigPaths() []string {
+	paths := []string{"rpt.yaml"}
+	if dir, err := os.UserConfigDir(); err == nil {
+		paths = append(paths, filepath.Join(dir, "rpt", "rpt.yaml"))
+	}
+	return paths
+}
+
+// userDataDir is where the embedded default keeps its databases: $XDG_DATA_HOME/rpt,
+// else ~/.local/share/rpt.
+func userDataDir() (string, error) {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "rpt"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the user data dir: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "rpt"), nil
+}
+
+// openQueue opens the queue database. The embedded SQLite queue is migrated on open, so
+// the default needs no setup; a MySQL queue is migrated by `rpt db migrate` and agents.
+func (e *env) openQueue(ctx context.Context, migrate bool) (queue.Store, error) {
+	scheme, err := dsn.Scheme(e.cfg.Queue)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if scheme == "sqlite" {
+		p, err := dsn.SQLitePath(e.cfg.Queue)
+		if err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, fmt.Errorf("queue: %w: %v", queue.ErrUnavailable, err)
+		}
+		migrate = true
+	}
+	st, err := e.d.OpenQueue(ctx, e.cfg.Queue, queue.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if err := st.Migrate(ctx); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("migrate queue: %w", err)
+		}
+	}
+	return st, nil
+}
+
+func (e *env) catalog() (*reportdefs.Catalog, error) {
+	return reportdefs.LoadCatalog(e.cfg.Reports...)
+}
+
+func (e *env) openSource(ctx context.Context, name string) (source.Source, error) {
+	sc, ok := e.cfg.Sources[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: source %q is not configured (sources: %s)", config.ErrInvalid, name, strings.Join(sourceNames(e.cfg.Sources), ", "))
+	}
+	if sc.Driver == "sqlite" {
+		if p, err := dsn.SQLitePath(sc.DSN); err == nil {
+			if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("%w: source %q: %s does not exist (load demo data with `rpt demo load`)", source.ErrUnavailable, name, p)
+			}
+		}
+	}
+	return e.d.OpenSource(ctx, name, sc)
+}
+
+func sourceNames(m map[string]source.Config) []string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	return names
+}

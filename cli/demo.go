@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/internal/demo"
+	"rpt/internal/dsn"
+)
+
+func demoCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:  "demo",
+		Usage: "synthetic Plex-shaped data for trying rpt out",
+		Subcommands: []*ucli.Command{
+			{
+				Name: "load", Usage: "generate demo data into a database (replaces the PCNs it loads)",
+				Flags: []ucli.Flag{
+					&ucli.IntFlag{Name: "scale", Value: 1, Usage: "`N` x about 4,600 accounts per PCN"},
+					&ucli.StringFlag{Name: "pcn", Usage: "comma-separated `PCNS` (default 123681)"},
+					&ucli.IntFlag{Name: "periods", Value: 24, Usage: "`N` monthly periods ending last month"},
+					&ucli.StringFlag{Name: "into", Usage: "target `DSN` (sqlite:PATH or mysql://...; default the embedded demo database)"},
+				},
+				Action: func(c *ucli.Context) error {
+					if c.NArg() > 0 {
+						return usagef("demo load: unexpected argument %q", c.Args().First())
+					}
+					if c.Int("scale") < 1 {
+						return usagef("--scale %d: must be 1 or more", c.Int("scale"))
+					}
+					if c.Int("periods") < 1 || c.Int("periods") > 600 {
+						return usagef("--periods %d: must be between 1 and 600", c.Int("periods"))
+					}
+					opts := demo.Options{Scale: c.Int("scale"), Periods: c.Int("periods")}
+					if s := c.String("pcn"); s != "" {
+						for _, f := range strings.Split(s, ",") {
+							n, err := strconv.Atoi(strings.TrimSpace(f))
+							if err != nil || n <= 0 {
+								return usagef("--pcn %q: %q is not a PCN (a positive integer)", s, f)
+							}
+							opts.PCNs = append(opts.PCNs, n)
+						}
+					}
+					e, err := loadEnv(c, d)
+					if err != nil {
+						return err
+					}
+					into := c.String("into")
+					if into == "" {
+						into = "sqlite:" + filepath.Join(e.dataDir, "demo.db")
+					}
+					if _, err := dsn.Scheme(into); err != nil {
+						return fmt.Errorf("--into: %w", err)
+					}
+					if p, err := dsn.SQLitePath(into); err == nil {
+						if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+							return fmt.Errorf("--into: %w", err)
+						}
+					}
+					st, err := demo.Load(c.Context, into, opts)
+					if err != nil {
+						return fmt.Errorf("load demo data into %s: %w", dsn.Redact(into), err)
+					}
+					fmt.Fprintf(d.Stderr, "loaded %d PCNs, %d accounts, %d periods, %d balances into %s in %s\n",
+						st.PCNs, st.Accounts, st.Periods, st.Balances, dsn.Redact(into), roundDur(st.Elapsed))
+					return nil
+				},
+			},
+		},
+	}
+}

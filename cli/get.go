@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/internal/queue"
+	"rpt/internal/results"
+)
+
+const resultFormats = "table|csv|json|yaml|xlsx"
+
+func getCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:      "get",
+		Usage:     "print or save a finished job's result (table on a terminal, CSV in a pipe)",
+		ArgsUsage: "ID | --latest REPORT",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "latest", Usage: "the latest succeeded run of `REPORT` (filtered by -p)"},
+			paramFlag(),
+			&ucli.BoolFlag{Name: "csv", Usage: "CSV"},
+			&ucli.BoolFlag{Name: "json", Usage: "JSON"},
+			outputFlag("format: " + resultFormats),
+			&ucli.StringFlag{Name: "file", Usage: "write to `PATH` (format from the extension unless -o says)"},
+			&ucli.IntFlag{Name: "max-rows", Value: 1000, Usage: "table format: show at most `N` rows"},
+		},
+		Action: func(c *ucli.Context) error {
+			format, err := resultFormat(c, d)
+			if err != nil {
+				return err
+			}
+			latest := c.String("latest")
+			switch {
+			case latest == "" && c.NArg() != 1:
+				return usagef("get: want one job ID or --latest REPORT")
+			case latest != "" && c.NArg() != 0:
+				return usagef("get: give a job ID or --latest REPORT, not both")
+			case latest == "" && c.IsSet("param"):
+				return usagef("get: -p filters --latest; it cannot be used with a job ID")
+			}
+			e, err := loadEnv(c, d)
+			if err != nil {
+				return err
+			}
+			store, err := e.openQueue(c.Context, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			var j *queue.Job
+			if latest != "" {
+				if j, err = latestJob(c, e, store, latest); err != nil {
+					return err
+				}
+			} else {
+				id, err := jobID(c)
+				if err != nil {
+					return err
+				}
+				if j, err = getJob(c, store, id); err != nil {
+					return err
+				}
+			}
+			if err := jobOutcome(j); err != nil {
+				return err
+			}
+			rows, err := results.Open(c.Context, store, j.ID, j.ResultAttempt)
+			if err != nil {
+				return fmt.Errorf("read result of job %d: %w", j.ID, err)
+			}
+			defer rows.Close()
+			opts := results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: j.Report}
+			path := c.String("file")
+			if path == "" {
+				if format == "xlsx" && d.StdoutTTY {
+					return usagef("get: xlsx is binary; use --file PATH.xlsx")
+				}
+				return results.Render(c.Context, d.Stdout, format, rows, opts)
+			}
+			return writeFileAtomic(path, func(w io.Writer) error {
+				return results.Render(c.Context, w, format, rows, opts)
+			})
+		},
+	}
+}
+
+// resultFormat picks get's format: --csv, --json, -o; else the --file extension; else a
+// table on a terminal and CSV in a pipe.
+func resultFormat(c *ucli.Context, d *Deps) (string, error) {
+	n := 0
+	format := ""
+	if c.Bool("csv") {
+		n, format = n+1, "csv"
+	}
+	if c.Bool("json") {
+		n, format = n+1, "json"
+	}
+	if o := c.String("output"); o != "" {
+		n, format = n+1, o
+	}
+	if n > 1 {
+		return "", usagef("get: give one of --csv, --json, -o")
+	}
+	switch format {
+	case "table", "csv", "json", "yaml", "xlsx":
+		return format, nil
+	case "":
+	default:
+		return "", usagef("-o/--output: unknown format %q (want %s)", format, resultFormats)
+	}
+	if p := c.String("file"); p != "" {
+		f, ok := results.FormatFromPath(p)
+		if !ok {
+			return "", usagef("--file %s: cannot tell the format from the extension; add -o (%s)", p, resultFormats)
+		}
+		return f, nil
+	}
+	if d.StdoutTTY {
+		return "table", nil
+	}
+	return "csv", nil
+}
+
+// latestJob finds the newest succeeded run of report whose parameters match the -p given
+// (compared after resolving, so `-p start_period=last-month` works).
+func latestJob(c *ucli.Context, e *env, store queue.Store, report string) (*queue.Job, error) {
+	given, err := parseParams(c.StringSlice("param"))
+	if err != nil {
+		return nil, err
+	}
+	p := queue.JobListParams{Status: queue.StatusSucceeded, Report: report, Limit: 1}
+	if len(given) > 0 {
+		cat, err := e.catalog()
+		if err != nil {
+			return nil, err
+		}
+		def, err := cat.Get(report)
+		if err != nil {
+			return nil, err
+		}
+		resolved, err := def.Resolve(given, e.d.Now(), e.loc)
+		if err != nil {
+			return nil, err
+		}
+		var all map[string]any
+		if err := json.Unmarshal(resolved, &all); err != nil {
+			return nil, fmt.Errorf("resolved params: %w", err)
+		}
+		p.Params = map[string]any{}
+		for name := range given {
+			p.Params[name] = all[name]
+		}
+	}
+	jobs, err := store.JobList(c.Context, p)
+	if err != nil {
+		return nil, fmt.Errorf("find latest %s: %w", report, err)
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("%w: no succeeded run of %s matches", queue.ErrNotFound, report)
+	}
+	return jobs[0], nil
+}
+
+// writeFileAtomic writes through a temporary file in the same folder and renames it into
+// place, so a failed write never leaves a half-written file.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("--file %s: %w", path, err)
+	}
+	tmp := f.Name()
+	if err := write(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--file %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/internal/queue"
+)
+
+func jobsCommand(d *Deps) *ucli.Command {
+	listFlags := func() []ucli.Flag {
+		return []ucli.Flag{
+			&ucli.StringFlag{Name: "status", Usage: "only jobs in `STATUS` (queued, running, succeeded, failed, cancelled)"},
+			&ucli.StringFlag{Name: "report", Usage: "only runs of `REPORT`"},
+			&ucli.IntFlag{Name: "limit", Value: 50, Usage: "at most `N` jobs, newest first"},
+			outputFlag("format: " + listFormats),
+		}
+	}
+	list := func(c *ucli.Context) error {
+		if c.NArg() > 0 {
+			return usagef("jobs list: unexpected argument %q", c.Args().First())
+		}
+		format, err := listFormat(c, d)
+		if err != nil {
+			return err
+		}
+		p := queue.JobListParams{Status: queue.Status(c.String("status")), Report: c.String("report"), Limit: c.Int("limit")}
+		switch p.Status {
+		case "", queue.StatusQueued, queue.StatusRunning, queue.StatusSucceeded, queue.StatusFailed, queue.StatusCancelled:
+		default:
+			return usagef("--status %q: want queued, running, succeeded, failed or cancelled", p.Status)
+		}
+		if p.Limit <= 0 {
+			return usagef("--limit %d: must be positive", p.Limit)
+		}
+		e, err := loadEnv(c, d)
+		if err != nil {
+			return err
+		}
+		store, err := e.openQueue(c.Context, false)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		jobs, err := store.JobList(c.Context, p)
+		if err != nil {
+			return fmt.Errorf("list jobs: %w", err)
+		}
+		return printJobs(c.Context, d, format, jobs, false)
+	}
+	return &ucli.Command{
+		Name:   "jobs",
+		Usage:  "list and show jobs",
+		Flags:  listFlags(),
+		Action: list,
+		Subcommands: []*ucli.Command{
+			{Name: "list", Usage: "list jobs, newest first", Flags: listFlags(), Action: list},
+			{
+				Name: "show", Usage: "show one job", ArgsUsage: "ID",
+				Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
+				Action: func(c *ucli.Context) error {
+					id, err := jobID(c)
+					if err != nil {
+						return err
+					}
+					format, err := listFormat(c, d)
+					if err != nil {
+						return err
+					}
+					return withStore(c, d, func(store queue.Store) error {
+						j, err := getJob(c, store, id)
+						if err != nil {
+							return err
+						}
+						if format == "table" || format == "plain" {
+							return showJob(d, j)
+						}
+						return printJobs(c.Context, d, format, []*queue.Job{j}, true)
+					})
+				},
+			},
+		},
+	}
+}
+
+// showJob prints one job as "key: value" lines.
+func showJob(d *Deps, j *queue.Job) error {
+	v := viewOf(j)
+	w := d.Stdout
+	fmt.Fprintf(w, "id:          %d\nreport:      %s\nstatus:      %s\nattempt:     %d (failures %d of %d)\n", v.ID, v.Report, v.Status, v.Attempt, j.Failures, j.MaxAttempts)
+	fmt.Fprintf(w, "params:      %s\nsource:      %s\npriority:    %d\n", v.Params, v.Source, v.Priority)
+	if v.Agent != nil {
+		fmt.Fprintf(w, "agent:       %s\n", *v.Agent)
+	}
+	fmt.Fprintf(w, "rows:        %d\n", v.Rows)
+	if v.Error != nil {
+		fmt.Fprintf(w, "error:       %s\n", *v.Error)
+	}
+	if v.RetryOf != nil {
+		fmt.Fprintf(w, "retry of:    %d\n", *v.RetryOf)
+	}
+	fmt.Fprintf(w, "submitted:   %s by %s (%s)\n", v.CreatedAt.Format("2006-01-02T15:04:05.000Z07:00"), v.By, v.Origin)
+	if j.Status == queue.StatusQueued && j.RunAfter.After(d.Now()) {
+		fmt.Fprintf(w, "waiting:     run_after %s\n", v.RunAfter.Format("2006-01-02T15:04:05Z07:00"))
+	}
+	if v.StartedAt != nil {
+		fmt.Fprintf(w, "started:     %s\n", v.StartedAt.Format("2006-01-02T15:04:05.000Z07:00"))
+	}
+	if v.FinishedAt != nil {
+		fmt.Fprintf(w, "finished:    %s (%s)\n", v.FinishedAt.Format("2006-01-02T15:04:05.000Z07:00"), elapsed(d.Now(), v.StartedAt, v.FinishedAt))
+	}
+	return nil
+}
+
+func jobID(c *ucli.Context) (int64, error) {
+	if c.NArg() != 1 {
+		return 0, usagef("%s: want one job ID, got %d arguments", c.Command.Name, c.NArg())
+	}
+	id, err := strconv.ParseInt(c.Args().First(), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usagef("job ID %q: want a positive integer", c.Args().First())
+	}
+	return id, nil
+}
+
+func getJob(c *ucli.Context, store queue.Store, id int64) (*queue.Job, error) {
+	j, err := store.JobGet(c.Context, id)
+	if err != nil {
+		return nil, fmt.Errorf("job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+func withStore(c *ucli.Context, d *Deps, fn func(queue.Store) error) error {
+	e, err := loadEnv(c, d)
+	if err != nil {
+		return err
+	}
+	store, err := e.openQueue(c.Context, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(store)
+}
+
+func cancelCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name: "cancel", Usage: "cancel a queued job, or stop a running one (its query is killed)", ArgsUsage: "ID",
+		Action: func(c *ucli.Context) error {
+			id, err := jobID(c)
+			if err != nil {
+				return err
+			}
+			return withStore(c, d, func(store queue.Store) error {
+				j, err := store.JobCancel(c.Context, id)
+				if err != nil {
+					return fmt.Errorf("cancel job %d: %w", id, err)
+				}
+				switch {
+				case j.Status == queue.StatusCancelled:
+					fmt.Fprintf(d.Stderr, "job %d cancelled\n", id)
+				case j.Status == queue.StatusRunning:
+					fmt.Fprintf(d.Stderr, "job %d: cancel requested; its agent stops it\n", id)
+				default:
+					fmt.Fprintf(d.Stderr, "job %d already %s\n", id, j.Status)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func retryCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name: "retry", Usage: "queue a job again with the same definition and parameters; prints the new id", ArgsUsage: "ID",
+		Action: func(c *ucli.Context) error {
+			id, err := jobID(c)
+			if err != nil {
+				return err
+			}
+			return withStore(c, d, func(store queue.Store) error {
+				old, err := getJob(c, store, id)
+				if err != nil {
+					return err
+				}
+				res, err := store.JobEnqueue(c.Context, queue.JobEnqueueParams{
+					Kind: old.Kind, Report: old.Report, Definition: old.Definition, DefinitionSHA256: old.DefinitionSHA256,
+					Params: old.Params, Source: old.Source, Route: old.Route, Scopes: old.Scopes, Priority: old.Priority,
+					MaxAttempts: old.MaxAttempts, Timeout: old.Timeout, RetryOf: old.ID, SubmittedBy: submitter(), Origin: queue.OriginCLI,
+				})
+				if err != nil {
+					return fmt.Errorf("retry job %d: %w", id, err)
+				}
+				fmt.Fprintln(d.Stdout, res.Job.ID)
+				return nil
+			})
+		},
+	}
+}

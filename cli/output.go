@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"rpt/internal/queue"
+	"rpt/internal/results"
+	"rpt/internal/source"
+)
+
+func outputFlag(usage string) ucli.Flag {
+	return &ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: usage}
+}
+
+const listFormats = "table|csv|json|yaml"
+
+// listFormat is the -o format of a listing: table on a TTY, plain rows in a pipe.
+func listFormat(c *ucli.Context, d *Deps) (string, error) {
+	f := c.String("output")
+	switch f {
+	case "":
+		if d.StdoutTTY {
+			return "table", nil
+		}
+		return "plain", nil
+	case "table", "csv", "json", "yaml", "plain":
+		return f, nil
+	}
+	return "", usagef("-o/--output: unknown format %q (want %s)", f, listFormats)
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// writeYAML prints v (a JSON-tagged value) as YAML with the same keys.
+func writeYAML(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var generic any
+	if err := json.Unmarshal(b, &generic); err != nil {
+		return err
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(generic); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// jobView is a job as the command line shows it: DESIGN.md's keys and nothing secret.
+type jobView struct {
+	ID         int64           `json:"id"`
+	Kind       queue.Kind      `json:"kind"`
+	Report     string          `json:"report"`
+	Status     queue.Status    `json:"status"`
+	Attempt    int             `json:"attempt"`
+	Failures   int             `json:"failures"`
+	Params     json.RawMessage `json:"params"`
+	Source     string          `json:"source"`
+	Priority   int             `json:"priority"`
+	Agent      *string         `json:"agent"`
+	Rows       int64           `json:"rows"`
+	Error      *string         `json:"error"`
+	RetryOf    *int64          `json:"retry_of,omitempty"`
+	Origin     string          `json:"origin,omitempty"`
+	By         string          `json:"submitted_by,omitempty"`
+	RunAfter   time.Time       `json:"run_after"`
+	CreatedAt  time.Time       `json:"created_at"`
+	StartedAt  *time.Time      `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at"`
+	Waiting    string          `json:"waiting,omitempty"`
+}
+
+func viewOf(j *queue.Job) jobView {
+	v := jobView{ID: j.ID, Kind: j.Kind, Report: j.Report, Status: j.Status, Attempt: j.Attempt,
+		Failures: j.Failures, Params: j.Params, Source: j.Source, Priority: j.Priority, Rows: j.Rows,
+		Origin: j.Origin, By: j.SubmittedBy, RunAfter: j.RunAfter.UTC(), CreatedAt: j.CreatedAt.UTC(),
+		StartedAt: utcPtr(j.StartedAt), FinishedAt: utcPtr(j.FinishedAt)}
+	if len(v.Params) == 0 {
+		v.Params = json.RawMessage("{}")
+	}
+	if j.LeaseOwner != "" {
+		v.Agent = &j.LeaseOwner
+	}
+	if j.Error != "" {
+		v.Error = &j.Error
+	}
+	if j.RetryOf != 0 {
+		v.RetryOf = &j.RetryOf
+	}
+	return v
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// printJobs writes jobs in format; one (show) prints an object rather than an array.
+func printJobs(ctx context.Context, d *Deps, format string, jobs []*queue.Job, one bool) error {
+	views := make([]jobView, len(jobs))
+	for i, j := range jobs {
+		views[i] = viewOf(j)
+	}
+	switch format {
+	case "json":
+		if one {
+			return writeJSON(d.Stdout, views[0])
+		}
+		return writeJSON(d.Stdout, views)
+	case "yaml":
+		if one {
+			return writeYAML(d.Stdout, views[0])
+		}
+		return writeYAML(d.Stdout, views)
+	}
+	now := d.Now()
+	tty := format == "table"
+	cols := []source.Column{{Name: "id", Type: source.TypeInt}, {Name: "report", Type: source.TypeString},
+		{Name: "status", Type: source.TypeString}, {Name: "attempt", Type: source.TypeInt},
+		{Name: "agent", Type: source.TypeString}, {Name: "rows", Type: source.TypeInt},
+		{Name: "created", Type: source.TypeString}, {Name: "elapsed", Type: source.TypeString},
+		{Name: "error", Type: source.TypeString}}
+	rows := make([][]any, len(views))
+	for i, v := range views {
+		agent, errText := "", ""
+		if v.Agent != nil {
+			agent = *v.Agent
+		}
+		if v.Error != nil {
+			errText = *v.Error
+		}
+		created := v.CreatedAt.Format(time.RFC3339)
+		if tty {
+			created = relTime(now, v.CreatedAt)
+		}
+		rows[i] = []any{v.ID, v.Report, string(v.Status), int64(v.Attempt), agent, v.Rows, created, elapsed(now, v.StartedAt, v.FinishedAt), errText}
+	}
+	if format == "plain" {
+		return writePlain(d.Stdout, rows)
+	}
+	return results.Render(ctx, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+}
+
+// writePlain writes tab-separated rows without a header, for scripts (`cut -f1`).
+func writePlain(w io.Writer, rows [][]any) error {
+	for _, r := range rows {
+		for i, v := range r {
+			if i > 0 {
+				if _, err := io.WriteString(w, "\t"); err != nil {
+					return err
+				}
+			}
+			if _, err := fmt.Fprint(w, v); err != nil {
+				return err
+			}
+		}
+		if _, err := io.WriteString(w, "\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func relTime(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "in " + roundDur(-d).String()
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + "s ago"
+	case d < time.Hour:
+		return strconv.Itoa(int(d.Minutes())) + "m ago"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d.Hours())) + "h ago"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func elapsed(now time.Time, started, finished *time.Time) string {
+	if started == nil {
+		return ""
+	}
+	end := now
+	if finished != nil {
+		end = *finished
+	}
+	return roundDur(end.Sub(*started)).String()
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond)
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+// memRows is a small in-memory source.Rows so listings use the same renderers as results.
+type memRows struct {
+	cols []source.Column
+	rows [][]any
+	i    int
+}
+
+func newMemRows(cols []source.Column, rows [][]any) *memRows {
+	return &memRows{cols: cols, rows: rows, i: -1}
+}
+
+func (m *memRows) Columns() []source.Column { return m.cols }
+func (m *memRows) Next() bool               { m.i++; return m.i < len(m.rows) }
+func (m *memRows) Values() []any            { return m.rows[m.i] }
+func (m *memRows) Err() error               { return nil }
+func (m *memRows) Close() error             { return nil }
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+func renderList(c *ucli.Context, d *Deps, format string, cols []source.Column, rows [][]any) error {
+	return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+}

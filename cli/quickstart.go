@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/agent"
+	"rpt/internal/demo"
+	"rpt/internal/queue"
+	"rpt/internal/results"
+)
+
+func quickstartCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:  "quickstart",
+		Usage: "no servers needed: demo data, an in-process agent, a 13-month trial balance printed",
+		Flags: []ucli.Flag{
+			&ucli.IntFlag{Name: "max-rows", Value: 30, Usage: "show at most `N` rows of the result"},
+		},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("quickstart: unexpected argument %q", c.Args().First())
+			}
+			e, err := loadEnv(c, d)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context
+			demoPath := filepath.Join(e.dataDir, "demo.db")
+			if !hasDemoData(ctx, demoPath) {
+				if err := os.MkdirAll(e.dataDir, 0o755); err != nil {
+					return fmt.Errorf("quickstart: %w", err)
+				}
+				fmt.Fprintf(d.Stderr, "loading demo data into %s ...\n", demoPath)
+				st, err := demo.Load(ctx, "sqlite:"+demoPath, demo.Options{})
+				if err != nil {
+					return fmt.Errorf("load demo data: %w", err)
+				}
+				fmt.Fprintf(d.Stderr, "loaded %d accounts x %d periods in %s\n", st.Accounts, st.Periods, roundDur(st.Elapsed))
+			}
+			store, err := e.openQueue(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+
+			// An in-process agent, stopped when the result is in.
+			agentCtx, stopAgent := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			defer func() { stopAgent(); wg.Wait() }()
+			log := slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			a := agent.New(store, e.openSource, agent.Config{
+				Name: "quickstart", Sources: sourceNames(e.cfg.Sources), Concurrency: 2,
+				PollInterval: 100 * time.Millisecond, Version: d.Version,
+			}, log)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.Run(agentCtx); err != nil && !errors.Is(err, context.Canceled) {
+					log.Error("quickstart agent stopped", "error", err)
+				}
+			}()
+
+			// The last 13 closed months.
+			now := d.Now().In(e.loc)
+			first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, e.loc)
+			start, end := first.AddDate(0, -13, 0), first.AddDate(0, -1, 0)
+			res, err := submit(ctx, e, store, submitRequest{report: "trial-balance", origin: queue.OriginCLI,
+				params: map[string]string{"start_period": start.Format("200601"), "end_period": end.Format("200601")}})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(d.Stderr, "submitted trial-balance %s..%s as job %d\n", start.Format("2006-01"), end.Format("2006-01"), res.Job.ID)
+			j, err := waitJob(ctx, d, store, res.Job.ID, 0)
+			if err != nil {
+				return err
+			}
+			if err := jobOutcome(j); err != nil {
+				return err
+			}
+			rows, err := results.Open(ctx, store, j.ID, j.ResultAttempt)
+			if err != nil {
+				return fmt.Errorf("read result of job %d: %w", j.ID, err)
+			}
+			defer rows.Close()
+			if err := results.Render(ctx, d.Stdout, "table", rows, results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: j.Report}); err != nil {
+				return err
+			}
+			fmt.Fprintf(d.Stderr, "\njob %d: %d rows in %s. Next:\n  rpt get %d --file tb.xlsx     # the whole result for Excel\n  rpt jobs                         # what ran\n  rpt reports list                 # what else there is\n",
+				j.ID, j.Rows, elapsed(d.Now(), j.StartedAt, j.FinishedAt), j.ID)
+			return nil
+		},
+	}
+}
+
+// hasDemoData reports whether the demo database exists and has balances.
+func hasDemoData(ctx context.Context, path string) bool {
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM accounting_v_balance_e LIMIT 1)").Scan(&n)
+	return err == nil && n == 1
+}

@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/internal/results"
+	"rpt/internal/source"
+	"rpt/reportdefs"
+)
+
+func reportsCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:  "reports",
+		Usage: "list, show, validate and run report definitions",
+		Subcommands: []*ucli.Command{
+			{
+				Name: "list", Usage: "the reports this machine knows", Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
+				Action: func(c *ucli.Context) error {
+					format, err := listFormat(c, d)
+					if err != nil {
+						return err
+					}
+					e, err := loadEnv(c, d)
+					if err != nil {
+						return err
+					}
+					cat, err := e.catalog()
+					if err != nil {
+						return err
+					}
+					defs := cat.List()
+					type reportView struct {
+						Name   string   `json:"name"`
+						Title  string   `json:"title"`
+						Source string   `json:"source"`
+						Params []string `json:"params"`
+						File   string   `json:"file"`
+					}
+					views := make([]reportView, len(defs))
+					rows := make([][]any, len(defs))
+					for i, def := range defs {
+						var ps []string
+						for _, p := range def.Params {
+							ps = append(ps, p.Name)
+						}
+						views[i] = reportView{Name: def.Name, Title: def.Title, Source: def.Source, Params: ps, File: def.File}
+						rows[i] = []any{def.Name, def.Title, def.Source, strings.Join(ps, ", ")}
+					}
+					switch format {
+					case "json":
+						return writeJSON(d.Stdout, views)
+					case "yaml":
+						return writeYAML(d.Stdout, views)
+					case "plain":
+						return writePlain(d.Stdout, rows)
+					}
+					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "title", Type: source.TypeString},
+						{Name: "source", Type: source.TypeString}, {Name: "params", Type: source.TypeString}}
+					return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+				},
+			},
+			{
+				Name: "show", Usage: "print a report's definition", ArgsUsage: "NAME",
+				Action: func(c *ucli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("reports show: want one report NAME")
+					}
+					e, err := loadEnv(c, d)
+					if err != nil {
+						return err
+					}
+					cat, err := e.catalog()
+					if err != nil {
+						return err
+					}
+					def, err := cat.Get(c.Args().First())
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(d.Stdout, "# %s\n", def.File)
+					_, err = d.Stdout.Write(def.Raw)
+					return err
+				},
+			},
+			{
+				Name: "validate", Usage: "check definition files (all known reports when no FILE is given)", ArgsUsage: "[FILE]...",
+				Action: func(c *ucli.Context) error {
+					if c.NArg() == 0 {
+						e, err := loadEnv(c, d)
+						if err != nil {
+							return err
+						}
+						cat, err := e.catalog()
+						if err != nil {
+							return err
+						}
+						for _, def := range cat.List() {
+							fmt.Fprintf(d.Stdout, "ok  %s (%s)\n", def.Name, def.File)
+						}
+						return nil
+					}
+					var errs []error
+					for _, path := range c.Args().Slice() {
+						data, err := os.ReadFile(path)
+						if err != nil {
+							errs = append(errs, usagef("%s: %v", path, err))
+							continue
+						}
+						def, err := reportdefs.Parse(path, data)
+						if err != nil {
+							errs = append(errs, err)
+							continue
+						}
+						fmt.Fprintf(d.Stdout, "ok  %s (%s)\n", def.Name, path)
+					}
+					return errors.Join(errs...)
+				},
+			},
+			{
+				Name: "run", Usage: "run a report in this process and print its rows (no queue, no store:)", ArgsUsage: "NAME",
+				Flags: []ucli.Flag{paramFlag(), outputFlag("format: " + resultFormats), &ucli.IntFlag{Name: "max-rows", Value: 1000, Usage: "table format: show at most `N` rows"}},
+				Action: func(c *ucli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("reports run: want one report NAME")
+					}
+					format := c.String("output")
+					if format == "" {
+						format = "csv"
+						if d.StdoutTTY {
+							format = "table"
+						}
+					}
+					switch format {
+					case "table", "csv", "json", "yaml":
+					default:
+						return usagef("-o/--output: unknown format %q (want table|csv|json|yaml)", format)
+					}
+					e, err := loadEnv(c, d)
+					if err != nil {
+						return err
+					}
+					params, err := parseParams(c.StringSlice("param"))
+					if err != nil {
+						return err
+					}
+					cat, err := e.catalog()
+					if err != nil {
+						return err
+					}
+					def, err := cat.Get(c.Args().First())
+					if err != nil {
+						return err
+					}
+					resolved, err := def.Resolve(params, d.Now(), e.loc)
+					if err != nil {
+						return err
+					}
+					values, err := def.BindValues(resolved)
+					if err != nil {
+						return err
+					}
+					ctx := c.Context
+					if def.Timeout > 0 {
+						var cancel func()
+						ctx, cancel = context.WithTimeout(ctx, def.Timeout)
+						defer cancel()
+					}
+					src, err := e.openSource(ctx, def.Source)
+					if err != nil {
+						return err
+					}
+					defer src.Close()
+					rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+					if err != nil {
+						return fmt.Errorf("run %s: %w", def.Name, err)
+					}
+					defer rows.Close()
+					return results.Render(ctx, d.Stdout, format, typedRows{Rows: rows, cols: def.ApplyColumns(rows.Columns())}, results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: def.Name})
+				},
+			},
+		},
+	}
+}
+
+// typedRows overrides a stream's column types with a definition's columns:.
+type typedRows struct {
+	source.Rows
+	cols []source.Column
+}
+
+func (t typedRows) Columns() []source.Column { return t.cols }

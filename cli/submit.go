@@ -1,0 +1,232 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/internal/queue"
+	"rpt/reportdefs"
+)
+
+func paramFlag() ucli.Flag {
+	return &ucli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "parameter `name=value` (repeat; lists comma separated)"}
+}
+
+// parseParams turns -p name=value flags into a map; a malformed or repeated one is an error
+// naming it.
+func parseParams(given []string) (map[string]string, error) {
+	out := make(map[string]string, len(given))
+	for _, p := range given {
+		name, value, ok := strings.Cut(p, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, usagef("-p %q: want name=value", p)
+		}
+		if _, dup := out[name]; dup {
+			return nil, usagef("-p %s: given twice", name)
+		}
+		out[name] = value
+	}
+	return out, nil
+}
+
+func submitCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:      "submit",
+		Usage:     "queue a report run and print its job id",
+		ArgsUsage: "REPORT",
+		Flags: []ucli.Flag{
+			paramFlag(),
+			&ucli.IntFlag{Name: "priority", Usage: "higher runs first"},
+			&ucli.StringFlag{Name: "at", Usage: "run at or after `TIME` (RFC 3339, 'YYYY-MM-DD HH:MM' in the configured time zone, or +DURATION)"},
+			&ucli.StringFlag{Name: "dedupe", Usage: "while a job with this `KEY` is queued or running, return its id instead"},
+			&ucli.DurationFlag{Name: "once-per", Usage: "enqueue at most once per `DURATION` for the same report and parameters (crontab on many nodes)"},
+			&ucli.StringFlag{Name: "submit-token", Usage: "client `TOKEN` that makes a retried submit idempotent"},
+			&ucli.BoolFlag{Name: "wait", Usage: "wait for the job to finish; the exit code is its outcome"},
+			&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4); the job goes on"},
+		},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("submit: want one REPORT, got %d arguments", c.NArg())
+			}
+			if c.String("dedupe") != "" && c.IsSet("once-per") {
+				return usagef("submit: --dedupe and --once-per cannot be combined")
+			}
+			if c.IsSet("once-per") && c.Duration("once-per") < time.Minute {
+				return usagef("--once-per %s: must be at least 1m", c.Duration("once-per"))
+			}
+			if c.IsSet("timeout") && !c.Bool("wait") {
+				return usagef("--timeout needs --wait")
+			}
+			e, err := loadEnv(c, d)
+			if err != nil {
+				return err
+			}
+			params, err := parseParams(c.StringSlice("param"))
+			if err != nil {
+				return err
+			}
+			req := submitRequest{report: c.Args().First(), params: params, priority: c.Int("priority"),
+				dedupe: c.String("dedupe"), oncePer: c.Duration("once-per"), token: c.String("submit-token"),
+				origin: queue.OriginCLI}
+			if at := c.String("at"); at != "" {
+				t, err := parseAt(at, d.Now(), e.loc)
+				if err != nil {
+					return err
+				}
+				req.at = &t
+			}
+			ctx := c.Context
+			store, err := e.openQueue(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			res, err := submit(ctx, e, store, req)
+			if err != nil {
+				return err
+			}
+			if res.Existing {
+				fmt.Fprintf(d.Stderr, "job %d already exists (%s); not queued again\n", res.Job.ID, res.Job.Status)
+			}
+			fmt.Fprintln(d.Stdout, res.Job.ID)
+			if !c.Bool("wait") {
+				return nil
+			}
+			j, err := waitJob(ctx, d, store, res.Job.ID, c.Duration("timeout"))
+			if err != nil {
+				return err
+			}
+			return jobOutcome(j)
+		},
+	}
+}
+
+// submitRequest is one run to queue, from the command line, cron or the API.
+type submitRequest struct {
+	report   string
+	params   map[string]string
+	priority int
+	at       *time.Time
+	dedupe   string
+	oncePer  time.Duration
+	occurs   time.Time // the occurrence a --once-per key is made from; zero: now
+	token    string
+	origin   string
+	retryOf  int64
+}
+
+// submit resolves a report's parameters (relative dates fixed now, in the configured
+// time zone) and queues the run with its definition snapshot.
+func submit(ctx context.Context, e *env, store queue.Store, r submitRequest) (queue.JobEnqueueResult, error) {
+	cat, err := e.catalog()
+	if err != nil {
+		return queue.JobEnqueueResult{}, err
+	}
+	def, err := cat.Get(r.report)
+	if err != nil {
+		return queue.JobEnqueueResult{}, err
+	}
+	now := e.d.Now()
+	resolved, err := def.Resolve(r.params, now, e.loc)
+	if err != nil {
+		return queue.JobEnqueueResult{}, err
+	}
+	p := def.JobParams(resolved, e.cfg.Sources)
+	p.Priority = r.priority
+	p.RunAfter = r.at
+	p.DedupeKey = r.dedupe
+	p.SubmitToken = r.token
+	p.RetryOf = r.retryOf
+	p.Origin = r.origin
+	p.SubmittedBy = submitter()
+	if r.oncePer > 0 {
+		occ := r.occurs
+		if occ.IsZero() {
+			occ = now
+		}
+		occ = occ.UTC().Truncate(time.Minute).Truncate(r.oncePer)
+		p.OnceKey = reportdefs.CanonicalKey(def.Name, resolved) + "@" + occ.Format(time.RFC3339)
+	}
+	res, err := store.JobEnqueue(ctx, p)
+	if err != nil {
+		return res, fmt.Errorf("submit %s: %w", def.Name, err)
+	}
+	return res, nil
+}
+
+func submitter() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
+}
+
+// parseAt reads --at: RFC 3339, "YYYY-MM-DD HH:MM[:SS]" in loc, or "+DURATION".
+func parseAt(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	if rest, ok := strings.CutPrefix(s, "+"); ok {
+		d, err := time.ParseDuration(rest)
+		if err != nil || d < 0 {
+			return time.Time{}, usagef("--at %q: want +DURATION like +10m", s)
+		}
+		return now.Add(d).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, usagef("--at %q: want RFC 3339 (2026-11-30T07:20:00Z), 'YYYY-MM-DD HH:MM' or +DURATION", s)
+}
+
+// waitJob polls a job until it is finished, showing progress on stderr when it is a
+// terminal. Interrupting stops the wait, never the job.
+func waitJob(ctx context.Context, d *Deps, store queue.Store, id int64, timeout time.Duration) (*queue.Job, error) {
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		j, err := store.JobGet(ctx, id)
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintf(d.Stderr, "\nstopped waiting; job %d goes on (rpt watch %d)\n", id, id)
+			}
+			return nil, err
+		}
+		if d.StderrTTY {
+			fmt.Fprintf(d.Stderr, "\rjob %d %-9s attempt %d  %d rows  %s   ", j.ID, j.Status, j.Attempt, j.Rows, roundDur(time.Since(start)))
+		}
+		if j.Status.Terminal() {
+			if d.StderrTTY {
+				fmt.Fprintln(d.Stderr)
+			}
+			return j, nil
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(d.Stderr, "\nstopped waiting; job %d goes on\n", id)
+			return nil, ctx.Err()
+		case <-deadline:
+			return j, &exitError{code: ExitNotFinished, msg: fmt.Sprintf("job %d is still %s after %s", id, j.Status, timeout)}
+		case <-tick.C:
+		}
+	}
+}

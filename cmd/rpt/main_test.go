@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of cmp in scripts")
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"rpt": main})
+}
+
+// TestScripts runs the CLI end to end as users do: the real rpt binary (this test
+// binary, re-executed), each script in its own HOME so the embedded default queue and
+// demo data are its own. Scripts needing MariaDB use $RPT_TEST_MYSQL_DSN and skip
+// without it ([!env:RPT_TEST_MYSQL_DSN] skip).
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		UpdateScripts:       *update,
+		RequireExplicitExec: false,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exitcode":   cmdExitCode,
+			"stdout2env": cmdStdoutToEnv,
+		},
+		Setup: func(env *testscript.Env) error {
+			home := env.WorkDir
+			env.Setenv("HOME", home)
+			env.Setenv("XDG_DATA_HOME", filepath.Join(home, ".local", "share"))
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+			env.Setenv("TZ", "UTC")
+			for _, k := range []string{"RPT_TEST_MYSQL_DSN", "RPT_TEST_REQUIRE_MYSQL", "RPT_TEST_MQTT"} {
+				if v := os.Getenv(k); v != "" {
+					env.Setenv(k, v)
+				}
+			}
+			return nil
+		},
+	})
+}
+
+// cmdExitCode runs a command and checks its exit code: `exitcode 2 rpt submit nosuch`.
+// Its stdout and stderr are kept for the stdout/stderr commands that follow.
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode CODE command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exitcode: %q is not a number", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exitcode: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", strings.Join(args[1:], " "), got, want)
+	}
+}
+
+// cmdStdoutToEnv sets an environment variable to the last command's trimmed stdout:
+// `exec rpt submit trial-balance` then `stdout2env ID`.
+func cmdStdoutToEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: stdout2env NAME")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile("stdout")))
+}

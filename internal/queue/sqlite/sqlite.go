@@ -1,0 +1,194 @@
+// Package sqlite is the one-machine queue.Store: rpt's job queue in a SQLite file
+// (modernc.org/sqlite, pure Go). It follows DESIGN.md's "Queue semantics": every write
+// runs in BEGIN IMMEDIATE on one writer connection, so a claim sees and changes the
+// queue as one step; times are integer microseconds computed by SQLite's clock; agent
+// writes are fenced by the lease token. Readers use a separate pool and, with WAL, never
+// wait for the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+	"modernc.org/sqlite"
+
+	"rpt/internal/queue"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// MigrationTable is the goose version table of the queue schema.
+const MigrationTable = "rpt_schema_migrations"
+
+// nowUS is the database clock in integer microseconds since the epoch, UTC. 'now' is
+// fixed within one statement, so every use in a statement sees the same instant.
+const nowUS = `CAST(ROUND(unixepoch('subsec') * 1000000) AS INTEGER)`
+
+// busyRetries bounds the retry of a transaction that met SQLITE_BUSY after
+// busy_timeout already waited: another process held the write lock a long time.
+const busyRetries = 10
+
+// Store is a queue.Store on one SQLite file. Safe for concurrent use; several
+// processes may share the file.
+type Store struct {
+	w    *sql.DB // one connection, BEGIN IMMEDIATE: all writes
+	r    *sql.DB // readers
+	opts queue.Options
+	path string
+}
+
+var _ queue.Store = (*Store)(nil)
+
+// Open opens (creating when absent, with its directory) the queue database at path.
+// It does not migrate: call Migrate. Errors reaching the file wrap queue.ErrUnavailable.
+func Open(ctx context.Context, path string, opts queue.Options) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("open sqlite queue: %w: empty path", queue.ErrUnavailable)
+	}
+	if dir := filepath.Dir(path); dir != "." && dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite queue %s: %w: %w", path, queue.ErrUnavailable, err)
+		}
+	}
+	base := "file:" + uriPathEscaper.Replace(path) +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite queue %s: %w: %w", path, queue.ErrUnavailable, err)
+	}
+	// One writer connection: SQLite admits one writer anyway, and queueing in Go
+	// avoids busy-waiting between this process's own transactions.
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", base)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite queue %s: %w: %w", path, queue.ErrUnavailable, err)
+	}
+	r.SetMaxOpenConns(8)
+	s := &Store{w: w, r: r, opts: opts.WithDefaults(), path: path}
+	// The writer first: it switches the file to WAL before readers open.
+	for _, db := range []*sql.DB{w, r} {
+		if err := db.PingContext(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open sqlite queue %s: %w: %w", path, queue.ErrUnavailable, err)
+		}
+	}
+	return s, nil
+}
+
+// uriPathEscaper escapes what a file: URI would take as syntax.
+var uriPathEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// DB is the writer pool, for tests and tools that inspect the schema; do not write
+// through it while the Store is in use.
+func (s *Store) DB() *sql.DB { return s.w }
+
+func (s *Store) provider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(database.DialectSQLite3, s.w, sub,
+		goose.WithTableName(MigrationTable), goose.WithDisableGlobalRegistry(true))
+}
+
+// Migrate applies every pending embedded migration; with none pending it does nothing.
+func (s *Store) Migrate(ctx context.Context) error {
+	p, err := s.provider()
+	if err != nil {
+		return fmt.Errorf("migrate queue: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate queue: %w", err)
+	}
+	return nil
+}
+
+// MigrationStatus lists the embedded migrations and when each was applied.
+func (s *Store) MigrationStatus(ctx context.Context) ([]queue.Migration, error) {
+	p, err := s.provider()
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	out := make([]queue.Migration, 0, len(st))
+	for _, m := range st {
+		mig := queue.Migration{Version: m.Source.Version, Name: path.Base(m.Source.Path)}
+		if m.State == goose.StateApplied && !m.AppliedAt.IsZero() {
+			at := m.AppliedAt.UTC()
+			mig.AppliedAt = &at
+		}
+		out = append(out, mig)
+	}
+	return out, nil
+}
+
+// write runs fn in one BEGIN IMMEDIATE transaction, again from the start when SQLite
+// reports the database busy (another process kept the lock past busy_timeout). fn must
+// set its results afresh on each run.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	delay := 5 * time.Millisecond
+	for try := 0; ; try++ {
+		err := s.writeOnce(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if !isBusy(err) || try >= busyRetries {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", op, errors.Join(ctx.Err(), err))
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Second)
+	}
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// isBusy reports SQLITE_BUSY or SQLITE_LOCKED, with any extended code.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,175 @@
+package results
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+
+	"rpt/internal/queue"
+	"rpt/internal/source"
+)
+
+// ChunkStore keeps the chunks of result sets. The queue stores implement it.
+type ChunkStore interface {
+	// ResultChunkPut stores chunk seq of the lease's attempt. It is fenced: it returns
+	// queue.ErrLeaseLost when the job no longer runs under the lease. The store must not
+	// keep data after it returns: the Writer reuses the buffer.
+	ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error
+	// ResultChunkGet returns chunk seq of (job, attempt); queue.ErrNotFound past the
+	// last one.
+	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
+}
+
+// Chunk limits: a chunk is put when its encoded rows reach about chunkBytes or it holds
+// chunkRows rows, whichever comes first. The row limit keeps progress moving for
+// narrow rows; the byte limit bounds memory and the size of one database row.
+const (
+	chunkBytes = 1 << 20
+	chunkRows  = 10000
+)
+
+// Writer streams rows into a result set, one chunk at a time. It is not safe for
+// concurrent use.
+type Writer struct {
+	store ChunkStore
+	lease queue.Lease
+	cols  []source.Column
+	kinds []kind
+	err   error // sticky: a failed put or bad columns end the result set
+
+	raw         []byte // encoded rows of the chunk being filled
+	zbuf        bytes.Buffer
+	zw          *gzip.Writer
+	seq         int
+	rowsInChunk int
+	rows        int64
+	closed      bool
+
+	// Unexported knobs so tests can force many small chunks.
+	maxChunkBytes int
+	maxChunkRows  int
+}
+
+// NewWriter starts the result set of the lease's attempt with the given columns.
+// Nothing is stored until the first chunk fills or Close is called.
+func NewWriter(store ChunkStore, lease queue.Lease, cols []source.Column) *Writer {
+	w := &Writer{
+		store:         store,
+		lease:         lease,
+		cols:          append([]source.Column(nil), cols...),
+		maxChunkBytes: chunkBytes,
+		maxChunkRows:  chunkRows,
+	}
+	w.kinds, w.err = kindsOf(cols)
+	if w.err != nil {
+		w.err = fmt.Errorf("result columns: %w", w.err)
+	}
+	w.raw = appendHeader(make([]byte, 0, 64*1024), cols)
+	// BestSpeed: results are written while the report runs; the level only fails
+	// for an invalid level constant.
+	w.zw, _ = gzip.NewWriterLevel(&w.zbuf, gzip.BestSpeed)
+	return w
+}
+
+// Columns returns the result set's columns.
+func (w *Writer) Columns() []source.Column { return w.cols }
+
+// Rows returns the number of rows written so far.
+func (w *Writer) Rows() int64 { return w.rows }
+
+// Write appends one row: one value per column, of the Go type the column's type
+// carries (see source.Type), nil for NULL. A value that does not fit its column is an
+// error naming the row and column; the row is not written. A failed put (for example
+// queue.ErrLeaseLost) ends the result set: every later call returns that error.
+func (w *Writer) Write(ctx context.Context, values []any) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errors.New("write result row: writer is closed")
+	}
+	row := w.rows + 1
+	if len(values) != len(w.cols) {
+		return fmt.Errorf("write result row %d: %d values for %d columns", row, len(values), len(w.cols))
+	}
+	start := len(w.raw)
+	for i, v := range values {
+		cv, err := canonical(w.kinds[i], v)
+		if err != nil {
+			w.raw = w.raw[:start]
+			return fmt.Errorf("write result row %d: column %q (%s): %w", row, w.cols[i].Name, w.cols[i].Type, err)
+		}
+		w.raw = appendValue(w.raw, w.kinds[i], cv)
+	}
+	w.rows++
+	w.rowsInChunk++
+	if len(w.raw) >= w.maxChunkBytes || w.rowsInChunk >= w.maxChunkRows {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// Close puts the last chunk. An empty result set still gets chunk 0, with the header,
+// so readers see its columns. Close after Close returns nil.
+func (w *Writer) Close(ctx context.Context) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if w.rowsInChunk > 0 || w.seq == 0 {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+func (w *Writer) flush(ctx context.Context) error {
+	w.zbuf.Reset()
+	w.zw.Reset(&w.zbuf)
+	if _, err := w.zw.Write(w.raw); err != nil {
+		w.err = fmt.Errorf("compress result chunk %d: %w", w.seq, err)
+		return w.err
+	}
+	if err := w.zw.Close(); err != nil {
+		w.err = fmt.Errorf("compress result chunk %d: %w", w.seq, err)
+		return w.err
+	}
+	if err := w.store.ResultChunkPut(ctx, w.lease, w.seq, w.zbuf.Bytes()); err != nil {
+		w.err = fmt.Errorf("put result chunk %d of job %d attempt %d: %w", w.seq, w.lease.JobID, w.lease.Attempt, err)
+		return w.err
+	}
+	w.seq++
+	w.rowsInChunk = 0
+	w.raw = w.raw[:0]
+	return nil
+}
+
+// Copy streams rows into w, calling progress with the rows copied so far every
+// `every` rows (every <= 0 or a nil progress: never); the agent heartbeats from it. It
+// returns the rows copied. It does not close w or rows: the caller closes w to finish
+// the result set, or abandons it on error.
+func Copy(ctx context.Context, w *Writer, rows source.Rows, every int64, progress func(rows int64)) (int64, error) {
+	var n int64
+	for rows.Next() {
+		// Checking the context on every row is cheap next to encoding it, and stops a
+		// cancelled copy at once even when the source ignores cancellation.
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("copy result rows: %w", err)
+		}
+		if err := w.Write(ctx, rows.Values()); err != nil {
+			return n, err
+		}
+		n++
+		if every > 0 && progress != nil && n%every == 0 {
+			progress(n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("read source rows: %w", err)
+	}
+	return n, nil
+}

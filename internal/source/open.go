@@ -1,0 +1,256 @@
+package source
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	mssql "github.com/microsoft/go-mssqldb"
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+
+	"rpt/internal/dsn"
+)
+
+// ErrUnknownDriver is returned by Open for a driver it does not know.
+var ErrUnknownDriver = errors.New("unknown source driver")
+
+// sqliteBusyTimeout is how long a report query waits for a writer (the demo
+// loader, an ETL) before giving up; reports read, so waiting is cheap.
+const sqliteBusyTimeout = "10000"
+
+// killTimeout bounds the KILL QUERY sent when a MySQL query's ctx ends.
+const killTimeout = 5 * time.Second
+
+// Open opens the source called name (the key in rpt.yaml's sources:) and checks
+// that it answers. cfg.Driver picks the driver (sqlite, mysql, sqlserver); when
+// empty it is taken from the DSN's scheme. A source that cannot be reached is
+// ErrUnavailable.
+func Open(ctx context.Context, name string, cfg Config) (Source, error) {
+	driver := cfg.Driver
+	if driver == "" && cfg.DSN != "" {
+		if s, err := dsn.Scheme(cfg.DSN); err == nil {
+			driver = s
+		}
+	}
+	var (
+		s   Source
+		err error
+	)
+	switch driver {
+	case DialectSQLite:
+		s, err = openSQLite(ctx, name, cfg)
+	case DialectMySQL:
+		s, err = openMySQL(ctx, name, cfg)
+	case DialectSQLServer:
+		s, err = openSQLServer(ctx, name, cfg)
+	default:
+		return nil, fmt.Errorf("open source %q: %w %q (want sqlite, mysql or sqlserver)", name, ErrUnknownDriver, cfg.Driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open source %q (%s): %w", name, driver, err)
+	}
+	return s, nil
+}
+
+// sqlSource is a database/sql source. For MySQL it also keeps a second pool
+// used only to send KILL QUERY, so a cancel is never stuck behind a full pool.
+type sqlSource struct {
+	name   string
+	driver string
+	db     *sql.DB
+	killDB *sql.DB
+}
+
+func (s *sqlSource) Name() string   { return s.name }
+func (s *sqlSource) Driver() string { return s.driver }
+
+func (s *sqlSource) Close() error {
+	err := s.db.Close()
+	if s.killDB != nil {
+		if kerr := s.killDB.Close(); err == nil {
+			err = kerr
+		}
+	}
+	return err
+}
+
+// Query binds params and runs sql. SQLite and SQL Server cancel through their
+// drivers: modernc.org/sqlite calls sqlite3_interrupt when ctx ends, and
+// go-mssqldb sends a TDS attention packet, after which the server stops the
+// batch. MySQL needs queryMySQL.
+func (s *sqlSource) Query(ctx context.Context, query string, params map[string]any) (Rows, error) {
+	q, args, err := Bind(s.driver, query, params)
+	if err != nil {
+		return nil, fmt.Errorf("query source %q: %w", s.name, err)
+	}
+	if s.driver == DialectMySQL {
+		return s.queryMySQL(ctx, q, args)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
+	}
+	r, err := newRows(ctx, s.driver, rows, nil)
+	if err != nil {
+		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
+	}
+	return r, nil
+}
+
+// queryMySQL runs the query on a pinned connection whose server thread id it
+// reads first, and when ctx ends before the result is read it sends
+// KILL QUERY for that id from another connection: go-sql-driver/mysql only
+// closes its socket on cancel, and the server would run the query to the end.
+func (s *sqlSource) queryMySQL(ctx context.Context, q string, args []any) (Rows, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("query source %q: connect: %w", s.name, ctxError(ctx, unavailable(err)))
+	}
+	var id int64
+	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("query source %q: connection id: %w", s.name, ctxError(ctx, err))
+	}
+	var (
+		done     = make(chan struct{})
+		watched  = make(chan struct{})
+		finished = func() bool { return false }
+		killed   bool
+	)
+	go func() {
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+		case <-done:
+			if ctx.Err() == nil || finished() {
+				return
+			}
+		}
+		killed = true
+		s.killQuery(id)
+	}()
+	// stop ends the watcher (it has sent its KILL when it returns) and gives
+	// the connection back; a connection that saw a KILL is discarded rather
+	// than pooled, so no later query meets a stray interrupt.
+	stop := func() error {
+		close(done)
+		<-watched
+		if killed {
+			_ = conn.Raw(func(any) error { return errBadConn })
+		}
+		return conn.Close()
+	}
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		_ = stop()
+		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
+	}
+	r, err := newRows(ctx, s.driver, rows, stop)
+	if err != nil {
+		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
+	}
+	finished = r.finished
+	return r, nil
+}
+
+// killQuery stops thread id's current statement. Failure is logged by the
+// caller's error path only indirectly: the query's own error already reports
+// the cancel, and a KILL that cannot reach the server changes nothing for it.
+func (s *sqlSource) killQuery(id int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	// KILL takes no placeholders; id is an integer the server gave us.
+	_, _ = s.killDB.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
+}
+
+func openSQLite(ctx context.Context, name string, cfg Config) (Source, error) {
+	path, err := dsn.SQLitePath(cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	// Opening a missing file would create an empty database and every report
+	// would fail later with "no such table"; say what is wrong now.
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout("+sqliteBusyTimeout+")")
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return &sqlSource{name: name, driver: DialectSQLite, db: db}, nil
+}
+
+func openMySQL(ctx context.Context, name string, cfg Config) (Source, error) {
+	mc, err := dsn.MySQL(cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	if mc.User == "" && cfg.User != "" {
+		mc.User, mc.Passwd = cfg.User, cfg.Password
+	}
+	// TIMESTAMP values are converted to the session zone; the seed's servers
+	// run in local time, and datetimes are reported in UTC.
+	if _, ok := mc.Params["time_zone"]; !ok {
+		mc.Params["time_zone"] = "'+00:00'"
+	}
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(conn)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	killDB := sql.OpenDB(conn)
+	killDB.SetMaxIdleConns(1)
+	killDB.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		_ = killDB.Close()
+		return nil, unavailable(err)
+	}
+	return &sqlSource{name: name, driver: DialectMySQL, db: db, killDB: killDB}, nil
+}
+
+func openSQLServer(ctx context.Context, name string, cfg Config) (Source, error) {
+	d := cfg.DSN
+	if u, err := url.Parse(d); err == nil && u.Scheme == "sqlserver" && u.User == nil && cfg.User != "" {
+		u.User = url.UserPassword(cfg.User, cfg.Password)
+		d = u.String()
+	}
+	conn, err := mssql.NewConnector(d)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", dsn.ErrInvalid, errors.New(dsn.Redact(err.Error())))
+	}
+	db := sql.OpenDB(conn)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, unavailable(err)
+	}
+	return &sqlSource{name: name, driver: DialectSQLServer, db: db}, nil
+}
+
+// unavailable marks err as ErrUnavailable unless the server answered with an
+// error of its own (bad password, unknown database): that is configuration,
+// and retrying will not help.
+func unavailable(err error) error {
+	var me *mysql.MySQLError
+	var se mssql.Error
+	if errors.As(err, &me) || errors.As(err, &se) {
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, mysql.ErrInvalidConn) || true {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

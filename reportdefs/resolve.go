@@ -1,0 +1,234 @@
+package reportdefs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"rpt/internal/queue"
+	"rpt/internal/source"
+)
+
+// Resolve turns given parameter texts (as from `-p name=value`; lists comma separated)
+// into the run's parameters: defaults applied, relative words (today, last-month, -7d,
+// ...) fixed in loc at now, values checked and made canonical. The result is a JSON
+// object with every declared parameter, keys sorted, so the same request always gives
+// the same bytes (dedupe and once keys depend on it). An optional parameter that is
+// neither given nor defaulted is null. Errors name the parameter and satisfy
+// errors.Is(err, ErrInvalid).
+func (d *Definition) Resolve(given map[string]string, now time.Time, loc *time.Location) (json.RawMessage, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	now = now.In(loc)
+	var errs []error
+	for _, name := range sortedKeys(given) {
+		if d.Param(name) == nil {
+			errs = append(errs, paramErrorf("param %q: not declared by report %s (declared: %s)", name, d.Name, d.paramNames()))
+		}
+	}
+	out := make(map[string]any, len(d.Params))
+	for i := range d.Params {
+		prm := &d.Params[i]
+		text, ok := given[prm.Name]
+		if ok && text == "" && prm.Elem() != TypeString {
+			ok = false // "-p x=" means "not given": the default or NULL applies
+			if prm.Required && !prm.HasDefault {
+				errs = append(errs, paramErrorf("param %q (%s): empty value", prm.Name, prm.Type))
+				continue
+			}
+		}
+		if !ok {
+			if !prm.HasDefault {
+				if prm.Required {
+					errs = append(errs, paramErrorf("param %q (%s): required (give -p %s=VALUE)", prm.Name, prm.Type, prm.Name))
+					continue
+				}
+				out[prm.Name] = nil
+				continue
+			}
+			text = prm.Default
+		}
+		v, err := prm.value(text, now)
+		if err != nil {
+			errs = append(errs, paramErrorf("param %q (%s): invalid value %q: %v", prm.Name, prm.Type, text, err))
+			continue
+		}
+		out[prm.Name] = v
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return canonicalJSON(out)
+}
+
+func (d *Definition) paramNames() string {
+	if len(d.Params) == 0 {
+		return "none"
+	}
+	names := make([]string, len(d.Params))
+	for i, p := range d.Params {
+		names[i] = p.Name
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// canonicalJSON marshals without HTML escaping; encoding/json sorts map keys.
+func canonicalJSON(v any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode params: %w", err)
+	}
+	return json.RawMessage(bytes.TrimRight(b.Bytes(), "\n")), nil
+}
+
+// BindValues converts resolved parameters (Resolve's JSON, as stored with a job) into
+// the values source.Query binds: int64 for int and period, string for decimal, string,
+// date and enum, bool, nil for NULL, and []any for lists.
+func (d *Definition) BindValues(resolved json.RawMessage) (map[string]any, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(resolved, &raw); err != nil {
+		return nil, paramErrorf("resolved params: not a JSON object: %v", err)
+	}
+	out := make(map[string]any, len(d.Params))
+	var errs []error
+	for _, name := range sortedKeys(raw) {
+		if d.Param(name) == nil {
+			errs = append(errs, paramErrorf("param %q: not declared by report %s (declared: %s)", name, d.Name, d.paramNames()))
+		}
+	}
+	for i := range d.Params {
+		prm := &d.Params[i]
+		r, ok := raw[prm.Name]
+		if !ok || string(r) == "null" {
+			if prm.Required && !ok {
+				errs = append(errs, paramErrorf("param %q (%s): missing from resolved params", prm.Name, prm.Type))
+			}
+			out[prm.Name] = nil
+			continue
+		}
+		v, err := bindValue(prm, r)
+		if err != nil {
+			errs = append(errs, paramErrorf("param %q (%s): resolved value %s: %v", prm.Name, prm.Type, r, err))
+			continue
+		}
+		out[prm.Name] = v
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func bindValue(prm *Param, r json.RawMessage) (any, error) {
+	if !prm.List() {
+		return bindScalar(prm.Elem(), prm.Values, r)
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(r, &elems); err != nil {
+		return nil, fmt.Errorf("want a list")
+	}
+	out := make([]any, len(elems))
+	for i, e := range elems {
+		v, err := bindScalar(prm.Elem(), prm.Values, e)
+		if err != nil {
+			return nil, fmt.Errorf("element %d: %w", i+1, err)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// bindScalar checks a resolved value again (a stored job's params are input too) and
+// returns its bind form.
+func bindScalar(t string, values []string, r json.RawMessage) (any, error) {
+	var text string
+	switch t {
+	case TypeInt, TypePeriod:
+		var n json.Number
+		if err := json.Unmarshal(r, &n); err != nil {
+			return nil, fmt.Errorf("want a number")
+		}
+		text = n.String()
+	case TypeBool:
+		var b bool
+		if err := json.Unmarshal(r, &b); err != nil {
+			return nil, fmt.Errorf("want true or false")
+		}
+		return b, nil
+	default:
+		if err := json.Unmarshal(r, &text); err != nil {
+			return nil, fmt.Errorf("want a string")
+		}
+	}
+	if t == TypeDate && !dateRE.MatchString(text) {
+		return nil, fmt.Errorf("want YYYY-MM-DD")
+	}
+	return scalarValue(t, values, text, time.Time{})
+}
+
+// JobParams builds the enqueue request for a run of d with resolved parameters:
+// the definition snapshot and its sha256, the route (requires:), and the concurrency
+// scopes: report:NAME (or group:G) limited to concurrency:, and source:NAME limited to
+// the source's max_concurrent when that is set.
+func (d *Definition) JobParams(resolved json.RawMessage, sources map[string]source.Config) queue.JobEnqueueParams {
+	sum := sha256.Sum256(d.Raw)
+	p := queue.JobEnqueueParams{
+		Kind:             queue.KindReport,
+		Report:           d.Name,
+		Definition:       slices.Clone(d.Raw),
+		DefinitionSHA256: hex.EncodeToString(sum[:]),
+		Params:           slices.Clone(resolved),
+		Source:           d.Source,
+		MaxAttempts:      d.MaxAttempts,
+		Timeout:          d.Timeout,
+	}
+	if len(d.Requires) > 0 {
+		p.Route = maps.Clone(d.Requires)
+	}
+	if d.Concurrency > 0 {
+		scope := "report:" + d.Name
+		if d.Group != "" {
+			scope = "group:" + d.Group
+		}
+		p.Scopes = append(p.Scopes, queue.Scope{Name: scope, Limit: d.Concurrency})
+	}
+	if cfg, ok := sources[d.Source]; ok && cfg.MaxConcurrent > 0 {
+		p.Scopes = append(p.Scopes, queue.Scope{Name: "source:" + d.Source, Limit: cfg.MaxConcurrent})
+	}
+	slices.SortFunc(p.Scopes, func(a, b queue.Scope) int { return strings.Compare(a.Name, b.Name) })
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	return p
+}
+
+// CanonicalKey is the sha256 (hex) of a report name and its resolved parameters, the
+// base of dedupe and once keys. The parameters are re-encoded canonically (sorted keys,
+// no spaces) so equal requests give equal keys even if the JSON was reformatted.
+func CanonicalKey(report string, resolved json.RawMessage) string {
+	body := []byte(resolved)
+	dec := json.NewDecoder(bytes.NewReader(resolved))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err == nil {
+		if c, err := canonicalJSON(v); err == nil {
+			body = c
+		}
+	}
+	h := sha256.New()
+	h.Write([]byte(report))
+	h.Write([]byte{0})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
