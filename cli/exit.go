@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"rpt/internal/config"
+	"rpt/internal/demo"
 	"rpt/internal/dsn"
 	"rpt/internal/queue"
 	"rpt/internal/source"
@@ -55,6 +56,7 @@ func ExitCode(err error) int {
 		errors.Is(err, reportdefs.ErrInvalid),
 		errors.Is(err, config.ErrInvalid),
 		errors.Is(err, dsn.ErrInvalid),
+		errors.Is(err, demo.ErrInvalid),
 		errors.Is(err, queue.ErrNotFound),
 		errors.Is(err, source.ErrUnknownParam):
 		return ExitUsage

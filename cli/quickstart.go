@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,12 +35,12 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			}
 			ctx := c.Context
 			demoPath := filepath.Join(e.dataDir, "demo.db")
-			if !hasDemoData(ctx, demoPath) {
+			if !demo.Loaded(ctx, "sqlite:"+demoPath, d.Now()) {
 				if err := os.MkdirAll(e.dataDir, 0o755); err != nil {
 					return fmt.Errorf("quickstart: %w", err)
 				}
 				fmt.Fprintf(d.Stderr, "loading demo data into %s ...\n", demoPath)
-				st, err := demo.Load(ctx, "sqlite:"+demoPath, demo.Options{})
+				st, err := demo.Load(ctx, "sqlite:"+demoPath, demo.Options{Scale: 1})
 				if err != nil {
 					return fmt.Errorf("load demo data: %w", err)
 				}
@@ -100,19 +99,4 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			return nil
 		},
 	}
-}
-
-// hasDemoData reports whether the demo database exists and has balances.
-func hasDemoData(ctx context.Context, path string) bool {
-	if _, err := os.Stat(path); err != nil {
-		return false
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		return false
-	}
-	defer db.Close()
-	var n int
-	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM accounting_v_balance_e LIMIT 1)").Scan(&n)
-	return err == nil && n == 1
 }

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"rpt/internal/dsn"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of cmp in scripts")
@@ -38,6 +44,14 @@ func TestScripts(t *testing.T) {
 			env.Setenv("XDG_DATA_HOME", filepath.Join(home, ".local", "share"))
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
 			env.Setenv("TZ", "UTC")
+			if base := os.Getenv("RPT_TEST_MYSQL_DSN"); base != "" {
+				db, err := createDatabase(base)
+				if err != nil {
+					return err
+				}
+				env.Setenv("MYSQL_QUEUE", db.dsn)
+				env.Defer(db.drop)
+			}
 			for _, k := range []string{"RPT_TEST_MYSQL_DSN", "RPT_TEST_REQUIRE_MYSQL", "RPT_TEST_MQTT"} {
 				if v := os.Getenv(k); v != "" {
 					env.Setenv(k, v)
@@ -78,4 +92,40 @@ func cmdStdoutToEnv(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: stdout2env NAME")
 	}
 	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile("stdout")))
+}
+
+type testDatabase struct {
+	dsn  string
+	drop func()
+}
+
+// createDatabase makes a database of its own for one script on the server of base
+// (mysql://root@127.0.0.1:3306/) and returns its DSN and a func that drops it.
+func createDatabase(base string) (*testDatabase, error) {
+	cfg, err := dsn.MySQL(base)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DBName = ""
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	name := "rpt_cli_" + hex.EncodeToString(b[:])
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create test database: %w", err)
+	}
+	u := strings.TrimSuffix(base, "/")
+	if i := strings.LastIndex(u, "/"); i > len("mysql://") {
+		u = u[:i]
+	}
+	return &testDatabase{dsn: u + "/" + name, drop: func() {
+		db.Exec("DROP DATABASE IF EXISTS " + name)
+		db.Close()
+	}}, nil
 }

@@ -8,9 +8,18 @@
 // month's activity from one seeded by (seed, pcn, account number, period). An account
 // therefore keeps its activity when the scale or the number of periods changes.
 //
-// Tests compare SQL against the generator, never against itself: Accounts, Periods and
-// Balances expose the data in Go, and ExpectedTrialBalance computes the trial balance
-// straight from them.
+// The API:
+//   - Load writes a data set into "sqlite:PATH" or "mysql://..." (tables created when
+//     absent, the loaded PCNs' rows replaced in one transaction).
+//   - Generate streams every row of every table (see Tables for names and columns), the
+//     way Load writes them; Accounts, Periods and Balances give the same data as Go
+//     values, per PCN.
+//   - ExpectedTrialBalance computes the trial-balance report in Go, independently of
+//     any SQL, for tests of the report's SQL.
+//
+// Money is exact: int64 cents (Cents) in Go, DECIMAL(19,2) on MySQL bound as decimal
+// strings, and INTEGER cents on SQLite in columns named with a _cents suffix
+// (debit_cents, credit_cents, balance_cents); all other columns are the same on both.
 package demo
 
 import (

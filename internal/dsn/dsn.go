@@ -70,7 +70,10 @@ func MySQL(s string) (*mysql.Config, error) {
 	cfg.DBName = strings.TrimPrefix(u.Path, "/")
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
-	cfg.Params = map[string]string{"charset": "utf8mb4"}
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	cfg.Params = map[string]string{}
 	for k, vs := range u.Query() {
 		if len(vs) == 0 {
 			continue
@@ -88,6 +91,10 @@ func MySQL(s string) (*mysql.Config, error) {
 				cfg.ReadTimeout = d
 			default:
 				cfg.WriteTimeout = d
+			}
+		case "charset":
+			if err := cfg.Apply(mysql.Charset(vs[0], "")); err != nil {
+				return nil, fmt.Errorf("%w: charset=%q: %v", ErrInvalid, vs[0], err)
 			}
 		default:
 			cfg.Params[k] = vs[0]

@@ -1,0 +1,296 @@
+package demo
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	_ "modernc.org/sqlite" // driver "sqlite"
+
+	"rpt/internal/dsn"
+)
+
+// batchRows is the number of rows per multi-row INSERT: large enough that round trips
+// and statement overhead vanish, small enough for every driver's placeholder limit.
+const batchRows = 500
+
+// Stats says what a Load wrote.
+type Stats struct {
+	PCNs     int
+	Accounts int // over all PCNs
+	Periods  int // per PCN
+	Balances int // over all PCNs
+	Elapsed  time.Duration
+}
+
+// Load writes the data set of opts into the database named by a "sqlite:PATH" or
+// "mysql://user:pass@host:port/db" DSN. It creates the tables when absent and replaces
+// the rows of the PCNs it loads (and the category types) in one transaction, so a
+// failed or cancelled load leaves the previous data as it was; other PCNs are kept.
+func Load(ctx context.Context, dsnStr string, opts Options) (Stats, error) {
+	start := time.Now()
+	o, err := opts.normalize()
+	if err != nil {
+		return Stats{}, err
+	}
+	scheme, err := dsn.Scheme(dsnStr)
+	if err != nil {
+		return Stats{}, fmt.Errorf("demo load: %w", err)
+	}
+	var db *sql.DB
+	switch scheme {
+	case "sqlite":
+		db, err = openSQLite(dsnStr)
+	case "mysql":
+		db, err = openMySQL(dsnStr)
+	default:
+		return Stats{}, fmt.Errorf("demo load: %w: %s databases are not supported; want sqlite:PATH or mysql://", dsn.ErrInvalid, scheme)
+	}
+	if err != nil {
+		return Stats{}, fmt.Errorf("demo load: %w", err)
+	}
+	defer db.Close()
+
+	st, err := load(ctx, db, scheme, o)
+	if err != nil {
+		return Stats{}, fmt.Errorf("demo load into %s: %w", dsn.Redact(dsnStr), err)
+	}
+	st.Elapsed = time.Since(start)
+	return st, nil
+}
+
+func openSQLite(s string) (*sql.DB, error) {
+	path, err := dsn.SQLitePath(s)
+	if err != nil {
+		return nil, err
+	}
+	// IMMEDIATE takes the write lock at BEGIN, so a concurrent writer waits on
+	// busy_timeout instead of failing the load half way.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+func openMySQL(s string) (*sql.DB, error) {
+	cfg, err := dsn.MySQL(s)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DBName == "" {
+		return nil, fmt.Errorf("%w: %q names no database", dsn.ErrInvalid, dsn.Redact(s))
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql %s: %w", dsn.Redact(s), err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(2)
+	return db, nil
+}
+
+func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, error) {
+	if err := db.PingContext(ctx); err != nil {
+		return Stats{}, fmt.Errorf("connect: %w", err)
+	}
+	// DDL before the transaction: MySQL commits implicitly on CREATE TABLE.
+	for _, t := range Tables() {
+		for _, stmt := range createSQL(t, driver) {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return Stats{}, fmt.Errorf("create table %s: %w", t.Name, err)
+			}
+		}
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return Stats{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+
+	if err := deleteRows(ctx, tx, o); err != nil {
+		return Stats{}, err
+	}
+	ins := &inserter{ctx: ctx, tx: tx, driver: driver, stmts: map[string]*sql.Stmt{}}
+	defer ins.close()
+	var st Stats
+	err = Generate(o, func(t Table, row []any) error {
+		switch t.Name {
+		case TableAccount.Name:
+			st.Accounts++
+		case TableBalance.Name:
+			st.Balances++
+		}
+		return ins.add(t, row)
+	})
+	if err == nil {
+		err = ins.flush()
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Stats{}, fmt.Errorf("commit: %w", err)
+	}
+	st.PCNs = len(o.PCNs)
+	st.Periods = o.Periods
+	return st, nil
+}
+
+// deleteRows removes what the load replaces: the PCNs' rows and the category types.
+func deleteRows(ctx context.Context, tx *sql.Tx, o Options) error {
+	pcns := make([]any, len(o.PCNs))
+	for i, p := range o.PCNs {
+		pcns[i] = int64(p)
+	}
+	in := placeholders(len(pcns))
+	for _, t := range Tables() {
+		var err error
+		if t.PerPCN {
+			_, err = tx.ExecContext(ctx, "DELETE FROM "+t.Name+" WHERE pcn IN "+in, pcns...)
+		} else {
+			types := CategoryTypes()
+			args := make([]any, len(types))
+			for i, ct := range types {
+				args[i] = ct
+			}
+			_, err = tx.ExecContext(ctx, "DELETE FROM "+t.Name+" WHERE category_type IN "+placeholders(len(args)), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("delete old rows of %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
+// inserter batches rows per table into multi-row INSERTs; full batches reuse one
+// prepared statement per table.
+type inserter struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	driver string
+	stmts  map[string]*sql.Stmt
+	table  Table
+	args   []any
+	rows   int
+}
+
+func (ins *inserter) add(t Table, row []any) error {
+	if ins.rows > 0 && t.Name != ins.table.Name {
+		if err := ins.flush(); err != nil {
+			return err
+		}
+	}
+	ins.table = t
+	for _, v := range row {
+		if c, ok := v.(Cents); ok {
+			if ins.driver == "sqlite" {
+				v = int64(c)
+			} else {
+				v = c.String() // DECIMAL from an exact string, never a float
+			}
+		}
+		ins.args = append(ins.args, v)
+	}
+	ins.rows++
+	if ins.rows == batchRows {
+		return ins.flush()
+	}
+	return nil
+}
+
+func (ins *inserter) flush() error {
+	if ins.rows == 0 {
+		return nil
+	}
+	t := ins.table
+	var err error
+	if ins.rows == batchRows {
+		stmt, ok := ins.stmts[t.Name]
+		if !ok {
+			stmt, err = ins.tx.PrepareContext(ins.ctx, insertSQL(t, ins.driver, batchRows))
+			if err != nil {
+				return fmt.Errorf("prepare insert into %s: %w", t.Name, err)
+			}
+			ins.stmts[t.Name] = stmt
+		}
+		_, err = stmt.ExecContext(ins.ctx, ins.args...)
+	} else {
+		_, err = ins.tx.ExecContext(ins.ctx, insertSQL(t, ins.driver, ins.rows), ins.args...)
+	}
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", t.Name, err)
+	}
+	ins.args = ins.args[:0]
+	ins.rows = 0
+	return nil
+}
+
+func (ins *inserter) close() {
+	for _, s := range ins.stmts {
+		s.Close()
+	}
+}
+
+func insertSQL(t Table, driver string, rows int) string {
+	names := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		names[i] = c.NameFor(driver)
+	}
+	one := placeholders(len(t.Columns))
+	var b strings.Builder
+	b.Grow(len(t.Name) + 64 + rows*(len(one)+2))
+	b.WriteString("INSERT INTO ")
+	b.WriteString(t.Name)
+	b.WriteString(" (")
+	b.WriteString(strings.Join(names, ", "))
+	b.WriteString(") VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+// Loaded reports whether the database of dsnStr holds demo balances up to the period
+// before now's month, so the quickstart can skip loading again.
+func Loaded(ctx context.Context, dsnStr string, now time.Time) bool {
+	var db *sql.DB
+	var err error
+	switch scheme, _ := dsn.Scheme(dsnStr); scheme {
+	case "sqlite":
+		path, perr := dsn.SQLitePath(dsnStr)
+		if perr != nil {
+			return false
+		}
+		if _, serr := os.Stat(path); serr != nil {
+			return false
+		}
+		db, err = openSQLite(dsnStr)
+	case "mysql":
+		db, err = openMySQL(dsnStr)
+	default:
+		return false
+	}
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	var latest sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT MAX(period) FROM "+TableBalance.Name).Scan(&latest); err != nil {
+		return false
+	}
+	last := now.UTC().AddDate(0, 0, -now.UTC().Day()+1).AddDate(0, -1, 0)
+	return latest.Valid && latest.Int64 >= int64(last.Year()*100+int(last.Month()))
+}

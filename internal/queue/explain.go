@@ -1,0 +1,87 @@
+package queue
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Pause stops claims of one report's or one source's jobs until it is resumed (Plex
+// maintenance, a broken report). Kind is "report" or "source".
+type Pause struct {
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Pause kinds.
+const (
+	PauseReport = "report"
+	PauseSource = "source"
+)
+
+// AgentAlive is how recently an agent must have been seen to count as running.
+const AgentAlive = 30 * time.Second
+
+// WaitReasons says why a queued job is not running yet, in the order a user should look
+// at them: not due, paused, no agent that can run it, concurrency slots taken. An empty
+// answer means it is runnable and waits for free capacity.
+func WaitReasons(j *Job, now time.Time, pauses []Pause, agents []Agent, slotsUsed map[string]int) []string {
+	if j.Status != StatusQueued {
+		return nil
+	}
+	var why []string
+	if j.RunAfter.After(now) {
+		why = append(why, fmt.Sprintf("not due: run_after %s (in %s)", j.RunAfter.UTC().Format(time.RFC3339), j.RunAfter.Sub(now).Round(time.Second)))
+	}
+	for _, p := range pauses {
+		if (p.Kind == PauseReport && p.Name == j.Report) || (p.Kind == PauseSource && p.Name == j.Source) {
+			why = append(why, fmt.Sprintf("paused: %s %s (rpt resume %s %s)", p.Kind, p.Name, p.Kind, p.Name))
+		}
+	}
+	alive, able := 0, 0
+	for _, a := range agents {
+		if now.Sub(a.LastSeen) > AgentAlive {
+			continue
+		}
+		alive++
+		if a.Draining || !RouteSatisfied(j.Route, a.Labels) {
+			continue
+		}
+		if len(a.Sources) > 0 && !contains(a.Sources, j.Source) {
+			continue
+		}
+		able++
+	}
+	switch {
+	case alive == 0:
+		why = append(why, "no agent is running (start one: rpt agent)")
+	case able == 0:
+		need := []string{"source " + j.Source}
+		keys := make([]string, 0, len(j.Route))
+		for k := range j.Route {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			need = append(need, "label "+k+"="+j.Route[k])
+		}
+		why = append(why, fmt.Sprintf("no live agent has %s", strings.Join(need, " and ")))
+	}
+	for _, s := range j.Scopes {
+		if used := slotsUsed[s.Name]; used >= s.Limit {
+			why = append(why, fmt.Sprintf("no free slot: %s has %d of %d running", s.Name, used, s.Limit))
+		}
+	}
+	return why
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
