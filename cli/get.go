@@ -74,7 +74,7 @@ func getCommand(d *Deps) *ucli.Command {
 				return fmt.Errorf("read result of job %d: %w", j.ID, err)
 			}
 			defer rows.Close()
-			opts := results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: j.Report}
+			opts := results.RenderOptions{MaxTableRows: c.Int("max-rows"), TotalRows: j.Rows, SheetName: j.Report}
 			path := c.String("file")
 			if path == "" {
 				if format == "xlsx" && d.StdoutTTY {

@@ -462,6 +462,10 @@ func renderTable(w io.Writer, rr *rowReader, opts RenderOptions) error {
 			return fmt.Errorf("count rows: %w", err)
 		}
 	}
-	_, err := fmt.Fprintf(w, "%d more rows not shown (%d in all); use --csv to get them all\n", total-shown, total)
+	noun := "rows"
+	if total-shown == 1 {
+		noun = "row"
+	}
+	_, err := fmt.Fprintf(w, "%d more %s not shown (%d in all); use --csv to get them all\n", total-shown, noun, total)
 	return err
 }
