@@ -3,11 +3,13 @@ package source
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
-	"net"
+	"log/slog"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -117,56 +119,77 @@ func (s *sqlSource) queryMySQL(ctx context.Context, q string, args []any) (Rows,
 		_ = conn.Close()
 		return nil, fmt.Errorf("query source %q: connection id: %w", s.name, ctxError(ctx, err))
 	}
-	var (
-		done     = make(chan struct{})
-		watched  = make(chan struct{})
-		finished = func() bool { return false }
-		killed   bool
-	)
-	go func() {
-		defer close(watched)
-		select {
-		case <-ctx.Done():
-		case <-done:
-			if ctx.Err() == nil || finished() {
-				return
-			}
-		}
-		killed = true
-		s.killQuery(id)
-	}()
-	// stop ends the watcher (it has sent its KILL when it returns) and gives
-	// the connection back; a connection that saw a KILL is discarded rather
-	// than pooled, so no later query meets a stray interrupt.
-	stop := func() error {
-		close(done)
-		<-watched
-		if killed {
-			_ = conn.Raw(func(any) error { return errBadConn })
-		}
-		return conn.Close()
-	}
+	run := &mysqlRun{src: s, conn: conn, id: id, done: make(chan struct{}), watched: make(chan struct{})}
+	go run.watch(ctx)
 	rows, err := conn.QueryContext(ctx, q, args...)
 	if err != nil {
-		_ = stop()
+		if ctx.Err() != nil {
+			run.kill()
+		}
+		_ = run.stop()
 		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
 	}
-	r, err := newRows(ctx, s.driver, rows, stop)
+	r, err := newRows(ctx, s.driver, rows, run.stop)
 	if err != nil {
 		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
 	}
-	finished = r.finished
+	// Closing rows before their end would make go-sql-driver read and discard
+	// the rest of the result, however long; stop the statement instead.
+	r.abort = run.kill
 	return r, nil
 }
 
-// killQuery stops thread id's current statement. Failure is logged by the
-// caller's error path only indirectly: the query's own error already reports
-// the cancel, and a KILL that cannot reach the server changes nothing for it.
+// mysqlRun is one MySQL statement on its pinned connection, with the
+// goroutine that kills it when ctx ends.
+type mysqlRun struct {
+	src     *sqlSource
+	conn    *sql.Conn
+	id      int64 // CONNECTION_ID() of conn
+	done    chan struct{}
+	watched chan struct{}
+	killed  atomic.Bool
+}
+
+func (m *mysqlRun) watch(ctx context.Context) {
+	defer close(m.watched)
+	select {
+	case <-ctx.Done():
+		m.kill()
+	case <-m.done:
+	}
+}
+
+// kill sends KILL QUERY once.
+func (m *mysqlRun) kill() {
+	if m.killed.CompareAndSwap(false, true) {
+		m.src.killQuery(m.id)
+	}
+}
+
+// stop ends the watcher (a KILL it started has been sent when it returns) and
+// gives the connection back; a connection that saw a KILL is discarded rather
+// than pooled, so no later statement can meet a stray interrupt.
+func (m *mysqlRun) stop() error {
+	close(m.done)
+	<-m.watched
+	if m.killed.Load() {
+		// Raw returning ErrBadConn closes the *sql.Conn and drops its driver connection.
+		_ = m.conn.Raw(func(any) error { return errBadConn })
+		return nil
+	}
+	return m.conn.Close()
+}
+
+// killQuery stops thread id's current statement. A failure is only logged:
+// the query's caller already has ctx's error, but an operator should know a
+// statement may still be running on the server.
 func (s *sqlSource) killQuery(id int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
 	// KILL takes no placeholders; id is an integer the server gave us.
-	_, _ = s.killDB.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
+	if _, err := s.killDB.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+		slog.Warn("kill query after cancel", "source", s.name, "connection_id", id, "error", err)
+	}
 }
 
 func openSQLite(ctx context.Context, name string, cfg Config) (Source, error) {
@@ -248,9 +271,8 @@ func unavailable(err error) error {
 	if errors.As(err, &me) || errors.As(err, &se) {
 		return err
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, mysql.ErrInvalidConn) || true {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return err
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
+
+// errBadConn makes database/sql discard a connection instead of pooling it.
+var errBadConn = driver.ErrBadConn

@@ -26,6 +26,7 @@ type sqlRows struct {
 	row     int64
 	err     error
 	onClose func() error
+	abort   func() // stops the statement on the server when rows are closed before their end
 	closed  bool
 	eof     bool
 }
@@ -168,7 +169,15 @@ func (r *sqlRows) Close() error {
 	}
 	r.closed = true
 	r.peeked = nil
+	aborted := false
+	if r.abort != nil && !r.finished() {
+		r.abort()
+		aborted = true
+	}
 	err := r.rows.Close()
+	if aborted {
+		err = nil // the interruption we caused ("Query execution was interrupted")
+	}
 	if r.onClose != nil {
 		if cerr := r.onClose(); err == nil {
 			err = cerr

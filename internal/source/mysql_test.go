@@ -1,0 +1,257 @@
+package source
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"rpt/internal/dsn"
+	"rpt/internal/testenv"
+)
+
+// openMariaDB returns a source on a fresh database holding the fixture, and a
+// plain pool on the same database for the test's own checks.
+func openMariaDB(t *testing.T, stmts ...string) (Source, *sql.DB) {
+	t.Helper()
+	d := testenv.MariaDB(t)
+	mc, err := dsn.MySQL(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(mc.Params, "charset")
+	mc.Params["time_zone"] = "'+00:00'" // as the source's sessions, so TIMESTAMPs read back as written
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	t.Cleanup(func() { _ = db.Close() })
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	src, err := Open(context.Background(), "warehouse", Config{Driver: "mysql", DSN: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Close() })
+	return src, db
+}
+
+var mariaDBFixture = []string{
+	`CREATE TABLE bal (
+		pcn INT NOT NULL,
+		account_no VARCHAR(20) NOT NULL,
+		debit DECIMAL(19,2),
+		big BIGINT UNSIGNED,
+		active TINYINT(1),
+		ratio DOUBLE,
+		period_begin DATE,
+		updated DATETIME(6),
+		stamped TIMESTAMP NULL,
+		note TEXT,
+		raw VARBINARY(8),
+		PRIMARY KEY (pcn, account_no)
+	)`,
+	`INSERT INTO bal VALUES
+		(1, '100-00', 12345678901234567.89, 18446744073709551, 1, 0.25, '2024-02-29', '2024-03-01 12:34:56.123456', '2024-03-01 00:00:01', 'first', X'00FF'),
+		(1, '200-00', -0.10, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL),
+		(2, '300-00', 0.00, 0, 1, 1, '2023-12-31', '2023-12-31 23:59:59.000001', NULL, 'other', X'')`,
+}
+
+func TestMariaDBTypedRows(t *testing.T) {
+	t.Parallel()
+	src, _ := openMariaDB(t, mariaDBFixture...)
+	wantCols := []Column{
+		{"pcn", TypeInt}, {"account_no", TypeString}, {"debit", TypeDecimal}, {"big", TypeInt},
+		{"active", TypeInt}, {"ratio", TypeFloat}, {"period_begin", TypeDate}, {"updated", TypeDateTime},
+		{"stamped", TypeDateTime}, {"note", TypeString}, {"raw", TypeBytes}, {"total", TypeDecimal},
+	}
+	want := [][]any{
+		{int64(1), "100-00", "12345678901234567.89", int64(18446744073709551), int64(1), 0.25, "2024-02-29",
+			"2024-03-01T12:34:56.123456Z", "2024-03-01T00:00:01Z", "first", []byte{0, 0xFF}, "12345678901234567.79"},
+		{int64(1), "200-00", "-0.10", nil, int64(0), nil, nil, nil, nil, nil, nil, "12345678901234567.79"},
+	}
+	// Both protocols: no arguments runs as text, with arguments as a prepared statement.
+	for _, tt := range []struct {
+		name   string
+		sql    string
+		params map[string]any
+	}{
+		{"binary protocol", "SELECT b.*, (SELECT SUM(debit) FROM bal WHERE pcn = :pcn) AS total FROM bal b WHERE pcn = :pcn ORDER BY account_no", map[string]any{"pcn": int64(1)}},
+		{"text protocol", "SELECT b.*, (SELECT SUM(debit) FROM bal WHERE pcn = 1) AS total FROM bal b WHERE pcn = 1 ORDER BY account_no", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := src.Query(context.Background(), tt.sql, tt.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rows.Columns(); !reflect.DeepEqual(got, wantCols) {
+				t.Errorf("columns = %v\nwant %v", got, wantCols)
+			}
+			if got := collect(t, rows); !reflect.DeepEqual(got, want) {
+				t.Errorf("rows =\n%#v\nwant\n%#v", got, want)
+			}
+		})
+	}
+}
+
+func TestMariaDBListBinding(t *testing.T) {
+	t.Parallel()
+	src, _ := openMariaDB(t, mariaDBFixture...)
+	rows, err := src.Query(context.Background(),
+		"SELECT account_no, debit FROM bal WHERE account_no IN (:accounts) AND pcn IN (:pcns) AND note <> ':x' ORDER BY account_no",
+		map[string]any{"accounts": []any{"100-00", "300-00", "999-99"}, "pcns": []any{int64(1), int64(2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{{"100-00", "12345678901234567.89"}, {"300-00", "0.00"}}
+	if got := collect(t, rows); !reflect.DeepEqual(got, want) {
+		t.Errorf("rows = %v, want %v", got, want)
+	}
+	if _, err := src.Query(context.Background(), "SELECT 1 FROM bal WHERE pcn = :pcn", nil); !errors.Is(err, ErrUnknownParam) {
+		t.Errorf("unknown param: error = %v, want ErrUnknownParam", err)
+	}
+}
+
+// Cancelling ctx returns at once with ctx's error and KILL QUERY stops the
+// statement on the server: go-sql-driver alone would only close its socket.
+func TestMariaDBCancelKillsQuery(t *testing.T) {
+	t.Parallel()
+	src, db := openMariaDB(t)
+	tests := []struct {
+		name string
+		sql  string
+	}{
+		// Cancelled while Query waits for the first result. A cross join of 10^10
+		// rows (MariaDB's sequence engine) never looks at the client socket, so
+		// only KILL QUERY stops it; SLEEP notices a closed socket by itself after
+		// a few seconds.
+		{"during cross join", "SELECT /* MARKER */ SUM(a.seq + b.seq) FROM seq_1_to_100000 a, seq_1_to_100000 b"},
+		{"during sleep", "SELECT SLEEP(30) AS /* MARKER */ s"},
+		// Cancelled while streaming: the second row takes 30 s.
+		{"during rows", "SELECT /* MARKER */ n, SLEEP(IF(n = 2, 30, 0)) AS s FROM (SELECT 1 AS n UNION ALL SELECT 2) x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A marker unique to this run, so a statement of another run is never counted.
+			marker := fmt.Sprintf("rpt-cancel-%d", time.Now().UnixNano())
+			query := strings.Replace(tt.sql, "MARKER", marker, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			time.AfterFunc(200*time.Millisecond, cancel)
+			start := time.Now()
+			rows, err := src.Query(ctx, query, nil)
+			if err == nil {
+				for rows.Next() {
+				}
+				err = rows.Err()
+				_ = rows.Close()
+			}
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("error = %v, want context.Canceled", err)
+			}
+			// Not a timing assertion on speed: 30 s would mean the cancel did nothing.
+			if d := time.Since(start); d > 20*time.Second {
+				t.Fatalf("cancel took %v", d)
+			}
+			if n := runningQueries(t, db, marker); n != 0 {
+				killQueries(t, db, marker) // don't leave 10^10 rows running on a shared server
+				t.Fatalf("%d statements with %s still in PROCESSLIST after 5 s", n, marker)
+			}
+		})
+	}
+	// The source still works after its connections were killed.
+	rows, err := src.Query(context.Background(), "SELECT :x AS x", map[string]any{"x": int64(7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, rows); !reflect.DeepEqual(got, [][]any{{int64(7)}}) {
+		t.Errorf("after cancel: %v", got)
+	}
+}
+
+// Closing rows before their end stops the statement instead of reading the
+// rest of the result (go-sql-driver would drain it).
+func TestMariaDBCloseEarly(t *testing.T) {
+	t.Parallel()
+	src, db := openMariaDB(t)
+	marker := fmt.Sprintf("rpt-close-%d", time.Now().UnixNano())
+	rows, err := src.Query(context.Background(),
+		"SELECT /* "+marker+" */ a.seq + b.seq AS n FROM seq_1_to_100000 a, seq_1_to_100000 b WHERE b.seq > :min",
+		map[string]any{"min": int64(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3 && rows.Next(); i++ {
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if n := runningQueries(t, db, marker); n != 0 {
+		killQueries(t, db, marker)
+		t.Fatalf("%d statements with %s still in PROCESSLIST after 5 s", n, marker)
+	}
+	// A finished query's connection goes back to the pool in good order.
+	for i := 0; i < 3; i++ {
+		rows, err := src.Query(context.Background(), "SELECT 1 AS one", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := collect(t, rows); !reflect.DeepEqual(got, [][]any{{int64(1)}}) {
+			t.Errorf("query %d: %v", i, got)
+		}
+	}
+}
+
+// runningQueries polls PROCESSLIST for up to 5 s until no statement containing
+// marker runs, and returns how many still do.
+func runningQueries(t *testing.T, db *sql.DB, marker string) int {
+	t.Helper()
+	var n int
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST
+			WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// killQueries stops the statements a failed cancel test left running.
+func killQueries(t *testing.T, db *sql.DB, marker string) {
+	rows, err := db.Query(`SELECT ID FROM information_schema.PROCESSLIST
+		WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if rows.Scan(&id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	rows.Close()
+	for _, id := range ids {
+		if _, err := db.Exec(fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+			t.Log(err)
+		}
+	}
+}
