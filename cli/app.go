@@ -117,7 +117,7 @@ func loadEnv(c *ucli.Context, d *Deps) (*env, error) {
 			}
 		}
 	}
-	cfg := &config.Config{}
+	cfg := config.Default()
 	if path != "" {
 		var err error
 		if cfg, err = config.Load(path); err != nil {

@@ -2,10 +2,10 @@ package reportdefs
 
 import (
 	"bytes"
-	"io"
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -128,7 +128,10 @@ func checkText(p *problems, data []byte) bool {
 func parseYAML(p *problems, data []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		p.add(1, "", "empty file")
+		return nil
+	} else if err != nil {
 		line, msg := yamlErrLine(err)
 		p.add(line, "", "YAML: %s", msg)
 		return nil

@@ -156,7 +156,7 @@ func bindScalar(t string, values []string, r json.RawMessage) (any, error) {
 	switch t {
 	case TypeInt, TypePeriod:
 		var n json.Number
-		if err := json.Unmarshal(r, &n); err != nil {
+		if err := json.Unmarshal(r, &n); err != nil || r[0] == '"' {
 			return nil, fmt.Errorf("want a number")
 		}
 		text = n.String()

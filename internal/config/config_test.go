@@ -1,0 +1,263 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const full = `queue: mysql://rpt:${RPT_DB_PASSWORD}@reports31:30031/rpt     # or sqlite:/var/lib/rpt/rpt.db
+mqtt: tcp://reports31:30231
+timezone: America/Indiana/Indianapolis
+reports: [./reports, /abs/reports]
+sources:
+  warehouse: {driver: mysql, dsn: "mysql://reader:${WH_PASSWORD}@reports31:30031/plex", max_concurrent: 8}
+  plex:      {driver: plexws, url: "https://api.plexonline.com/ws", user: "${PLEX_WS_USER}", password: "${PLEX_WS_PASSWORD}", max_concurrent: 2}
+  plex-odbc: {driver: odbc, dsn: "DSN=Plex", max_concurrent: 2}
+  azure-dw:  {driver: sqlserver, dsn: "${AZURE_DW_DSN}"}
+  demo:      {driver: sqlite, dsn: "sqlite:demo.db"}
+retention: {results: 7d, jobs: 1d12h}
+agent:
+  name: reports31
+  concurrency: 4
+  labels: {plant: albion, zone: "${ZONE:-east}"}
+  lease: 30s
+  heartbeat: 10s
+legacy_topic: reports31-report-complete
+`
+
+var env = map[string]string{
+	"RPT_DB_PASSWORD":  "s3cret-db",
+	"WH_PASSWORD":      "s3cret-wh",
+	"PLEX_WS_USER":     "wsuser",
+	"PLEX_WS_PASSWORD": "s3cret-ws",
+	"AZURE_DW_DSN":     "sqlserver://u:s3cret-az@azure/db",
+}
+
+func getenv(k string) string { return env[k] }
+
+func TestParseFull(t *testing.T) {
+	t.Parallel()
+	c, err := Parse(filepath.Join("etc", "rpt", "rpt.yaml"), []byte(full), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Queue != "mysql://rpt:s3cret-db@reports31:30031/rpt" || c.MQTT != "tcp://reports31:30231" {
+		t.Errorf("queue %q mqtt %q", c.Queue, c.MQTT)
+	}
+	if c.Location().String() != "America/Indiana/Indianapolis" {
+		t.Errorf("location = %v", c.Location())
+	}
+	if want := []string{filepath.Join("etc", "rpt", "reports"), "/abs/reports"}; strings.Join(c.Reports, "|") != strings.Join(want, "|") {
+		t.Errorf("reports = %v, want %v", c.Reports, want)
+	}
+	if len(c.Sources) != 5 {
+		t.Fatalf("sources = %v", c.Sources)
+	}
+	if s := c.Sources["warehouse"]; s.Driver != "mysql" || s.MaxConcurrent != 8 || !strings.Contains(s.DSN, "s3cret-wh") {
+		t.Errorf("warehouse = %+v", s)
+	}
+	if s := c.Sources["plex"]; s.Driver != "plexws" || s.User != "wsuser" || s.Password != "s3cret-ws" || s.URL != "https://api.plexonline.com/ws" {
+		t.Errorf("plex = %+v", s)
+	}
+	if c.Sources["azure-dw"].DSN != env["AZURE_DW_DSN"] || c.Sources["demo"].DSN != "sqlite:demo.db" {
+		t.Errorf("sources = %+v", c.Sources)
+	}
+	if c.Retention.Results != 7*24*time.Hour || c.Retention.Jobs != 36*time.Hour {
+		t.Errorf("retention = %+v", c.Retention)
+	}
+	if a := c.Agent; a.Name != "reports31" || a.Concurrency != 4 || a.Labels["plant"] != "albion" || a.Labels["zone"] != "east" ||
+		a.Lease != 30*time.Second || a.Heartbeat != 10*time.Second {
+		t.Errorf("agent = %+v", a)
+	}
+	if c.LegacyTopic != "reports31-report-complete" {
+		t.Errorf("legacy_topic = %q", c.LegacyTopic)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"", "# only a comment\n", "~\n", "retention:\n"} {
+		c, err := Parse("rpt.yaml", []byte(src), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if c.Retention != Default().Retention || c.Retention.Results != 7*24*time.Hour || c.Retention.Jobs != 90*24*time.Hour || c.Location() != time.Local {
+			t.Errorf("%q: defaults = %+v", src, c)
+		}
+	}
+}
+
+func TestExpand(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want, err string }{
+		{"plain", "plain", ""},
+		{"a${RPT_DB_PASSWORD}b", "as3cret-dbb", ""},
+		{"$$5 and $$${PLEX_WS_USER}", "$5 and $wsuser", ""},
+		{"cost $5", "cost $5", ""},
+		{"${UNSET:-fallback}", "fallback", ""},
+		{"${UNSET:-}", "", ""},
+		{"${UNSET}", "", "environment variable UNSET is not set"},
+		{"${OPEN", "", "unclosed ${"},
+		{"${1BAD}", "", "bad variable name"},
+		{"trailing $", "trailing $", ""},
+	}
+	for _, tt := range tests {
+		got, err := expand(tt.in, getenv)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("expand(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("expand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	good := map[string]time.Duration{"7d": 7 * 24 * time.Hour, "90d": 90 * 24 * time.Hour, "1d12h": 36 * time.Hour, "30m": 30 * time.Minute, "0d": 0}
+	for in, want := range good {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "7days", "1d-5h", "seven", "7 d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q): no error", in)
+		}
+	}
+}
+
+func TestParseBad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml string
+		line       int
+		field, msg string
+	}{
+		{"unknown key", "queue: sqlite:x.db\nqueu: y\n", 2, "queu", `unknown key "queu" (want queue, mqtt,`},
+		{"unset variable", "queue: sqlite:x.db\nmqtt: tcp://${BROKER_HOST}:1883\n", 2, "mqtt", "environment variable BROKER_HOST is not set"},
+		{"bad timezone", "timezone: America/Indianapolis/Nowhere\n", 1, "timezone", `unknown time zone "America/Indianapolis/Nowhere"`},
+		{"bad queue dsn", "queue: postgres://x\n", 1, "queue", "want sqlite:PATH or mysql://"},
+		{"sqlserver queue", "queue: sqlserver://x\n", 1, "queue", "the queue must be mysql://"},
+		{"sqlite queue without path", "queue: \"sqlite:\"\n", 1, "queue", "no path"},
+		{"unknown driver", "sources:\n  w: {driver: postgres, dsn: x}\n", 2, "sources.w.driver", `unknown driver "postgres"`},
+		{"missing driver", "sources:\n  w: {dsn: x}\n", 2, "sources.w.driver", "missing"},
+		{"sqlite source without dsn", "sources:\n  demo: {driver: sqlite}\n", 2, "sources.demo.dsn", "missing"},
+		{"sqlite source with a mysql dsn", "sources:\n  demo: {driver: sqlite, dsn: \"mysql://h/db\"}\n", 2, "sources.demo.dsn", "is not sqlite:PATH"},
+		{"mysql source bad dsn", "sources:\n  wh:\n    driver: mysql\n    dsn: \"mysql:///nohost\"\n", 4, "sources.wh.dsn", "has no host"},
+		{"plexws without url", "sources:\n  plex: {driver: plexws}\n", 2, "sources.plex.url", "missing"},
+		{"plexws bad url", "sources:\n  plex: {driver: plexws, url: \"ftp://x\"}\n", 2, "sources.plex.url", "bad URL"},
+		{"unknown source key", "sources:\n  w:\n    driver: mysql\n    dns: mysql://h/db\n", 4, "sources.w.dns", `unknown key "dns"`},
+		{"negative max_concurrent", "sources:\n  w: {driver: odbc, dsn: DSN=Plex, max_concurrent: -1}\n", 2, "sources.w.max_concurrent", "must be 0"},
+		{"bad source name", "sources:\n  \"my source\": {driver: odbc, dsn: DSN=Plex}\n", 2, "sources.my source", "bad source name"},
+		{"bad retention", "retention:\n  results: 7 days\n", 2, "retention.results", `bad duration "7 days"`},
+		{"zero retention", "retention: {jobs: 0d}\n", 1, "retention.jobs", "must be positive"},
+		{"unknown retention key", "retention: {events: 7d}\n", 1, "retention.events", "unknown key"},
+		{"agent concurrency zero", "agent: {concurrency: 0}\n", 1, "agent.concurrency", "must be 1-1000"},
+		{"agent concurrency text", "agent: {concurrency: many}\n", 1, "agent.concurrency", "want an integer"},
+		{"heartbeat too slow", "agent:\n  lease: 30s\n  heartbeat: 20s\n", 2, "agent.heartbeat", "at most half the lease"},
+		{"bad label", "agent:\n  labels: {\"bad label\": x}\n", 2, "agent.labels.bad label", "bad label name"},
+		{"wildcard legacy topic", "legacy_topic: \"node/#\"\n", 1, "legacy_topic", "bad MQTT topic"},
+		{"bad mqtt", "mqtt: reports31:1883\n", 1, "mqtt", "bad broker URL"},
+		{"reports not a list", "reports: {a: b}\n", 1, "reports", "want a list"},
+		{"duplicate key", "queue: sqlite:a.db\nqueue: sqlite:b.db\n", 2, "queue", "duplicate key (first at line 1)"},
+		{"tabs", "agent:\n\tname: x\n", 2, "", "tab in indentation"},
+		{"binary", "queue: \x00\x01", 1, "", "binary content"},
+		{"syntax", "queue: [x\n", 0, "", "YAML:"},
+		{"top-level list", "- queue\n", 1, "", "want a mapping"},
+		{"aliases", "queue: &q sqlite:a.db\nmqtt: *q\n", 1, "", "anchors and aliases"},
+		{"two documents", "queue: sqlite:a.db\n---\nqueue: sqlite:b.db\n", 2, "", "more than one YAML document"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Parse("rpt.yaml", []byte(tt.yaml), getenv)
+			if err == nil {
+				t.Fatalf("no error; parsed %+v", c)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("not ErrInvalid: %v", err)
+			}
+			want := "rpt.yaml:"
+			if tt.line > 0 {
+				want = fmt.Sprintf("rpt.yaml:%d: ", tt.line)
+			}
+			if tt.field != "" {
+				want += tt.field + ": "
+			}
+			if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q does not contain %q and %q", err, want, tt.msg)
+			}
+		})
+	}
+}
+
+// TestSecretsNotInErrors checks that no error shows an expanded secret.
+func TestSecretsNotInErrors(t *testing.T) {
+	t.Parallel()
+	secretEnv := func(k string) string { return "hunter2-" + k }
+	for _, src := range []string{
+		"queue: mysql://rpt:${PW}@/rpt\n",
+		"queue: \"mysql://rpt:${PW}@host:3306/rpt?timeout=soon\"\n",
+		"queue: mysql://rpt:hunter2-PW@/rpt\n",
+		"queue: pg://rpt:${PW}@host/rpt\n",
+		"mqtt: \"x://u:${PW}@\"\n",
+		"sources:\n  w: {driver: mysql, dsn: \"mysql://u:${PW}@\"}\n",
+		"sources:\n  w: {driver: mysql, dsn: \"http://u:${PW}@h/db\"}\n",
+		"sources:\n  w: {driver: sqlite, dsn: \"mysql://u:${PW}@h/db\"}\n",
+		"sources:\n  w: {driver: plexws, url: \"ftp://u:${PW}@h/x\", password: \"${PW}\"}\n",
+		"sources:\n  w: {driver: nope, dsn: \"${PW}\", password: \"${PW}\"}\n",
+		"sources:\n  w: {driver: mysql, dsn: \"mysql://u:${PW}@h:3306/db\", max_concurrent: \"${PW}\"}\n",
+	} {
+		_, err := Parse("rpt.yaml", []byte(src), secretEnv)
+		if err == nil {
+			t.Errorf("%q: no error", src)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%q: secret in error %q", src, err)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "rpt.yaml")
+	if err := os.WriteFile(path, []byte("queue: sqlite:rpt.db\ntimezone: UTC\nreports: ./defs\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File != path || c.Queue != "sqlite:rpt.db" || c.Location() != time.UTC || c.Reports[0] != filepath.Join(filepath.Dir(path), "defs") {
+		t.Errorf("config = %+v", c)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Error("no error for a missing file")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(full))
+	f.Add([]byte("queue: ${X:-sqlite:a.db}\nagent: {lease: 1d, heartbeat: 1h}\n"))
+	f.Add([]byte("sources:\n  a: {driver: plexws, url: \"https://h\"}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yaml", data, getenv)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error not ErrInvalid: %v", err)
+			}
+			return
+		}
+		_ = c.Location()
+	})
+}

@@ -1,0 +1,373 @@
+package reportdefs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// tbSchema is the demo's SQLite shape of the Plex accounting views (money in cents).
+const tbSchema = `
+CREATE TABLE accounting_v_category_type (category_type TEXT PRIMARY KEY, revenue_or_expense INTEGER);
+CREATE TABLE accounting_v_category_e (pcn INTEGER, category_no INTEGER, category_name TEXT, category_type TEXT, PRIMARY KEY (pcn, category_no));
+CREATE TABLE accounting_v_category_account_e (pcn INTEGER, category_no INTEGER, account_no TEXT, PRIMARY KEY (pcn, account_no));
+CREATE TABLE accounting_v_sub_category_e (pcn INTEGER, sub_category_no INTEGER, sub_category_name TEXT, PRIMARY KEY (pcn, sub_category_no));
+CREATE TABLE accounting_v_sub_category_account_e (pcn INTEGER, sub_category_no INTEGER, account_no TEXT, PRIMARY KEY (pcn, account_no));
+CREATE TABLE accounting_v_account_e (pcn INTEGER, account_key INTEGER, account_no TEXT, account_name TEXT, active INTEGER,
+  category_type TEXT, revenue_or_expense INTEGER, PRIMARY KEY (pcn, account_key), UNIQUE (pcn, account_no));
+CREATE TABLE accounting_v_period_e (pcn INTEGER, period_key INTEGER, period INTEGER, period_display TEXT, fiscal_order INTEGER,
+  quarter_group INTEGER, begin_date TEXT, end_date TEXT, period_status TEXT, add_date TEXT, update_date TEXT,
+  PRIMARY KEY (pcn, period_key), UNIQUE (pcn, period));
+CREATE TABLE accounting_v_balance_e (pcn INTEGER, account_key INTEGER, account_no TEXT, period INTEGER,
+  debit_cents INTEGER, credit_cents INTEGER, balance_cents INTEGER, PRIMARY KEY (pcn, account_key, period));
+`
+
+type tbAccount struct {
+	key               int
+	no, name, catType string
+	revExp            int
+	catNo             int
+	catName           string
+	subNo             int // 0: no sub-category
+	subName           string
+	activity          map[int][2]int64 // period -> debit, credit cents
+}
+
+const pcnHQ, pcnOther = 123681, 295932
+
+var tbAccounts = []tbAccount{
+	{1, "10000-000", "Cash", "Asset", 0, 10, "Current assets", 101, "Cash and equivalents", map[int][2]int64{
+		202411: {100000, 0}, 202412: {0, 5}, 202501: {1230, 0}, 202502: {0, 2460}}},
+	{2, "20000-000", "Accounts payable", "Liability", 0, 20, "Current liabilities", 201, "Payables", map[int][2]int64{
+		202411: {0, 1230}, 202501: {0, 5}, 202503: {1235, 0}}},
+	{3, "40000-000", "Sales", "Revenue", 1, 40, "Sales", 401, "Product sales", map[int][2]int64{
+		202411: {0, 50000}, 202412: {0, 25000}, 202501: {0, 10000}, 202502: {0, 1}, 202503: {5, 0}}},
+	{4, "50000-000", "Cost of goods sold", "Expense", 1, 50, "Cost of sales", 0, "", map[int][2]int64{
+		202412: {30000, 0}, 202501: {7, 0}, 202502: {99, 0}, 202512: {0, 106}}},
+}
+
+// tbPeriods spans a year boundary: 202411 .. 202512 (14 periods).
+func tbPeriods() []int {
+	var out []int
+	for y, m := 2024, 11; y*100+m <= 202512; m++ {
+		if m == 13 {
+			y, m = y+1, 1
+		}
+		out = append(out, y*100+m)
+	}
+	return out
+}
+
+func buildTrialBalanceDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "tb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(tbSchema); err != nil {
+		t.Fatal(err)
+	}
+	fillTrialBalance(t, db, true)
+	return db
+}
+
+// fillTrialBalance inserts tbAccounts; money goes in as integer cents (SQLite) or as
+// exact decimal text (MySQL DECIMAL columns).
+func fillTrialBalance(t *testing.T, db *sql.DB, cents bool) {
+	t.Helper()
+	money := func(c int64) any {
+		if cents {
+			return c
+		}
+		return centsText(c)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, ct := range []struct {
+		name string
+		re   int
+	}{{"Asset", 0}, {"Liability", 0}, {"Equity", 0}, {"Revenue", 1}, {"Expense", 1}} {
+		exec(`INSERT INTO accounting_v_category_type VALUES (?, ?)`, ct.name, ct.re)
+	}
+	periods := tbPeriods()
+	if len(periods) != 14 {
+		t.Fatalf("periods = %v", periods)
+	}
+	for _, pcn := range []int{pcnHQ, pcnOther} {
+		for i, p := range periods {
+			y, m := p/100, p%100
+			exec(`INSERT INTO accounting_v_period_e VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'closed', '2025-01-01 00:00:00', '2025-01-01 00:00:00')`,
+				pcn, i+1, p, fmt.Sprintf("%04d-%02d", y, m), m, (m-1)/3+1,
+				fmt.Sprintf("%04d-%02d-01", y, m), time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Format(time.DateOnly))
+		}
+	}
+	for _, a := range tbAccounts {
+		exec(`INSERT INTO accounting_v_account_e VALUES (?, ?, ?, ?, 1, ?, ?)`, pcnHQ, a.key, a.no, a.name, a.catType, a.revExp)
+		exec(`INSERT INTO accounting_v_category_e VALUES (?, ?, ?, ?)`, pcnHQ, a.catNo, a.catName, a.catType)
+		exec(`INSERT INTO accounting_v_category_account_e VALUES (?, ?, ?)`, pcnHQ, a.catNo, a.no)
+		if a.subNo != 0 {
+			exec(`INSERT INTO accounting_v_sub_category_e VALUES (?, ?, ?)`, pcnHQ, a.subNo, a.subName)
+			exec(`INSERT INTO accounting_v_sub_category_account_e VALUES (?, ?, ?)`, pcnHQ, a.subNo, a.no)
+		}
+		for _, p := range periods {
+			dc := a.activity[p]
+			exec(`INSERT INTO accounting_v_balance_e VALUES (?, ?, ?, ?, ?, ?, ?)`, pcnHQ, a.key, a.no, p, money(dc[0]), money(dc[1]), money(dc[0]-dc[1]))
+		}
+	}
+	// Another plant with the same account key: its activity must never leak into HQ's.
+	exec(`INSERT INTO accounting_v_account_e VALUES (?, 1, '10000-000', 'Cash', 1, 'Asset', 0)`, pcnOther)
+	for _, p := range periods {
+		exec(`INSERT INTO accounting_v_balance_e VALUES (?, 1, '10000-000', ?, ?, ?, ?)`, pcnOther, p, money(77777), money(0), money(77777))
+	}
+}
+
+// bindPositional replaces each :name with ? and lists the values in order, the way the
+// source package binds for real.
+func bindPositional(t *testing.T, q string, params map[string]any) (string, []any) {
+	t.Helper()
+	var b strings.Builder
+	var args []any
+	last := 0
+	for _, ref := range sqlParams(q) {
+		v, ok := params[ref.Name]
+		if !ok {
+			t.Fatalf("no value for :%s", ref.Name)
+		}
+		b.WriteString(q[last:ref.Start])
+		b.WriteString("?")
+		args = append(args, v)
+		last = ref.End
+	}
+	b.WriteString(q[last:])
+	return b.String(), args
+}
+
+type tbRow struct {
+	period, catType, catName, subName, accountNo, accountName, current, ytd string
+}
+
+func runTrialBalance(t *testing.T, db *sql.DB, driver string, d *Definition, given map[string]string) []tbRow {
+	t.Helper()
+	resolved, err := d.Resolve(given, time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := d.BindValues(resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, args := bindPositional(t, d.SQLFor(driver), params)
+	rows, err := db.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	defer rows.Close()
+	var out []tbRow
+	for rows.Next() {
+		var r tbRow
+		var cat, catName, sub sql.NullString
+		if err := rows.Scan(&r.period, &cat, &catName, &sub, &r.accountNo, &r.accountName, &r.current, &r.ytd); err != nil {
+			t.Fatal(err)
+		}
+		r.catType, r.catName, r.subName = cat.String, catName.String, sub.String
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestTrialBalanceSQLite checks the shipped SQLite dialect against values worked out by
+// hand from tbAccounts.
+func TestTrialBalanceSQLite(t *testing.T) {
+	t.Parallel()
+	checkTrialBalance(t, buildTrialBalanceDB(t), "sqlite")
+}
+
+func checkTrialBalance(t *testing.T, db *sql.DB, driver string) {
+	cat, err := LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := cat.Get("trial-balance")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type want struct{ period, account, current, ytd string }
+	tests := []struct {
+		name  string
+		given map[string]string
+		want  []want
+	}{
+		{
+			// YTD of balance-sheet accounts includes 202411, before start_period;
+			// revenue/expense YTD resets in 202501.
+			name:  "across the year boundary",
+			given: map[string]string{"start_period": "202412", "end_period": "202502"},
+			want: []want{
+				{"2024-12", "10000-000", "-0.05", "999.95"},
+				{"2024-12", "20000-000", "0.00", "-12.30"},
+				{"2024-12", "40000-000", "-250.00", "-750.00"},
+				{"2024-12", "50000-000", "300.00", "300.00"},
+				{"2025-01", "10000-000", "12.30", "1012.25"},
+				{"2025-01", "20000-000", "-0.05", "-12.35"},
+				{"2025-01", "40000-000", "-100.00", "-100.00"},
+				{"2025-01", "50000-000", "0.07", "0.07"},
+				{"2025-02", "10000-000", "-24.60", "987.65"},
+				{"2025-02", "20000-000", "0.00", "-12.35"},
+				{"2025-02", "40000-000", "-0.01", "-100.01"},
+				{"2025-02", "50000-000", "0.99", "1.06"},
+			},
+		},
+		{
+			name:  "one period, earlier activity only in ytd",
+			given: map[string]string{"start_period": "202503", "end_period": "202503"},
+			want: []want{
+				{"2025-03", "10000-000", "0.00", "987.65"},
+				{"2025-03", "20000-000", "12.35", "0.00"},
+				{"2025-03", "40000-000", "0.05", "-99.96"},
+				{"2025-03", "50000-000", "0.00", "1.06"},
+			},
+		},
+		{
+			name:  "last period of the data",
+			given: map[string]string{"start_period": "2025-12", "end_period": "202512", "pcn": "123681"},
+			want: []want{
+				{"2025-12", "10000-000", "0.00", "987.65"},
+				{"2025-12", "20000-000", "0.00", "0.00"},
+				{"2025-12", "40000-000", "0.00", "-99.96"},
+				{"2025-12", "50000-000", "-1.06", "0.00"},
+			},
+		},
+		{
+			name:  "default periods (last-month of 2026-01-10 = 202512)",
+			given: map[string]string{},
+			want: []want{
+				{"2025-12", "10000-000", "0.00", "987.65"},
+				{"2025-12", "20000-000", "0.00", "0.00"},
+				{"2025-12", "40000-000", "0.00", "-99.96"},
+				{"2025-12", "50000-000", "-1.06", "0.00"},
+			},
+		},
+		{
+			name:  "start after end gives nothing",
+			given: map[string]string{"start_period": "202503", "end_period": "202502"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runTrialBalance(t, db, driver, d, tt.given)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d rows, want %d: %+v", len(got), len(tt.want), got)
+			}
+			for i, w := range tt.want {
+				g := got[i]
+				if g.period != w.period || g.accountNo != w.account || g.current != w.current || g.ytd != w.ytd {
+					t.Errorf("row %d = {%s %s %s %s}, want %+v", i, g.period, g.accountNo, g.current, g.ytd, w)
+				}
+			}
+		})
+	}
+
+	t.Run("all 14 periods and the category columns", func(t *testing.T) {
+		got := runTrialBalance(t, db, driver, d, map[string]string{"start_period": "202411", "end_period": "202512"})
+		if len(got) != 14*len(tbAccounts) {
+			t.Fatalf("got %d rows, want %d", len(got), 14*len(tbAccounts))
+		}
+		first := got[0]
+		if first != (tbRow{"2024-11", "Asset", "Current assets", "Cash and equivalents", "10000-000", "Cash", "1000.00", "1000.00"}) {
+			t.Errorf("first row = %+v", first)
+		}
+		if cogs := got[3]; cogs.catType != "Expense" || cogs.subName != "" || cogs.ytd != "0.00" {
+			t.Errorf("COGS row = %+v (want Expense, no sub-category, 0.00)", cogs)
+		}
+		// An independent running sum in Go over the same activity agrees on every row.
+		ytd := map[int]int64{}
+		i := 0
+		for _, p := range tbPeriods() {
+			for _, a := range tbAccounts {
+				if a.revExp == 1 && p%100 == 1 {
+					ytd[a.key] = 0
+				}
+				dc := a.activity[p]
+				ytd[a.key] += dc[0] - dc[1]
+				if g := got[i]; g.current != centsText(dc[0]-dc[1]) || g.ytd != centsText(ytd[a.key]) {
+					t.Errorf("%d %s: got %s/%s, want %s/%s", p, a.no, g.current, g.ytd, centsText(dc[0]-dc[1]), centsText(ytd[a.key]))
+				}
+				i++
+			}
+		}
+	})
+}
+
+func centsText(c int64) string {
+	sign := ""
+	if c < 0 {
+		sign, c = "-", -c
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
+}
+
+// TestTrialBalanceDialects checks that every dialect of the shipped report uses the
+// same parameters and yields the same columns.
+func TestTrialBalanceDialects(t *testing.T) {
+	t.Parallel()
+	cat, err := LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := cat.Get("trial-balance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Source != "warehouse" || d.Concurrency != 1 || d.MaxAttempts != 3 || d.Timeout != 0 {
+		t.Errorf("definition = source %q concurrency %d max_attempts %d timeout %v", d.Source, d.Concurrency, d.MaxAttempts, d.Timeout)
+	}
+	if d.Columns["current_debit_credit"] != "decimal" || d.Columns["ytd_debit_credit"] != "decimal" {
+		t.Errorf("columns = %v", d.Columns)
+	}
+	resolved, err := d.Resolve(nil, time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(resolved), `{"end_period":202602,"pcn":123681,"start_period":202602}`; got != want {
+		t.Errorf("resolved = %s, want %s", got, want)
+	}
+	for _, drv := range []string{"mysql", "sqlite", "sqlserver"} {
+		q := d.SQLFor(drv)
+		names := map[string]bool{}
+		for _, ref := range sqlParams(q) {
+			names[ref.Name] = true
+		}
+		if len(names) != 3 || !names["pcn"] || !names["start_period"] || !names["end_period"] {
+			t.Errorf("%s: params %v", drv, names)
+		}
+		for _, col := range []string{"period_display", "category_type", "category_name", "sub_category_name",
+			"account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "ORDER BY t.period, a.account_no"} {
+			if !strings.Contains(q, col) {
+				t.Errorf("%s: SQL lacks %q", drv, col)
+			}
+		}
+	}
+	if !strings.Contains(d.SQLFor("mysql"), "DIV 100") || strings.Contains(d.SQLFor("sqlite"), " debit -") {
+		t.Error("dialects are not the expected ones")
+	}
+	var v map[string]any
+	if err := json.Unmarshal(resolved, &v); err != nil {
+		t.Fatal(err)
+	}
+}
