@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,34 @@ func RequireMariaDB(tb testing.TB) string {
 	return mariaDB(tb, true)
 }
 
+// One small admin pool per server for the whole test binary: parallel tests each
+// holding their own would eat the server's max_connections.
+var (
+	adminMu    sync.Mutex
+	adminPools = map[string]*sql.DB{}
+)
+
+func adminPool(server string) (*sql.DB, error) {
+	adminMu.Lock()
+	defer adminMu.Unlock()
+	if db, ok := adminPools[server]; ok {
+		return db, nil
+	}
+	cfg, err := dsn.MySQL(server)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DBName = ""
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(2)
+	adminPools[server] = db
+	return db, nil
+}
+
 func mariaDB(tb testing.TB, required bool) string {
 	tb.Helper()
 	server := os.Getenv(EnvMySQLDSN)
@@ -52,17 +81,10 @@ func mariaDB(tb testing.TB, required bool) string {
 		}
 		tb.Skipf("%s is not set; skipping MariaDB test", EnvMySQLDSN)
 	}
-	cfg, err := dsn.MySQL(server)
+	admin, err := adminPool(server)
 	if err != nil {
 		tb.Fatalf("%s: %v", EnvMySQLDSN, err)
 	}
-	cfg.DBName = ""
-	connector, err := mysql.NewConnector(cfg)
-	if err != nil {
-		tb.Fatalf("%s: %v", EnvMySQLDSN, err)
-	}
-	admin := sql.OpenDB(connector)
-	admin.SetMaxOpenConns(1)
 
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -72,7 +94,6 @@ func mariaDB(tb testing.TB, required bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		admin.Close()
 		tb.Fatalf("create test database on %s: %v", dsn.Redact(server), err)
 	}
 	tb.Cleanup(func() {
@@ -81,7 +102,6 @@ func mariaDB(tb testing.TB, required bool) string {
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
 			tb.Errorf("drop test database %s: %v", name, err)
 		}
-		admin.Close()
 	})
 
 	u, err := url.Parse(server)

@@ -49,9 +49,11 @@ const (
 	// defaultLockWait (seconds) bounds waits for row locks (fenced writes behind a
 	// claim); a timeout (1205) is retried.
 	defaultLockWait = "10"
-	// migrationTable keeps goose's bookkeeping apart from other tools' in a shared database.
-	migrationTable = "rpt_goose_db_version"
 )
+
+// MigrationTable is the goose version table of the queue schema (the same name as the
+// SQLite store's), kept apart from other tools' in a shared database.
+const MigrationTable = "rpt_schema_migrations"
 
 // DSN parameters this package reads (and removes before the driver sees them).
 const (
@@ -69,9 +71,10 @@ func ConnBudget(concurrency int) int {
 
 // Store is the MySQL/MariaDB queue. It is safe for concurrent use.
 type Store struct {
-	db   *sql.DB
-	opts queue.Options
-	name string // database name, for the migration lock
+	db        *sql.DB
+	connector driver.Connector
+	opts      queue.Options
+	name      string // database name, for the migration lock
 }
 
 var _ queue.Store = (*Store)(nil)
@@ -91,6 +94,7 @@ func Open(ctx context.Context, dsnText string, opts queue.Options) (*Store, erro
 	if cfg.DBName == "" {
 		return nil, fmt.Errorf("open queue: %w: %q names no database (mysql://user:pass@host:port/DB)", dsn.ErrInvalid, dsn.Redact(dsnText))
 	}
+	connCollation(cfg)
 	// Fenced writes decide "lease lost" on 0 affected rows, which must mean "no row
 	// matched", not "matched but unchanged".
 	cfg.ClientFoundRows = true
@@ -115,7 +119,7 @@ func Open(ctx context.Context, dsnText string, opts queue.Options) (*Store, erro
 	db.SetMaxOpenConns(maxOpen)
 	db.SetMaxIdleConns(maxOpen)
 	db.SetConnMaxLifetime(lifetime)
-	s := &Store{db: db, opts: opts.WithDefaults(), name: cfg.DBName}
+	s := &Store{db: db, connector: connector, opts: opts.WithDefaults(), name: cfg.DBName}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, s.wrap("open queue", err)
@@ -149,6 +153,16 @@ func poolParams(s string) (maxOpen int, lifetime time.Duration, rest string, err
 	q.Del(paramConnMaxLifetime)
 	u.RawQuery = q.Encode()
 	return maxOpen, lifetime, u.String(), nil
+}
+
+// connCollation makes string literals in queue statements compare in the schema's
+// collation (utf8mb4_bin). With the driver's default connection collation, MariaDB
+// cannot use status = 'queued' to drop status from the claim ORDER BY and sorts every
+// claim ("Using filesort"); the EXPLAIN test guards this.
+func connCollation(cfg *mysql.Config) {
+	delete(cfg.Params, "charset")
+	delete(cfg.Params, "collation")
+	cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_bin"))
 }
 
 // SetMaxOpenConns resizes the pool, e.g. to ConnBudget(concurrency) in an agent.
@@ -190,20 +204,25 @@ func (c readCommittedConnector) Connect(ctx context.Context) (driver.Conn, error
 
 // MySQL error numbers the store reacts to.
 const (
-	errDupEntry          = 1062
-	errLockWaitTimeout   = 1205
-	errDeadlock          = 1213
-	errNoSuchTable       = 1146
-	errTooManyConns      = 1040
-	errServerShutdown    = 1053
-	errConnKilled        = 1927
-	errReadOnly          = 1290
-	errServerGone        = 2006
-	errServerLost        = 2013
-	errCantConnect       = 2002
-	errCantConnectTCP    = 2003
-	maxTxRetries         = 20
-	retrySleepMax        = 20 * time.Millisecond
+	errDupEntry        = 1062
+	errLockWaitTimeout = 1205
+	errDeadlock        = 1213
+	errNoSuchTable     = 1146
+	errTooManyConns    = 1040
+	errServerShutdown  = 1053
+	errConnKilled      = 1927
+	errReadOnly        = 1290
+	errServerGone      = 2006
+	errServerLost      = 2013
+	errCantConnect     = 2002
+	errCantConnectTCP  = 2003
+)
+
+// Transaction retries (see inTx).
+const (
+	maxDeadlockRetries = 20
+	maxLockWaitRetries = 2
+	retrySleepMax      = 20 * time.Millisecond
 )
 
 func mysqlErrNo(err error) uint16 {
@@ -212,12 +231,6 @@ func mysqlErrNo(err error) uint16 {
 		return me.Number
 	}
 	return 0
-}
-
-// retryable errors roll the whole transaction back; running it again is safe.
-func retryable(err error) bool {
-	n := mysqlErrNo(err)
-	return n == errDeadlock || n == errLockWaitTimeout
 }
 
 // unavailable reports whether err means the database could not be reached or the
@@ -256,12 +269,23 @@ func (s *Store) wrap(op string, err error) error {
 
 // inTx runs fn in a transaction, again from the start on deadlock or lock-wait timeout.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	for try := 0; ; try++ {
+	deadlocks, lockWaits := 0, 0
+	for {
 		err := s.tryTx(ctx, fn)
 		if err == nil {
 			return nil
 		}
-		if !retryable(err) || try >= maxTxRetries {
+		// Deadlocks are resolved at once and cheap to retry; a lock wait has already
+		// waited innodb_lock_wait_timeout, so it gets fewer tries.
+		switch mysqlErrNo(err) {
+		case errDeadlock:
+			deadlocks++
+		case errLockWaitTimeout:
+			lockWaits++
+		default:
+			return s.wrap(op, err)
+		}
+		if deadlocks > maxDeadlockRetries || lockWaits > maxLockWaitRetries {
 			return s.wrap(op, err)
 		}
 		t := time.NewTimer(time.Duration(rand.Int64N(int64(retrySleepMax))))
@@ -289,14 +313,18 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // Migrate applies the embedded migrations that are not applied yet. A named lock makes
 // agents that start at once migrate one after the other.
 func (s *Store) Migrate(ctx context.Context) error {
-	conn, err := s.db.Conn(ctx)
+	// The lock lives on a connection of its own, outside the pool, so that goose still
+	// gets a connection when the pool has only one.
+	lockDB := sql.OpenDB(s.connector)
+	defer lockDB.Close()
+	conn, err := lockDB.Conn(ctx)
 	if err != nil {
 		return s.wrap("migrate queue", err)
 	}
 	defer conn.Close()
 	lock := "rpt_migrate:" + s.name
 	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", lock).Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 45)", lock).Scan(&got); err != nil {
 		return s.wrap("migrate queue: lock", err)
 	}
 	if got.Int64 != 1 {
@@ -342,5 +370,5 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	return goose.NewProvider(goose.DialectMySQL, s.db, sub,
-		goose.WithTableName(migrationTable), goose.WithDisableGlobalRegistry(true))
+		goose.WithTableName(MigrationTable), goose.WithDisableGlobalRegistry(true))
 }

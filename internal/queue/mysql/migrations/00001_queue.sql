@@ -96,7 +96,16 @@ CREATE TABLE rpt_results (
     PRIMARY KEY (job_id, attempt, seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
+-- Paused reports and sources (kind 'report' or 'source'): the claim skips their jobs.
+CREATE TABLE rpt_pauses (
+    kind       VARCHAR(16)  NOT NULL,
+    name       VARCHAR(255) NOT NULL,
+    created_at DATETIME(6)  NOT NULL,
+    PRIMARY KEY (kind, name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
 -- +goose Down
+DROP TABLE rpt_pauses;
 DROP TABLE rpt_results;
 DROP TABLE rpt_agents;
 DROP TABLE rpt_slots;

@@ -1,0 +1,1075 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"rpt/internal/queue"
+)
+
+// jobColumns is every column of a queue.Job, in the order scanJob reads them.
+const jobColumns = "id, kind, report, definition, definition_sha256, params, source, route, scopes, neg_priority, " +
+	"status, attempt, failures, max_attempts, run_after, lease_token, lease_owner, lease_expires, cancel_requested_at, " +
+	"dedupe_key, once_key, submit_token, result_attempt, `rows`, error, retry_of, submitted_by, origin, timeout_ms, " +
+	"created_at, started_at, finished_at"
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanJob(r rowScanner) (*queue.Job, error) {
+	var (
+		j                                        queue.Job
+		params, route, scopes                    sql.NullString
+		negPriority                              int
+		status, kind                             string
+		leaseToken, leaseOwner                   sql.NullString
+		leaseExpires, cancelAt, startedAt, finAt sql.NullTime
+		dedupe, once, token, errText             sql.NullString
+		retryOf                                  sql.NullInt64
+		timeoutMS                                int64
+	)
+	err := r.Scan(&j.ID, &kind, &j.Report, &j.Definition, &j.DefinitionSHA256, &params, &j.Source, &route, &scopes,
+		&negPriority, &status, &j.Attempt, &j.Failures, &j.MaxAttempts, &j.RunAfter, &leaseToken, &leaseOwner,
+		&leaseExpires, &cancelAt, &dedupe, &once, &token, &j.ResultAttempt, &j.Rows, &errText, &retryOf,
+		&j.SubmittedBy, &j.Origin, &timeoutMS, &j.CreatedAt, &startedAt, &finAt)
+	if err != nil {
+		return nil, err
+	}
+	j.Kind = queue.Kind(kind)
+	j.Status = queue.Status(status)
+	j.Priority = -negPriority
+	j.Params = json.RawMessage(params.String)
+	if route.Valid && route.String != "" {
+		if err := json.Unmarshal([]byte(route.String), &j.Route); err != nil {
+			return nil, fmt.Errorf("job %d: route: %w", j.ID, err)
+		}
+	}
+	if scopes.Valid && scopes.String != "" {
+		if err := json.Unmarshal([]byte(scopes.String), &j.Scopes); err != nil {
+			return nil, fmt.Errorf("job %d: scopes: %w", j.ID, err)
+		}
+	}
+	j.LeaseToken = leaseToken.String
+	j.LeaseOwner = leaseOwner.String
+	j.LeaseExpires = timePtr(leaseExpires)
+	j.CancelRequestedAt = timePtr(cancelAt)
+	j.DedupeKey = dedupe.String
+	j.OnceKey = once.String
+	j.SubmitToken = token.String
+	j.Error = errText.String
+	j.RetryOf = retryOf.Int64
+	j.Timeout = time.Duration(timeoutMS) * time.Millisecond
+	j.StartedAt = timePtr(startedAt)
+	j.FinishedAt = timePtr(finAt)
+	j.RunAfter = j.RunAfter.UTC()
+	j.CreatedAt = j.CreatedAt.UTC()
+	return &j, nil
+}
+
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// micros is a duration as whole microseconds for INTERVAL ? MICROSECOND.
+func micros(d time.Duration) int64 { return d.Microseconds() }
+
+// insertEvent records the job's current row as an event; it reads the row the
+// transaction just changed, so event and job never disagree. agent and error, when not
+// empty, override the row's (a requeued job no longer names its agent).
+func insertEvent(ctx context.Context, tx *sql.Tx, id int64, event, agent, errText string) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at) "+
+		"SELECT id, report, ?, status, attempt, COALESCE(NULLIF(?, ''), lease_owner, ''), `rows`, NULLIF(?, ''), UTC_TIMESTAMP(6) "+
+		"FROM rpt_jobs WHERE id = ?", event, agent, errText, id)
+	if err != nil {
+		return fmt.Errorf("event %s of job %d: %w", event, id, err)
+	}
+	return nil
+}
+
+// freeSlots releases every slot a job holds; run in the transaction that ends its run.
+func freeSlots(ctx context.Context, tx *sql.Tx, id int64) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE rpt_slots SET job_id = NULL, lease_token = NULL WHERE job_id = ?", id); err != nil {
+		return fmt.Errorf("free slots of job %d: %w", id, err)
+	}
+	return nil
+}
+
+// fence is the condition every agent write about a job ends with.
+const fence = "id = ? AND lease_token = ? AND status = 'running'"
+
+type queryRower interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+func getJob(ctx context.Context, q queryRower, id int64) (*queue.Job, error) {
+	j, err := scanJob(q.QueryRowContext(ctx, "SELECT "+jobColumns+" FROM rpt_jobs WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("job %d: %w", id, queue.ErrNotFound)
+	}
+	return j, err
+}
+
+// jobBy returns the job whose unique column equals v, or nil.
+func jobBy(ctx context.Context, q queryRower, column, v string) (*queue.Job, error) {
+	j, err := scanJob(q.QueryRowContext(ctx, "SELECT "+jobColumns+" FROM rpt_jobs WHERE "+column+" = ?", v))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return j, err
+}
+
+// JobGet returns one job.
+func (s *Store) JobGet(ctx context.Context, id int64) (*queue.Job, error) {
+	j, err := getJob(ctx, s.db, id)
+	if err != nil {
+		return nil, s.wrap("get job", err)
+	}
+	return j, nil
+}
+
+// maxScopeLimit bounds the slot rows one scope may have.
+const maxScopeLimit = 10000
+
+func validateEnqueue(p *queue.JobEnqueueParams) error {
+	if p.Kind == "" {
+		p.Kind = queue.KindReport
+	}
+	if p.Kind != queue.KindReport && p.Kind != queue.KindETL {
+		return fmt.Errorf("kind: %q is not %q or %q", p.Kind, queue.KindReport, queue.KindETL)
+	}
+	if p.Report == "" {
+		return errors.New("report: empty")
+	}
+	if len(p.Params) == 0 {
+		p.Params = json.RawMessage("{}")
+	} else if !json.Valid(p.Params) {
+		return errors.New("params: not valid JSON")
+	}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = queue.DefaultMaxAttempts
+	}
+	if p.Timeout < 0 {
+		return fmt.Errorf("timeout: %s is negative", p.Timeout)
+	}
+	for i, sc := range p.Scopes {
+		if sc.Name == "" {
+			return fmt.Errorf("scopes[%d]: empty name", i)
+		}
+		if sc.Limit > maxScopeLimit {
+			return fmt.Errorf("scopes[%d] %s: limit %d above %d", i, sc.Name, sc.Limit, maxScopeLimit)
+		}
+	}
+	if p.Definition == nil {
+		p.Definition = []byte{}
+	}
+	return nil
+}
+
+// JobEnqueue inserts a queued job, or returns the job its submit token, once key or
+// active dedupe key already names (in that order). The insert is tried first: the
+// UNIQUE indexes decide races between submitters (1062), and the loser reads the winner.
+func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue.JobEnqueueResult, error) {
+	const op = "enqueue job"
+	if err := validateEnqueue(&p); err != nil {
+		return queue.JobEnqueueResult{}, fmt.Errorf("%s: %w", op, err)
+	}
+	route, err := json.Marshal(nonNilMap(p.Route))
+	if err != nil {
+		return queue.JobEnqueueResult{}, fmt.Errorf("%s: route: %w", op, err)
+	}
+	scopes := p.Scopes
+	if scopes == nil {
+		scopes = []queue.Scope{}
+	}
+	scopesJSON, err := json.Marshal(scopes)
+	if err != nil {
+		return queue.JobEnqueueResult{}, fmt.Errorf("%s: scopes: %w", op, err)
+	}
+	var runAfter, retryOf any
+	if p.RunAfter != nil {
+		runAfter = p.RunAfter.UTC()
+	}
+	if p.RetryOf != 0 {
+		retryOf = p.RetryOf
+	}
+
+	for try := 0; try < 5; try++ {
+		var id int64
+		err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, "INSERT INTO rpt_jobs (kind, report, definition, definition_sha256, params, "+
+				"source, route, scopes, neg_priority, status, max_attempts, run_after, dedupe_key, once_key, submit_token, "+
+				"retry_of, submitted_by, origin, timeout_ms, created_at) "+
+				"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, COALESCE(?, UTC_TIMESTAMP(6)), ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
+				string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source, string(route),
+				string(scopesJSON), -p.Priority, p.MaxAttempts, runAfter, nullString(p.DedupeKey), nullString(p.OnceKey),
+				nullString(p.SubmitToken), retryOf, p.SubmittedBy, p.Origin, p.Timeout.Milliseconds())
+			if err != nil {
+				return err
+			}
+			if id, err = res.LastInsertId(); err != nil {
+				return err
+			}
+			if err := ensureSlots(ctx, tx, p.Scopes); err != nil {
+				return err
+			}
+			return insertEvent(ctx, tx, id, queue.EventQueued, "", "")
+		})
+		if err == nil {
+			j, err := getJob(ctx, s.db, id)
+			if err != nil {
+				return queue.JobEnqueueResult{}, s.wrap(op, err)
+			}
+			return queue.JobEnqueueResult{Job: j}, nil
+		}
+		if mysqlErrNo(err) != errDupEntry {
+			return queue.JobEnqueueResult{}, err
+		}
+		j, ferr := s.findExisting(ctx, p)
+		if ferr != nil {
+			return queue.JobEnqueueResult{}, s.wrap(op, ferr)
+		}
+		if j != nil {
+			return queue.JobEnqueueResult{Job: j, Existing: true}, nil
+		}
+		// The active job we collided with finished in between (dedupe): insert again.
+	}
+	return queue.JobEnqueueResult{}, fmt.Errorf("%s: duplicate key kept changing; giving up", op)
+}
+
+// findExisting returns the job a submit token, once key or active dedupe key names, or nil.
+func (s *Store) findExisting(ctx context.Context, p queue.JobEnqueueParams) (*queue.Job, error) {
+	for _, k := range []struct{ col, val string }{
+		{"submit_token", p.SubmitToken}, {"once_key", p.OnceKey}, {"dedupe_active", p.DedupeKey},
+	} {
+		if k.val == "" {
+			continue
+		}
+		j, err := jobBy(ctx, s.db, k.col, k.val)
+		if err != nil || j != nil {
+			return j, err
+		}
+	}
+	return nil, nil
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// ensureSlots creates the slot rows 1..limit of each scope that are missing: raising a
+// limit adds rows, lowering it leaves rows the claim ignores (n > limit). It reads first,
+// without locking, so the common case (all rows there) never touches the hot rows.
+func ensureSlots(ctx context.Context, tx *sql.Tx, scopes []queue.Scope) error {
+	for _, sc := range scopes {
+		if sc.Limit <= 0 {
+			continue
+		}
+		var have int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_slots WHERE scope = ? AND n <= ?", sc.Name, sc.Limit).Scan(&have); err != nil {
+			return fmt.Errorf("slots of %s: %w", sc.Name, err)
+		}
+		if have >= sc.Limit {
+			continue
+		}
+		var b strings.Builder
+		args := make([]any, 0, 2*sc.Limit)
+		b.WriteString("INSERT IGNORE INTO rpt_slots (scope, n) VALUES ")
+		for n := 1; n <= sc.Limit; n++ {
+			if n > 1 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?)")
+			args = append(args, sc.Name, n)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("slots of %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+// claimShape is what varies in the claim query text: how many sources the agent has
+// (0: any) and how many reports and sources are paused, and whether the batch continues
+// behind the previous one.
+type claimShape struct {
+	sources, pausedReports, pausedSources int
+	after                                 bool
+}
+
+// claimQuery selects a batch of claim candidates in claim order (priority desc as
+// neg_priority asc, run_after, id), locking them and skipping rows other claimers hold.
+// The ORDER BY is the claim index (status, neg_priority, run_after, id) under status =
+// 'queued', so the scan stops after LIMIT matching rows and never sorts; rows the other
+// conditions reject are not kept locked (READ COMMITTED). The EXPLAIN test checks every
+// shape. Paused names are bound as lists rather than a subquery on rpt_pauses, which
+// FOR UPDATE SKIP LOCKED would lock too (MariaDB has no FOR UPDATE OF).
+func claimQuery(sh claimShape) string {
+	var b strings.Builder
+	b.WriteString("SELECT id, neg_priority, run_after, route, scopes FROM rpt_jobs FORCE INDEX (rpt_jobs_claim) " +
+		"WHERE status = 'queued' AND run_after <= UTC_TIMESTAMP(6)")
+	list := func(col, op string, n int) {
+		if n > 0 {
+			b.WriteString(" AND " + col + " " + op + " (?" + strings.Repeat(", ?", n-1) + ")")
+		}
+	}
+	list("source", "IN", sh.sources)
+	list("report", "NOT IN", sh.pausedReports)
+	list("source", "NOT IN", sh.pausedSources)
+	if sh.after {
+		b.WriteString(" AND (neg_priority > ? OR (neg_priority = ? AND (run_after > ? OR (run_after = ? AND id > ?))))")
+	}
+	b.WriteString(" ORDER BY status, neg_priority, run_after, id LIMIT ? FOR UPDATE SKIP LOCKED")
+	return b.String()
+}
+
+// slotQuery locks up to LIMIT free slots of a scope numbered in (after, limit],
+// skipping slots other transactions hold.
+const slotQuery = "SELECT n FROM rpt_slots WHERE scope = ? AND n > ? AND n <= ? AND job_id IS NULL " +
+	"ORDER BY n LIMIT ? FOR UPDATE SKIP LOCKED"
+
+// Claim batches: each locks up to claimBatchFactor x limit candidates (at least
+// claimBatchMin); a claim reads at most claimMaxBatches, so jobs behind saturated scopes
+// or foreign routes still get their turn without one claim locking the whole queue.
+const (
+	claimBatchFactor = 4
+	claimBatchMin    = 16
+	claimMaxBatches  = 16
+)
+
+type claimCandidate struct {
+	id          int64
+	negPriority int
+	runAfter    time.Time
+	route       map[string]string
+	scopes      []queue.Scope
+}
+
+// JobClaim claims up to p.Limit runnable jobs this agent can run, taking a slot of
+// every scope of each, in one READ COMMITTED transaction; jobs of saturated scopes are
+// skipped, not waited for.
+func (s *Store) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.Job, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	if p.Agent == "" {
+		return nil, errors.New("claim jobs: agent: empty")
+	}
+	if p.LeaseDuration <= 0 {
+		return nil, fmt.Errorf("claim jobs: lease duration: %s is not positive", p.LeaseDuration)
+	}
+	batch := max(claimBatchFactor*p.Limit, claimBatchMin)
+	var jobs []*queue.Job
+	err := s.inTx(ctx, "claim jobs", func(tx *sql.Tx) error {
+		jobs = nil
+		pausedReports, pausedSources, err := pauses(ctx, tx)
+		if err != nil {
+			return err
+		}
+		cl := &claim{tx: tx, limit: p.Limit, saturated: map[string]int{}, pools: map[string]*slotPool{}}
+		var last *claimCandidate
+		for b := 0; b < claimMaxBatches && len(cl.jobs) < p.Limit; b++ {
+			sh := claimShape{sources: len(p.Sources), pausedReports: len(pausedReports), pausedSources: len(pausedSources), after: last != nil}
+			args := make([]any, 0, len(p.Sources)+len(pausedReports)+len(pausedSources)+6)
+			for _, list := range [][]string{p.Sources, pausedReports, pausedSources} {
+				for _, v := range list {
+					args = append(args, v)
+				}
+			}
+			if last != nil {
+				args = append(args, last.negPriority, last.negPriority, last.runAfter, last.runAfter, last.id)
+			}
+			args = append(args, batch)
+			cands, err := claimCandidates(ctx, tx, claimQuery(sh), args)
+			if err != nil {
+				return err
+			}
+			for i := range cands {
+				if len(cl.jobs) == p.Limit {
+					break
+				}
+				if !queue.RouteSatisfied(cands[i].route, p.Labels) {
+					continue
+				}
+				if err := cl.consider(ctx, cands[i:]); err != nil {
+					return err
+				}
+			}
+			if len(cands) < batch {
+				break
+			}
+			last = &cands[len(cands)-1]
+		}
+		if err := cl.apply(ctx, p.Agent, p.LeaseDuration); err != nil {
+			return err
+		}
+		jobs, err = jobsByID(ctx, tx, cl.ids())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// jobsByID reads jobs in one query and returns them in the order of ids.
+func jobsByID(ctx context.Context, tx *sql.Tx, ids []int64) ([]*queue.Job, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT "+jobColumns+" FROM rpt_jobs WHERE id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byID := make(map[int64]*queue.Job, len(ids))
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		byID[j.ID] = j
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]*queue.Job, 0, len(ids))
+	for _, id := range ids {
+		j, ok := byID[id]
+		if !ok {
+			return nil, fmt.Errorf("claimed job %d vanished", id)
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// pauses reads the paused report and source names (a plain read: no lock).
+func pauses(ctx context.Context, tx *sql.Tx) (reports, sources []string, err error) {
+	rows, err := tx.QueryContext(ctx, "SELECT kind, name FROM rpt_pauses")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read pauses: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, name string
+		if err := rows.Scan(&kind, &name); err != nil {
+			return nil, nil, err
+		}
+		switch kind {
+		case queue.PauseReport:
+			reports = append(reports, name)
+		case queue.PauseSource:
+			sources = append(sources, name)
+		}
+	}
+	return reports, sources, rows.Err()
+}
+
+func claimCandidates(ctx context.Context, tx *sql.Tx, query string, args []any) ([]claimCandidate, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("select candidates: %w", err)
+	}
+	defer rows.Close()
+	var out []claimCandidate
+	for rows.Next() {
+		var c claimCandidate
+		var route, scopes sql.NullString
+		if err := rows.Scan(&c.id, &c.negPriority, &c.runAfter, &route, &scopes); err != nil {
+			return nil, err
+		}
+		if route.String != "" {
+			if err := json.Unmarshal([]byte(route.String), &c.route); err != nil {
+				return nil, fmt.Errorf("job %d: route: %w", c.id, err)
+			}
+		}
+		if scopes.String != "" {
+			if err := json.Unmarshal([]byte(scopes.String), &c.scopes); err != nil {
+				return nil, fmt.Errorf("job %d: scopes: %w", c.id, err)
+			}
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// jobScopes returns the limited scopes of a job sorted by name, each once with its
+// smallest limit: the order slots are taken in, the same in every claimer.
+func jobScopes(scopes []queue.Scope) []queue.Scope {
+	out := make([]queue.Scope, 0, len(scopes))
+	for _, sc := range scopes {
+		if sc.Limit > 0 {
+			out = append(out, sc)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Name != out[b].Name {
+			return out[a].Name < out[b].Name
+		}
+		return out[a].Limit < out[b].Limit
+	})
+	dedup := out[:0]
+	for _, sc := range out {
+		if len(dedup) > 0 && dedup[len(dedup)-1].Name == sc.Name {
+			continue
+		}
+		dedup = append(dedup, sc)
+	}
+	return dedup
+}
+
+// claim is one claim transaction's plan: the jobs it takes, the slots it takes for
+// them, and what it learnt about scopes on the way. The writes happen in apply, in a
+// few statements for the whole batch rather than a few per job.
+type claim struct {
+	tx    *sql.Tx
+	limit int
+	jobs  []claimedJob
+	// saturated[scope] is the largest limit at which the scope had no free slot: a
+	// job with that limit or less cannot run now either.
+	saturated map[string]int
+	pools     map[string]*slotPool
+}
+
+type claimedJob struct {
+	id    int64
+	token string
+	slots []slotRef
+}
+
+type slotRef struct {
+	scope string
+	n     int
+}
+
+// slotPool is the free slots of one scope this transaction has locked and not yet
+// given to a job, and how far (slot number) it has looked.
+type slotPool struct {
+	upTo int
+	free []int // ascending
+}
+
+// consider claims cands[0] when every scope of it has a free slot. The rest of cands is
+// the batch behind it, used to size how many slots of a scope to lock at once.
+func (cl *claim) consider(ctx context.Context, cands []claimCandidate) error {
+	c := &cands[0]
+	scopes := jobScopes(c.scopes)
+	for _, sc := range scopes {
+		if lim, ok := cl.saturated[sc.Name]; ok && sc.Limit <= lim {
+			return nil
+		}
+	}
+	taken := make([]slotRef, 0, len(scopes))
+	for _, sc := range scopes {
+		n, ok, err := cl.takeSlot(ctx, sc, cands)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			cl.saturated[sc.Name] = max(cl.saturated[sc.Name], sc.Limit)
+			for _, t := range taken { // give back: the job stays queued
+				pool := cl.pools[t.scope]
+				pool.free = append(pool.free, t.n)
+				sort.Ints(pool.free)
+			}
+			return nil
+		}
+		taken = append(taken, slotRef{sc.Name, n})
+	}
+	cl.jobs = append(cl.jobs, claimedJob{id: c.id, token: queue.NewLeaseToken(), slots: taken})
+	return nil
+}
+
+// takeSlot gives a free slot numbered <= sc.Limit, locking more from rpt_slots when the
+// pool has none: as many as the rest of the batch could use, so a claim of many jobs of
+// one scope locks its slots in one statement without holding slots it will not use.
+func (cl *claim) takeSlot(ctx context.Context, sc queue.Scope, cands []claimCandidate) (int, bool, error) {
+	pool := cl.pools[sc.Name]
+	if pool == nil {
+		pool = &slotPool{}
+		cl.pools[sc.Name] = pool
+	}
+	for {
+		if len(pool.free) > 0 && pool.free[0] <= sc.Limit {
+			n := pool.free[0]
+			pool.free = pool.free[1:]
+			return n, true, nil
+		}
+		if pool.upTo >= sc.Limit {
+			return 0, false, nil
+		}
+		want := 0
+		for i := range cands {
+			if slices.ContainsFunc(cands[i].scopes, func(o queue.Scope) bool { return o.Name == sc.Name }) {
+				want++
+			}
+		}
+		want = max(1, min(want, cl.limit-len(cl.jobs)))
+		rows, err := cl.tx.QueryContext(ctx, slotQuery, sc.Name, pool.upTo, sc.Limit, want)
+		if err != nil {
+			return 0, false, fmt.Errorf("slots of %s: %w", sc.Name, err)
+		}
+		got := 0
+		for rows.Next() {
+			var n int
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return 0, false, err
+			}
+			pool.free = append(pool.free, n)
+			pool.upTo = n
+			got++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, false, err
+		}
+		if got < want {
+			pool.upTo = sc.Limit // looked at every slot up to the limit
+		}
+		sort.Ints(pool.free)
+	}
+}
+
+func (cl *claim) ids() []int64 {
+	ids := make([]int64, len(cl.jobs))
+	for i, j := range cl.jobs {
+		ids[i] = j.id
+	}
+	return ids
+}
+
+// apply writes the plan: slots taken, jobs running under their new lease tokens, one
+// "running" event each.
+func (cl *claim) apply(ctx context.Context, agent string, lease time.Duration) error {
+	if len(cl.jobs) == 0 {
+		return nil
+	}
+	var slotRows []string
+	var slotArgs []any
+	var tokenCase strings.Builder
+	var tokenArgs, idArgs []any
+	for _, j := range cl.jobs {
+		for _, sl := range j.slots {
+			slotRows = append(slotRows, "(?, ?, ?, ?)")
+			slotArgs = append(slotArgs, sl.scope, sl.n, j.id, j.token)
+		}
+		tokenCase.WriteString(" WHEN ? THEN ?")
+		tokenArgs = append(tokenArgs, j.id, j.token)
+		idArgs = append(idArgs, j.id)
+	}
+	in := "(?" + strings.Repeat(", ?", len(idArgs)-1) + ")"
+	if len(slotRows) > 0 {
+		// The slot rows exist and this transaction holds their locks: the upsert is an
+		// update of all of them in one statement.
+		if _, err := cl.tx.ExecContext(ctx, "INSERT INTO rpt_slots (scope, n, job_id, lease_token) VALUES "+
+			strings.Join(slotRows, ", ")+" ON DUPLICATE KEY UPDATE job_id = VALUES(job_id), lease_token = VALUES(lease_token)",
+			slotArgs...); err != nil {
+			return fmt.Errorf("take slots: %w", err)
+		}
+	}
+	args := append(tokenArgs, agent, micros(lease))
+	args = append(args, idArgs...)
+	if _, err := cl.tx.ExecContext(ctx, "UPDATE rpt_jobs SET status = 'running', attempt = attempt + 1, "+
+		"lease_token = CASE id"+tokenCase.String()+" END, lease_owner = ?, "+
+		"lease_expires = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, started_at = UTC_TIMESTAMP(6), finished_at = NULL "+
+		"WHERE id IN "+in, args...); err != nil {
+		return fmt.Errorf("mark jobs running: %w", err)
+	}
+	if _, err := cl.tx.ExecContext(ctx, "INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at) "+
+		"SELECT id, report, ?, status, attempt, COALESCE(lease_owner, ''), `rows`, NULL, UTC_TIMESTAMP(6) "+
+		"FROM rpt_jobs WHERE id IN "+in+" ORDER BY id", append([]any{queue.EventRunning}, idArgs...)...); err != nil {
+		return fmt.Errorf("running events: %w", err)
+	}
+	return nil
+}
+
+// JobHeartbeat renews the lease, records the row count (a progress event when it
+// changed) and tells the agent whether cancel was requested.
+func (s *Store) JobHeartbeat(ctx context.Context, l queue.Lease, rows int64, leaseDuration time.Duration) (queue.Heartbeat, error) {
+	op := fmt.Sprintf("heartbeat job %d", l.JobID)
+	if leaseDuration <= 0 {
+		return queue.Heartbeat{}, fmt.Errorf("%s: lease duration: %s is not positive", op, leaseDuration)
+	}
+	var hb queue.Heartbeat
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		hb = queue.Heartbeat{}
+		var old int64
+		err := tx.QueryRowContext(ctx, "SELECT `rows`, cancel_requested_at IS NOT NULL FROM rpt_jobs WHERE "+fence+" FOR UPDATE",
+			l.JobID, l.Token).Scan(&old, &hb.CancelRequested)
+		if errors.Is(err, sql.ErrNoRows) {
+			return queue.ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET lease_expires = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, "+
+			"`rows` = ? WHERE "+fence, micros(leaseDuration), rows, l.JobID, l.Token); err != nil {
+			return err
+		}
+		if rows != old {
+			return insertEvent(ctx, tx, l.JobID, queue.EventProgress, "", "")
+		}
+		return nil
+	})
+	return hb, err
+}
+
+// fencedUpdate runs a fenced UPDATE; no matching row means the lease is lost. (The
+// connection reports found rows, not changed rows, so 0 means "no match".)
+func fencedUpdate(ctx context.Context, tx *sql.Tx, l queue.Lease, set string, args ...any) error {
+	res, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET "+set+" WHERE "+fence, append(args, l.JobID, l.Token)...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return queue.ErrLeaseLost
+	}
+	return nil
+}
+
+// JobComplete marks the job succeeded; the lease's attempt is the result that counts.
+func (s *Store) JobComplete(ctx context.Context, l queue.Lease, rows int64) error {
+	return s.inTx(ctx, fmt.Sprintf("complete job %d", l.JobID), func(tx *sql.Tx) error {
+		if err := fencedUpdate(ctx, tx, l, "status = 'succeeded', `rows` = ?, result_attempt = attempt, error = NULL, "+
+			"lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)", rows); err != nil {
+			return err
+		}
+		if err := freeSlots(ctx, tx, l.JobID); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, l.JobID, queue.EventSucceeded, "", "")
+	})
+}
+
+// leasedJob is what fail, release and rescue need to know about a running job.
+type leasedJob struct {
+	id              int64
+	failures, max   int
+	cancelRequested bool
+	owner           string
+}
+
+// JobFail records an attempt's error. A retryable error below max_attempts queues the
+// job again after backoff; a job whose cancel was requested ends cancelled (its error is
+// most likely the cancel itself); anything else ends failed.
+func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParams) (queue.Status, error) {
+	var status queue.Status
+	err := s.inTx(ctx, fmt.Sprintf("fail job %d", l.JobID), func(tx *sql.Tx) error {
+		status = ""
+		var j leasedJob
+		err := tx.QueryRowContext(ctx, "SELECT id, failures, max_attempts, cancel_requested_at IS NOT NULL, "+
+			"COALESCE(lease_owner, '') FROM rpt_jobs WHERE "+fence+" FOR UPDATE", l.JobID, l.Token).
+			Scan(&j.id, &j.failures, &j.max, &j.cancelRequested, &j.owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return queue.ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		status, err = s.endAttempt(ctx, tx, j, p.Error, p.Retryable)
+		return err
+	})
+	return status, err
+}
+
+// endAttempt counts a failure of a running job (whose row the transaction has locked)
+// and queues it again after backoff, fails it or cancels it; it frees its slots and
+// records the event.
+func (s *Store) endAttempt(ctx context.Context, tx *sql.Tx, j leasedJob, errText string, retryable bool) (queue.Status, error) {
+	failures := j.failures + 1
+	var (
+		status queue.Status
+		event  string
+		set    string
+		args   []any
+	)
+	switch {
+	case j.cancelRequested:
+		status, event = queue.StatusCancelled, queue.EventCancelled
+		set = "status = 'cancelled', lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
+	case retryable && failures < j.max:
+		status, event = queue.StatusQueued, queue.EventRetryScheduled
+		set = "status = 'queued', failures = ?, lease_token = NULL, lease_owner = NULL, lease_expires = NULL, " +
+			"run_after = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND"
+		args = []any{failures, micros(s.opts.RetryDelay(failures))}
+	default:
+		status, event = queue.StatusFailed, queue.EventFailed
+		set = "status = 'failed', failures = ?, lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
+		args = []any{failures}
+	}
+	args = append(args, nullString(errText), j.id)
+	if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET "+set+", error = ? WHERE id = ?", args...); err != nil {
+		return "", err
+	}
+	if err := freeSlots(ctx, tx, j.id); err != nil {
+		return "", err
+	}
+	return status, insertEvent(ctx, tx, j.id, event, j.owner, errText)
+}
+
+// JobCancelled ends a running job as cancelled.
+func (s *Store) JobCancelled(ctx context.Context, l queue.Lease) error {
+	return s.inTx(ctx, fmt.Sprintf("cancel job %d", l.JobID), func(tx *sql.Tx) error {
+		if err := fencedUpdate(ctx, tx, l, "status = 'cancelled', lease_token = NULL, lease_expires = NULL, "+
+			"cancel_requested_at = COALESCE(cancel_requested_at, UTC_TIMESTAMP(6)), finished_at = UTC_TIMESTAMP(6)"); err != nil {
+			return err
+		}
+		if err := freeSlots(ctx, tx, l.JobID); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, l.JobID, queue.EventCancelled, "", "")
+	})
+}
+
+// JobRelease queues a running job again without counting a failure (drain,
+// self-fence), keeping its place in the claim order. A job whose cancel was requested
+// ends cancelled instead.
+func (s *Store) JobRelease(ctx context.Context, l queue.Lease) error {
+	return s.inTx(ctx, fmt.Sprintf("release job %d", l.JobID), func(tx *sql.Tx) error {
+		var cancelRequested bool
+		var owner string
+		err := tx.QueryRowContext(ctx, "SELECT cancel_requested_at IS NOT NULL, COALESCE(lease_owner, '') FROM rpt_jobs WHERE "+
+			fence+" FOR UPDATE", l.JobID, l.Token).Scan(&cancelRequested, &owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return queue.ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		event := queue.EventReleased
+		set := "status = 'queued', lease_token = NULL, lease_owner = NULL, lease_expires = NULL"
+		if cancelRequested {
+			event = queue.EventCancelled
+			set = "status = 'cancelled', lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET "+set+" WHERE id = ?", l.JobID); err != nil {
+			return err
+		}
+		if err := freeSlots(ctx, tx, l.JobID); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, l.JobID, event, owner, "")
+	})
+}
+
+// JobCancel cancels a queued job at once or requests cancel of a running one; a
+// finished job, or a running one already asked, is returned unchanged.
+func (s *Store) JobCancel(ctx context.Context, id int64) (*queue.Job, error) {
+	var job *queue.Job
+	err := s.inTx(ctx, fmt.Sprintf("cancel job %d", id), func(tx *sql.Tx) error {
+		job = nil
+		var status string
+		var cancelRequested bool
+		err := tx.QueryRowContext(ctx, "SELECT status, cancel_requested_at IS NOT NULL FROM rpt_jobs WHERE id = ? FOR UPDATE", id).
+			Scan(&status, &cancelRequested)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("job %d: %w", id, queue.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case queue.Status(status) == queue.StatusQueued:
+			if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET status = 'cancelled', cancel_requested_at = UTC_TIMESTAMP(6), "+
+				"finished_at = UTC_TIMESTAMP(6) WHERE id = ?", id); err != nil {
+				return err
+			}
+			if err := insertEvent(ctx, tx, id, queue.EventCancelled, "", ""); err != nil {
+				return err
+			}
+		case queue.Status(status) == queue.StatusRunning && !cancelRequested:
+			if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET cancel_requested_at = UTC_TIMESTAMP(6) WHERE id = ?", id); err != nil {
+				return err
+			}
+			if err := insertEvent(ctx, tx, id, queue.EventCancelRequested, "", ""); err != nil {
+				return err
+			}
+		}
+		job, err = getJob(ctx, tx, id)
+		return err
+	})
+	return job, err
+}
+
+// rescueBatch bounds how many expired leases one transaction ends.
+const rescueBatch = 100
+
+// JobRescue ends the attempts whose lease expired (by the database clock): each counts
+// as a failure (queued again after backoff, or failed at max_attempts), or ends
+// cancelled when cancel was requested. Expired rows another rescuer holds are skipped.
+func (s *Store) JobRescue(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.inTx(ctx, "rescue jobs", func(tx *sql.Tx) error {
+			n = 0
+			rows, err := tx.QueryContext(ctx, "SELECT id, failures, max_attempts, cancel_requested_at IS NOT NULL, "+
+				"COALESCE(lease_owner, '') FROM rpt_jobs WHERE status = 'running' AND lease_expires < UTC_TIMESTAMP(6) "+
+				"ORDER BY status, lease_expires LIMIT ? FOR UPDATE SKIP LOCKED", rescueBatch)
+			if err != nil {
+				return err
+			}
+			var expired []leasedJob
+			for rows.Next() {
+				var j leasedJob
+				if err := rows.Scan(&j.id, &j.failures, &j.max, &j.cancelRequested, &j.owner); err != nil {
+					rows.Close()
+					return err
+				}
+				expired = append(expired, j)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, j := range expired {
+				msg := "lease expired"
+				if j.owner != "" {
+					msg = fmt.Sprintf("lease of agent %s expired", j.owner)
+				}
+				if _, err := s.endAttempt(ctx, tx, j, msg, true); err != nil {
+					return fmt.Errorf("job %d: %w", j.id, err)
+				}
+			}
+			n = len(expired)
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < rescueBatch {
+			return total, nil
+		}
+	}
+}
+
+// listPage is how many rows JobList reads at a time when it filters params in Go
+// (queue.ParamsMatch, so both stores match params the same way).
+const listPage = 500
+
+// JobList lists jobs newest first, filtered by status, report and params values;
+// Limit <= 0 means all.
+func (s *Store) JobList(ctx context.Context, p queue.JobListParams) ([]*queue.Job, error) {
+	var out []*queue.Job
+	var before int64
+	for {
+		q := "SELECT " + jobColumns + " FROM rpt_jobs WHERE 1 = 1"
+		var args []any
+		if p.Status != "" {
+			q += " AND status = ?"
+			args = append(args, string(p.Status))
+		}
+		if p.Report != "" {
+			q += " AND report = ?"
+			args = append(args, p.Report)
+		}
+		if before > 0 {
+			q += " AND id < ?"
+			args = append(args, before)
+		}
+		q += " ORDER BY id DESC"
+		page := 0
+		switch {
+		case len(p.Params) > 0:
+			page = listPage
+		case p.Limit > 0:
+			page = p.Limit
+		}
+		if page > 0 {
+			q += " LIMIT ?"
+			args = append(args, page)
+		}
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, s.wrap("list jobs", err)
+		}
+		n := 0
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				rows.Close()
+				return nil, s.wrap("list jobs", err)
+			}
+			n++
+			before = j.ID
+			if (p.Limit <= 0 || len(out) < p.Limit) && queue.ParamsMatch(j.Params, p.Params) {
+				out = append(out, j)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, s.wrap("list jobs", err)
+		}
+		if page == 0 || n < page || (p.Limit > 0 && len(out) >= p.Limit) || len(p.Params) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// EventList returns events after afterSeq in seq order, of one job when jobID != 0;
+// limit <= 0 means all.
+func (s *Store) EventList(ctx context.Context, jobID int64, afterSeq int64, limit int) ([]queue.Event, error) {
+	q := "SELECT seq, job_id, report, event, status, attempt, agent, `rows`, error, at FROM rpt_job_events WHERE seq > ?"
+	args := []any{afterSeq}
+	if jobID != 0 {
+		q += " AND job_id = ?"
+		args = append(args, jobID)
+	}
+	q += " ORDER BY seq"
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.wrap("list events", err)
+	}
+	defer rows.Close()
+	var out []queue.Event
+	for rows.Next() {
+		var e queue.Event
+		var status string
+		var errText sql.NullString
+		if err := rows.Scan(&e.Seq, &e.JobID, &e.Report, &e.Event, &status, &e.Attempt, &e.Agent, &e.Rows, &errText, &e.At); err != nil {
+			return nil, s.wrap("list events", err)
+		}
+		e.Status = queue.Status(status)
+		e.Error = errText.String
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list events", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,114 @@
+package reportdefs_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"rpt/internal/demo"
+	"rpt/internal/source"
+	"rpt/internal/testenv"
+	"rpt/reportdefs"
+)
+
+// TestShippedTrialBalanceMatchesDemo runs the shipped trial-balance definition, through
+// the real source drivers, over generated demo data on SQLite and on MariaDB, and
+// compares every row with demo.ExpectedTrialBalance, which computes the same report in
+// Go straight from the generator: YTD resets in 01 for revenue and expense accounts and
+// runs on for balance-sheet accounts, cents exact.
+func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
+	t.Parallel()
+	opts := demo.Options{Scale: 1, Periods: 15, End: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), PCNs: []int{123681, 300758}, Seed: 7}
+	stores := map[string]func(t *testing.T) (string, source.Config){
+		"sqlite": func(t *testing.T) (string, source.Config) {
+			d := "sqlite:" + filepath.Join(t.TempDir(), "demo.db")
+			return d, source.Config{Driver: "sqlite", DSN: d}
+		},
+		"mariadb": func(t *testing.T) (string, source.Config) {
+			d := testenv.MariaDB(t)
+			return d, source.Config{Driver: "mysql", DSN: d}
+		},
+	}
+	cat, err := reportdefs.LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := cat.Get("trial-balance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dsnStr, cfg := open(t)
+			if _, err := demo.Load(ctx, dsnStr, opts); err != nil {
+				t.Fatal(err)
+			}
+			src, err := source.Open(ctx, "warehouse", cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			// 202502..202603 starts after the first generated period (202501) and
+			// crosses a year end, so both YTD rules are exercised.
+			for _, tc := range []struct{ pcn, start, end int }{{300758, 202502, 202603}, {123681, 202601, 202601}} {
+				resolved, err := def.Resolve(map[string]string{"pcn": fmt.Sprint(tc.pcn), "start_period": fmt.Sprint(tc.start), "end_period": fmt.Sprint(tc.end)}, time.Now(), time.UTC)
+				if err != nil {
+					t.Fatal(err)
+				}
+				values, err := def.BindValues(resolved)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := demo.ExpectedTrialBalance(opts, tc.pcn, tc.start, tc.end)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cols := def.ApplyColumns(rows.Columns())
+				wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit"}
+				if len(cols) != len(wantCols) {
+					t.Fatalf("columns %v, want %v", cols, wantCols)
+				}
+				for i, c := range cols {
+					if c.Name != wantCols[i] {
+						t.Fatalf("column %d = %q, want %q", i, c.Name, wantCols[i])
+					}
+				}
+				if cols[6].Type != source.TypeDecimal || cols[7].Type != source.TypeDecimal {
+					t.Errorf("money columns are %s and %s, want decimal", cols[6].Type, cols[7].Type)
+				}
+				n := 0
+				for rows.Next() {
+					v := rows.Values()
+					if n >= len(want) {
+						n++
+						continue
+					}
+					w := want[n]
+					got := []string{fmt.Sprint(v[0]), fmt.Sprint(v[1]), fmt.Sprint(v[2]), fmt.Sprint(v[3]), fmt.Sprint(v[4]), fmt.Sprint(v[5]), fmt.Sprint(v[6]), fmt.Sprint(v[7])}
+					exp := []string{w.PeriodDisplay, w.CategoryType, w.CategoryName, w.SubCategoryName, w.AccountNo, w.AccountName, demo.Cents(w.CurrentCents).String(), demo.Cents(w.YTDCents).String()}
+					for i := range exp {
+						if got[i] != exp[i] {
+							t.Fatalf("pcn %d %d..%d row %d column %s = %q, want %q (row %v)", tc.pcn, tc.start, tc.end, n, wantCols[i], got[i], exp[i], got)
+						}
+					}
+					n++
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				rows.Close()
+				if n != len(want) || n == 0 {
+					t.Fatalf("pcn %d %d..%d: %d rows, want %d", tc.pcn, tc.start, tc.end, n, len(want))
+				}
+			}
+		})
+	}
+}
