@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -47,6 +48,9 @@ type Store struct {
 	r    *sql.DB // readers
 	opts queue.Options
 	path string
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared on w, by query text
 }
 
 var _ queue.Store = (*Store)(nil)
@@ -78,7 +82,7 @@ func Open(ctx context.Context, path string, opts queue.Options) (*Store, error) 
 		return nil, fmt.Errorf("open sqlite queue %s: %w: %w", path, queue.ErrUnavailable, err)
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{w: w, r: r, opts: opts.WithDefaults(), path: path}
+	s := &Store{w: w, r: r, opts: opts.WithDefaults(), path: path, stmts: map[string]*sql.Stmt{}}
 	// The writer first: it switches the file to WAL before readers open.
 	for _, db := range []*sql.DB{w, r} {
 		if err := db.PingContext(ctx); err != nil {
@@ -94,7 +98,84 @@ var uriPathEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.mu.Lock()
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	s.stmts = nil
+	s.mu.Unlock()
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
+}
+
+// maxStmts bounds the prepared statements kept (queries built from a claim's
+// sources vary a little).
+const maxStmts = 256
+
+// cachedStmt returns the prepared statement for query, or nil when it is not prepared yet.
+func (s *Store) cachedStmt(query string) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stmts[query]
+}
+
+// prepare prepares queries the last transaction ran unprepared. It runs between
+// transactions: preparing on the writer pool inside one would wait for the pool's
+// only connection, held by that transaction.
+func (s *Store) prepare(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		if s.cachedStmt(q) != nil {
+			continue
+		}
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			continue // run unprepared; the error shows where the query runs
+		}
+		s.mu.Lock()
+		if _, ok := s.stmts[q]; ok || len(s.stmts) >= maxStmts || s.stmts == nil {
+			st.Close()
+		} else {
+			s.stmts[q] = st
+		}
+		s.mu.Unlock()
+	}
+}
+
+// wtx is a write transaction that runs its statements prepared once they are: parsing
+// SQL is most of the CPU a small SQLite transaction costs.
+type wtx struct {
+	*sql.Tx
+	s         *Store
+	unprepped []string
+}
+
+func (t *wtx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st := t.s.cachedStmt(query); st != nil {
+		return t.StmtContext(ctx, st)
+	}
+	t.unprepped = append(t.unprepped, query)
+	return nil
+}
+
+func (t *wtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *wtx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+func (t *wtx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
 }
 
 // Path is the database file.
@@ -150,7 +231,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]queue.Migration, error) 
 // write runs fn in one BEGIN IMMEDIATE transaction, again from the start when SQLite
 // reports the database busy (another process kept the lock past busy_timeout). fn must
 // set its results afresh on each run.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, op string, fn func(tx *wtx) error) error {
 	delay := 5 * time.Millisecond
 	for try := 0; ; try++ {
 		err := s.writeOnce(ctx, fn)
@@ -169,16 +250,20 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error)
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) writeOnce(ctx context.Context, fn func(tx *wtx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	t := &wtx{Tx: tx, s: s}
+	if err := fn(t); err != nil {
 		_ = tx.Rollback()
+		s.prepare(ctx, t.unprepped)
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.prepare(ctx, t.unprepped)
+	return err
 }
 
 // isBusy reports SQLITE_BUSY or SQLITE_LOCKED, with any extended code.
