@@ -59,6 +59,12 @@ func NewApp(d *Deps) *ucli.App {
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*ucli.Context, error) {}, // Main maps errors to exit codes
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q (rpt --help lists them)", c.Args().First())
+			}
+			return ucli.ShowAppHelp(c)
+		},
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "config", Usage: "config file (default ./rpt.yaml, else the user config dir)", EnvVars: []string{"RPT_CONFIG"}},
 			&ucli.StringFlag{Name: "queue", Usage: "queue database: mysql://user:pass@host:port/db or sqlite:PATH", EnvVars: []string{"RPT_QUEUE"}},
@@ -68,6 +74,9 @@ func NewApp(d *Deps) *ucli.App {
 		Commands: []*ucli.Command{
 			quickstartCommand(d),
 			agentCommand(d),
+			agentsCommand(d),
+			pauseCommand(d, true),
+			pauseCommand(d, false),
 			submitCommand(d),
 			jobsCommand(d),
 			cancelCommand(d),

@@ -15,6 +15,7 @@ func dbCommand(d *Deps) *ucli.Command {
 		Name:  "db",
 		Usage: "the queue database's schema",
 		Subcommands: []*ucli.Command{
+			pruneCommand(d),
 			{
 				Name: "migrate", Usage: "bring the queue schema to this version (additive, safe while agents run)",
 				Action: func(c *ucli.Context) error {

@@ -74,10 +74,19 @@ func jobsCommand(d *Deps) *ucli.Command {
 						if err != nil {
 							return err
 						}
-						if format == "table" || format == "plain" {
-							return showJob(d, j)
+						waiting, err := waitReasons(c, d, store, j)
+						if err != nil {
+							return err
 						}
-						return printJobs(c.Context, d, format, []*queue.Job{j}, true)
+						if format == "table" || format == "plain" {
+							return showJob(d, j, waiting)
+						}
+						v := viewOf(j)
+						v.Waiting = waiting
+						if format == "yaml" {
+							return writeYAML(d.Stdout, v)
+						}
+						return writeJSON(d.Stdout, v)
 					})
 				},
 			},
@@ -85,8 +94,36 @@ func jobsCommand(d *Deps) *ucli.Command {
 	}
 }
 
+// waitReasons says why a queued job is not running yet (nil for other jobs).
+func waitReasons(c *ucli.Context, d *Deps, store queue.Store, j *queue.Job) ([]string, error) {
+	if j.Status != queue.StatusQueued {
+		return nil, nil
+	}
+	ops, err := operations(store)
+	if err != nil {
+		return nil, err
+	}
+	pauses, err := ops.PauseList(c.Context)
+	if err != nil {
+		return nil, fmt.Errorf("list pauses: %w", err)
+	}
+	agents, err := store.AgentList(c.Context)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	used, err := ops.SlotUsage(c.Context)
+	if err != nil {
+		return nil, fmt.Errorf("slot usage: %w", err)
+	}
+	why := queue.WaitReasons(j, d.Now(), pauses, agents, used)
+	if len(why) == 0 {
+		why = []string{"runnable: waits for a free agent"}
+	}
+	return why, nil
+}
+
 // showJob prints one job as "key: value" lines.
-func showJob(d *Deps, j *queue.Job) error {
+func showJob(d *Deps, j *queue.Job, waiting []string) error {
 	v := viewOf(j)
 	w := d.Stdout
 	fmt.Fprintf(w, "id:          %d\nreport:      %s\nstatus:      %s\nattempt:     %d (failures %d of %d)\n", v.ID, v.Report, v.Status, v.Attempt, j.Failures, j.MaxAttempts)
@@ -102,8 +139,8 @@ func showJob(d *Deps, j *queue.Job) error {
 		fmt.Fprintf(w, "retry of:    %d\n", *v.RetryOf)
 	}
 	fmt.Fprintf(w, "submitted:   %s by %s (%s)\n", v.CreatedAt.Format("2006-01-02T15:04:05.000Z07:00"), v.By, v.Origin)
-	if j.Status == queue.StatusQueued && j.RunAfter.After(d.Now()) {
-		fmt.Fprintf(w, "waiting:     run_after %s\n", v.RunAfter.Format("2006-01-02T15:04:05Z07:00"))
+	for _, why := range waiting {
+		fmt.Fprintf(w, "waiting:     %s\n", why)
 	}
 	if v.StartedAt != nil {
 		fmt.Fprintf(w, "started:     %s\n", v.StartedAt.Format("2006-01-02T15:04:05.000Z07:00"))

@@ -84,7 +84,7 @@ type jobView struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
-	Waiting    string          `json:"waiting,omitempty"`
+	Waiting    []string        `json:"waiting,omitempty"`
 }
 
 func viewOf(j *queue.Job) jobView {

@@ -94,7 +94,7 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			if err := results.Render(ctx, d.Stdout, "table", rows, results.RenderOptions{MaxTableRows: c.Int("max-rows"), TotalRows: j.Rows, SheetName: j.Report}); err != nil {
 				return err
 			}
-			fmt.Fprintf(d.Stderr, "\njob %d: %d rows in %s. Next:\n  rpt get %d --file tb.xlsx     # the whole result for Excel\n  rpt jobs                         # what ran\n  rpt reports list                 # what else there is\n",
+			fmt.Fprintf(d.Stderr, "\njob %d: %d rows in %s. Next:\n  rpt get %d --file tb.xlsx   # the whole result for Excel\n  rpt jobs                  # what ran\n  rpt reports list          # what else there is\n",
 				j.ID, j.Rows, elapsed(d.Now(), j.StartedAt, j.FinishedAt), j.ID)
 			return nil
 		},

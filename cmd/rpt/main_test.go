@@ -38,6 +38,12 @@ func TestScripts(t *testing.T) {
 			"exitcode":   cmdExitCode,
 			"stdout2env": cmdStdoutToEnv,
 		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "mysql" {
+				return os.Getenv("RPT_TEST_MYSQL_DSN") != "", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			home := env.WorkDir
 			env.Setenv("HOME", home)

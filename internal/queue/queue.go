@@ -186,14 +186,15 @@ type Event struct {
 
 // Agent is one row of rpt_agents.
 type Agent struct {
-	Name     string            `json:"name"`
-	Host     string            `json:"host"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	Sources  []string          `json:"sources,omitempty"`
-	Version  string            `json:"version"`
-	Running  int               `json:"running"`
-	Draining bool              `json:"draining"`
-	LastSeen time.Time         `json:"last_seen"`
+	Name           string            `json:"name"`
+	Host           string            `json:"host"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	Sources        []string          `json:"sources,omitempty"`
+	Version        string            `json:"version"`
+	Running        int               `json:"running"`
+	Draining       bool              `json:"draining"`        // the agent says it is draining
+	DrainRequested bool              `json:"drain_requested"` // rpt agents drain asked it to
+	LastSeen       time.Time         `json:"last_seen"`
 }
 
 // Errors a Store returns; callers test them with errors.Is.
@@ -247,7 +248,7 @@ type Store interface {
 	// the last one. Readers pull one chunk at a time, so memory stays flat.
 	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
 
-	// AgentHeartbeat records an agent's presence (upsert).
+	// AgentHeartbeat records an agent's presence (upsert). It never clears DrainRequested.
 	AgentHeartbeat(ctx context.Context, a Agent) error
 	AgentList(ctx context.Context) ([]Agent, error)
 
@@ -255,6 +256,51 @@ type Store interface {
 	Migrate(ctx context.Context) error
 	MigrationStatus(ctx context.Context) ([]Migration, error)
 	Close() error
+}
+
+// QueueStats summarises the queue.
+type QueueStats struct {
+	Queued          int // queued and due
+	Scheduled       int // queued with run_after in the future
+	Running         int
+	OldestQueuedAge time.Duration // age of the oldest due queued job (0 when none)
+	SlotsInUse      map[string]int
+}
+
+// PruneParams are the retention cut-offs, as times computed by the caller from the
+// configured retention (results 7 days, jobs 90 days by default).
+type PruneParams struct {
+	ResultsBefore time.Time
+	JobsBefore    time.Time
+}
+
+// PruneResult counts what Prune deleted.
+type PruneResult struct {
+	ResultJobs int // jobs whose result chunks were deleted
+	Jobs       int // jobs deleted with their events
+}
+
+// Operations is what plant IT runs the queue with: pauses, drains, slot usage, stats
+// and retention. Both stores implement it; it joins Store once they do.
+type Operations interface {
+	// AgentGet returns one agent; ErrNotFound for an unknown one. An agent reads its own
+	// row to learn that a drain was requested.
+	AgentGet(ctx context.Context, name string) (Agent, error)
+	// PauseSet pauses (paused true) or resumes claims of a report's or a source's jobs
+	// (kind PauseReport or PauseSource); idempotent. PauseList lists the pauses.
+	PauseSet(ctx context.Context, kind, name string, paused bool) error
+	PauseList(ctx context.Context) ([]Pause, error)
+	// AgentDrain asks an agent to stop claiming and finish its work (sets DrainRequested);
+	// the agent learns of it from AgentGet. ErrNotFound for an unknown agent.
+	AgentDrain(ctx context.Context, name string) error
+	// SlotUsage counts taken slots by scope.
+	SlotUsage(ctx context.Context) (map[string]int, error)
+	// QueueStats is what /metrics reports about the queue as a whole.
+	QueueStats(ctx context.Context) (QueueStats, error)
+	// Prune deletes result chunks of jobs finished before ResultsBefore and finished jobs
+	// (with their events and chunks) finished before JobsBefore. Queued and running jobs
+	// are never touched.
+	Prune(ctx context.Context, p PruneParams) (PruneResult, error)
 }
 
 // Migration is one embedded schema version and whether it is applied.
