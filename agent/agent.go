@@ -5,6 +5,19 @@
 // semantics"); when the queue database stops answering, the agent stops its own jobs
 // before their leases can expire (self-fencing) and releases them once it answers again,
 // so no job ever runs twice at the same time.
+//
+// How an attempt ends:
+//   - rows all stored: JobComplete (also when a timeout or shutdown arrives as it finishes)
+//   - cancel requested (seen by a heartbeat): the query is killed, JobCancelled
+//   - timeout: the query is killed, JobFail "timeout after D", not retryable
+//   - lease lost (a heartbeat or chunk write is fenced out): the query is killed, nothing written
+//   - self-fenced, or the queue failed while storing rows: the query is killed, JobRelease
+//     (retried until the database answers), never JobComplete
+//   - shutdown after Grace: the query is killed, JobRelease (no failure counted)
+//   - invalid definition, parameters or column types (reportdefs.ErrInvalid), or a panic:
+//     JobFail, not retryable
+//   - any other error, source.ErrUnavailable included: JobFail, retryable (the store counts
+//     failures against max_attempts)
 package agent
 
 import (
@@ -142,8 +155,10 @@ type Agent struct {
 	drain   atomic.Bool
 	queueOK atomic.Bool
 
-	mu   sync.Mutex
-	jobs map[int64]*run // running jobs by id
+	mu sync.Mutex
+	// Running jobs by lease, not id: a released job can be claimed again (a new
+	// attempt) before the old attempt's goroutine has unregistered.
+	jobs map[queue.Lease]*run
 	wg   sync.WaitGroup
 }
 
@@ -162,7 +177,7 @@ func New(store Store, open SourceOpener, cfg Config, log *slog.Logger) *Agent {
 		log:   log.With(keyAgent, cfg.Name),
 		host:  host,
 		wake:  make(chan struct{}, 1),
-		jobs:  make(map[int64]*run),
+		jobs:  make(map[queue.Lease]*run),
 	}
 	a.queueOK.Store(true)
 	return a
@@ -225,8 +240,8 @@ func (a *Agent) callTimeout() time.Duration { return a.cfg.LeaseDuration / 4 }
 func (a *Agent) Run(ctx context.Context) error {
 	// Jobs and queue calls outlive ctx: a shutdown still completes or releases jobs.
 	// hard ends them all when even the release phase is over.
-	hard, hardCancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer hardCancel()
+	hard, hardCancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer hardCancel(nil)
 
 	a.log.Info("agent started", "concurrency", a.cfg.Concurrency, "sources", a.cfg.Sources,
 		"labels", a.cfg.Labels, "lease", a.cfg.LeaseDuration.String(), "version", a.cfg.Version)
@@ -257,7 +272,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // shutdown runs after Run's context is cancelled.
-func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelFunc, presence <-chan time.Time) error {
+func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelCauseFunc, presence <-chan time.Time) error {
 	a.drain.Store(true)
 	n := a.Running()
 	a.log.Info("shutting down: no new claims", keyRunning, n, "grace", a.cfg.Grace.String())
@@ -293,7 +308,7 @@ func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelFunc, pr
 		// Releasing needs the database; past one lease the jobs are another agent's
 		// to rescue anyway.
 		if !wait(a.cfg.LeaseDuration) {
-			hardCancel()
+			hardCancel(errShutdown)
 			if !wait(5 * time.Second) {
 				return fmt.Errorf("shutdown: %d jobs did not stop", a.Running())
 			}

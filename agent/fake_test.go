@@ -117,7 +117,7 @@ func (s *memStore) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*que
 			break
 		}
 		j := s.jobs[id]
-		if j.job.Status != queue.StatusQueued {
+		if j.job.Status != queue.StatusQueued || j.job.RunAfter.After(time.Now()) {
 			continue
 		}
 		if len(p.Sources) > 0 && !slices.Contains(p.Sources, j.job.Source) {
@@ -180,7 +180,6 @@ func (s *memStore) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailPa
 			j.job.Status = queue.StatusQueued
 			// Not claimable again in these tests: a retry would need backoff.
 			j.job.RunAfter = time.Now().Add(time.Hour)
-			j.job.Source = "retry-later"
 		} else {
 			j.job.Status = queue.StatusFailed
 		}
@@ -197,7 +196,7 @@ func (s *memStore) JobRelease(ctx context.Context, l queue.Lease) error {
 	return s.end(l, "release", func(j *memJob) {
 		j.job.Status = queue.StatusQueued
 		// Keep released jobs out of the agent's way: tests check them after shutdown.
-		j.job.Source = "released"
+		j.job.RunAfter = time.Now().Add(time.Hour)
 	})
 }
 

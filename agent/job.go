@@ -64,15 +64,20 @@ func (a *Agent) start(hard context.Context, job *queue.Job, claimed time.Time) {
 		log:      a.log.With(keyJob, job.ID, keyReport, job.Report, keyAttempt, job.Attempt),
 	}
 	a.mu.Lock()
-	a.jobs[job.ID] = r
+	a.jobs[r.lease] = r
 	a.mu.Unlock()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		defer func() {
+			if p := recover(); p != nil {
+				// A bug in the agent's own bookkeeping: the lease expires and another
+				// agent rescues the job, while this one keeps serving the others.
+				r.log.Error("job goroutine panicked", keyError, fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
 			cancel(nil)
 			a.mu.Lock()
-			delete(a.jobs, job.ID)
+			delete(a.jobs, r.lease)
 			a.mu.Unlock()
 			a.Wake() // capacity is free again
 		}()
@@ -144,6 +149,10 @@ func (a *Agent) execute(r *run) (err error) {
 	w := results.NewWriter(a.store, r.lease, cols)
 	row := make([]any, len(cols))
 	for rows.Next() {
+		// Also stops a source that ignores cancellation.
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("copy result rows: %w", err)
+		}
 		copy(row, rows.Values())
 		for i, conv := range convert {
 			if conv == nil || row[i] == nil {
@@ -201,6 +210,7 @@ func (a *Agent) keepLease(hard context.Context, r *run, stop <-chan struct{}) {
 	}
 	results := make(chan beat, 1) // one call in flight at most; the buffer lets it finish after stop
 	inFlight := false
+	failed := 0 // heartbeats failed in a row; logged at the first and then now and then
 	for {
 		select {
 		case <-stop:
@@ -222,6 +232,10 @@ func (a *Agent) keepLease(hard context.Context, r *run, stop <-chan struct{}) {
 			a.queueCall("heartbeat", b.err)
 			switch {
 			case b.err == nil:
+				if failed > 0 {
+					r.log.Info("heartbeat succeeded again", "failed", failed)
+				}
+				failed = 0
 				r.setLastGood(b.sent)
 				if !r.fenced.Load() {
 					fence.Reset(fenceIn())
@@ -237,7 +251,9 @@ func (a *Agent) keepLease(hard context.Context, r *run, stop <-chan struct{}) {
 				r.cancel(errLeaseLost)
 				return
 			default:
-				r.log.Warn("heartbeat failed", keyError, b.err.Error())
+				if failed++; failed == 1 || failed%30 == 0 {
+					r.log.Warn("heartbeat failed", keyError, b.err.Error(), "failed", failed)
+				}
 			}
 		case <-fence.C:
 			if d := fenceIn(); d > 0 {
