@@ -99,11 +99,7 @@ func waitReasons(c *ucli.Context, d *Deps, store queue.Store, j *queue.Job) ([]s
 	if j.Status != queue.StatusQueued {
 		return nil, nil
 	}
-	ops, err := operations(store)
-	if err != nil {
-		return nil, err
-	}
-	pauses, err := ops.PauseList(c.Context)
+	pauses, err := store.PauseList(c.Context)
 	if err != nil {
 		return nil, fmt.Errorf("list pauses: %w", err)
 	}
@@ -111,7 +107,7 @@ func waitReasons(c *ucli.Context, d *Deps, store queue.Store, j *queue.Job) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
-	used, err := ops.SlotUsage(c.Context)
+	used, err := store.SlotUsage(c.Context)
 	if err != nil {
 		return nil, fmt.Errorf("slot usage: %w", err)
 	}

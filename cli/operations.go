@@ -13,15 +13,6 @@ import (
 	"rpt/internal/source"
 )
 
-// operations returns the store's operations interface (both stores implement it).
-func operations(store queue.Store) (queue.Operations, error) {
-	ops, ok := store.(queue.Operations)
-	if !ok {
-		return nil, fmt.Errorf("this queue store has no operations support")
-	}
-	return ops, nil
-}
-
 func agentsCommand(d *Deps) *ucli.Command {
 	return &ucli.Command{
 		Name:  "agents",
@@ -86,11 +77,7 @@ func agentsCommand(d *Deps) *ucli.Command {
 					}
 					name := c.Args().First()
 					return withStore(c, d, func(store queue.Store) error {
-						ops, err := operations(store)
-						if err != nil {
-							return err
-						}
-						if err := ops.AgentDrain(c.Context, name); err != nil {
+						if err := store.AgentDrain(c.Context, name); err != nil {
 							return fmt.Errorf("drain agent %q: %w", name, err)
 						}
 						fmt.Fprintf(d.Stderr, "agent %s: drain requested; it finishes its running jobs and claims no more\n", name)
@@ -133,11 +120,7 @@ func pauseCommand(d *Deps, paused bool) *ucli.Command {
 					return err
 				}
 				return withStore(c, d, func(store queue.Store) error {
-					ops, err := operations(store)
-					if err != nil {
-						return err
-					}
-					ps, err := ops.PauseList(c.Context)
+					ps, err := store.PauseList(c.Context)
 					if err != nil {
 						return fmt.Errorf("list pauses: %w", err)
 					}
@@ -192,11 +175,7 @@ func pauseCommand(d *Deps, paused bool) *ucli.Command {
 				return err
 			}
 			defer store.Close()
-			ops, err := operations(store)
-			if err != nil {
-				return err
-			}
-			if err := ops.PauseSet(c.Context, kind, target, paused); err != nil {
+			if err := store.PauseSet(c.Context, kind, target, paused); err != nil {
 				return fmt.Errorf("%s %s %s: %w", name, kind, target, err)
 			}
 			if paused {
@@ -239,12 +218,8 @@ func pruneCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer store.Close()
-			ops, err := operations(store)
-			if err != nil {
-				return err
-			}
 			now := d.Now()
-			res, err := ops.Prune(c.Context, queue.PruneParams{ResultsBefore: now.Add(-keepResults), JobsBefore: now.Add(-keepJobs)})
+			res, err := store.Prune(c.Context, queue.PruneParams{ResultsBefore: now.Add(-keepResults), JobsBefore: now.Add(-keepJobs)})
 			if err != nil {
 				return fmt.Errorf("prune: %w", err)
 			}

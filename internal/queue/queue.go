@@ -211,6 +211,8 @@ var (
 // Store is the queue. Every method is safe for concurrent use by many goroutines and
 // many processes sharing one database; no transaction stays open between calls.
 type Store interface {
+	Operations
+
 	// JobEnqueue inserts a queued job and its "queued" event, or returns the job an
 	// active dedupe key, a once key or a submit token already names.
 	JobEnqueue(ctx context.Context, p JobEnqueueParams) (JobEnqueueResult, error)
@@ -281,7 +283,7 @@ type PruneResult struct {
 }
 
 // Operations is what plant IT runs the queue with: pauses, drains, slot usage, stats
-// and retention. Both stores implement it; it joins Store once they do.
+// and retention. Every Store implements it.
 type Operations interface {
 	// AgentGet returns one agent; ErrNotFound for an unknown one. An agent reads its own
 	// row to learn that a drain was requested.

@@ -58,7 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"JobList", testJobList},
 		{"MigrateTwice", testMigrateTwice},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, operationsTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, newStore(t))

@@ -801,7 +801,8 @@ func (s *Store) ResultChunkGet(ctx context.Context, jobID int64, attempt int, se
 	return data, nil
 }
 
-// AgentHeartbeat upserts an agent's row; last_seen is the database's now.
+// AgentHeartbeat upserts an agent's row; last_seen is the database's now. It leaves
+// drain_requested as it is: the agent reports its state, only AgentDrain asks.
 func (s *Store) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 	if a.Name == "" {
 		return errors.New("agent heartbeat: name: empty")
@@ -831,33 +832,17 @@ func (s *Store) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 
 // AgentList returns every agent by name.
 func (s *Store) AgentList(ctx context.Context) ([]queue.Agent, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, host, labels, sources, version, running, draining, last_seen
-		FROM rpt_agents ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+agentColumns+` FROM rpt_agents ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
 	defer rows.Close()
 	var out []queue.Agent
 	for rows.Next() {
-		var a queue.Agent
-		var labels, sources string
-		var lastSeen int64
-		if err := rows.Scan(&a.Name, &a.Host, &labels, &sources, &a.Version, &a.Running, &a.Draining, &lastSeen); err != nil {
+		a, err := scanAgent(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list agents: %w", err)
 		}
-		if err := json.Unmarshal([]byte(labels), &a.Labels); err != nil {
-			return nil, fmt.Errorf("list agents: %s: labels: %w", a.Name, err)
-		}
-		if err := json.Unmarshal([]byte(sources), &a.Sources); err != nil {
-			return nil, fmt.Errorf("list agents: %s: sources: %w", a.Name, err)
-		}
-		if len(a.Labels) == 0 {
-			a.Labels = nil
-		}
-		if len(a.Sources) == 0 {
-			a.Sources = nil
-		}
-		a.LastSeen = fromMicros(lastSeen)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {

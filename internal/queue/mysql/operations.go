@@ -1,0 +1,318 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"rpt/internal/queue"
+)
+
+var _ queue.Operations = (*Store)(nil)
+
+// AgentGet returns one agent; ErrNotFound for an unknown name.
+func (s *Store) AgentGet(ctx context.Context, name string) (queue.Agent, error) {
+	op := "get agent " + name
+	a, err := scanAgent(s.db.QueryRowContext(ctx, "SELECT "+agentColumns+" FROM rpt_agents WHERE name = ?", name))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = queue.ErrNotFound
+	}
+	if err != nil {
+		return queue.Agent{}, s.wrap(op, err)
+	}
+	return a, nil
+}
+
+// AgentDrain sets the agent's drain request; its heartbeats leave it set.
+func (s *Store) AgentDrain(ctx context.Context, name string) error {
+	op := "drain agent " + name
+	// The connection reports found rows, so an agent already asked still counts as found.
+	res, err := s.db.ExecContext(ctx, "UPDATE rpt_agents SET drain_requested = 1 WHERE name = ?", name)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if n == 0 {
+		return s.wrap(op, queue.ErrNotFound)
+	}
+	return nil
+}
+
+// validPause checks PauseSet's arguments.
+func validPause(kind, name string) error {
+	if kind != queue.PauseReport && kind != queue.PauseSource {
+		return fmt.Errorf("%w: kind: %q is not %q or %q", queue.ErrInvalid, kind, queue.PauseReport, queue.PauseSource)
+	}
+	if strings.TrimSpace(name) == "" {
+		return fmt.Errorf("%w: name: empty", queue.ErrInvalid)
+	}
+	return nil
+}
+
+// PauseSet pauses or resumes claims of a report's or source's jobs; setting the state
+// it already has changes nothing (a pause keeps its first created_at). Claims read the
+// pauses at the start of their transaction, so a claim already running may still take
+// a job of a name paused meanwhile.
+func (s *Store) PauseSet(ctx context.Context, kind, name string, paused bool) error {
+	verb := "resume"
+	if paused {
+		verb = "pause"
+	}
+	op := fmt.Sprintf("%s %s %s", verb, kind, name)
+	if err := validPause(kind, name); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var err error
+	if paused {
+		_, err = s.db.ExecContext(ctx, "INSERT INTO rpt_pauses (kind, name, created_at) VALUES (?, ?, UTC_TIMESTAMP(6)) "+
+			"ON DUPLICATE KEY UPDATE created_at = created_at", kind, name)
+	} else {
+		_, err = s.db.ExecContext(ctx, "DELETE FROM rpt_pauses WHERE kind = ? AND name = ?", kind, name)
+	}
+	return s.wrap(op, err)
+}
+
+// PauseList lists the pauses by kind and name.
+func (s *Store) PauseList(ctx context.Context) ([]queue.Pause, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT kind, name, created_at FROM rpt_pauses ORDER BY kind, name")
+	if err != nil {
+		return nil, s.wrap("list pauses", err)
+	}
+	defer rows.Close()
+	var out []queue.Pause
+	for rows.Next() {
+		var p queue.Pause
+		if err := rows.Scan(&p.Kind, &p.Name, &p.CreatedAt); err != nil {
+			return nil, s.wrap("list pauses", err)
+		}
+		p.CreatedAt = p.CreatedAt.UTC()
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list pauses", err)
+	}
+	return out, nil
+}
+
+// SlotUsage counts taken slots by scope; scopes with none taken are absent. A plain
+// read: it never waits for a claim's slot locks.
+func (s *Store) SlotUsage(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT scope, COUNT(*) FROM rpt_slots WHERE job_id IS NOT NULL GROUP BY scope")
+	if err != nil {
+		return nil, s.wrap("slot usage", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var scope string
+		var n int
+		if err := rows.Scan(&scope, &n); err != nil {
+			return nil, s.wrap("slot usage", err)
+		}
+		out[scope] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("slot usage", err)
+	}
+	return out, nil
+}
+
+// QueueStats counts queued (due and scheduled) and running jobs and the age of the
+// oldest due job, all by the database clock (UTC_TIMESTAMP is fixed within a
+// statement), and the slots in use.
+func (s *Store) QueueStats(ctx context.Context) (queue.QueueStats, error) {
+	var st queue.QueueStats
+	var oldestUS sql.NullInt64
+	// A job is due from the later of its creation and its run_after.
+	err := s.db.QueryRowContext(ctx, "SELECT "+
+		"COALESCE(SUM(status = 'queued' AND run_after <= UTC_TIMESTAMP(6)), 0), "+
+		"COALESCE(SUM(status = 'queued' AND run_after > UTC_TIMESTAMP(6)), 0), "+
+		"COALESCE(SUM(status = 'running'), 0), "+
+		"TIMESTAMPDIFF(MICROSECOND, MIN(CASE WHEN status = 'queued' AND run_after <= UTC_TIMESTAMP(6) "+
+		"THEN GREATEST(created_at, run_after) END), UTC_TIMESTAMP(6)) "+
+		"FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&st.Queued, &st.Scheduled, &st.Running, &oldestUS)
+	if err != nil {
+		return queue.QueueStats{}, s.wrap("queue stats", err)
+	}
+	if oldestUS.Valid && oldestUS.Int64 > 0 {
+		st.OldestQueuedAge = time.Duration(oldestUS.Int64) * time.Microsecond
+	}
+	if st.SlotsInUse, err = s.SlotUsage(ctx); err != nil {
+		return queue.QueueStats{}, fmt.Errorf("queue stats: %w", err)
+	}
+	return st, nil
+}
+
+// Prune batch sizes: each statement or transaction stays short, so claims and agent
+// writes never wait long behind retention.
+const (
+	// pruneBatch is how many jobs one transaction deletes (with their events).
+	pruneBatch = 1000
+	// pruneChunkRows is how many result chunks (up to 1 MiB each) one DELETE removes.
+	pruneChunkRows = 64
+)
+
+// resultJobsQuery lists the next jobs (by id) that have result chunks: a loose index
+// scan of rpt_results' primary key, one step per job.
+const resultJobsQuery = "SELECT DISTINCT job_id FROM rpt_results WHERE job_id > ? ORDER BY job_id LIMIT ?"
+
+// oldJobsQuery lists the oldest jobs of one finished status that finished before the
+// cut-off, from the rpt_jobs_finished index alone.
+const oldJobsQuery = "SELECT id FROM rpt_jobs FORCE INDEX (rpt_jobs_finished) " +
+	"WHERE status = ? AND finished_at < ? ORDER BY status, finished_at LIMIT ?"
+
+// finishedIn is the SQL list of terminal statuses, the only ones Prune touches.
+const finishedIn = "('succeeded', 'failed', 'cancelled')"
+
+// Prune deletes the result chunks of jobs that finished before p.ResultsBefore, then
+// the jobs (with events and chunks) that finished before p.JobsBefore, in short
+// batches. Queued and running jobs are never touched. A zero cut-off prunes nothing of
+// its kind. Finished jobs never change, so a batch needs no lock beyond its deletes.
+func (s *Store) Prune(ctx context.Context, p queue.PruneParams) (queue.PruneResult, error) {
+	var res queue.PruneResult
+	if !p.ResultsBefore.IsZero() {
+		n, err := s.pruneResults(ctx, p.ResultsBefore.UTC())
+		res.ResultJobs = n
+		if err != nil {
+			return res, err
+		}
+	}
+	if !p.JobsBefore.IsZero() {
+		n, err := s.pruneJobs(ctx, p.JobsBefore.UTC())
+		res.Jobs = n
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// pruneResults walks the jobs that have chunks (few: older ones were pruned before) in
+// id order and deletes the chunks of those finished before the cut-off.
+func (s *Store) pruneResults(ctx context.Context, before time.Time) (int, error) {
+	const op = "prune results"
+	total := 0
+	var after int64
+	for {
+		ids, err := s.int64s(ctx, resultJobsQuery, after, pruneBatch)
+		if err != nil {
+			return total, s.wrap(op, err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		after = ids[len(ids)-1]
+		in, args := inList(ids)
+		old, err := s.int64s(ctx, "SELECT id FROM rpt_jobs WHERE id IN "+in+" AND status IN "+finishedIn+
+			" AND finished_at < ?", append(args, before)...)
+		if err != nil {
+			return total, s.wrap(op, err)
+		}
+		if len(old) > 0 {
+			if err := s.deleteChunks(ctx, old); err != nil {
+				return total, s.wrap(op, err)
+			}
+			total += len(old)
+		}
+		if len(ids) < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// deleteChunks deletes every result chunk of the jobs, pruneChunkRows per statement.
+func (s *Store) deleteChunks(ctx context.Context, ids []int64) error {
+	in, args := inList(ids)
+	for {
+		res, err := s.db.ExecContext(ctx, "DELETE FROM rpt_results WHERE job_id IN "+in+" LIMIT ?",
+			append(args, pruneChunkRows)...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n < pruneChunkRows {
+			return nil
+		}
+	}
+}
+
+// pruneJobs deletes finished jobs older than the cut-off, oldest first: their chunks
+// first (in small statements), then events and job rows in one transaction per batch.
+// A crash in between leaves the job for the next prune.
+func (s *Store) pruneJobs(ctx context.Context, before time.Time) (int, error) {
+	const op = "prune jobs"
+	total := 0
+	for _, status := range []queue.Status{queue.StatusSucceeded, queue.StatusFailed, queue.StatusCancelled} {
+		for {
+			ids, err := s.int64s(ctx, oldJobsQuery, string(status), before, pruneBatch)
+			if err != nil {
+				return total, s.wrap(op, err)
+			}
+			if len(ids) == 0 {
+				break
+			}
+			if err := s.deleteChunks(ctx, ids); err != nil {
+				return total, s.wrap(op, err)
+			}
+			in, args := inList(ids)
+			n := 0
+			err = s.inTx(ctx, op, func(tx *sql.Tx) error {
+				n = 0
+				if _, err := tx.ExecContext(ctx, "DELETE FROM rpt_job_events WHERE job_id IN "+in, args...); err != nil {
+					return fmt.Errorf("events: %w", err)
+				}
+				res, err := tx.ExecContext(ctx, "DELETE FROM rpt_jobs WHERE id IN "+in+" AND status IN "+finishedIn, args...)
+				if err != nil {
+					return err
+				}
+				affected, err := res.RowsAffected()
+				n = int(affected)
+				return err
+			})
+			if err != nil {
+				return total, err
+			}
+			total += n
+			if len(ids) < pruneBatch || n == 0 {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// int64s runs a query of one integer column.
+func (s *Store) int64s(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// inList is "(?, ?, ...)" for ids, with the ids as arguments.
+func inList(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return "(?" + strings.Repeat(", ?", len(ids)-1) + ")", args
+}
