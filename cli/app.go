@@ -93,8 +93,11 @@ func NewApp(d *Deps) *ucli.App {
 	return app
 }
 
-func onUsageError(_ *ucli.Context, err error, _ bool) error {
-	return usagef("%s", err)
+func onUsageError(c *ucli.Context, err error, _ bool) error {
+	if c != nil && c.Command != nil && c.Command.Name != "" {
+		return usagef("%s: %s (rpt %s --help lists the flags)", c.Command.Name, err, c.Command.Name)
+	}
+	return usagef("%s (rpt --help lists the flags)", err)
 }
 
 func setUsageErrors(cmds []*ucli.Command) {

@@ -11,23 +11,31 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/internal/config"
 	"rpt/internal/queue"
 	"rpt/reportdefs"
 )
 
 func paramFlag() ucli.Flag {
-	return &ucli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "parameter `name=value` (repeat; lists comma separated)"}
+	// KeepSpace: a string parameter's value is bound exactly as given, spaces included.
+	return &ucli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, KeepSpace: true, Usage: "parameter `name=value` (repeat; lists comma separated)"}
 }
 
 // parseParams turns -p name=value flags into a map; a malformed or repeated one is an error
-// naming it.
+// naming it, and so are more than reportdefs.MaxParams of them or an oversized value.
 func parseParams(given []string) (map[string]string, error) {
+	if len(given) > reportdefs.MaxParams {
+		return nil, usagef("-p: %d parameters given; at most %d are accepted", len(given), reportdefs.MaxParams)
+	}
 	out := make(map[string]string, len(given))
 	for _, p := range given {
 		name, value, ok := strings.Cut(p, "=")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" {
-			return nil, usagef("-p %q: want name=value", p)
+			return nil, usagef("-p %.60q: want name=value", p)
+		}
+		if len(value) > reportdefs.MaxParamValue {
+			return nil, usagef("-p %.60s: value is %d bytes; at most %d", name, len(value), reportdefs.MaxParamValue)
 		}
 		if _, dup := out[name]; dup {
 			return nil, usagef("-p %s: given twice", name)
@@ -134,6 +142,12 @@ func submit(ctx context.Context, e *env, store queue.Store, r submitRequest) (qu
 	if err != nil {
 		return queue.JobEnqueueResult{}, err
 	}
+	// A job for a source no agent is configured with would wait forever; the submitting
+	// side shares rpt.yaml with the agents, so an unknown name is a mistake to report now.
+	if _, ok := e.cfg.Sources[def.Source]; !ok {
+		return queue.JobEnqueueResult{}, usagef("%s:%d: source: %q is not configured in %s (sources: %s)",
+			def.File, keyLine(def.Raw, "source"), def.Source, configName(e.cfg), strings.Join(sourceNames(e.cfg.Sources), ", "))
+	}
 	now := e.d.Now()
 	resolved, err := def.Resolve(r.params, now, e.loc)
 	if err != nil {
@@ -229,4 +243,22 @@ func waitJob(ctx context.Context, d *Deps, store queue.Store, id int64, timeout 
 		case <-tick.C:
 		}
 	}
+}
+
+// configName names where sources come from, for messages.
+func configName(c *config.Config) string {
+	if c.File == "" {
+		return "the built-in defaults (no rpt.yaml)"
+	}
+	return c.File
+}
+
+// keyLine is the line of a top-level "key:" in a definition file, 1 if not found.
+func keyLine(raw []byte, key string) int {
+	for i, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, key+":") {
+			return i + 1
+		}
+	}
+	return 1
 }

@@ -49,8 +49,11 @@ func LoadCatalog(dirs ...string) (*Catalog, error) {
 	fromDir := map[string]string{} // name -> file, for duplicates across folders
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(dir)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read reports folder: %w", err))
+		if errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, &FieldError{File: dir, Msg: "reports folder does not exist (named by reports: in rpt.yaml, --reports or RPT_REPORTS)"})
+			continue
+		} else if err != nil {
+			errs = append(errs, &FieldError{File: dir, Msg: fmt.Sprintf("cannot read reports folder: %v", errors.Unwrap(err))})
 			continue
 		}
 		for _, e := range entries {
@@ -85,7 +88,8 @@ func (c *Catalog) Get(name string) (*Definition, error) {
 	if d, ok := c.defs[name]; ok {
 		return d, nil
 	}
-	return nil, &notFoundError{msg: fmt.Sprintf("unknown report %q (known: %s)", name, strings.Join(c.names(), ", "))}
+	msg := fmt.Sprintf("unknown report %q (known: %s)", name, strings.Join(c.names(), ", "))
+	return nil, &notFoundError{msg: withSuggestion(msg, name, c.names())}
 }
 
 // List returns every definition, sorted by name.

@@ -8,6 +8,7 @@ package reportdefs
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -89,23 +90,80 @@ var (
 var columnTypes = []source.Type{source.TypeInt, source.TypeDecimal, source.TypeFloat, source.TypeString,
 	source.TypeBool, source.TypeDate, source.TypeDateTime}
 
+func columnTypeNames() []string {
+	out := make([]string, len(columnTypes))
+	for i, t := range columnTypes {
+		out[i] = string(t)
+	}
+	return out
+}
+
 // validationNow is the fixed instant defaults are checked against at parse time; a
 // relative default resolves at any instant, so which one does not matter.
 var validationNow = time.Date(2000, 1, 15, 12, 0, 0, 0, time.UTC)
 
-// ParseFile reads and parses one definition file.
+// MaxDefinitionSize is the largest definition file accepted. Real definitions are a
+// few KiB; a bigger file is a mistake (a data dump in the reports folder) and is refused
+// before it is read into memory.
+const MaxDefinitionSize = 1 << 20
+
+// ParseFile reads and parses one definition file, refusing one over MaxDefinitionSize
+// without reading it whole.
 func ParseFile(path string) (*Definition, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// ReadFile reads a definition file, reading at most MaxDefinitionSize+1 bytes: a
+// larger file is an error satisfying errors.Is(err, ErrInvalid).
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read report definition: %w", err)
 	}
-	return Parse(path, data)
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxDefinitionSize {
+		return nil, tooBig(path, st.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxDefinitionSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read report definition: %w", err)
+	}
+	if len(data) > MaxDefinitionSize {
+		return nil, tooBig(path, -1)
+	}
+	return data, nil
+}
+
+func tooBig(file string, size int64) error {
+	what := "more than 1 MiB"
+	if size >= 0 {
+		what = sizeText(size)
+	}
+	return &FieldError{File: file, Msg: fmt.Sprintf("file is %s; a report definition may be at most 1 MiB", what)}
+}
+
+// sizeText prints a byte count the way people read it: 512 bytes, 64.0 KiB, 50.0 MiB.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Parse decodes and validates one definition. file names the source in errors. Every
 // problem of the file is returned (errors.Join, ordered by line), each a *FieldError
 // satisfying errors.Is(err, ErrInvalid).
 func Parse(file string, data []byte) (*Definition, error) {
+	if len(data) > MaxDefinitionSize {
+		return nil, tooBig(file, int64(len(data)))
+	}
 	p := &problems{file: file}
 	data = trimBOM(data)
 	if !checkText(p, data) {
@@ -193,7 +251,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 					p.at(k, vpath, "bad column name %q", key)
 				}
 				if !slices.Contains(columnTypes, source.Type(val)) {
-					p.at(k, vpath, "unknown column type %q (want int, decimal, float, string, bool, date, datetime)", val)
+					p.at(k, vpath, "%s", withSuggestion(fmt.Sprintf("unknown column type %q (want int, decimal, float, string, bool, date, datetime)", val), val, columnTypeNames()))
 				}
 				d.Columns[key] = source.Type(val)
 			})
@@ -216,7 +274,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 			}
 			strMap(p, v, path, func(k *yaml.Node, key, val, vpath string) {
 				if !slices.Contains(Drivers, key) {
-					p.at(k, vpath, "unknown driver %q (want %s)", key, strings.Join(Drivers, ", "))
+					p.at(k, vpath, "%s", withSuggestion(fmt.Sprintf("unknown driver %q (want %s)", key, strings.Join(Drivers, ", ")), key, Drivers))
 				}
 				if strings.TrimSpace(val) == "" {
 					p.at(k, vpath, "empty SQL")
@@ -334,7 +392,7 @@ func parseParams(p *problems, n *yaml.Node, path string) []Param {
 				typeNode = v
 				if s, ok := str(p, v, fp); ok {
 					if _, _, valid := validType(s); !valid {
-						p.at(v, fp, "unknown type %q (%s)", s, typeWant)
+						p.at(v, fp, "%s", withSuggestion(fmt.Sprintf("unknown type %q (%s)", s, typeWant), s, knownTypes()))
 					}
 					prm.Type = s
 				}
@@ -416,7 +474,7 @@ func parseStore(p *problems, n *yaml.Node, path string) (*Store, *yaml.Node) {
 			modeNode = v
 			if m, ok := str(p, v, fp); ok {
 				if m != StoreAppend && m != StoreUpsert && m != StoreReplace {
-					p.at(v, fp, "unknown store mode %q (want append, upsert, replace)", m)
+					p.at(v, fp, "%s", withSuggestion(fmt.Sprintf("unknown store mode %q (want append, upsert, replace)", m), m, []string{StoreAppend, StoreUpsert, StoreReplace}))
 				}
 				s.Mode = m
 			}
@@ -493,7 +551,7 @@ func parseDeliver(p *problems, n *yaml.Node, path string, d *Definition) *Delive
 				{"format", func(v *yaml.Node, fp string) {
 					if f, ok := str(p, v, fp); ok {
 						if !slices.Contains(emailFormats, f) {
-							p.at(v, fp, "unknown format %q (want %s)", f, strings.Join(emailFormats, ", "))
+							p.at(v, fp, "%s", withSuggestion(fmt.Sprintf("unknown format %q (want %s)", f, strings.Join(emailFormats, ", ")), f, emailFormats))
 						}
 						e.Format = f
 					}

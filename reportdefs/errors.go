@@ -208,7 +208,7 @@ func mapping(p *problems, n *yaml.Node, path string, fields []field) map[string]
 		seen[key] = k
 		idx := slices.IndexFunc(fields, func(f field) bool { return f.key == key })
 		if idx < 0 {
-			p.at(k, sub, "unknown key %q (want %s)", key, strings.Join(want, ", "))
+			p.at(k, sub, "%s", withSuggestion(fmt.Sprintf("unknown key %q (want %s)", key, strings.Join(want, ", ")), key, want))
 			continue
 		}
 		fields[idx].fn(v, sub)

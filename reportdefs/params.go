@@ -24,6 +24,15 @@ var baseTypes = []string{TypeInt, TypeDecimal, TypeString, TypeBool, TypeDate, T
 
 const typeWant = "want int, decimal, string, bool, date, period, enum, list<T>"
 
+// knownTypes lists every type a definition may write, for "did you mean" advice.
+func knownTypes() []string {
+	out := slices.Clone(baseTypes)
+	for _, t := range baseTypes {
+		out = append(out, "list<"+t+">")
+	}
+	return out
+}
+
 // Param is one declared parameter.
 type Param struct {
 	Name        string
@@ -102,6 +111,15 @@ func relativeDay(word string, now time.Time) (day time.Time, isMonth bool, ok bo
 	return first.AddDate(0, n, 0), true, true
 }
 
+// relativeYear keeps a relative word inside the years a date or period can be written
+// in (1000-9999), so "-99999m" is refused at submit, not by the agent later.
+func relativeYear(word string, day time.Time) error {
+	if y := day.Year(); y < 1000 || y > 9999 {
+		return fmt.Errorf("%s lands in year %d (want 1000-9999)", word, y)
+	}
+	return nil
+}
+
 // monthsBack moves a day by n months, clamping to the last day of the target month
 // (so -1m from 31 March is 28/29 February, not 3 March).
 func monthsBack(now time.Time, n int) time.Time {
@@ -145,6 +163,9 @@ func scalarValue(t string, values []string, s string, now time.Time) (any, error
 				}
 				day = monthsBack(now, n)
 			}
+			if err := relativeYear(s, day); err != nil {
+				return nil, err
+			}
 			return day.Format(time.DateOnly), nil
 		}
 		d, err := time.Parse(time.DateOnly, s)
@@ -154,6 +175,9 @@ func scalarValue(t string, values []string, s string, now time.Time) (any, error
 		return d.Format(time.DateOnly), nil
 	case TypePeriod:
 		if day, _, ok := relativeDay(s, now); ok {
+			if err := relativeYear(s, day); err != nil {
+				return nil, err
+			}
 			return int64(day.Year()*100 + int(day.Month())), nil
 		}
 		mm := periodRE.FindStringSubmatch(s)
@@ -171,7 +195,7 @@ func scalarValue(t string, values []string, s string, now time.Time) (any, error
 		return int64(y*100 + m), nil
 	case TypeEnum:
 		if !slices.Contains(values, s) {
-			return nil, fmt.Errorf("want one of %s", strings.Join(values, ", "))
+			return nil, fmt.Errorf("%s", withSuggestion("want one of "+strings.Join(values, ", "), s, values))
 		}
 		return s, nil
 	}

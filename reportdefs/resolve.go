@@ -28,10 +28,14 @@ func (d *Definition) Resolve(given map[string]string, now time.Time, loc *time.L
 		loc = time.UTC
 	}
 	now = now.In(loc)
+	if err := checkParamLimits(given); err != nil {
+		return nil, err
+	}
 	var errs []error
 	for _, name := range sortedKeys(given) {
 		if d.Param(name) == nil {
-			errs = append(errs, paramErrorf("param %q: not declared by report %s (declared: %s)", name, d.Name, d.paramNames()))
+			msg := fmt.Sprintf("param %q: not declared by report %s (declared: %s)", name, d.Name, d.paramNames())
+			errs = append(errs, paramErrorf("%s", withSuggestion(msg, name, d.paramList())))
 		}
 	}
 	out := make(map[string]any, len(d.Params))
@@ -67,6 +71,45 @@ func (d *Definition) Resolve(given map[string]string, now time.Time, loc *time.L
 		return nil, errors.Join(errs...)
 	}
 	return canonicalJSON(out)
+}
+
+// Limits on what a run may be given: a definition declares a handful of parameters
+// with short values; thousands of them, or megabytes in one, are a script gone wrong.
+const (
+	MaxParams     = 200
+	MaxParamValue = 64 << 10 // bytes
+	maxParamName  = 100
+)
+
+// CheckParamLimits refuses more than MaxParams parameters, a name longer than 100
+// bytes or a value longer than MaxParamValue, naming the offender; the error satisfies
+// errors.Is(err, ErrInvalid). Resolve calls it; callers that collect parameters (the
+// command line, the API) call it early to fail before doing any work.
+func CheckParamLimits(given map[string]string) error {
+	return checkParamLimits(given)
+}
+
+func checkParamLimits(given map[string]string) error {
+	if len(given) > MaxParams {
+		return paramErrorf("%d parameters given; at most %d are accepted", len(given), MaxParams)
+	}
+	for _, name := range sortedKeys(given) {
+		if len(name) > maxParamName {
+			return paramErrorf("param %.40q...: name is %d bytes; at most %d", name, len(name), maxParamName)
+		}
+		if v := given[name]; len(v) > MaxParamValue {
+			return paramErrorf("param %q: value is %s; at most %s", name, sizeText(int64(len(v))), sizeText(MaxParamValue))
+		}
+	}
+	return nil
+}
+
+func (d *Definition) paramList() []string {
+	names := make([]string, len(d.Params))
+	for i, p := range d.Params {
+		names[i] = p.Name
+	}
+	return names
 }
 
 func (d *Definition) paramNames() string {

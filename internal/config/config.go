@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -112,9 +113,20 @@ func (e *Error) Error() string {
 // Is makes every Error match ErrInvalid.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
+// MaxFileSize is the largest config file accepted; a real rpt.yaml is a few KiB.
+const MaxFileSize = 1 << 20
+
 // Load reads and parses a config file, expanding ${VAR} from the process environment.
+// A file over MaxFileSize is refused without reading it whole.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &Error{File: path, Msg: "config file does not exist (named by --config or RPT_CONFIG?)"}
+	} else if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -162,6 +174,10 @@ var (
 // errors.Is(err, ErrInvalid); no message contains a password.
 func Parse(file string, data []byte, getenv func(string) string) (*Config, error) {
 	p := &problems{file: file}
+	if len(data) > MaxFileSize {
+		p.add(0, "", "file is larger than 1 MiB; a config file may be at most 1 MiB")
+		return nil, p.err()
+	}
 	c := Default()
 	c.File = file
 	if getenv == nil {
@@ -362,7 +378,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields []field) map[string]
 		seen[k.Value] = k
 		idx := slices.IndexFunc(fields, func(f field) bool { return f.key == k.Value })
 		if idx < 0 {
-			d.p.at(k, sub, "unknown key %q (want %s)", k.Value, strings.Join(want, ", "))
+			d.p.at(k, sub, "%s", withSuggestion(fmt.Sprintf("unknown key %q (want %s)", k.Value, strings.Join(want, ", ")), k.Value, want))
 			continue
 		}
 		fields[idx].fn(v, sub)
@@ -539,9 +555,16 @@ func (d *decoder) sources(n *yaml.Node, path string) map[string]source.Config {
 func (d *decoder) source(n *yaml.Node, path string) source.Config {
 	var sc source.Config
 	nodes := map[string]*yaml.Node{}
+	badDSN := false // already reported (an unset ${VAR}): no "missing" on top
 	seen := d.mapping(n, path, []field{
 		{"driver", func(v *yaml.Node, fp string) { nodes["driver"] = v; sc.Driver, _ = d.str(v, fp) }},
-		{"dsn", func(v *yaml.Node, fp string) { nodes["dsn"] = v; sc.DSN, _ = d.str(v, fp) }},
+		{"dsn", func(v *yaml.Node, fp string) {
+			nodes["dsn"] = v
+			var ok bool
+			if sc.DSN, ok = d.str(v, fp); !ok {
+				badDSN = true
+			}
+		}},
 		{"url", func(v *yaml.Node, fp string) { nodes["url"] = v; sc.URL, _ = d.str(v, fp) }},
 		{"user", func(v *yaml.Node, fp string) { sc.User, _ = d.str(v, fp) }},
 		{"password", func(v *yaml.Node, fp string) { sc.Password, _ = d.str(v, fp) }},
@@ -568,6 +591,9 @@ func (d *decoder) source(n *yaml.Node, path string) source.Config {
 		return n
 	}
 	needDSN := func() bool {
+		if badDSN {
+			return false
+		}
 		if sc.DSN == "" {
 			d.p.at(at("dsn"), path+".dsn", "missing (driver %s needs a dsn)", sc.Driver)
 			return false
@@ -599,7 +625,7 @@ func (d *decoder) source(n *yaml.Node, path string) source.Config {
 	case "":
 		// already reported by str
 	default:
-		d.p.at(at("driver"), path+".driver", "unknown driver %q (want %s)", sc.Driver, strings.Join(Drivers, ", "))
+		d.p.at(at("driver"), path+".driver", "%s", withSuggestion(fmt.Sprintf("unknown driver %q (want %s)", sc.Driver, strings.Join(Drivers, ", ")), sc.Driver, Drivers))
 	}
 	return sc
 }
