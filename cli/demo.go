@@ -24,6 +24,8 @@ func demoCommand(d *Deps) *ucli.Command {
 					&ucli.IntFlag{Name: "scale", Value: 1, Usage: "`N` x about 4,600 accounts per PCN"},
 					&ucli.StringFlag{Name: "pcn", Usage: "comma-separated `PCNS` (default 123681)"},
 					&ucli.IntFlag{Name: "periods", Value: 24, Usage: "`N` monthly periods ending last month"},
+					&ucli.StringFlag{Name: "plants", Usage: "comma-separated `PCNS` of the plants with production data (default the seven plants)"},
+					&ucli.IntFlag{Name: "log-days", Value: 60, Usage: "`N` days of work-center logs and shift reports ending yesterday (0: none)"},
 					&ucli.StringFlag{Name: "into", Usage: "target `DSN` (sqlite:PATH or mysql://...; default the embedded demo database)"},
 				},
 				Action: func(c *ucli.Context) error {
@@ -36,15 +38,19 @@ func demoCommand(d *Deps) *ucli.Command {
 					if c.Int("periods") < 1 || c.Int("periods") > 600 {
 						return usagef("--periods %d: must be between 1 and 600", c.Int("periods"))
 					}
-					opts := demo.Options{Scale: c.Int("scale"), Periods: c.Int("periods")}
-					if s := c.String("pcn"); s != "" {
-						for _, f := range strings.Split(s, ",") {
-							n, err := strconv.Atoi(strings.TrimSpace(f))
-							if err != nil || n <= 0 {
-								return usagef("--pcn %q: %q is not a PCN (a positive integer)", s, f)
-							}
-							opts.PCNs = append(opts.PCNs, n)
-						}
+					opts := demo.Options{Scale: c.Int("scale"), Periods: c.Int("periods"), LogDays: c.Int("log-days")}
+					if opts.LogDays < 0 || opts.LogDays > demo.MaxLogDays {
+						return usagef("--log-days %d: must be between 0 and %d", opts.LogDays, demo.MaxLogDays)
+					}
+					if opts.LogDays == 0 {
+						opts.LogDays = -1 // no production data
+					}
+					var err error
+					if opts.PCNs, err = parsePCNs("--pcn", c.String("pcn")); err != nil {
+						return err
+					}
+					if opts.Plants, err = parsePCNs("--plants", c.String("plants")); err != nil {
+						return err
 					}
 					e, err := loadEnv(c, d)
 					if err != nil {
@@ -66,11 +72,27 @@ func demoCommand(d *Deps) *ucli.Command {
 					if err != nil {
 						return fmt.Errorf("load demo data into %s: %w", dsn.Redact(into), err)
 					}
-					fmt.Fprintf(d.Stderr, "loaded %d PCNs, %d accounts, %d periods, %d balances into %s in %s\n",
-						st.PCNs, st.Accounts, st.Periods, st.Balances, dsn.Redact(into), roundDur(st.Elapsed))
+					fmt.Fprintf(d.Stderr, "loaded %d PCNs, %d accounts, %d periods, %d balances; %d plants, %d work centers, %d log entries, %d shift reports into %s in %s\n",
+						st.PCNs, st.Accounts, st.Periods, st.Balances, st.Plants, st.WorkCenters, st.LogEntries, st.ShiftReports, dsn.Redact(into), roundDur(st.Elapsed))
 					return nil
 				},
 			},
 		},
 	}
+}
+
+// parsePCNs reads a comma-separated list of PCNs; empty means the default.
+func parsePCNs(flag, s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, usagef("%s %q: %q is not a PCN (a positive integer)", flag, s, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -20,7 +20,7 @@ import (
 // runs on for balance-sheet accounts, cents exact.
 func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
 	t.Parallel()
-	opts := demo.Options{Scale: 1, Periods: 15, End: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), PCNs: []int{123681, 300758}, Seed: 7}
+	opts := demo.Options{Scale: 1, Periods: 15, End: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), PCNs: []int{123681, 300758}, Seed: 7, LogDays: -1}
 	stores := map[string]func(t *testing.T) (string, source.Config){
 		"sqlite": func(t *testing.T) (string, source.Config) {
 			d := "sqlite:" + filepath.Join(t.TempDir(), "demo.db")

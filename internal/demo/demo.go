@@ -1,25 +1,33 @@
-// Package demo generates deterministic, Plex-shaped accounting data (chart of accounts
-// with categories and sub-categories, fiscal periods, monthly balances) at any scale,
-// and loads it into SQLite or MySQL/MariaDB with the table names and columns Plex has,
-// so the shipped reports run without access to Plex.
+// Package demo generates deterministic, Plex-shaped data at any scale: accounting (chart
+// of accounts with categories and sub-categories, fiscal periods, monthly balances) and
+// production and maintenance (work-center statuses with their flags, work centers,
+// parts, work-center logs and daily shift report rows, see production.go), and loads
+// it into SQLite or MySQL/MariaDB with the table names and columns Plex has, so the
+// shipped reports run without access to Plex.
 //
 // The same Options give the same data on every store and every run: each account's
 // parameters come from a PCG generator seeded by (seed, pcn, account number), and each
 // month's activity from one seeded by (seed, pcn, account number, period). An account
-// therefore keeps its activity when the scale or the number of periods changes.
+// therefore keeps its activity when the scale or the number of periods changes. Each
+// shift of a work-center log likewise has its own seed.
 //
 // The API:
 //   - Load writes a data set into "sqlite:PATH" or "mysql://..." (tables created when
-//     absent, the loaded PCNs' rows replaced in one transaction).
-//   - Generate streams every row of every table (see Tables for names and columns), the
-//     way Load writes them; Accounts, Periods and Balances give the same data as Go
+//     absent, the loaded PCNs' and plants' rows replaced in one transaction).
+//   - Generate streams every row of every accounting table (see Tables for names and
+//     columns) and GenerateProduction every row of the production tables
+//     (ProductionTables), the way Load writes them; Accounts, Periods, Balances,
+//     WorkCenters, Parts, WorkCenterLog and ShiftReports give the same data as Go
 //     values, per PCN.
-//   - ExpectedTrialBalance computes the trial-balance report in Go, independently of
-//     any SQL, for tests of the report's SQL.
+//   - ExpectedTrialBalance, ExpectedMTTF, ExpectedMTTR and ExpectedDailyProduction
+//     compute the shipped reports in Go, independently of any SQL, for tests of the
+//     reports' SQL.
 //
 // Money is exact: int64 cents (Cents) in Go, DECIMAL(19,2) on MySQL bound as decimal
 // strings, and INTEGER cents on SQLite in columns named with a _cents suffix
-// (debit_cents, credit_cents, balance_cents); all other columns are the same on both.
+// (debit_cents, credit_cents, balance_cents). Hours are exact too: Hours counts
+// ten-thousandths of an hour, DECIMAL(9,4) on MySQL, INTEGER in columns named with an
+// _x10000 suffix on SQLite (log_hours_x10000). All other columns are the same on both.
 package demo
 
 import (
@@ -60,10 +68,23 @@ type Options struct {
 	// Periods is the number of monthly periods, ending with the month before End;
 	// default DefaultPeriods.
 	Periods int
-	// End is a time in the month after the last period; default the current month (UTC).
+	// End is a time in the month after the last period; default now. Its day (UTC) is
+	// also the first day after the work-center log.
 	End time.Time
 	// Seed selects the data set; the same seed gives the same data.
 	Seed int64
+
+	// Plants are the PCNs that get production and maintenance data (work centers,
+	// work-center logs, parts, daily shift reports); default DefaultPlants. They are
+	// independent of PCNs, which get the accounting data.
+	Plants []int
+	// LogDays is the number of days of work-center logs and daily shift reports,
+	// ending with the day before End's day (UTC); default DefaultLogDays; -1 for no
+	// production data at all.
+	LogDays int
+
+	// logEnd is End's day (UTC): the first day without logs. Set by normalize.
+	logEnd time.Time
 }
 
 // normalize fills defaults and validates; the result is what generation uses.
@@ -96,11 +117,14 @@ func (o Options) normalize() (Options, error) {
 		o.End = time.Now()
 	}
 	e := o.End.UTC()
+	if o.logEnd.IsZero() { // normalizing normalized options must keep the day
+		o.logEnd = time.Date(e.Year(), e.Month(), e.Day(), 0, 0, 0, 0, time.UTC)
+	}
 	o.End = time.Date(e.Year(), e.Month(), 1, 0, 0, 0, 0, time.UTC)
 	if first := o.End.AddDate(0, -o.Periods, 0); first.Year() < 1900 || o.End.Year() > 9999 {
 		return o, fmt.Errorf("%w: end: %s with %d periods is outside the years 1900..9999", ErrInvalid, o.End.Format("2006-01"), o.Periods)
 	}
-	return o, nil
+	return o.normalizeProduction()
 }
 
 func (o Options) hasPCN(pcn int) bool { return slices.Contains(o.PCNs, pcn) }

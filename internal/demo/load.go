@@ -24,13 +24,21 @@ type Stats struct {
 	Accounts int // over all PCNs
 	Periods  int // per PCN
 	Balances int // over all PCNs
-	Elapsed  time.Duration
+
+	Plants       int // PCNs with production data
+	WorkCenters  int // over all plants
+	LogEntries   int // work-center log rows over all plants
+	ShiftReports int // daily shift report rows over all plants
+
+	Elapsed time.Duration
 }
 
 // Load writes the data set of opts into the database named by a "sqlite:PATH" or
-// "mysql://user:pass@host:port/db" DSN. It creates the tables when absent and replaces
-// the rows of the PCNs it loads (and the category types) in one transaction, so a
-// failed or cancelled load leaves the previous data as it was; other PCNs are kept.
+// "mysql://user:pass@host:port/db" DSN: the accounting tables for Options.PCNs and the
+// production tables for Options.Plants. It creates the tables when absent and replaces
+// the rows of the PCNs and plants it loads (and the category types) in one
+// transaction, so a failed or cancelled load leaves the previous data as it was; other
+// PCNs are kept.
 func Load(ctx context.Context, dsnStr string, opts Options) (Stats, error) {
 	start := time.Now()
 	o, err := opts.normalize()
@@ -100,7 +108,7 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 		return Stats{}, fmt.Errorf("connect: %w", err)
 	}
 	// DDL before the transaction: MySQL commits implicitly on CREATE TABLE.
-	for _, t := range Tables() {
+	for _, t := range append(Tables(), ProductionTables()...) {
 		for _, stmt := range createSQL(t, driver) {
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				return Stats{}, fmt.Errorf("create table %s: %w", t.Name, err)
@@ -129,6 +137,19 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 		return ins.add(t, row)
 	})
 	if err == nil {
+		err = GenerateProduction(o, func(t Table, row []any) error {
+			switch t.Name {
+			case TableWorkcenter.Name:
+				st.WorkCenters++
+			case TableWorkcenterLog.Name:
+				st.LogEntries++
+			case TableShiftReport.Name:
+				st.ShiftReports++
+			}
+			return ins.add(t, row)
+		})
+	}
+	if err == nil {
 		err = ins.flush()
 	}
 	if err != nil {
@@ -139,6 +160,9 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 	}
 	st.PCNs = len(o.PCNs)
 	st.Periods = o.Periods
+	if o.logDays() > 0 {
+		st.Plants = len(o.Plants)
+	}
 	return st, nil
 }
 
@@ -162,6 +186,18 @@ func deleteRows(ctx context.Context, tx *sql.Tx, o Options) error {
 			_, err = tx.ExecContext(ctx, "DELETE FROM "+t.Name+" WHERE category_type IN "+placeholders(len(args)), args...)
 		}
 		if err != nil {
+			return fmt.Errorf("delete old rows of %s: %w", t.Name, err)
+		}
+	}
+	if o.logDays() == 0 {
+		return nil // plants keep their production data when none is loaded
+	}
+	plantArgs := make([]any, len(o.Plants))
+	for i, p := range o.Plants {
+		plantArgs[i] = int64(p)
+	}
+	for _, t := range ProductionTables() {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name+" WHERE "+t.pcnColumn()+" IN "+placeholders(len(plantArgs)), plantArgs...); err != nil {
 			return fmt.Errorf("delete old rows of %s: %w", t.Name, err)
 		}
 	}
@@ -192,11 +228,18 @@ func (ins *inserter) add(t Table, row []any) error {
 	}
 	ins.table = t
 	for _, v := range row {
-		if c, ok := v.(Cents); ok {
+		switch x := v.(type) {
+		case Cents:
 			if ins.driver == "sqlite" {
-				v = int64(c)
+				v = int64(x)
 			} else {
-				v = c.String() // DECIMAL from an exact string, never a float
+				v = x.String() // DECIMAL from an exact string, never a float
+			}
+		case Hours:
+			if ins.driver == "sqlite" {
+				v = int64(x)
+			} else {
+				v = x.String()
 			}
 		}
 		ins.args = append(ins.args, v)
@@ -264,7 +307,7 @@ func insertSQL(t Table, driver string, rows int) string {
 }
 
 // Loaded reports whether the database of dsnStr holds demo balances up to the period
-// before now's month, so the quickstart can skip loading again.
+// before now's month and a work-center log, so the quickstart can skip loading again.
 func Loaded(ctx context.Context, dsnStr string, now time.Time) bool {
 	var db *sql.DB
 	var err error
@@ -292,5 +335,11 @@ func Loaded(ctx context.Context, dsnStr string, now time.Time) bool {
 		return false
 	}
 	last := now.UTC().AddDate(0, 0, -now.UTC().Day()+1).AddDate(0, -1, 0)
-	return latest.Valid && latest.Int64 >= int64(last.Year()*100+int(last.Month()))
+	if !latest.Valid || latest.Int64 < int64(last.Year()*100+int(last.Month())) {
+		return false
+	}
+	// A demo database from before the production tables existed is loaded again.
+	var logs int
+	err = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM "+TableWorkcenterLog.Name+" LIMIT 1) t").Scan(&logs)
+	return err == nil && logs > 0
 }

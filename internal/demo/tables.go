@@ -2,6 +2,7 @@ package demo
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -16,6 +17,8 @@ const (
 	KindDate                 // DATE; values string "YYYY-MM-DD"
 	KindDateTime             // DATETIME (UTC); values string "YYYY-MM-DD HH:MM:SS"
 	KindMoney                // DECIMAL(19,2) on MySQL, INTEGER cents in NAME_cents on SQLite; values Cents
+	KindBigInt               // BIGINT; values int64
+	KindHours                // DECIMAL(9,4) on MySQL, INTEGER ten-thousandths in NAME_x10000 on SQLite; values Hours
 )
 
 // Column is one column of a Table.
@@ -26,15 +29,21 @@ type Column struct {
 }
 
 // NameFor returns the column's name on a driver ("sqlite" or "mysql"): SQLite keeps
-// money as integer cents in a column with a _cents suffix.
+// money as integer cents in a column with a _cents suffix, and hours as integer
+// ten-thousandths of an hour in a column with an _x10000 suffix.
 func (c Column) NameFor(driver string) string {
-	if c.Kind == KindMoney && driver == "sqlite" {
-		return c.Name + "_cents"
+	if driver == "sqlite" {
+		switch c.Kind {
+		case KindMoney:
+			return c.Name + "_cents"
+		case KindHours:
+			return c.Name + "_x10000"
+		}
 	}
 	return c.Name
 }
 
-// Table describes one of the accounting tables the generator fills.
+// Table describes one of the tables the generator fills.
 type Table struct {
 	Name       string
 	Columns    []Column
@@ -42,6 +51,44 @@ type Table struct {
 	Unique     []string // one UNIQUE key, if any
 	Index      []string // one secondary index, if any
 	PerPCN     bool     // has a pcn column; loads replace the rows of their PCNs
+	// PCNColumn names the PCN column when it is not "pcn" (the work-center log has
+	// Plex's plexus_customer_no).
+	PCNColumn string
+	// Nullable names the columns that may be NULL (values nil); the others are NOT NULL.
+	Nullable []string
+	// Clustered makes SQLite store the rows in primary-key order (WITHOUT ROWID), as
+	// InnoDB does anyway, for tables read by range scans of the key.
+	Clustered bool
+}
+
+// pcnColumn is the name of t's PCN column.
+func (t Table) pcnColumn() string {
+	if t.PCNColumn != "" {
+		return t.PCNColumn
+	}
+	return "pcn"
+}
+
+// column returns t's column called name (a logical name, as in Columns).
+func (t Table) column(name string) (Column, bool) {
+	for _, c := range t.Columns {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
+// namesFor maps logical column names of t to their names on a driver.
+func (t Table) namesFor(names []string, driver string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n
+		if c, ok := t.column(n); ok {
+			out[i] = c.NameFor(driver)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // The accounting tables, in the order Generate emits (and Load creates) them.
@@ -147,17 +194,19 @@ var (
 	}
 )
 
-// Tables returns the accounting tables in the order Generate emits them.
+// Tables returns the accounting tables in the order Generate emits them (the production
+// tables are ProductionTables).
 func Tables() []Table {
 	return []Table{TableCategoryType, TableCategory, TableSubCategory, TableAccount,
 		TableCategoryAccount, TableSubCategoryAccount, TablePeriod, TableBalance}
 }
 
-// Generate streams every row of the data set: first the category types, then for each
-// PCN in order its categories, sub-categories, accounts, category and sub-category
-// links, periods and balances, each table's rows together. Row values follow the
-// columns' Kinds; the slice is reused after fn returns, so copy what you keep. An error
-// from fn stops generation and is returned as is.
+// Generate streams every row of the accounting data set: first the category types, then
+// for each PCN in order its categories, sub-categories, accounts, category and
+// sub-category links, periods and balances, each table's rows together (the production
+// tables come from GenerateProduction). Row values follow the columns' Kinds; the
+// slice is reused after fn returns, so copy what you keep. An error from fn stops
+// generation and is returned as is.
 func Generate(opts Options, fn func(Table, []any) error) error {
 	o, err := opts.normalize()
 	if err != nil {
@@ -240,26 +289,32 @@ func createSQL(t Table, driver string) []string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", t.Name)
 	for _, c := range t.Columns {
-		fmt.Fprintf(&b, "  %s %s NOT NULL,\n", c.NameFor(driver), sqlType(c, driver))
+		null := " NOT NULL"
+		if slices.Contains(t.Nullable, c.Name) {
+			null = ""
+		}
+		fmt.Fprintf(&b, "  %s %s%s,\n", c.NameFor(driver), sqlType(c, driver), null)
 	}
-	fmt.Fprintf(&b, "  PRIMARY KEY (%s)", strings.Join(t.PrimaryKey, ", "))
+	fmt.Fprintf(&b, "  PRIMARY KEY (%s)", t.namesFor(t.PrimaryKey, driver))
 	if len(t.Unique) > 0 {
 		if driver == "mysql" {
-			fmt.Fprintf(&b, ",\n  UNIQUE KEY ux_%s (%s)", t.Name, strings.Join(t.Unique, ", "))
+			fmt.Fprintf(&b, ",\n  UNIQUE KEY ux_%s (%s)", t.Name, t.namesFor(t.Unique, driver))
 		} else {
-			fmt.Fprintf(&b, ",\n  UNIQUE (%s)", strings.Join(t.Unique, ", "))
+			fmt.Fprintf(&b, ",\n  UNIQUE (%s)", t.namesFor(t.Unique, driver))
 		}
 	}
 	if len(t.Index) > 0 && driver == "mysql" {
-		fmt.Fprintf(&b, ",\n  KEY ix_%s (%s)", t.Name, strings.Join(t.Index, ", "))
+		fmt.Fprintf(&b, ",\n  KEY ix_%s (%s)", t.Name, t.namesFor(t.Index, driver))
 	}
 	b.WriteString("\n)")
 	if driver == "mysql" {
 		b.WriteString(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+	} else if t.Clustered {
+		b.WriteString(" WITHOUT ROWID")
 	}
 	stmts := []string{b.String()}
 	if len(t.Index) > 0 && driver == "sqlite" {
-		stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS ix_%s ON %s (%s)", t.Name, t.Name, strings.Join(t.Index, ", ")))
+		stmts = append(stmts, fmt.Sprintf("CREATE INDEX IF NOT EXISTS ix_%s ON %s (%s)", t.Name, t.Name, t.namesFor(t.Index, driver)))
 	}
 	return stmts
 }
@@ -267,7 +322,7 @@ func createSQL(t Table, driver string) []string {
 func sqlType(c Column, driver string) string {
 	if driver == "sqlite" {
 		switch c.Kind {
-		case KindInt, KindTinyInt, KindMoney:
+		case KindInt, KindTinyInt, KindMoney, KindBigInt, KindHours:
 			return "INTEGER"
 		}
 		return "TEXT"
@@ -287,6 +342,10 @@ func sqlType(c Column, driver string) string {
 		return "DATETIME"
 	case KindMoney:
 		return "DECIMAL(19,2)"
+	case KindBigInt:
+		return "BIGINT"
+	case KindHours:
+		return "DECIMAL(9,4)"
 	}
 	return "TEXT"
 }
