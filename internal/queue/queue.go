@@ -295,6 +295,9 @@ type Operations interface {
 	// AgentDrain asks an agent to stop claiming and finish its work (sets DrainRequested);
 	// the agent learns of it from AgentGet. ErrNotFound for an unknown agent.
 	AgentDrain(ctx context.Context, name string) error
+	// EventLastSeq is the highest event seq (0 when there are none): where a watcher
+	// that wants only news starts.
+	EventLastSeq(ctx context.Context) (int64, error)
 	// SlotUsage counts taken slots by scope.
 	SlotUsage(ctx context.Context) (map[string]int, error)
 	// QueueStats is what /metrics reports about the queue as a whole.

@@ -316,3 +316,12 @@ func inList(ids []int64) (string, []any) {
 	}
 	return "(?" + strings.Repeat(", ?", len(ids)-1) + ")", args
 }
+
+// EventLastSeq returns the highest event seq, 0 when there are none.
+func (s *Store) EventLastSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM rpt_job_events").Scan(&seq); err != nil {
+		return 0, s.wrap("last event seq", err)
+	}
+	return seq, nil
+}

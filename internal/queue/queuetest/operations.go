@@ -21,6 +21,7 @@ var operationsTests = []struct {
 	{"PauseInvalid", testPauseInvalid},
 	{"AgentDrain", testAgentDrain},
 	{"SlotUsageAndQueueStats", testSlotUsageAndStats},
+	{"EventLastSeq", testEventLastSeq},
 	{"Prune", testPrune},
 	{"PruneManyJobs", testPruneManyJobs},
 }
@@ -455,5 +456,27 @@ func testPruneManyJobs(t *testing.T, s queue.Store) {
 		if e.JobID != keep.ID {
 			t.Fatalf("event %+v of a pruned job left", e)
 		}
+	}
+}
+
+func testEventLastSeq(t *testing.T, s queue.Store) {
+	head, err := s.EventLastSeq(t.Context())
+	if err != nil || head != 0 {
+		t.Fatalf("EventLastSeq on an empty queue = %d, %v; want 0", head, err)
+	}
+	j := enqueue(t, s, job("last-seq"))
+	if _, err := s.JobCancel(t.Context(), j.ID); err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.EventList(t.Context(), 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) < 2 {
+		t.Fatalf("%d events, want queued and cancelled", len(events))
+	}
+	head, err = s.EventLastSeq(t.Context())
+	if err != nil || head != events[len(events)-1].Seq {
+		t.Fatalf("EventLastSeq = %d, %v; want %d", head, err, events[len(events)-1].Seq)
 	}
 }
