@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,8 @@ import (
 
 // Store is the part of the queue the agent uses. queue.Store satisfies it; so does any
 // fake in tests. ResultChunkPut and ResultChunkGet make it a results.ChunkStore.
+// AgentGet tells the agent a drain was requested, QueueStats feeds /metrics and Prune
+// is the background pruner's.
 type Store interface {
 	JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.Job, error)
 	JobHeartbeat(ctx context.Context, l queue.Lease, rows int64, leaseDuration time.Duration) (queue.Heartbeat, error)
@@ -45,6 +48,9 @@ type Store interface {
 	JobRelease(ctx context.Context, l queue.Lease) error
 	JobRescue(ctx context.Context) (int, error)
 	AgentHeartbeat(ctx context.Context, a queue.Agent) error
+	AgentGet(ctx context.Context, name string) (queue.Agent, error)
+	QueueStats(ctx context.Context) (queue.QueueStats, error)
+	Prune(ctx context.Context, p queue.PruneParams) (queue.PruneResult, error)
 	ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error
 	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
 }
@@ -82,6 +88,23 @@ type Config struct {
 	Grace time.Duration
 	// Version is reported in the agent's presence row.
 	Version string
+	// Listen is the address of /healthz, /readyz and /metrics (":9464",
+	// "127.0.0.1:0"); empty serves nothing (Handler still works).
+	Listen string
+	// PruneInterval is how often the agent deletes results and jobs past Retention;
+	// 0 never (the CLI passes DefaultPruneInterval). Every agent may prune: the stores
+	// make concurrent prunes harmless, and the first one runs at a random point of the
+	// first interval so that agents restarted together do not prune together.
+	PruneInterval time.Duration
+	// Retention is how long results and finished jobs are kept; a zero field keeps
+	// them forever.
+	Retention Retention
+}
+
+// Retention says how long finished work is kept (rpt.yaml retention:).
+type Retention struct {
+	Results time.Duration // result chunks of finished jobs
+	Jobs    time.Duration // finished jobs with their events
 }
 
 // Defaults for Config.
@@ -93,6 +116,8 @@ const (
 	DefaultRescueInterval         = 5 * time.Second
 	DefaultAgentHeartbeatInterval = 5 * time.Second
 	DefaultGrace                  = 30 * time.Second
+	// DefaultPruneInterval is the CLI's; Config's zero means no pruning.
+	DefaultPruneInterval = 10 * time.Minute
 )
 
 // WithDefaults fills zero fields.
@@ -155,6 +180,13 @@ type Agent struct {
 	drain   atomic.Bool
 	queueOK atomic.Bool
 
+	metrics  *metrics
+	running  atomic.Bool  // Run's loop is on (/healthz)
+	lastLoop atomic.Int64 // unix nanos of the loop's last turn (/healthz)
+	addr     atomic.Pointer[net.Addr]
+	errMu    sync.Mutex
+	lastErr  string // the last failed queue call's error (/readyz)
+
 	mu sync.Mutex
 	// Running jobs by lease, not id: a released job can be claimed again (a new
 	// attempt) before the old attempt's goroutine has unregistered.
@@ -180,6 +212,7 @@ func New(store Store, open SourceOpener, cfg Config, log *slog.Logger) *Agent {
 		jobs:  make(map[queue.Lease]*run),
 	}
 	a.queueOK.Store(true)
+	a.metrics = newMetrics(a)
 	return a
 }
 
@@ -218,13 +251,21 @@ func (a *Agent) Ready() bool { return !a.drain.Load() && a.queueOK.Load() }
 
 // queueCall records the outcome of a call to the queue for Ready, and logs the moments
 // the database stops and starts answering rather than every failed call.
+//
+// It also counts the stale writes the queue rejected: every ErrLeaseLost is one.
 func (a *Agent) queueCall(op string, err error) {
+	if errors.Is(err, queue.ErrLeaseLost) {
+		a.metrics.staleWrites.Inc()
+	}
 	if err == nil || errors.Is(err, queue.ErrLeaseLost) || errors.Is(err, queue.ErrNotFound) {
 		if !a.queueOK.Swap(true) {
 			a.log.Info("queue database answers again", "op", op)
 		}
 		return
 	}
+	a.errMu.Lock()
+	a.lastErr = op + ": " + err.Error()
+	a.errMu.Unlock()
 	if a.queueOK.Swap(false) {
 		a.log.Warn("queue database call failed", "op", op, keyError, err.Error())
 	}
@@ -236,12 +277,35 @@ func (a *Agent) callTimeout() time.Duration { return a.cfg.LeaseDuration / 4 }
 
 // Run claims and runs jobs until ctx is cancelled (SIGTERM), then stops claiming at
 // once, lets running jobs finish within Grace, kills and releases the rest, and returns
-// nil. It returns an error only when jobs would not stop.
+// nil. It returns an error when Listen cannot be listened on, or when jobs would not
+// stop. The endpoints are served until Run returns, so /readyz says "draining" during
+// the shutdown.
 func (a *Agent) Run(ctx context.Context) error {
 	// Jobs and queue calls outlive ctx: a shutdown still completes or releases jobs.
 	// hard ends them all when even the release phase is over.
 	hard, hardCancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer hardCancel(nil)
+
+	a.loopBeat()
+	a.running.Store(true)
+	defer a.running.Store(false)
+	stopServing, err := a.serve()
+	if err != nil {
+		return err
+	}
+	defer stopServing()
+
+	// The pruner works on its own: a long prune must not hold up claims.
+	pruneCtx, stopPruning := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		a.pruneLoop(pruneCtx)
+	}()
+	defer func() {
+		stopPruning()
+		<-pruned
+	}()
 
 	a.log.Info("agent started", "concurrency", a.cfg.Concurrency, "sources", a.cfg.Sources,
 		"labels", a.cfg.Labels, "lease", a.cfg.LeaseDuration.String(), "version", a.cfg.Version)
@@ -256,6 +320,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.claim(hard)
 	for ctx.Err() == nil {
+		a.loopBeat()
 		select {
 		case <-ctx.Done():
 		case <-poll.C:
@@ -266,6 +331,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.rescue(hard)
 		case <-presence.C:
 			a.agentHeartbeat(hard)
+			a.checkDrainRequest(hard)
 		}
 	}
 	return a.shutdown(hard, hardCancel, presence.C)
@@ -291,6 +357,7 @@ func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelCauseFun
 			case <-done:
 				return true
 			case <-presence:
+				a.loopBeat()
 				a.agentHeartbeat(hard)
 			case <-t.C:
 				return false
@@ -364,6 +431,7 @@ func (a *Agent) rescue(ctx context.Context) {
 	n, err := a.store.JobRescue(cctx)
 	a.queueCall("rescue", err)
 	if err == nil && n > 0 {
+		a.metrics.rescues.Add(float64(n))
 		a.log.Info("rescued jobs with expired leases", keyRescued, n)
 	}
 }
@@ -381,4 +449,23 @@ func (a *Agent) agentHeartbeat(ctx context.Context) {
 		Draining: a.drain.Load(),
 	})
 	a.queueCall("agent heartbeat", err)
+}
+
+// checkDrainRequest reads the agent's own row: `rpt agents drain` sets DrainRequested
+// there, and the agent drains (and says so in its next presence beat, sent at once).
+func (a *Agent) checkDrainRequest(ctx context.Context) {
+	if a.drain.Load() {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+	row, err := a.store.AgentGet(cctx, a.cfg.Name)
+	cancel()
+	// ErrNotFound: the presence row is not written yet (the first beat failed).
+	a.queueCall("get agent", err)
+	if err != nil || !row.DrainRequested {
+		return
+	}
+	a.log.Info("drain requested in the queue")
+	a.Drain()
+	a.agentHeartbeat(ctx)
 }

@@ -19,6 +19,8 @@ import (
 // that make it fail the way a database does.
 type memStore struct {
 	down atomic.Bool // every call returns queue.ErrUnavailable
+	// rescues is what the next JobRescue reports (expired leases another agent left).
+	rescues atomic.Int64
 
 	mu     sync.Mutex
 	nextID int64
@@ -26,6 +28,9 @@ type memStore struct {
 	order  []int64
 	calls  []string // outcome calls that succeeded: "complete 1", "release 1", ...
 	agents []queue.Agent
+	// drainRequested is the DrainRequested of every agent row (rpt agents drain).
+	drainRequested map[string]bool
+	prunes         []queue.PruneParams
 }
 
 type memJob struct {
@@ -35,7 +40,7 @@ type memJob struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{jobs: map[int64]*memJob{}}
+	return &memStore{jobs: map[int64]*memJob{}, drainRequested: map[string]bool{}}
 }
 
 func (s *memStore) check() error {
@@ -201,7 +206,10 @@ func (s *memStore) JobRelease(ctx context.Context, l queue.Lease) error {
 }
 
 func (s *memStore) JobRescue(ctx context.Context) (int, error) {
-	return 0, s.check()
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	return int(s.rescues.Swap(0)), nil
 }
 
 func (s *memStore) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
@@ -212,6 +220,77 @@ func (s *memStore) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 	defer s.mu.Unlock()
 	s.agents = append(s.agents, a)
 	return nil
+}
+
+// requestDrain is rpt agents drain.
+func (s *memStore) requestDrain(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drainRequested[name] = true
+}
+
+func (s *memStore) pruneLog() []queue.PruneParams {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.prunes)
+}
+
+// lastBeat is the agent's latest presence row.
+func (s *memStore) lastBeat() (queue.Agent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.agents) == 0 {
+		return queue.Agent{}, false
+	}
+	return s.agents[len(s.agents)-1], true
+}
+
+func (s *memStore) AgentGet(ctx context.Context, name string) (queue.Agent, error) {
+	if err := s.check(); err != nil {
+		return queue.Agent{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.agents) - 1; i >= 0; i-- {
+		if s.agents[i].Name == name {
+			a := s.agents[i]
+			a.DrainRequested = s.drainRequested[name]
+			return a, nil
+		}
+	}
+	return queue.Agent{}, fmt.Errorf("get agent %s: %w", name, queue.ErrNotFound)
+}
+
+func (s *memStore) QueueStats(ctx context.Context) (queue.QueueStats, error) {
+	if err := s.check(); err != nil {
+		return queue.QueueStats{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := queue.QueueStats{SlotsInUse: map[string]int{}}
+	now := time.Now()
+	for _, j := range s.jobs {
+		switch {
+		case j.job.Status == queue.StatusRunning:
+			st.Running++
+			st.SlotsInUse["report:"+j.job.Report]++
+		case j.job.Status == queue.StatusQueued && j.job.RunAfter.After(now):
+			st.Scheduled++
+		case j.job.Status == queue.StatusQueued:
+			st.Queued++
+		}
+	}
+	return st, nil
+}
+
+func (s *memStore) Prune(ctx context.Context, p queue.PruneParams) (queue.PruneResult, error) {
+	if err := s.check(); err != nil {
+		return queue.PruneResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prunes = append(s.prunes, p)
+	return queue.PruneResult{}, nil
 }
 
 func (s *memStore) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {

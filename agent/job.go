@@ -146,7 +146,7 @@ func (a *Agent) execute(r *run) (err error) {
 	if err != nil {
 		return err
 	}
-	w := results.NewWriter(a.store, r.lease, cols)
+	w := results.NewWriter(fencedChunks{a}, r.lease, cols)
 	row := make([]any, len(cols))
 	for rows.Next() {
 		// Also stops a source that ignores cancellation.
@@ -183,6 +183,23 @@ func (a *Agent) execute(r *run) (err error) {
 		return err
 	}
 	return nil
+}
+
+// fencedChunks is the agent's store as the result writer sees it: it counts the chunk
+// writes the queue fences out as stale writes. They are not queue calls for /readyz:
+// a failed chunk write ends the job, whose outcome write tells.
+type fencedChunks struct{ a *Agent }
+
+func (f fencedChunks) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
+	err := f.a.store.ResultChunkPut(ctx, l, seq, data)
+	if errors.Is(err, queue.ErrLeaseLost) {
+		f.a.metrics.staleWrites.Inc()
+	}
+	return err
+}
+
+func (f fencedChunks) ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
+	return f.a.store.ResultChunkGet(ctx, jobID, attempt, seq)
 }
 
 type panicError struct{ msg string }
@@ -328,6 +345,7 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 	rows := r.rows.Load()
 	attrs := []any{keyOutcome, out.String(), keyRows, rows, keyDuration, took.Round(time.Millisecond).String()}
 	if out == outDrop {
+		a.metrics.jobEnded(r.job.Report, outcomeLeaseLost, took)
 		r.log.Warn("lease lost; job stopped without writing", attrs...)
 		return
 	}
@@ -355,6 +373,7 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 		a.queueCall("finish job", werr)
 		switch {
 		case werr == nil:
+			a.metrics.jobEnded(r.job.Report, metricOutcome(out, status), took)
 			switch out {
 			case outFail:
 				r.log.Warn("job failed", append(attrs, keyError, failure.Error, "retryable", failure.Retryable, "status", string(status))...)
@@ -365,6 +384,7 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 			}
 			return
 		case errors.Is(werr, queue.ErrLeaseLost), errors.Is(werr, queue.ErrNotFound):
+			a.metrics.jobEnded(r.job.Report, outcomeLeaseLost, took)
 			r.log.Warn("lease lost before the outcome was recorded", append(attrs, keyError, werr.Error())...)
 			return
 		}
@@ -379,6 +399,28 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// metricOutcome is the rpt_jobs_finished_total outcome of a recorded write; status is
+// what JobFail answered.
+func metricOutcome(out outcome, status queue.Status) string {
+	switch out {
+	case outComplete:
+		return outcomeSucceeded
+	case outCancelled:
+		return outcomeCancelled
+	case outRelease:
+		return outcomeReleased
+	case outDrop:
+		return outcomeLeaseLost
+	}
+	switch status {
+	case queue.StatusQueued:
+		return outcomeRetry
+	case queue.StatusCancelled:
+		return outcomeCancelled
+	}
+	return outcomeFailed
 }
 
 func errString(err error) string {

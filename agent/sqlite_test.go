@@ -325,6 +325,27 @@ func (f *flakyStore) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 	return f.Store.AgentHeartbeat(ctx, a)
 }
 
+func (f *flakyStore) AgentGet(ctx context.Context, name string) (queue.Agent, error) {
+	if err := f.check(); err != nil {
+		return queue.Agent{}, err
+	}
+	return f.Store.AgentGet(ctx, name)
+}
+
+func (f *flakyStore) QueueStats(ctx context.Context) (queue.QueueStats, error) {
+	if err := f.check(); err != nil {
+		return queue.QueueStats{}, err
+	}
+	return f.Store.QueueStats(ctx)
+}
+
+func (f *flakyStore) Prune(ctx context.Context, p queue.PruneParams) (queue.PruneResult, error) {
+	if err := f.check(); err != nil {
+		return queue.PruneResult{}, err
+	}
+	return f.Store.Prune(ctx, p)
+}
+
 func (f *flakyStore) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
 	if err := f.check(); err != nil {
 		return err
@@ -387,7 +408,9 @@ func TestSQLiteLeaseLostStopsJob(t *testing.T) {
 	store := &flakyStore{Store: env.store}
 	id := env.submit(t, longDef, nil)
 	cfg := testConfig()
-	cfg.LeaseDuration = time.Second
+	// Long enough that a loaded machine's slow heartbeats do not self-fence the job
+	// (which would release it instead of letting the lease expire).
+	cfg.LeaseDuration = 3 * time.Second
 	cfg.RescueInterval = 100 * time.Millisecond
 	a, _ := startAgent(t, store, env.open, cfg)
 

@@ -20,6 +20,11 @@ func agentCommand(d *Deps) *ucli.Command {
 			&ucli.DurationFlag{Name: "lease", Usage: "lease `DURATION`: a dead agent's jobs run again after it (default 30s)"},
 			&ucli.DurationFlag{Name: "grace", Usage: "on SIGTERM, how long running jobs may finish before they are released (default 30s)"},
 			&ucli.DurationFlag{Name: "poll", Usage: "claim poll interval when idle (default 1s)"},
+			&ucli.StringFlag{Name: "listen", Usage: "serve /healthz, /readyz and /metrics on `ADDR` (e.g. :9464); empty serves none",
+				EnvVars: []string{"RPT_AGENT_LISTEN"}},
+			&ucli.DurationFlag{Name: "prune-interval", Value: agent.DefaultPruneInterval,
+				Usage:   "every `DURATION`, delete results and finished jobs older than rpt.yaml's retention:; 0 never",
+				EnvVars: []string{"RPT_AGENT_PRUNE_INTERVAL"}},
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -28,13 +33,37 @@ func agentCommand(d *Deps) *ucli.Command {
 			if c.Int("concurrency") < 1 {
 				return usagef("--concurrency %d: must be 1 or more", c.Int("concurrency"))
 			}
-			labels, err := parseLabels(c.StringSlice("label"))
+			if c.Duration("prune-interval") < 0 {
+				return usagef("--prune-interval %s: must not be negative", c.Duration("prune-interval"))
+			}
+			flagLabels, err := parseLabels(c.StringSlice("label"))
 			if err != nil {
 				return err
 			}
 			e, err := loadEnv(c, d)
 			if err != nil {
 				return err
+			}
+			// rpt.yaml's agent: block, with flags and RPT_AGENT_* on top.
+			ac := e.cfg.Agent
+			labels := map[string]string{}
+			for k, v := range ac.Labels {
+				labels[k] = v
+			}
+			for k, v := range flagLabels {
+				labels[k] = v
+			}
+			name := c.String("name")
+			if name == "" {
+				name = ac.Name
+			}
+			concurrency := c.Int("concurrency")
+			if !c.IsSet("concurrency") && ac.Concurrency > 0 {
+				concurrency = ac.Concurrency
+			}
+			lease := c.Duration("lease")
+			if lease == 0 {
+				lease = ac.Lease
 			}
 			store, err := e.openQueue(c.Context, true)
 			if err != nil {
@@ -43,9 +72,12 @@ func agentCommand(d *Deps) *ucli.Command {
 			defer store.Close()
 			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
 			cfg := agent.Config{
-				Name: c.String("name"), Labels: labels, Sources: sourceNames(e.cfg.Sources),
-				Concurrency: c.Int("concurrency"), LeaseDuration: c.Duration("lease"), Grace: c.Duration("grace"),
-				PollInterval: c.Duration("poll"), Version: d.Version,
+				Name: name, Labels: labels, Sources: sourceNames(e.cfg.Sources),
+				Concurrency: concurrency, LeaseDuration: lease, HeartbeatInterval: ac.Heartbeat,
+				Grace: c.Duration("grace"), PollInterval: c.Duration("poll"), Version: d.Version,
+				Listen:        c.String("listen"),
+				PruneInterval: c.Duration("prune-interval"),
+				Retention:     agent.Retention{Results: e.cfg.Retention.Results, Jobs: e.cfg.Retention.Jobs},
 			}
 			a := agent.New(store, e.openSource, cfg, log)
 			return a.Run(c.Context)

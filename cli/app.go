@@ -69,6 +69,7 @@ func NewApp(d *Deps) *ucli.App {
 			&ucli.StringFlag{Name: "config", Usage: "config file (default ./rpt.yaml, else the user config dir)", EnvVars: []string{"RPT_CONFIG"}},
 			&ucli.StringFlag{Name: "queue", Usage: "queue database: mysql://user:pass@host:port/db or sqlite:PATH", EnvVars: []string{"RPT_QUEUE"}},
 			&ucli.StringFlag{Name: "mqtt", Usage: "MQTT broker URL, e.g. tcp://host:1883", EnvVars: []string{"RPT_MQTT"}},
+			&ucli.StringFlag{Name: "mqtt-prefix", Value: "rpt", Usage: "MQTT topic `PREFIX` (one per deployment sharing a broker)", EnvVars: []string{"RPT_MQTT_PREFIX"}},
 			&ucli.StringFlag{Name: "reports", Usage: "extra report definition folder", EnvVars: []string{"RPT_REPORTS"}},
 		},
 		Commands: []*ucli.Command{
@@ -82,6 +83,7 @@ func NewApp(d *Deps) *ucli.App {
 			cancelCommand(d),
 			retryCommand(d),
 			getCommand(d),
+			watchCommand(d),
 			reportsCommand(d),
 			dbCommand(d),
 			demoCommand(d),
@@ -110,11 +112,12 @@ func setUsageErrors(cmds []*ucli.Command) {
 // env is what a command runs with: the configuration after flags and environment, the
 // time zone, and the injected dependencies.
 type env struct {
-	d       *Deps
-	cfg     *config.Config
-	loc     *time.Location
-	dataDir string
-	log     *slog.Logger
+	d          *Deps
+	cfg        *config.Config
+	loc        *time.Location
+	dataDir    string
+	mqttPrefix string
+	log        *slog.Logger
 }
 
 // loadEnv reads the configuration: --config (RPT_CONFIG), else ./rpt.yaml, else the user
@@ -173,7 +176,7 @@ func loadEnv(c *ucli.Context, d *Deps) (*env, error) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return &env{d: d, cfg: cfg, loc: loc, dataDir: dataDir, log: log}, nil
+	return &env{d: d, cfg: cfg, loc: loc, dataDir: dataDir, mqttPrefix: c.String("mqtt-prefix"), log: log}, nil
 }
 
 func defaultConfigPaths() []string {

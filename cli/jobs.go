@@ -69,7 +69,7 @@ func jobsCommand(d *Deps) *ucli.Command {
 					if err != nil {
 						return err
 					}
-					return withStore(c, d, func(store queue.Store) error {
+					return withStore(c, d, func(e *env, store queue.Store) error {
 						j, err := getJob(c, store, id)
 						if err != nil {
 							return err
@@ -166,7 +166,7 @@ func getJob(c *ucli.Context, store queue.Store, id int64) (*queue.Job, error) {
 	return j, nil
 }
 
-func withStore(c *ucli.Context, d *Deps, fn func(queue.Store) error) error {
+func withStore(c *ucli.Context, d *Deps, fn func(*env, queue.Store) error) error {
 	e, err := loadEnv(c, d)
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func withStore(c *ucli.Context, d *Deps, fn func(queue.Store) error) error {
 		return err
 	}
 	defer store.Close()
-	return fn(store)
+	return fn(e, store)
 }
 
 func cancelCommand(d *Deps) *ucli.Command {
@@ -187,10 +187,17 @@ func cancelCommand(d *Deps) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			return withStore(c, d, func(store queue.Store) error {
+			return withStore(c, d, func(e *env, store queue.Store) error {
 				j, err := store.JobCancel(c.Context, id)
 				if err != nil {
-					return fmt.Errorf("cancel job %d: %w", id, err)
+					return err // the store names the job
+				}
+				if j.Status == queue.StatusRunning {
+					// The agent learns of it at once; without a broker, at its next heartbeat.
+					if client := e.notifier(c.Context); client != nil {
+						client.PublishCancel(id)
+						closeNotifier(client)
+					}
 				}
 				switch {
 				case j.Status == queue.StatusCancelled:
@@ -214,7 +221,7 @@ func retryCommand(d *Deps) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			return withStore(c, d, func(store queue.Store) error {
+			return withStore(c, d, func(e *env, store queue.Store) error {
 				old, err := getJob(c, store, id)
 				if err != nil {
 					return err

@@ -26,7 +26,7 @@ func agentsCommand(d *Deps) *ucli.Command {
 					if err != nil {
 						return err
 					}
-					return withStore(c, d, func(store queue.Store) error {
+					return withStore(c, d, func(e *env, store queue.Store) error {
 						agents, err := store.AgentList(c.Context)
 						if err != nil {
 							return fmt.Errorf("list agents: %w", err)
@@ -76,7 +76,7 @@ func agentsCommand(d *Deps) *ucli.Command {
 						return usagef("agents drain: want one AGENT name")
 					}
 					name := c.Args().First()
-					return withStore(c, d, func(store queue.Store) error {
+					return withStore(c, d, func(e *env, store queue.Store) error {
 						if err := store.AgentDrain(c.Context, name); err != nil {
 							return fmt.Errorf("drain agent %q: %w", name, err)
 						}
@@ -119,7 +119,7 @@ func pauseCommand(d *Deps, paused bool) *ucli.Command {
 				if err != nil {
 					return err
 				}
-				return withStore(c, d, func(store queue.Store) error {
+				return withStore(c, d, func(e *env, store queue.Store) error {
 					ps, err := store.PauseList(c.Context)
 					if err != nil {
 						return fmt.Errorf("list pauses: %w", err)

@@ -79,7 +79,7 @@ func quickstartCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			fmt.Fprintf(d.Stderr, "submitted trial-balance %s..%s as job %d\n", start.Format("2006-01"), end.Format("2006-01"), res.Job.ID)
-			j, err := waitJob(ctx, d, store, res.Job.ID, 0)
+			j, err := waitJob(ctx, e, nil, store, res.Job.ID, 0)
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -12,6 +11,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"rpt/internal/config"
+	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/reportdefs"
 )
@@ -101,6 +101,11 @@ func submitCommand(d *Deps) *ucli.Command {
 			if err != nil {
 				return err
 			}
+			client := e.notifier(ctx)
+			defer closeNotifier(client)
+			if client != nil && !res.Existing {
+				client.PublishWake()
+			}
 			if res.Existing {
 				fmt.Fprintf(d.Stderr, "job %d already exists (%s); not queued again\n", res.Job.ID, res.Job.Status)
 			}
@@ -108,7 +113,7 @@ func submitCommand(d *Deps) *ucli.Command {
 			if !c.Bool("wait") {
 				return nil
 			}
-			j, err := waitJob(ctx, d, store, res.Job.ID, c.Duration("timeout"))
+			j, err := waitJob(ctx, e, client, store, res.Job.ID, c.Duration("timeout"))
 			if err != nil {
 				return err
 			}
@@ -205,44 +210,41 @@ func parseAt(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	return time.Time{}, usagef("--at %q: want RFC 3339 (2026-11-30T07:20:00Z), 'YYYY-MM-DD HH:MM' or +DURATION", s)
 }
 
-// waitJob polls a job until it is finished, showing progress on stderr when it is a
-// terminal. Interrupting stops the wait, never the job.
-func waitJob(ctx context.Context, d *Deps, store queue.Store, id int64, timeout time.Duration) (*queue.Job, error) {
-	var deadline <-chan time.Time
+// waitJob follows a job's events until it is finished: from MQTT when a broker is
+// configured, merged with the events table (the source of truth), else by polling the
+// table. Progress goes to stderr on a terminal. Interrupting stops the wait, never the job.
+func waitJob(ctx context.Context, e *env, client *notify.Client, store queue.Store, id int64, timeout time.Duration) (*queue.Job, error) {
+	d := e.d
+	followCtx := ctx
 	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		deadline = t.C
+		var cancel context.CancelFunc
+		followCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
 	start := time.Now()
-	for {
-		j, err := store.JobGet(ctx, id)
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				fmt.Fprintf(d.Stderr, "\nstopped waiting; job %d goes on (rpt watch %d)\n", id, id)
-			}
-			return nil, err
-		}
+	err := notify.Follow(followCtx, store, client, []int64{id}, "", 0, func(ev queue.Event) {
 		if d.StderrTTY {
-			fmt.Fprintf(d.Stderr, "\rjob %d %-9s attempt %d  %d rows  %s   ", j.ID, j.Status, j.Attempt, j.Rows, roundDur(time.Since(start)))
+			fmt.Fprintf(d.Stderr, "\rjob %d %-9s attempt %d  %d rows  %s   ", ev.JobID, ev.Status, ev.Attempt, ev.Rows, roundDur(time.Since(start)))
 		}
-		if j.Status.Terminal() {
-			if d.StderrTTY {
-				fmt.Fprintln(d.Stderr)
-			}
-			return j, nil
-		}
-		select {
-		case <-ctx.Done():
-			fmt.Fprintf(d.Stderr, "\nstopped waiting; job %d goes on\n", id)
-			return nil, ctx.Err()
-		case <-deadline:
-			return j, &exitError{code: ExitNotFinished, msg: fmt.Sprintf("job %d is still %s after %s", id, j.Status, timeout)}
-		case <-tick.C:
-		}
+	})
+	if d.StderrTTY {
+		fmt.Fprintln(d.Stderr)
 	}
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintf(d.Stderr, "stopped waiting; job %d goes on (rpt watch %d)\n", id, id)
+		return nil, ctx.Err()
+	case err != nil && followCtx.Err() == nil:
+		return nil, fmt.Errorf("wait for job %d: %w", id, err)
+	}
+	j, gerr := store.JobGet(ctx, id)
+	if gerr != nil {
+		return nil, fmt.Errorf("job %d: %w", id, gerr)
+	}
+	if !j.Status.Terminal() {
+		return j, &exitError{code: ExitNotFinished, msg: fmt.Sprintf("job %d is still %s after %s", id, j.Status, timeout)}
+	}
+	return j, nil
 }
 
 // configName names where sources come from, for messages.

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/internal/notify"
+	"rpt/internal/queue"
+)
+
+// notifier connects to the configured MQTT broker, or returns nil when none is
+// configured. It never fails the command: without a broker, callers poll the queue.
+func (e *env) notifier(ctx context.Context) *notify.Client {
+	if e.cfg.MQTT == "" {
+		return nil
+	}
+	c, err := notify.Connect(ctx, notify.Options{URL: e.cfg.MQTT, ClientID: notify.NewClientID("rpt-cli"), Prefix: e.mqttPrefix, Logger: e.log})
+	if err != nil {
+		fmt.Fprintf(e.d.Stderr, "rpt: mqtt: %v (polling the queue instead)\n", err)
+		return nil
+	}
+	return c
+}
+
+func closeNotifier(c *notify.Client) {
+	if c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c.Flush(ctx)
+	c.Close()
+}
+
+func watchCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:      "watch",
+		Usage:     "live job events: a line per event on a terminal, one JSON event per line in a pipe",
+		ArgsUsage: "[ID]...",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "report", Usage: "events of every run of `REPORT`"},
+			&ucli.BoolFlag{Name: "history", Usage: "with --report or no ID: replay earlier events too"},
+			outputFlag("format: json (one event per line) or table (a line per event)"),
+		},
+		Action: func(c *ucli.Context) error {
+			var ids []int64
+			for _, a := range c.Args().Slice() {
+				id, err := strconv.ParseInt(a, 10, 64)
+				if err != nil || id <= 0 {
+					return usagef("watch: job ID %q: want a positive integer", a)
+				}
+				ids = append(ids, id)
+			}
+			report := c.String("report")
+			asJSON := !d.StdoutTTY
+			switch c.String("output") {
+			case "json":
+				asJSON = true
+			case "table":
+				asJSON = false
+			case "":
+			default:
+				return usagef("-o/--output: unknown format %q (want json or table)", c.String("output"))
+			}
+			e, err := loadEnv(c, d)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context
+			store, err := e.openQueue(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			for _, id := range ids {
+				if _, err := getJob(c, store, id); err != nil {
+					return err
+				}
+			}
+			if report != "" {
+				cat, err := e.catalog()
+				if err != nil {
+					return err
+				}
+				if _, err := cat.Get(report); err != nil {
+					return err
+				}
+			}
+			var after int64
+			if len(ids) == 0 && !c.Bool("history") {
+				if after, err = store.EventLastSeq(ctx); err != nil {
+					return fmt.Errorf("watch: %w", err)
+				}
+			}
+			client := e.notifier(ctx)
+			defer closeNotifier(client)
+			enc := json.NewEncoder(d.Stdout)
+			err = notify.Follow(ctx, store, client, ids, report, after, func(ev queue.Event) {
+				if asJSON {
+					enc.Encode(notify.EventFrom(ev))
+					return
+				}
+				fmt.Fprintln(d.Stdout, eventLine(ev))
+			})
+			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+				return nil // Ctrl-C ends a watch; it is how one stops it
+			}
+			return err
+		},
+	}
+}
+
+// eventLine is one event for people: time, job, report, what happened.
+func eventLine(ev queue.Event) string {
+	s := fmt.Sprintf("%s  job %-5d %-22s %-16s attempt %d", ev.At.Local().Format("15:04:05"), ev.JobID, ev.Report, ev.Event, ev.Attempt)
+	if ev.Agent != "" {
+		s += "  agent " + ev.Agent
+	}
+	if ev.Rows > 0 {
+		s += fmt.Sprintf("  %d rows", ev.Rows)
+	}
+	if ev.Error != "" {
+		s += "  error: " + ev.Error
+	}
+	return s
+}
