@@ -79,7 +79,8 @@ type Config struct {
 	// PollInterval is how often an agent with free capacity asks for jobs; default 1s.
 	// Wake claims at once.
 	PollInterval time.Duration
-	// RescueInterval is how often the agent returns expired leases to the queue; default 5s.
+	// RescueInterval is how often the agent returns expired leases to the queue; default
+	// 1s, so a dead agent's jobs run again within lease + about a second.
 	RescueInterval time.Duration
 	// AgentHeartbeatInterval is how often the agent records its presence; default 5s.
 	AgentHeartbeatInterval time.Duration
@@ -113,7 +114,7 @@ const (
 	DefaultLeaseDuration          = 30 * time.Second
 	DefaultHeartbeatInterval      = time.Second
 	DefaultPollInterval           = time.Second
-	DefaultRescueInterval         = 5 * time.Second
+	DefaultRescueInterval         = time.Second
 	DefaultAgentHeartbeatInterval = 5 * time.Second
 	DefaultGrace                  = 30 * time.Second
 	// DefaultPruneInterval is the CLI's; Config's zero means no pruning.
@@ -433,6 +434,7 @@ func (a *Agent) rescue(ctx context.Context) {
 	if err == nil && n > 0 {
 		a.metrics.rescues.Add(float64(n))
 		a.log.Info("rescued jobs with expired leases", keyRescued, n)
+		a.Wake() // they are queued again and due now: claim them at once if there is room
 	}
 }
 

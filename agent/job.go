@@ -52,6 +52,29 @@ func (r *run) getLastGood() time.Time {
 	return r.lastGood
 }
 
+// CancelNow is called when a cancel of job id is announced (MQTT): it renews the job's
+// lease at once, and when the database confirms the cancel (the announcement alone is
+// not trusted), the job stops now rather than at its next heartbeat.
+func (a *Agent) CancelNow(id int64) {
+	a.mu.Lock()
+	var runs []*run
+	for l, r := range a.jobs {
+		if l.JobID == id {
+			runs = append(runs, r)
+		}
+	}
+	a.mu.Unlock()
+	for _, r := range runs {
+		ctx, cancel := context.WithTimeout(r.ctx, a.callTimeout())
+		hb, err := a.store.JobHeartbeat(ctx, r.lease, r.rows.Load(), a.cfg.LeaseDuration)
+		cancel()
+		if err == nil && hb.CancelRequested && r.ctx.Err() == nil {
+			r.log.Info("cancel requested (announced)")
+			r.cancel(errCancelRequested)
+		}
+	}
+}
+
 // start registers a claimed job and runs it in its own goroutine.
 func (a *Agent) start(hard context.Context, job *queue.Job, claimed time.Time) {
 	ctx, cancel := context.WithCancelCause(hard)

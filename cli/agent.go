@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"rpt/agent"
+	"rpt/internal/notify"
+	"rpt/internal/queue"
 )
 
 func agentCommand(d *Deps) *ucli.Command {
@@ -79,10 +84,47 @@ func agentCommand(d *Deps) *ucli.Command {
 				PruneInterval: c.Duration("prune-interval"),
 				Retention:     agent.Retention{Results: e.cfg.Retention.Results, Jobs: e.cfg.Retention.Jobs},
 			}
-			a := agent.New(store, e.openSource, cfg, log)
-			return a.Run(c.Context)
+			return runAgent(c.Context, e, store, cfg, log)
 		},
 	}
+}
+
+// runAgent runs an agent, with its MQTT side when a broker is configured: wake-ups and
+// announced cancels reach it at once, its presence is retained with a last will, and a
+// relay publishes the events table (duplicates from several agents are harmless:
+// subscribers dedupe by seq). Nothing waits on the broker: without one the agent polls.
+func runAgent(ctx context.Context, e *env, store queue.Store, cfg agent.Config, log *slog.Logger) error {
+	a := agent.New(store, e.openSource, cfg, log)
+	if e.cfg.MQTT == "" {
+		return a.Run(ctx)
+	}
+	client, err := notify.Connect(ctx, notify.Options{URL: e.cfg.MQTT, ClientID: notify.NewClientID("rpt-agent"),
+		Prefix: e.mqttPrefix, Agent: a.Name(), LegacyTopic: e.cfg.LegacyTopic, Logger: log})
+	if err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	defer closeNotifier(client)
+	client.SubscribeWake(a.Wake)
+	client.SubscribeCancel(a.CancelNow)
+	// The relay outlives ctx so the events of a drain (released, succeeded) still go out.
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relay := notify.NewRelay(store, client, notify.RelayOptions{Interval: 250 * time.Millisecond, Logger: log})
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		relay.Run(relayCtx)
+	}()
+	go func() {
+		<-ctx.Done()
+		client.PublishPresence(notify.PresenceDraining)
+	}()
+	err = a.Run(ctx)
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	relay.Poll(flushCtx)
+	cancel()
+	stopRelay()
+	<-relayDone
+	return err
 }
 
 func parseLabels(given []string) (map[string]string, error) {

@@ -74,6 +74,7 @@ func NewApp(d *Deps) *ucli.App {
 		},
 		Commands: []*ucli.Command{
 			quickstartCommand(d),
+			serverCommand(d),
 			agentCommand(d),
 			agentsCommand(d),
 			pauseCommand(d, true),
@@ -257,3 +258,6 @@ func sourceNames(m map[string]source.Config) []string {
 	sortStrings(names)
 	return names
 }
+
+// redactedQueue is the queue DSN as it may be shown.
+func redactedQueue(e *env) string { return dsn.Redact(e.cfg.Queue) }

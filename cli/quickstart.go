@@ -52,22 +52,27 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			}
 			defer store.Close()
 
-			// An in-process agent, stopped when the result is in.
+			// The same wiring as rpt server: an embedded broker on a free port and an
+			// in-process agent, stopped (before the broker) when the result is in.
+			log := slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			stopBroker, err := startEmbeddedBroker(ctx, e, "127.0.0.1:0", log)
+			if err != nil {
+				return err
+			}
+			defer stopBroker()
 			agentCtx, stopAgent := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			defer func() { stopAgent(); wg.Wait() }()
-			log := slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			a := agent.New(store, e.openSource, agent.Config{
-				Name: "quickstart", Sources: sourceNames(e.cfg.Sources), Concurrency: 2,
-				PollInterval: 100 * time.Millisecond, Version: d.Version,
-			}, log)
+			cfg := agent.Config{Name: "quickstart", Sources: sourceNames(e.cfg.Sources), Concurrency: 2, Version: d.Version}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := a.Run(agentCtx); err != nil && !errors.Is(err, context.Canceled) {
+				if err := runAgent(agentCtx, e, store, cfg, log); err != nil && !errors.Is(err, context.Canceled) {
 					log.Error("quickstart agent stopped", "error", err)
 				}
 			}()
+			client := e.notifier(ctx)
+			defer closeNotifier(client)
 
 			// The last 13 closed months.
 			now := d.Now().In(e.loc)
@@ -79,7 +84,10 @@ func quickstartCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			fmt.Fprintf(d.Stderr, "submitted trial-balance %s..%s as job %d\n", start.Format("2006-01"), end.Format("2006-01"), res.Job.ID)
-			j, err := waitJob(ctx, e, nil, store, res.Job.ID, 0)
+			if client != nil {
+				client.PublishWake()
+			}
+			j, err := waitJob(ctx, e, client, store, res.Job.ID, 0)
 			if err != nil {
 				return err
 			}

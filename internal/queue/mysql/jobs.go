@@ -795,7 +795,7 @@ func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParam
 		if err != nil {
 			return err
 		}
-		status, err = s.endAttempt(ctx, tx, j, p.Error, p.Retryable)
+		status, err = s.endAttempt(ctx, tx, j, p.Error, p.Retryable, true)
 		return err
 	})
 	return status, err
@@ -804,7 +804,7 @@ func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParam
 // endAttempt counts a failure of a running job (whose row the transaction has locked)
 // and queues it again after backoff, fails it or cancels it; it frees its slots and
 // records the event.
-func (s *Store) endAttempt(ctx context.Context, tx *sql.Tx, j leasedJob, errText string, retryable bool) (queue.Status, error) {
+func (s *Store) endAttempt(ctx context.Context, tx *sql.Tx, j leasedJob, errText string, retryable, backoff bool) (queue.Status, error) {
 	failures := j.failures + 1
 	var (
 		status queue.Status
@@ -820,7 +820,7 @@ func (s *Store) endAttempt(ctx context.Context, tx *sql.Tx, j leasedJob, errText
 		status, event = queue.StatusQueued, queue.EventRetryScheduled
 		set = "status = 'queued', failures = ?, lease_token = NULL, lease_owner = NULL, lease_expires = NULL, " +
 			"run_after = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND"
-		args = []any{failures, micros(s.opts.RetryDelay(failures))}
+		args = []any{failures, micros(s.retryDelay(failures, backoff))}
 	default:
 		status, event = queue.StatusFailed, queue.EventFailed
 		set = "status = 'failed', failures = ?, lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
@@ -956,7 +956,7 @@ func (s *Store) JobRescue(ctx context.Context) (int, error) {
 				if j.owner != "" {
 					msg = fmt.Sprintf("lease of agent %s expired", j.owner)
 				}
-				if _, err := s.endAttempt(ctx, tx, j, msg, true); err != nil {
+				if _, err := s.endAttempt(ctx, tx, j, msg, true, false); err != nil {
 					return fmt.Errorf("job %d: %w", j.id, err)
 				}
 			}
@@ -1072,4 +1072,13 @@ func (s *Store) EventList(ctx context.Context, jobID int64, afterSeq int64, limi
 		return nil, s.wrap("list events", err)
 	}
 	return out, nil
+}
+
+// retryDelay is the wait before the next attempt: backoff after an error; none after a
+// lease expired (the agent died, not the job), so a rescued job runs again at once.
+func (s *Store) retryDelay(failures int, backoff bool) time.Duration {
+	if !backoff {
+		return 0
+	}
+	return s.opts.RetryDelay(failures)
 }

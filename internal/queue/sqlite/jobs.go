@@ -513,7 +513,7 @@ func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParam
 			return err
 		}
 		j.owner = owner.String
-		status, err = s.endAttempt(ctx, tx, j, p.Error, p.Retryable)
+		status, err = s.endAttempt(ctx, tx, j, p.Error, p.Retryable, true)
 		return err
 	})
 	return status, err
@@ -521,7 +521,7 @@ func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParam
 
 // endAttempt counts a failure of a running job and queues it again, fails it or
 // cancels it; it frees its slots and records the event.
-func (s *Store) endAttempt(ctx context.Context, tx *wtx, j leasedJob, errText string, retryable bool) (queue.Status, error) {
+func (s *Store) endAttempt(ctx context.Context, tx *wtx, j leasedJob, errText string, retryable, backoff bool) (queue.Status, error) {
 	failures := j.failures + 1
 	var (
 		status queue.Status
@@ -537,7 +537,7 @@ func (s *Store) endAttempt(ctx context.Context, tx *wtx, j leasedJob, errText st
 		status, event = queue.StatusQueued, queue.EventRetryScheduled
 		set = `status = 'queued', failures = ?, lease_token = NULL, lease_owner = NULL, lease_expires = NULL,
 			run_after = ` + nowUS + ` + ?`
-		args = []any{failures, s.opts.RetryDelay(failures).Microseconds()}
+		args = []any{failures, s.retryDelay(failures, backoff).Microseconds()}
 	default:
 		status, event = queue.StatusFailed, queue.EventFailed
 		set = `status = 'failed', failures = ?, lease_expires = NULL, finished_at = ` + nowUS
@@ -662,7 +662,7 @@ func (s *Store) JobRescue(ctx context.Context) (int, error) {
 			if j.owner != "" {
 				msg = fmt.Sprintf("lease of agent %s expired", j.owner)
 			}
-			if _, err := s.endAttempt(ctx, tx, j, msg, true); err != nil {
+			if _, err := s.endAttempt(ctx, tx, j, msg, true, false); err != nil {
 				return fmt.Errorf("job %d: %w", j.id, err)
 			}
 		}
@@ -849,4 +849,13 @@ func (s *Store) AgentList(ctx context.Context) ([]queue.Agent, error) {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
 	return out, nil
+}
+
+// retryDelay is the wait before the next attempt: backoff after an error; none after a
+// lease expired (the agent died, not the job), so a rescued job runs again at once.
+func (s *Store) retryDelay(failures int, backoff bool) time.Duration {
+	if !backoff {
+		return 0
+	}
+	return s.opts.RetryDelay(failures)
 }
