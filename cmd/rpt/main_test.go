@@ -39,8 +39,11 @@ func TestScripts(t *testing.T) {
 			"stdout2env": cmdStdoutToEnv,
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "mysql" {
+			switch cond {
+			case "mysql":
 				return os.Getenv("RPT_TEST_MYSQL_DSN") != "", nil
+			case "mqtt":
+				return os.Getenv("RPT_TEST_MQTT") != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -58,6 +61,10 @@ func TestScripts(t *testing.T) {
 				env.Setenv("MYSQL_QUEUE", db.dsn)
 				env.Defer(db.drop)
 			}
+			// Each script its own topic prefix on the shared broker.
+			var p [4]byte
+			rand.Read(p[:])
+			env.Setenv("RPT_MQTT_PREFIX", "rpt-test-"+hex.EncodeToString(p[:]))
 			for _, k := range []string{"RPT_TEST_MYSQL_DSN", "RPT_TEST_REQUIRE_MYSQL", "RPT_TEST_MQTT"} {
 				if v := os.Getenv(k); v != "" {
 					env.Setenv(k, v)
