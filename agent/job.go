@@ -12,6 +12,7 @@ import (
 
 	"rpt/internal/queue"
 	"rpt/internal/results"
+	"rpt/internal/source"
 	"rpt/reportdefs"
 )
 
@@ -165,33 +166,23 @@ func (a *Agent) execute(r *run) (err error) {
 	}
 	defer rows.Close()
 
-	cols, convert, err := applyColumnTypes(rows.Columns(), def.Columns)
+	typed, err := source.Retype(rows, def.Columns)
 	if err != nil {
 		return err
 	}
-	w := results.NewWriter(fencedChunks{a}, r.lease, cols)
-	row := make([]any, len(cols))
-	for rows.Next() {
+	w := results.NewWriter(fencedChunks{a}, r.lease, typed.Columns())
+	for typed.Next() {
 		// Also stops a source that ignores cancellation.
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("copy result rows: %w", err)
 		}
-		copy(row, rows.Values())
-		for i, conv := range convert {
-			if conv == nil || row[i] == nil {
-				continue
-			}
-			v, err := conv(row[i])
-			if err != nil {
-				// The definition's columns: type doesn't fit the data: retrying won't help.
-				return fmt.Errorf("row %d column %q: %w: %w", w.Rows()+1, cols[i].Name, err, reportdefs.ErrInvalid)
-			}
-			row[i] = v
-		}
-		if err := w.Write(ctx, row); err != nil {
+		if err := w.Write(ctx, typed.Values()); err != nil {
 			return fmt.Errorf("write result: %w", err)
 		}
 		r.rows.Store(w.Rows())
+	}
+	if err := typed.Err(); errors.Is(err, source.ErrConvert) {
+		return err
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read rows from source %q: %w", job.Source, err)
@@ -348,7 +339,7 @@ func decide(r *run, err error) (out outcome, failure queue.JobFailParams) {
 	case errors.Is(err, queue.ErrUnavailable):
 		// The result store failed, not the job: give it back once the database answers.
 		return outRelease, failure
-	case errors.Is(err, reportdefs.ErrInvalid):
+	case errors.Is(err, reportdefs.ErrInvalid), errors.Is(err, source.ErrConvert):
 		return outFail, queue.JobFailParams{Error: err.Error(), Retryable: false}
 	default:
 		var p *panicError

@@ -86,7 +86,11 @@ func TestSQLiteMetricsAfterRescue(t *testing.T) {
 		`rpt_agent_running_jobs`:                1,
 	})
 	// Heartbeats get lost: the lease expires, the agent's own rescue loop takes the
-	// job back, and the next heartbeat that arrives is fenced out.
+	// job back, and the next heartbeat that arrives is fenced out. A rescued job is due
+	// at once; the pause keeps this agent from claiming it again.
+	if err := env.store.PauseSet(context.Background(), queue.PauseReport, "long", true); err != nil {
+		t.Fatal(err)
+	}
 	store.swallow.Store(true)
 	waitFor(t, "lease rescued", func() bool { return env.job(t, id).Status == queue.StatusQueued })
 	store.swallow.Store(false)
@@ -97,10 +101,10 @@ func TestSQLiteMetricsAfterRescue(t *testing.T) {
 		`rpt_stale_writes_rejected_total`:                             atLeastOne,
 		`rpt_jobs_finished_total{outcome="lease_lost",report="long"}`: 1,
 		`rpt_job_duration_seconds_count{report="long"}`:               1,
-		// Rescued with a failure counted; the retry waits out its (hour-long) backoff.
-		`rpt_queue_depth{state="scheduled"}`: 1,
-		`rpt_queue_depth{state="running"}`:   0,
-		`rpt_agent_running_jobs`:             0,
+		// Rescued with a failure counted; the pause keeps it queued.
+		`rpt_queue_depth{state="queued"}`:  1, // due at once
+		`rpt_queue_depth{state="running"}`: 0,
+		`rpt_agent_running_jobs`:           0,
 	})
 	if _, ok := got[`rpt_slots_in_use{scope="report:long"}`]; ok {
 		t.Errorf("slot still in use after the rescue")

@@ -415,6 +415,10 @@ func TestSQLiteLeaseLostStopsJob(t *testing.T) {
 	a, _ := startAgent(t, store, env.open, cfg)
 
 	waitFor(t, "job running", func() bool { return env.job(t, id).Status == queue.StatusRunning && a.Running() == 1 })
+	// A rescued job is due at once; the pause keeps this agent from claiming it again.
+	if err := env.store.PauseSet(context.Background(), queue.PauseReport, "long", true); err != nil {
+		t.Fatal(err)
+	}
 	store.swallow.Store(true)
 	// The agent's own rescue loop returns the expired lease to the queue.
 	waitFor(t, "lease rescued", func() bool { return env.job(t, id).Status == queue.StatusQueued })

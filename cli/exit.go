@@ -58,7 +58,8 @@ func ExitCode(err error) int {
 		errors.Is(err, dsn.ErrInvalid),
 		errors.Is(err, demo.ErrInvalid),
 		errors.Is(err, queue.ErrNotFound),
-		errors.Is(err, source.ErrUnknownParam):
+		errors.Is(err, source.ErrUnknownParam),
+		errors.Is(err, source.ErrConvert):
 		return ExitUsage
 	case errors.Is(err, queue.ErrUnavailable), errors.Is(err, source.ErrUnavailable):
 		return ExitUnreachable

@@ -181,17 +181,13 @@ func reportsCommand(d *Deps) *ucli.Command {
 						return fmt.Errorf("run %s: %w", def.Name, err)
 					}
 					defer rows.Close()
-					return results.Render(ctx, d.Stdout, format, typedRows{Rows: rows, cols: def.ApplyColumns(rows.Columns())}, results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: def.Name})
+					typed, err := source.Retype(rows, def.Columns)
+					if err != nil {
+						return err
+					}
+					return results.Render(ctx, d.Stdout, format, typed, results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: def.Name})
 				},
 			},
 		},
 	}
 }
-
-// typedRows overrides a stream's column types with a definition's columns:.
-type typedRows struct {
-	source.Rows
-	cols []source.Column
-}
-
-func (t typedRows) Columns() []source.Column { return t.cols }

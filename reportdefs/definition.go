@@ -621,16 +621,3 @@ func (d *Definition) Param(name string) *Param {
 	}
 	return nil
 }
-
-// ApplyColumns returns a copy of cols with the definition's columns: type overrides
-// applied; columns without an override keep the type the source reported. (Converting
-// the values to match is the caller's job: the agent does it for stored results.)
-func (d *Definition) ApplyColumns(cols []source.Column) []source.Column {
-	out := slices.Clone(cols)
-	for i, c := range out {
-		if t, ok := d.Columns[c.Name]; ok {
-			out[i].Type = t
-		}
-	}
-	return out
-}

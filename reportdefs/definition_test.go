@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"rpt/internal/source"
 )
 
 const goodDef = `name: sales-by-day
@@ -342,14 +341,4 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestApplyColumns(t *testing.T) {
-	t.Parallel()
-	d := mustParse(t, base+"columns: {amount: decimal}\n")
-	in := []source.Column{{Name: "id", Type: source.TypeInt}, {Name: "amount", Type: source.TypeString}}
-	got := d.ApplyColumns(in)
-	if got[0].Type != source.TypeInt || got[1].Type != source.TypeDecimal || in[1].Type != source.TypeString {
-		t.Errorf("ApplyColumns = %v (input now %v)", got, in)
-	}
 }

@@ -76,7 +76,12 @@ func runShipped(t *testing.T, src source.Source, def *reportdefs.Definition, par
 		t.Fatalf("%s %v: %v", def.Name, params, err)
 	}
 	defer rows.Close()
-	cols := def.ApplyColumns(rows.Columns())
+	typed, err := source.Retype(rows, def.Columns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows = typed
+	cols := rows.Columns()
 	var out [][]string
 	for rows.Next() {
 		v := rows.Values()

@@ -71,7 +71,12 @@ func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				cols := def.ApplyColumns(rows.Columns())
+				typed, err := source.Retype(rows, def.Columns)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows = typed
+				cols := rows.Columns()
 				wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit"}
 				if len(cols) != len(wantCols) {
 					t.Fatalf("columns %v, want %v", cols, wantCols)

@@ -1,27 +1,82 @@
-package agent
+package source
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"rpt/internal/source"
-	"rpt/reportdefs"
 )
 
 // convertFunc turns one non-NULL value into the representation of a column's type.
 type convertFunc func(v any) (any, error)
+
+// ErrConvert marks a value that does not fit the type a definition's columns: gives
+// its column, or an override naming no column: retrying will not help.
+var ErrConvert = errors.New("column type")
+
+// Retype wraps rows so that the columns named in types report that type and their
+// values are converted to it (see applyColumnTypes). A value that does not convert ends
+// the stream with an error wrapping ErrConvert that names the row and the column.
+func Retype(rows Rows, types map[string]Type) (Rows, error) {
+	cols, convert, err := applyColumnTypes(rows.Columns(), types)
+	if err != nil {
+		return nil, err
+	}
+	if len(types) == 0 {
+		return rows, nil
+	}
+	return &retyped{Rows: rows, cols: cols, convert: convert, row: make([]any, len(cols))}, nil
+}
+
+type retyped struct {
+	Rows
+	cols    []Column
+	convert []convertFunc
+	row     []any
+	n       int64
+	err     error
+}
+
+func (r *retyped) Columns() []Column { return r.cols }
+func (r *retyped) Values() []any     { return r.row }
+
+func (r *retyped) Next() bool {
+	if r.err != nil || !r.Rows.Next() {
+		return false
+	}
+	r.n++
+	copy(r.row, r.Rows.Values())
+	for i, conv := range r.convert {
+		if conv == nil || r.row[i] == nil {
+			continue
+		}
+		v, err := conv(r.row[i])
+		if err != nil {
+			r.err = fmt.Errorf("row %d column %q: %w: %w", r.n, r.cols[i].Name, err, ErrConvert)
+			return false
+		}
+		r.row[i] = v
+	}
+	return true
+}
+
+func (r *retyped) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.Rows.Err()
+}
 
 // applyColumnTypes applies a definition's `columns:` type overrides to the columns the
 // source reports. Sources can't always know a column's type (SQLite types values, not
 // expressions), so the definition says it, and each value is converted to match: the
 // result store keeps types and values consistent. convert[i] is nil for columns without
 // an override.
-func applyColumnTypes(cols []source.Column, overrides map[string]source.Type) ([]source.Column, []convertFunc, error) {
-	out := make([]source.Column, len(cols))
+func applyColumnTypes(cols []Column, overrides map[string]Type) ([]Column, []convertFunc, error) {
+	out := make([]Column, len(cols))
 	copy(out, cols)
 	convert := make([]convertFunc, len(cols))
 	if len(overrides) == 0 {
@@ -41,7 +96,7 @@ func applyColumnTypes(cols []source.Column, overrides map[string]source.Type) ([
 		i, ok := index[name]
 		if !ok {
 			return nil, nil, fmt.Errorf("columns: %q is not a column of the result (columns: %s): %w",
-				name, columnNames(cols), reportdefs.ErrInvalid)
+				name, columnNames(cols), ErrConvert)
 		}
 		conv, err := converter(typ)
 		if err != nil {
@@ -53,7 +108,7 @@ func applyColumnTypes(cols []source.Column, overrides map[string]source.Type) ([
 	return out, convert, nil
 }
 
-func columnNames(cols []source.Column) string {
+func columnNames(cols []Column) string {
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.Name
@@ -61,29 +116,29 @@ func columnNames(cols []source.Column) string {
 	return strings.Join(names, ", ")
 }
 
-func converter(t source.Type) (convertFunc, error) {
+func converter(t Type) (convertFunc, error) {
 	switch t {
-	case source.TypeInt:
+	case TypeInt:
 		return toInt, nil
-	case source.TypeDecimal:
+	case TypeDecimal:
 		return toDecimal, nil
-	case source.TypeFloat:
+	case TypeFloat:
 		return toFloat, nil
-	case source.TypeString:
+	case TypeString:
 		return toString, nil
-	case source.TypeBool:
+	case TypeBool:
 		return toBool, nil
-	case source.TypeDate:
+	case TypeDate:
 		return toDate, nil
-	case source.TypeDateTime:
+	case TypeDateTime:
 		return toDateTime, nil
-	case source.TypeBytes:
+	case TypeBytes:
 		return toBytes, nil
 	}
-	return nil, fmt.Errorf("unknown type %q: %w", t, reportdefs.ErrInvalid)
+	return nil, fmt.Errorf("unknown type %q: %w", t, ErrConvert)
 }
 
-func cannot(v any, t source.Type) error {
+func cannot(v any, t Type) error {
 	return fmt.Errorf("cannot convert %T value %v to %s", v, v, t)
 }
 
@@ -107,7 +162,7 @@ func toInt(v any) (any, error) {
 	case []byte:
 		return toInt(string(x))
 	}
-	return nil, cannot(v, source.TypeInt)
+	return nil, cannot(v, TypeInt)
 }
 
 func toDecimal(v any) (any, error) {
@@ -125,7 +180,7 @@ func toDecimal(v any) (any, error) {
 	case []byte:
 		return toDecimal(string(x))
 	}
-	return nil, cannot(v, source.TypeDecimal)
+	return nil, cannot(v, TypeDecimal)
 }
 
 // isDecimal accepts an optional sign, digits, and an optional fraction.
@@ -158,7 +213,7 @@ func toFloat(v any) (any, error) {
 	case []byte:
 		return toFloat(string(x))
 	}
-	return nil, cannot(v, source.TypeFloat)
+	return nil, cannot(v, TypeFloat)
 }
 
 func toString(v any) (any, error) {
@@ -176,7 +231,7 @@ func toString(v any) (any, error) {
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano), nil
 	}
-	return nil, cannot(v, source.TypeString)
+	return nil, cannot(v, TypeString)
 }
 
 func toBool(v any) (any, error) {
@@ -194,7 +249,7 @@ func toBool(v any) (any, error) {
 	case []byte:
 		return toBool(string(x))
 	}
-	return nil, cannot(v, source.TypeBool)
+	return nil, cannot(v, TypeBool)
 }
 
 func toDate(v any) (any, error) {
@@ -211,11 +266,8 @@ func toDate(v any) (any, error) {
 	case []byte:
 		return toDate(string(x))
 	}
-	return nil, cannot(v, source.TypeDate)
+	return nil, cannot(v, TypeDate)
 }
-
-// dateTimeLayouts are the shapes databases print datetimes in; without a zone, UTC.
-var dateTimeLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", time.DateOnly}
 
 func toDateTime(v any) (any, error) {
 	switch x := v.(type) {
@@ -231,7 +283,7 @@ func toDateTime(v any) (any, error) {
 	case []byte:
 		return toDateTime(string(x))
 	}
-	return nil, cannot(v, source.TypeDateTime)
+	return nil, cannot(v, TypeDateTime)
 }
 
 func toBytes(v any) (any, error) {
@@ -241,5 +293,5 @@ func toBytes(v any) (any, error) {
 	case string:
 		return []byte(x), nil
 	}
-	return nil, cannot(v, source.TypeBytes)
+	return nil, cannot(v, TypeBytes)
 }
