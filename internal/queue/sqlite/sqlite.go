@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -195,11 +196,25 @@ func (s *Store) provider() (*goose.Provider, error) {
 }
 
 // Migrate applies every pending embedded migration; with none pending it does nothing.
+//
+// Every command on the embedded queue migrates on open, so an agent and a submit
+// started together on a fresh file would both apply version N; an exclusive lock on a
+// file beside the database lets one process migrate while the other waits, then finds
+// nothing to do.
 func (s *Store) Migrate(ctx context.Context) error {
 	p, err := s.provider()
 	if err != nil {
 		return fmt.Errorf("migrate queue: %w", err)
 	}
+	lock, err := os.OpenFile(s.Path()+".migrate-lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("migrate queue: %w: %v", queue.ErrUnavailable, err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("migrate queue: lock: %w", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate queue: %w", err)
 	}

@@ -239,3 +239,28 @@ func BenchmarkSubmitClaimComplete(b *testing.B) {
 		}
 	}
 }
+
+// Processes started together on a fresh queue (an agent and a submit) all migrate it:
+// they must not race on the same version.
+func TestConcurrentMigrateOnFreshFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "q.db")
+	const n = 4
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			s, err := sqlite.Open(context.Background(), path, queue.Options{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			errs <- s.Migrate(context.Background())
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("migrate: %v", err)
+		}
+	}
+}
