@@ -79,6 +79,9 @@ type Config struct {
 	// PollInterval is how often an agent with free capacity asks for jobs; default 1s.
 	// Wake claims at once.
 	PollInterval time.Duration
+	// HistorySource names the source whose database holds history tables (a definition's
+	// store:); default "warehouse".
+	HistorySource string
 	// RescueInterval is how often the agent returns expired leases to the queue; default
 	// 1s, so a dead agent's jobs run again within lease + about a second.
 	RescueInterval time.Duration
@@ -141,6 +144,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.HistorySource == "" {
+		c.HistorySource = "warehouse"
 	}
 	if c.RescueInterval <= 0 {
 		c.RescueInterval = DefaultRescueInterval

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -196,6 +197,41 @@ func (a *Agent) execute(r *run) (err error) {
 		// success: a cancelled job's result may be short.
 		return err
 	}
+	if def.Store != nil {
+		return a.writeHistory(ctx, r, def, values)
+	}
+	return nil
+}
+
+// writeHistory copies the attempt's stored result into the definition's store: table
+// in the history source (the warehouse), in one transaction fenced by the lease: a
+// zombie attempt cannot write, and readers see the whole run or none of it.
+func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Definition, values map[string]any) error {
+	name := a.cfg.HistorySource
+	src, err := a.open(ctx, name)
+	if err != nil {
+		return fmt.Errorf("history: open source %q: %w", name, err)
+	}
+	defer src.Close()
+	withDB, ok := src.(interface{ DB() *sql.DB })
+	if !ok || (src.Driver() != source.DialectMySQL && src.Driver() != source.DialectSQLite) {
+		return fmt.Errorf("history: source %q (%s) cannot hold history tables; it must be mysql or sqlite: %w", name, src.Driver(), reportdefs.ErrInvalid)
+	}
+	rows, err := results.Open(ctx, fencedChunks{a}, r.lease.JobID, r.lease.Attempt)
+	if err != nil {
+		return fmt.Errorf("history: read result: %w", err)
+	}
+	defer rows.Close()
+	spec := results.HistorySpec{Table: def.Store.Table, Mode: def.Store.Mode, Key: def.Store.Key, ReplaceWhere: def.Store.ReplaceWhere, Params: values}
+	fence := results.HistoryFence{JobID: r.lease.JobID, Attempt: r.lease.Attempt, Check: func(ctx context.Context) error {
+		_, err := a.store.JobHeartbeat(ctx, r.lease, r.rows.Load(), a.cfg.LeaseDuration)
+		return err
+	}}
+	n, err := results.WriteHistory(ctx, withDB.DB(), src.Driver(), spec, fence, rows)
+	if err != nil {
+		return fmt.Errorf("history table %s: %w", def.Store.Table, err)
+	}
+	r.log.Info("history written", "table", def.Store.Table, keyRows, n)
 	return nil
 }
 
@@ -339,7 +375,7 @@ func decide(r *run, err error) (out outcome, failure queue.JobFailParams) {
 	case errors.Is(err, queue.ErrUnavailable):
 		// The result store failed, not the job: give it back once the database answers.
 		return outRelease, failure
-	case errors.Is(err, reportdefs.ErrInvalid), errors.Is(err, source.ErrConvert):
+	case errors.Is(err, reportdefs.ErrInvalid), errors.Is(err, source.ErrConvert), errors.Is(err, results.ErrHistorySpec):
 		return outFail, queue.JobFailParams{Error: err.Error(), Retryable: false}
 	default:
 		var p *panicError

@@ -77,7 +77,7 @@ func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
 				}
 				rows = typed
 				cols := rows.Columns()
-				wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit"}
+				wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "pcn", "period"}
 				if len(cols) != len(wantCols) {
 					t.Fatalf("columns %v, want %v", cols, wantCols)
 				}
@@ -97,8 +97,11 @@ func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
 						continue
 					}
 					w := want[n]
-					got := []string{fmt.Sprint(v[0]), fmt.Sprint(v[1]), fmt.Sprint(v[2]), fmt.Sprint(v[3]), fmt.Sprint(v[4]), fmt.Sprint(v[5]), fmt.Sprint(v[6]), fmt.Sprint(v[7])}
-					exp := []string{w.PeriodDisplay, w.CategoryType, w.CategoryName, w.SubCategoryName, w.AccountNo, w.AccountName, demo.Cents(w.CurrentCents).String(), demo.Cents(w.YTDCents).String()}
+					got := make([]string, len(v))
+					for i := range v {
+						got[i] = fmt.Sprint(v[i])
+					}
+					exp := []string{w.PeriodDisplay, w.CategoryType, w.CategoryName, w.SubCategoryName, w.AccountNo, w.AccountName, demo.Cents(w.CurrentCents).String(), demo.Cents(w.YTDCents).String(), fmt.Sprint(tc.pcn), fmt.Sprint(w.Period)}
 					for i := range exp {
 						if got[i] != exp[i] {
 							t.Fatalf("pcn %d %d..%d row %d column %s = %q, want %q (row %v)", tc.pcn, tc.start, tc.end, n, wantCols[i], got[i], exp[i], got)

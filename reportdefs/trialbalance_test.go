@@ -178,8 +178,16 @@ func runTrialBalance(t *testing.T, db *sql.DB, driver string, d *Definition, giv
 	for rows.Next() {
 		var r tbRow
 		var cat, catName, sub sql.NullString
-		if err := rows.Scan(&r.period, &cat, &catName, &sub, &r.accountNo, &r.accountName, &r.current, &r.ytd); err != nil {
+		var pcn, period int64
+		if err := rows.Scan(&r.period, &cat, &catName, &sub, &r.accountNo, &r.accountName, &r.current, &r.ytd, &pcn, &period); err != nil {
 			t.Fatal(err)
+		}
+		// pcn and period key the history table: they must agree with the row.
+		if want := given["pcn"]; want != "" && fmt.Sprint(pcn) != want {
+			t.Errorf("row pcn %d, want %s", pcn, want)
+		}
+		if fmt.Sprintf("%04d-%02d", period/100, period%100) != r.period {
+			t.Errorf("row period %d does not match period_display %s", period, r.period)
 		}
 		r.catType, r.catName, r.subName = cat.String, catName.String, sub.String
 		out = append(out, r)

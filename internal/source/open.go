@@ -69,7 +69,10 @@ type sqlSource struct {
 	killDB *sql.DB
 }
 
-func (s *sqlSource) Name() string   { return s.name }
+func (s *sqlSource) Name() string { return s.name }
+
+// DB is the source's pool, for writing history tables into a warehouse source.
+func (s *sqlSource) DB() *sql.DB    { return s.db }
 func (s *sqlSource) Driver() string { return s.driver }
 
 func (s *sqlSource) Close() error {
