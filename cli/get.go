@@ -11,6 +11,7 @@ import (
 
 	"rpt/internal/queue"
 	"rpt/internal/results"
+	"rpt/reportdefs"
 )
 
 const resultFormats = "table|csv|json|yaml|xlsx"
@@ -76,10 +77,14 @@ func getCommand(d *Deps) *ucli.Command {
 			defer rows.Close()
 			opts := results.RenderOptions{MaxTableRows: c.Int("max-rows"), TotalRows: j.Rows, SheetName: j.Report}
 			path := c.String("file")
-			if path == "" {
-				if format == "xlsx" && d.StdoutTTY {
-					return usagef("get: xlsx is binary; use --file PATH.xlsx")
+			if path == "" && format == "xlsx" && d.StdoutTTY {
+				// Binary never goes to a terminal: save under the report's file name.
+				if path, err = defaultFileName(e, j, "xlsx"); err != nil {
+					return err
 				}
+				fmt.Fprintf(d.Stderr, "writing %s\n", path)
+			}
+			if path == "" {
 				return results.Render(c.Context, d.Stdout, format, rows, opts)
 			}
 			return writeFileAtomic(path, func(w io.Writer) error {
@@ -188,4 +193,19 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("--file %s: %w", path, err)
 	}
 	return nil
+}
+
+// defaultFileName is where a result is saved when no --file is given: the definition's
+// filename: template (the trial balance: TB-<start>_to_<end>_on_<MM-DD>.xlsx), else
+// REPORT-ID.EXT, in the current folder.
+func defaultFileName(e *env, j *queue.Job, ext string) (string, error) {
+	def, err := reportdefs.Parse(j.Report+".yaml", j.Definition)
+	if err != nil {
+		return "", fmt.Errorf("job %d: definition snapshot: %w", j.ID, err)
+	}
+	finished := e.d.Now()
+	if j.FinishedAt != nil {
+		finished = *j.FinishedAt
+	}
+	return def.FileName(j.ID, j.Params, finished, e.loc, ext), nil
 }

@@ -7,6 +7,7 @@
 package reportdefs
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -51,9 +52,12 @@ type Definition struct {
 	SQL         string
 	Dialects    map[string]string // driver -> SQL overriding SQL
 	Store       *Store
-	Deliver     *Deliver
-	Raw         []byte // the file as read: the snapshot a job carries
-	File        string
+	// Filename is the default name `rpt get ID -o xlsx` saves to on a terminal; it may
+	// use {param}, {date} (MM-DD), {report}, {job}.
+	Filename string
+	Deliver  *Deliver
+	Raw      []byte // the file as read: the snapshot a job carries
+	File     string
 }
 
 // Store is a definition's store: block: write each run's rows into a warehouse table.
@@ -177,6 +181,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 	var sqlNode *yaml.Node
 	dialectNodes := map[string]*yaml.Node{}
 	var replaceNode *yaml.Node
+	var filenameNode *yaml.Node
 	var groupNode *yaml.Node
 	seen := mapping(p, root, "", []field{
 		{"name", func(v *yaml.Node, path string) {
@@ -286,6 +291,10 @@ func Parse(file string, data []byte) (*Definition, error) {
 			d.Store, replaceNode = parseStore(p, v, path)
 		}},
 		{"deliver", func(v *yaml.Node, path string) { d.Deliver = parseDeliver(p, v, path, d) }},
+		{"filename", func(v *yaml.Node, path string) {
+			d.Filename, _ = str(p, v, path)
+			filenameNode = v
+		}},
 	})
 	if root.Kind != yaml.MappingNode {
 		return nil, p.err()
@@ -313,7 +322,13 @@ func Parse(file string, data []byte) (*Definition, error) {
 		checkSQLParams(p, replaceNode, "store.replace_where", d.Store.ReplaceWhere, declared)
 	}
 	if d.Deliver != nil && d.Deliver.Email != nil {
-		checkFilename(p, root, d, declared)
+		checkFilename(p, filenameLine(root), "deliver.email.filename", d.Deliver.Email.Filename, declared)
+	}
+	if filenameNode != nil {
+		checkFilename(p, filenameNode.Line, "filename", d.Filename, declared)
+		if strings.ContainsAny(d.Filename, "/\\") {
+			p.at(filenameNode, "filename", "%q: a file name, not a path", d.Filename)
+		}
 	}
 	if err := p.err(); err != nil {
 		return nil, err
@@ -575,15 +590,41 @@ func parseDeliver(p *problems, n *yaml.Node, path string, d *Definition) *Delive
 	return out
 }
 
-// checkFilename reports {placeholders} in deliver.email.filename that are neither
+// checkFilename reports {placeholders} in a file name template that are neither
 // parameters nor the built-ins date, report, job.
-func checkFilename(p *problems, root *yaml.Node, d *Definition, declared map[string]bool) {
-	for _, m := range placeRE.FindAllStringSubmatch(d.Deliver.Email.Filename, -1) {
+func checkFilename(p *problems, line int, field, template string, declared map[string]bool) {
+	for _, m := range placeRE.FindAllStringSubmatch(template, -1) {
 		if declared[m[1]] || slices.Contains(filenames, m[1]) {
 			continue
 		}
-		p.add(filenameLine(root), "deliver.email.filename", "unknown placeholder {%s} (want a parameter or date, report, job)", m[1])
+		p.add(line, field, "unknown placeholder {%s} (want a parameter or date, report, job)", m[1])
 	}
+}
+
+// FileName expands the definition's filename: template for a finished job: {param}
+// from its resolved params, {date} the day it finished (MM-DD, in loc), {report},
+// {job}. Without a template: REPORT-JOB.EXT.
+func (d *Definition) FileName(job int64, resolved json.RawMessage, finished time.Time, loc *time.Location, ext string) string {
+	if d.Filename == "" {
+		return fmt.Sprintf("%s-%d.%s", d.Name, job, ext)
+	}
+	var params map[string]any
+	_ = json.Unmarshal(resolved, &params)
+	return placeRE.ReplaceAllStringFunc(d.Filename, func(m string) string {
+		name := placeRE.FindStringSubmatch(m)[1]
+		switch name {
+		case "date":
+			return finished.In(loc).Format("01-02")
+		case "report":
+			return d.Name
+		case "job":
+			return fmt.Sprint(job)
+		}
+		if v, ok := params[name]; ok && v != nil {
+			return strings.NewReplacer("/", "-", "\\", "-").Replace(fmt.Sprint(v))
+		}
+		return ""
+	})
 }
 
 func filenameLine(root *yaml.Node) int {

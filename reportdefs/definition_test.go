@@ -341,3 +341,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestFileName(t *testing.T) {
+	t.Parallel()
+	d, err := Parse("tb.yaml", []byte("name: tb\nsource: warehouse\nparams:\n  - {name: start_period, type: period}\n  - {name: end_period, type: period}\nfilename: \"TB-{start_period}_to_{end_period}_on_{date}.xlsx\"\nsql: SELECT :start_period, :end_period\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	detroit, _ := time.LoadLocation("America/Detroit")
+	finished := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC) // still Nov 30 in Detroit
+	got := d.FileName(7, []byte(`{"start_period":202501,"end_period":202512}`), finished, detroit, "xlsx")
+	if want := "TB-202501_to_202512_on_11-30.xlsx"; got != want {
+		t.Errorf("FileName = %q, want %q", got, want)
+	}
+	plain, err := Parse("x.yaml", []byte("name: x\nsource: warehouse\nsql: SELECT 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plain.FileName(7, nil, finished, time.UTC, "xlsx"); got != "x-7.xlsx" {
+		t.Errorf("FileName without a template = %q", got)
+	}
+	for _, bad := range []string{"filename: \"{nope}.xlsx\"", "filename: \"../{date}.xlsx\""} {
+		if _, err := Parse("b.yaml", []byte("name: b\nsource: warehouse\n"+bad+"\nsql: SELECT 1\n")); err == nil || !strings.Contains(err.Error(), "b.yaml:3: filename") {
+			t.Errorf("%s: error %v, want b.yaml:3: filename", bad, err)
+		}
+	}
+}
