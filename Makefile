@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
-.PHONY: help build test test-unit test-integration bench lint verify
+.PHONY: help build test test-unit test-integration bench fuzz lint verify
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -23,6 +23,20 @@ test-integration: ## only the tests that talk to MariaDB
 
 bench: ## benchmarks (compare ratios from one run; the machine is shared)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+FUZZTIME ?= 30s
+fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10s)
+	$(GO) test ./reportdefs -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./reportdefs -run '^$$' -fuzz '^FuzzCatalogue$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./reportdefs -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzCatalogue$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzScheme$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzMySQL$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzBind$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/results -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/results -run '^$$' -fuzz '^FuzzRows$$' -fuzztime $(FUZZTIME)
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
