@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
-.PHONY: help build test test-unit test-integration bench fuzz lint verify
+.PHONY: help build test test-unit test-integration bench bench-report fuzz lint verify
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ test-integration: ## only the tests that talk to MariaDB
 
 bench: ## benchmarks (compare ratios from one run; the machine is shared)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+bench-report: ## bench/run.sh: the figures of BENCHMARKS.md (RPT_BENCH_BIG=1 for 1M jobs and a 5M-row result)
+	bench/run.sh
 
 FUZZTIME ?= 30s
 fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10s)
