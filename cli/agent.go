@@ -84,6 +84,11 @@ func agentCommand(d *Deps) *ucli.Command {
 				PruneInterval: c.Duration("prune-interval"),
 				Retention:     agent.Retention{Results: e.cfg.Retention.Results, Jobs: e.cfg.Retention.Jobs},
 			}
+			// The connection budget: claim loop and presence/rescue, plus a heartbeat and a
+			// result writer per running job (a DSN's max_open_conns wins).
+			if pool, ok := store.(interface{ SetMaxOpenConns(int) }); ok && !strings.Contains(e.cfg.Queue, "max_open_conns=") {
+				pool.SetMaxOpenConns(2 + 2*concurrency)
+			}
 			return runAgent(c.Context, e, store, cfg, log)
 		},
 	}
