@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
-.PHONY: help build test test-unit test-integration bench bench-report fuzz lint verify
+.PHONY: help build test test-unit test-integration bench bench-report fuzz fuzz-short lint verify
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,13 @@ fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10s)
 	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzBind$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/results -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/results -run '^$$' -fuzz '^FuzzRows$$' -fuzztime $(FUZZTIME)
+
+fuzz-short: ## the parsers' fuzz targets for a few seconds each (CI)
+	$(GO) test ./reportdefs -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s
+	$(GO) test ./reportdefs -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime 5s
+	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s
+	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzMySQL$$' -fuzztime 5s
+	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzBind$$' -fuzztime 5s
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
