@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"rpt/internal/didyoumean"
 )
 
 //go:embed reports/*.yaml
@@ -89,7 +91,7 @@ func (c *Catalog) Get(name string) (*Definition, error) {
 		return d, nil
 	}
 	msg := fmt.Sprintf("unknown report %q (known: %s)", name, strings.Join(c.names(), ", "))
-	return nil, &notFoundError{msg: withSuggestion(msg, name, c.names())}
+	return nil, &notFoundError{msg: didyoumean.Append(msg, name, c.names())}
 }
 
 // List returns every definition, sorted by name.

@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"rpt/internal/didyoumean"
 	"rpt/internal/source"
 )
 
@@ -256,7 +257,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 					p.at(k, vpath, "bad column name %q", key)
 				}
 				if !slices.Contains(columnTypes, source.Type(val)) {
-					p.at(k, vpath, "%s", withSuggestion(fmt.Sprintf("unknown column type %q (want int, decimal, float, string, bool, date, datetime)", val), val, columnTypeNames()))
+					p.at(k, vpath, "%s", didyoumean.Append(fmt.Sprintf("unknown column type %q (want int, decimal, float, string, bool, date, datetime)", val), val, columnTypeNames()))
 				}
 				d.Columns[key] = source.Type(val)
 			})
@@ -279,7 +280,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 			}
 			strMap(p, v, path, func(k *yaml.Node, key, val, vpath string) {
 				if !slices.Contains(Drivers, key) {
-					p.at(k, vpath, "%s", withSuggestion(fmt.Sprintf("unknown driver %q (want %s)", key, strings.Join(Drivers, ", ")), key, Drivers))
+					p.at(k, vpath, "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", key, strings.Join(Drivers, ", ")), key, Drivers))
 				}
 				if strings.TrimSpace(val) == "" {
 					p.at(k, vpath, "empty SQL")
@@ -407,7 +408,7 @@ func parseParams(p *problems, n *yaml.Node, path string) []Param {
 				typeNode = v
 				if s, ok := str(p, v, fp); ok {
 					if _, _, valid := validType(s); !valid {
-						p.at(v, fp, "%s", withSuggestion(fmt.Sprintf("unknown type %q (%s)", s, typeWant), s, knownTypes()))
+						p.at(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown type %q (%s)", s, typeWant), s, knownTypes()))
 					}
 					prm.Type = s
 				}
@@ -489,7 +490,7 @@ func parseStore(p *problems, n *yaml.Node, path string) (*Store, *yaml.Node) {
 			modeNode = v
 			if m, ok := str(p, v, fp); ok {
 				if m != StoreAppend && m != StoreUpsert && m != StoreReplace {
-					p.at(v, fp, "%s", withSuggestion(fmt.Sprintf("unknown store mode %q (want append, upsert, replace)", m), m, []string{StoreAppend, StoreUpsert, StoreReplace}))
+					p.at(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown store mode %q (want append, upsert, replace)", m), m, []string{StoreAppend, StoreUpsert, StoreReplace}))
 				}
 				s.Mode = m
 			}
@@ -566,7 +567,7 @@ func parseDeliver(p *problems, n *yaml.Node, path string, d *Definition) *Delive
 				{"format", func(v *yaml.Node, fp string) {
 					if f, ok := str(p, v, fp); ok {
 						if !slices.Contains(emailFormats, f) {
-							p.at(v, fp, "%s", withSuggestion(fmt.Sprintf("unknown format %q (want %s)", f, strings.Join(emailFormats, ", ")), f, emailFormats))
+							p.at(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown format %q (want %s)", f, strings.Join(emailFormats, ", ")), f, emailFormats))
 						}
 						e.Format = f
 					}

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"rpt/internal/didyoumean"
 )
 
 // ErrInvalid marks every error about a malformed definition or parameter value, so the
@@ -208,7 +210,7 @@ func mapping(p *problems, n *yaml.Node, path string, fields []field) map[string]
 		seen[key] = k
 		idx := slices.IndexFunc(fields, func(f field) bool { return f.key == key })
 		if idx < 0 {
-			p.at(k, sub, "%s", withSuggestion(fmt.Sprintf("unknown key %q (want %s)", key, strings.Join(want, ", ")), key, want))
+			p.at(k, sub, "%s", didyoumean.Append(fmt.Sprintf("unknown key %q (want %s)", key, strings.Join(want, ", ")), key, want))
 			continue
 		}
 		fields[idx].fn(v, sub)

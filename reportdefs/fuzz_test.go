@@ -162,25 +162,6 @@ func TestParamLimits(t *testing.T) {
 	}
 }
 
-func TestSuggest(t *testing.T) {
-	t.Parallel()
-	known := []string{"name", "source", "sql", "dialects", "default", "period"}
-	tests := []struct{ word, want string }{
-		{"sqll", "sql"}, {"sq", "sql"}, {"soruce", "source"}, {"defualt", "default"}, {"perod", "period"},
-		{"colour", ""}, {"ab", ""}, {"sql", ""}, {"", ""},
-	}
-	for _, tt := range tests {
-		got := suggest(tt.word, known)
-		want := ""
-		if tt.want != "" {
-			want = "did you mean `" + tt.want + "`?"
-		}
-		if got != want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, want)
-		}
-	}
-}
-
 func TestDefinitionTooBig(t *testing.T) {
 	t.Parallel()
 	big := []byte("name: r\nsource: s\nsql: SELECT 1\n" + strings.Repeat("#", MaxDefinitionSize))

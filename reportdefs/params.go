@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"rpt/internal/didyoumean"
 )
 
 // Parameter base types. A list type is written list<T> with T one of these.
@@ -195,7 +197,7 @@ func scalarValue(t string, values []string, s string, now time.Time) (any, error
 		return int64(y*100 + m), nil
 	case TypeEnum:
 		if !slices.Contains(values, s) {
-			return nil, fmt.Errorf("%s", withSuggestion("want one of "+strings.Join(values, ", "), s, values))
+			return nil, fmt.Errorf("%s", didyoumean.Append("want one of "+strings.Join(values, ", "), s, values))
 		}
 		return s, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"rpt/internal/didyoumean"
 	"rpt/internal/queue"
 	"rpt/internal/source"
 )
@@ -35,7 +36,7 @@ func (d *Definition) Resolve(given map[string]string, now time.Time, loc *time.L
 	for _, name := range sortedKeys(given) {
 		if d.Param(name) == nil {
 			msg := fmt.Sprintf("param %q: not declared by report %s (declared: %s)", name, d.Name, d.paramNames())
-			errs = append(errs, paramErrorf("%s", withSuggestion(msg, name, d.paramList())))
+			errs = append(errs, paramErrorf("%s", didyoumean.Append(msg, name, d.paramList())))
 		}
 	}
 	out := make(map[string]any, len(d.Params))

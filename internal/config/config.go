@@ -25,6 +25,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"rpt/internal/didyoumean"
 	"rpt/internal/dsn"
 	"rpt/internal/source"
 )
@@ -378,7 +379,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields []field) map[string]
 		seen[k.Value] = k
 		idx := slices.IndexFunc(fields, func(f field) bool { return f.key == k.Value })
 		if idx < 0 {
-			d.p.at(k, sub, "%s", withSuggestion(fmt.Sprintf("unknown key %q (want %s)", k.Value, strings.Join(want, ", ")), k.Value, want))
+			d.p.at(k, sub, "%s", didyoumean.Append(fmt.Sprintf("unknown key %q (want %s)", k.Value, strings.Join(want, ", ")), k.Value, want))
 			continue
 		}
 		fields[idx].fn(v, sub)
@@ -625,7 +626,7 @@ func (d *decoder) source(n *yaml.Node, path string) source.Config {
 	case "":
 		// already reported by str
 	default:
-		d.p.at(at("driver"), path+".driver", "%s", withSuggestion(fmt.Sprintf("unknown driver %q (want %s)", sc.Driver, strings.Join(Drivers, ", ")), sc.Driver, Drivers))
+		d.p.at(at("driver"), path+".driver", "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", sc.Driver, strings.Join(Drivers, ", ")), sc.Driver, Drivers))
 	}
 	return sc
 }

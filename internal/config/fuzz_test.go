@@ -61,24 +61,6 @@ func FuzzCatalogue(f *testing.F) {
 	})
 }
 
-func TestSuggest(t *testing.T) {
-	t.Parallel()
-	want := []string{"queue", "mqtt", "timezone", "reports", "sources", "driver", "dsn"}
-	tests := []struct{ word, want string }{
-		{"queu", "queue"}, {"dns", "dsn"}, {"timzone", "timezone"}, {"souces", "sources"}, {"colour", ""}, {"queue", ""},
-	}
-	for _, tt := range tests {
-		got := suggest(tt.word, want)
-		exp := ""
-		if tt.want != "" {
-			exp = "did you mean `" + tt.want + "`?"
-		}
-		if got != exp {
-			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, exp)
-		}
-	}
-}
-
 func TestLoadLimits(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

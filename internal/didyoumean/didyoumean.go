@@ -1,11 +1,13 @@
-package reportdefs
+// Package didyoumean suggests the known word closest to a misspelt one, for error
+// messages of definitions and config files ("did you mean `sql`?").
+package didyoumean
 
 import "fmt"
 
-// suggest returns ` (did you mean "x"?)`-style advice for a misspelt word: the closest
+// Suggest returns ` (did you mean "x"?)`-style advice for a misspelt word: the closest
 // of known when it is within a small edit distance, else "". Short words need a closer
 // match, so "ab" does not suggest "sql".
-func suggest(word string, known []string) string {
+func Suggest(word string, known []string) string {
 	best, bestDist := "", -1
 	for _, k := range known {
 		d := levenshtein(word, k)
@@ -54,9 +56,9 @@ func levenshtein(a, b string) int {
 	return prev[len(rb)]
 }
 
-// withSuggestion appends "; did you mean `x`?" to msg when word is close to one of known.
-func withSuggestion(msg, word string, known []string) string {
-	if s := suggest(word, known); s != "" {
+// Append appends "; did you mean `x`?" to msg when word is close to one of known.
+func Append(msg, word string, known []string) string {
+	if s := Suggest(word, known); s != "" {
 		return msg + "; " + s
 	}
 	return msg
