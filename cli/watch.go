@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -101,12 +102,13 @@ func watchCommand(d *Deps) *ucli.Command {
 			client := e.notifier(ctx)
 			defer closeNotifier(client)
 			enc := json.NewEncoder(d.Stdout)
+			view := &liveView{w: d.Stdout, live: d.StdoutTTY}
 			err = notify.Follow(ctx, store, client, ids, report, after, func(ev queue.Event) {
 				if asJSON {
 					enc.Encode(notify.EventFrom(ev))
 					return
 				}
-				fmt.Fprintln(d.Stdout, eventLine(ev))
+				view.update(ev)
 			})
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 				return nil // Ctrl-C ends a watch; it is how one stops it
@@ -116,9 +118,48 @@ func watchCommand(d *Deps) *ucli.Command {
 	}
 }
 
-// eventLine is one event for people: time, job, report, what happened.
-func eventLine(ev queue.Event) string {
+// liveView shows one line per job with its latest state: on a terminal the lines are
+// redrawn in place as events arrive; otherwise (-o table in a pipe) each event is a line.
+type liveView struct {
+	w     io.Writer
+	live  bool
+	order []int64
+	last  map[int64]queue.Event
+	first map[int64]time.Time // when the job started running, for the elapsed time
+	drawn int
+}
+
+func (v *liveView) update(ev queue.Event) {
+	if !v.live {
+		fmt.Fprintln(v.w, eventLine(ev, time.Time{}))
+		return
+	}
+	if v.last == nil {
+		v.last, v.first = map[int64]queue.Event{}, map[int64]time.Time{}
+	}
+	if _, ok := v.last[ev.JobID]; !ok {
+		v.order = append(v.order, ev.JobID)
+	}
+	if ev.Event == queue.EventRunning {
+		v.first[ev.JobID] = ev.At
+	}
+	v.last[ev.JobID] = ev
+	if v.drawn > 0 {
+		fmt.Fprintf(v.w, "\x1b[%dA", v.drawn) // back to the first line drawn
+	}
+	for _, id := range v.order {
+		fmt.Fprintf(v.w, "\r\x1b[2K%s\n", eventLine(v.last[id], v.first[id]))
+	}
+	v.drawn = len(v.order)
+}
+
+// eventLine is a job's latest event for people: time, job, report, state, and the
+// elapsed time since it started running when started is known.
+func eventLine(ev queue.Event, started time.Time) string {
 	s := fmt.Sprintf("%s  job %-5d %-22s %-16s attempt %d", ev.At.Local().Format("15:04:05"), ev.JobID, ev.Report, ev.Event, ev.Attempt)
+	if !started.IsZero() {
+		s += "  " + roundDur(ev.At.Sub(started)).String()
+	}
 	if ev.Agent != "" {
 		s += "  agent " + ev.Agent
 	}

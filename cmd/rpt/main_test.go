@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +38,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":   cmdExitCode,
 			"stdout2env": cmdStdoutToEnv,
+			"normevents": cmdNormEvents,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -141,4 +143,30 @@ func createDatabase(base string) (*testDatabase, error) {
 		db.Exec("DROP DATABASE IF EXISTS " + name)
 		db.Close()
 	}}, nil
+}
+
+// cmdNormEvents rewrites the last stdout, JSON events one per line (rpt watch in a
+// pipe), into a stable form for a golden file: progress events (their number depends on
+// timing) are dropped, seq becomes its rank, and at becomes "AT".
+func cmdNormEvents(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: normevents")
+	}
+	rank := 0
+	for _, line := range strings.Split(strings.TrimSpace(ts.ReadFile("stdout")), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			ts.Fatalf("normevents: %q is not a JSON event: %v", line, err)
+		}
+		if ev["event"] == "progress" {
+			continue
+		}
+		rank++
+		ev["seq"], ev["at"] = rank, "AT"
+		b, err := json.Marshal(ev)
+		if err != nil {
+			ts.Fatalf("normevents: %v", err)
+		}
+		fmt.Fprintf(ts.Stdout(), "%s\n", b)
+	}
 }
