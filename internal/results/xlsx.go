@@ -17,62 +17,133 @@ const (
 	// Excel keeps 15 significant digits; an integer beyond this would show rounded, so
 	// it is written as text to stay exact (ids, not amounts, get this big).
 	xlsxMaxExactInt = 999_999_999_999_999
+	// xlsxWidthSample is how many leading rows size the columns: StreamWriter takes
+	// widths only before the first row, so they come from a buffered sample.
+	xlsxWidthSample = 1000
+	xlsxMinWidth    = 8
+	xlsxMaxWidth    = 60
 )
 
-// renderXLSX writes one sheet through excelize's StreamWriter, which spills to a
-// temporary file past a few MB, so memory stays flat. The header row is bold and
-// frozen; numbers are numeric cells, dates and datetimes date cells.
+// xlsxSheetRows is how many data rows one sheet holds: Excel's 1,048,576 rows less
+// the header. A larger result continues on "<name> (2)", "<name> (3)", ... A variable
+// so tests can spill sheets without writing a million rows.
+var xlsxSheetRows = excelize.TotalRows - 1
+
+// renderXLSX writes the rows through excelize's StreamWriter, which spills to a
+// temporary file past a few MB, so memory stays flat. Every sheet starts with a bold,
+// frozen header row; numbers are numeric cells, dates and datetimes date cells, money
+// "#,##0.00". Column widths come from the header and the first rows' values.
 func renderXLSX(w io.Writer, rr *rowReader, opts RenderOptions) (err error) {
+	return writeXLSX(w, rr, opts, xlsxSheetRows)
+}
+
+func writeXLSX(w io.Writer, rr *rowReader, opts RenderOptions, sheetRows int) (err error) {
+	if sheetRows < 1 || sheetRows > excelize.TotalRows-1 {
+		return fmt.Errorf("xlsx rows per sheet %d: want 1..%d", sheetRows, excelize.TotalRows-1)
+	}
 	f := excelize.NewFile()
 	defer func() {
 		if cerr := f.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
-	sheet := xlsxSheetName(opts.SheetName)
-	if sheet != "Sheet1" {
-		if err := f.SetSheetName("Sheet1", sheet); err != nil {
-			return fmt.Errorf("sheet name %q: %w", sheet, err)
-		}
-	}
-	sw, err := f.NewStreamWriter(sheet)
-	if err != nil {
-		return err
-	}
 	st, err := newXLSXStyles(f)
 	if err != nil {
 		return err
 	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+
+	// Buffer the first rows as cells, to size the columns from what they show.
+	widths := make([]int, len(rr.cols))
+	for i, c := range rr.cols {
+		widths[i] = utf8.RuneCountInString(c.Name)
+	}
+	var sample [][]any
+	for len(sample) < xlsxWidthSample && rr.next() {
+		cells := make([]any, len(rr.cols))
+		for i, v := range rr.vals {
+			if cells[i], err = st.cell(rr.kinds[i], v); err != nil {
+				return err
+			}
+			widths[i] = max(widths[i], xlsxShownWidth(rr.kinds[i], v))
+		}
+		sample = append(sample, cells)
+	}
+	if rr.err != nil {
+		return rr.err
+	}
+	for i := range widths {
+		// Room for the bold header and the cell padding.
+		widths[i] = min(max(widths[i]+2, xlsxMinWidth), xlsxMaxWidth)
+	}
+
+	base := xlsxSheetName(opts.SheetName)
+	sheets := 0
+	var sw *excelize.StreamWriter
+	row := 0 // data rows on the current sheet
+	// newSheet flushes the current sheet and starts the next with its header.
+	newSheet := func() error {
+		if sw != nil {
+			if err := sw.Flush(); err != nil {
+				return fmt.Errorf("sheet %d: %w", sheets, err)
+			}
+		}
+		sheets++
+		name := xlsxNumberedSheetName(base, sheets)
+		if sheets == 1 {
+			if err := f.SetSheetName("Sheet1", name); err != nil {
+				return fmt.Errorf("sheet name %q: %w", name, err)
+			}
+		} else if _, err := f.NewSheet(name); err != nil {
+			return fmt.Errorf("new sheet %q: %w", name, err)
+		}
+		var err error
+		if sw, err = f.NewStreamWriter(name); err != nil {
+			return fmt.Errorf("sheet %q: %w", name, err)
+		}
+		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+			return err
+		}
+		header := make([]any, len(rr.cols))
+		for i, c := range rr.cols {
+			header[i] = excelize.Cell{StyleID: st.bold, Value: c.Name}
+			if err := sw.SetColWidth(i+1, i+1, float64(widths[i])); err != nil {
+				return err
+			}
+		}
+		row = 0
+		return sw.SetRow("A1", header)
+	}
+	put := func(cells []any) error {
+		if row == sheetRows {
+			if err := newSheet(); err != nil {
+				return err
+			}
+		}
+		row++
+		ref, err := excelize.CoordinatesToCellName(1, row+1)
+		if err != nil {
+			return err
+		}
+		return sw.SetRow(ref, cells)
+	}
+
+	if err := newSheet(); err != nil {
 		return err
 	}
-	header := make([]any, len(rr.cols))
-	for i, c := range rr.cols {
-		header[i] = excelize.Cell{StyleID: st.bold, Value: c.Name}
-		if err := sw.SetColWidth(i+1, i+1, xlsxColWidth(rr.kinds[i], c.Name)); err != nil {
+	for _, cells := range sample {
+		if err := put(cells); err != nil {
 			return err
 		}
 	}
-	if err := sw.SetRow("A1", header); err != nil {
-		return err
-	}
+	sample = nil
 	cells := make([]any, len(rr.cols))
-	row := 1
 	for rr.next() {
-		row++
-		if row > excelize.TotalRows {
-			return fmt.Errorf("more than %d rows do not fit an Excel sheet; use --csv", excelize.TotalRows-1)
-		}
 		for i, v := range rr.vals {
 			if cells[i], err = st.cell(rr.kinds[i], v); err != nil {
 				return err
 			}
 		}
-		ref, err := excelize.CoordinatesToCellName(1, row)
-		if err != nil {
-			return err
-		}
-		if err := sw.SetRow(ref, cells); err != nil {
+		if err := put(cells); err != nil {
 			return err
 		}
 	}
@@ -85,26 +156,53 @@ func renderXLSX(w io.Writer, rr *rowReader, opts RenderOptions) (err error) {
 	return f.Write(w)
 }
 
+// xlsxShownWidth is about how many characters a canonical value shows as in its cell
+// (decimals with thousands separators and at least two places, dates as
+// yyyy-mm-dd[ hh:mm:ss]).
+func xlsxShownWidth(k kind, v any) int {
+	if v == nil {
+		return 0
+	}
+	switch k {
+	case kindDecimal:
+		s := v.(string)
+		if strings.ContainsAny(s, "eE") {
+			return len(s)
+		}
+		neg := 0
+		if strings.HasPrefix(s, "-") {
+			neg, s = 1, s[1:]
+		}
+		intDigits, places := len(s), 0
+		if dot := strings.IndexByte(s, '.'); dot >= 0 {
+			intDigits, places = dot, len(s)-dot-1
+		}
+		places = min(max(places, 2), 15)
+		return neg + intDigits + (intDigits-1)/3 + 1 + places
+	case kindDate:
+		return len(time.DateOnly)
+	case kindDateTime:
+		return len(time.DateTime)
+	case kindBool:
+		return len("FALSE")
+	case kindString:
+		return utf8.RuneCountInString(v.(string))
+	default:
+		return utf8.RuneCountInString(textValue(k, v))
+	}
+}
+
 // xlsxSheetName makes name a valid sheet name: the characters Excel forbids become
 // "_", and it is cut to 31 UTF-16 units. Empty: "Result".
 func xlsxSheetName(name string) string {
 	var b strings.Builder
-	units := 0
 	for _, r := range strings.TrimSpace(name) {
 		if strings.ContainsRune(`:\/?*[]`, r) || r == utf8.RuneError {
 			r = '_'
 		}
-		n := 1
-		if r > 0xffff {
-			n = 2
-		}
-		if units+n > xlsxMaxSheetName {
-			break
-		}
-		units += n
 		b.WriteRune(r)
 	}
-	s := b.String()
+	s := xlsxCut(b.String(), xlsxMaxSheetName)
 	// A sheet name may not start or end with an apostrophe.
 	if strings.HasPrefix(s, "'") {
 		s = "_" + s[1:]
@@ -118,22 +216,31 @@ func xlsxSheetName(name string) string {
 	return s
 }
 
-func xlsxColWidth(k kind, name string) float64 {
-	width := 10
-	switch k {
-	case kindDecimal, kindFloat:
-		width = 16
-	case kindInt:
-		width = 12
-	case kindDate:
-		width = 12
-	case kindDateTime:
-		width = 20
-	case kindString:
-		width = 24
+// xlsxNumberedSheetName is the name of the n-th sheet of a result: base, then
+// "base (2)", "base (3)", ..., base cut so the whole stays within 31 units.
+func xlsxNumberedSheetName(base string, n int) string {
+	if n <= 1 {
+		return base
 	}
-	width = max(width, utf8.RuneCountInString(name)+2)
-	return float64(min(width, 60))
+	suffix := " (" + strconv.Itoa(n) + ")"
+	return xlsxCut(base, xlsxMaxSheetName-len(suffix)) + suffix
+}
+
+// xlsxCut cuts s to at most units UTF-16 code units (how Excel counts a sheet name)
+// without splitting a character.
+func xlsxCut(s string, units int) string {
+	n := 0
+	for i, r := range s {
+		u := 1
+		if r > 0xffff {
+			u = 2
+		}
+		if n+u > units {
+			return s[:i]
+		}
+		n += u
+	}
+	return s
 }
 
 type xlsxStyles struct {

@@ -3,10 +3,15 @@ package results
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/xuri/excelize/v2"
+
+	"rpt/internal/source"
 )
 
 func TestRenderXLSX(t *testing.T) {
@@ -127,6 +132,282 @@ func TestXLSXSheetName(t *testing.T) {
 	for _, tt := range tests {
 		if got := xlsxSheetName(tt.in); got != tt.want {
 			t.Errorf("xlsxSheetName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// bigRows makes n rows for the sheet-spill tests: an id counting from 1, a name
+// whose long values come only after the width sample, a note over the width cap,
+// money and a date.
+func bigRows(n int) ([]source.Column, [][]any) {
+	cols := []source.Column{
+		{Name: "id", Type: source.TypeInt},
+		{Name: "name", Type: source.TypeString},
+		{Name: "note", Type: source.TypeString},
+		{Name: "amount", Type: source.TypeDecimal},
+		{Name: "day", Type: source.TypeDate},
+		{Name: "a_very_long_column_header_name", Type: source.TypeBool},
+	}
+	rows := make([][]any, n)
+	for i := range rows {
+		name := fmt.Sprintf("item %d", i+1)
+		if i+1 > xlsxWidthSample {
+			name = strings.Repeat("late ", 40) // 200 characters, after the sample
+		}
+		var note any
+		if i == 0 {
+			note = strings.Repeat("n", 100)
+		}
+		rows[i] = []any{int64(i + 1), name, note, "1234567.5", "2024-01-31", i%2 == 0}
+	}
+	return cols, rows
+}
+
+func TestRenderXLSXSheetSpill(t *testing.T) {
+	t.Parallel()
+	const perSheet = 1000
+	cols, rows := bigRows(2500)
+	rr, err := newRowReader(context.Background(), &sliceRows{cols: cols, rows: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := writeXLSX(&out, rr, RenderOptions{SheetName: "Big"}, perSheet); err != nil {
+		t.Fatalf("writeXLSX: %v", err)
+	}
+	f, err := excelize.OpenReader(&out)
+	if err != nil {
+		t.Fatalf("output is not xlsx: %v", err)
+	}
+	defer f.Close()
+
+	sheets := []struct {
+		name     string
+		firstID  string
+		dataRows int
+	}{
+		{"Big", "1", 1000},
+		{"Big (2)", "1001", 1000},
+		{"Big (3)", "2001", 500},
+	}
+	if got := f.GetSheetList(); strings.Join(got, "|") != "Big|Big (2)|Big (3)" {
+		t.Fatalf("sheets = %q, want Big, Big (2), Big (3)", got)
+	}
+	// Widths: header or first-rows values + 2, at least 8, at most 60; the long names
+	// after the sample do not count.
+	wantWidths := map[string]float64{"A": 8, "B": 11, "C": 60, "D": 14, "E": 12, "F": 32}
+	for _, sh := range sheets {
+		t.Run(sh.name, func(t *testing.T) {
+			got, err := f.GetRows(sh.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != sh.dataRows+1 {
+				t.Fatalf("%d rows, want %d data rows + header", len(got), sh.dataRows)
+			}
+			for i, c := range cols {
+				if got[0][i] != c.Name {
+					t.Errorf("header %d = %q, want %q", i, got[0][i], c.Name)
+				}
+				ref, _ := excelize.CoordinatesToCellName(i+1, 1)
+				styleID, _ := f.GetCellStyle(sh.name, ref)
+				if style, err := f.GetStyle(styleID); err != nil || style.Font == nil || !style.Font.Bold {
+					t.Errorf("header %s not bold (%+v, %v)", ref, style, err)
+				}
+			}
+			if got[1][0] != sh.firstID {
+				t.Errorf("first id = %q, want %q", got[1][0], sh.firstID)
+			}
+			panes, err := f.GetPanes(sh.name)
+			if err != nil || !panes.Freeze || panes.YSplit != 1 || panes.TopLeftCell != "A2" {
+				t.Errorf("panes = %+v, %v; want the header row frozen", panes, err)
+			}
+			for col, want := range wantWidths {
+				if w, err := f.GetColWidth(sh.name, col); err != nil || w != want {
+					t.Errorf("column %s width = %v, %v; want %v", col, w, err, want)
+				}
+			}
+			// Money and dates keep their types on every sheet.
+			if v, _ := f.GetCellValue(sh.name, "D2"); v != "1,234,567.50" {
+				t.Errorf("D2 shows %q, want 1,234,567.50", v)
+			}
+			if v, _ := f.GetCellValue(sh.name, "E2"); v != "2024-01-31" {
+				t.Errorf("E2 shows %q, want 2024-01-31", v)
+			}
+			if raw, _ := f.GetCellValue(sh.name, "E2", excelize.Options{RawCellValue: true}); raw != "45322" {
+				t.Errorf("E2 holds %q, want the date serial 45322", raw)
+			}
+		})
+	}
+	last, _ := f.GetCellValue("Big (3)", "A501")
+	if last != "2500" {
+		t.Errorf("last id = %q, want 2500", last)
+	}
+}
+
+// TestRenderXLSXSheetBoundary checks the spill at the exact edges: a full sheet
+// starts no empty second sheet, one more row does.
+func TestRenderXLSXSheetBoundary(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		rows, perSheet int
+		want           []int // data rows per sheet
+	}{
+		{0, 3, []int{0}},
+		{3, 3, []int{3}},
+		{4, 3, []int{3, 1}},
+		{7, 1, []int{1, 1, 1, 1, 1, 1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d_by_%d", tt.rows, tt.perSheet), func(t *testing.T) {
+			t.Parallel()
+			cols, rows := bigRows(tt.rows)
+			rr, err := newRowReader(context.Background(), &sliceRows{cols: cols, rows: rows})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if err := writeXLSX(&out, rr, RenderOptions{}, tt.perSheet); err != nil {
+				t.Fatal(err)
+			}
+			f, err := excelize.OpenReader(&out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			list := f.GetSheetList()
+			if len(list) != len(tt.want) {
+				t.Fatalf("sheets = %q, want %d", list, len(tt.want))
+			}
+			for i, name := range list {
+				if want := xlsxNumberedSheetName("Result", i+1); name != want {
+					t.Errorf("sheet %d = %q, want %q", i+1, name, want)
+				}
+				got, err := f.GetRows(name)
+				if err != nil || len(got) != tt.want[i]+1 {
+					t.Errorf("sheet %q has %d rows, %v; want %d + header", name, len(got), err, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestRenderXLSXRowsPerSheet(t *testing.T) {
+	t.Parallel()
+	if xlsxSheetRows != 1_048_575 {
+		t.Errorf("xlsxSheetRows = %d, want 1,048,575 (Excel's rows less the header)", xlsxSheetRows)
+	}
+	for _, n := range []int{0, -1, 1_048_576} {
+		rr, err := newRowReader(context.Background(), &sliceRows{cols: allCols[:1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeXLSX(io.Discard, rr, RenderOptions{}, n); err == nil {
+			t.Errorf("writeXLSX with %d rows per sheet: no error", n)
+		}
+	}
+}
+
+func TestXLSXNumberedSheetName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		base string
+		n    int
+		want string
+	}{
+		{"Result", 1, "Result"},
+		{"Result", 2, "Result (2)"},
+		{"TB 2024_01", 12, "TB 2024_01 (12)"},
+		{strings.Repeat("x", 31), 1, strings.Repeat("x", 31)},
+		{strings.Repeat("x", 31), 2, strings.Repeat("x", 27) + " (2)"},
+		{strings.Repeat("x", 31), 100, strings.Repeat("x", 25) + " (100)"},
+		{strings.Repeat("🙂", 15), 2, strings.Repeat("🙂", 13) + " (2)"},
+	}
+	for _, tt := range tests {
+		got := xlsxNumberedSheetName(tt.base, tt.n)
+		if got != tt.want {
+			t.Errorf("xlsxNumberedSheetName(%q, %d) = %q, want %q", tt.base, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestXLSXShownWidth(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		k    kind
+		v    any
+		want int
+	}{
+		{kindDecimal, "1234.5", len("1,234.50")},
+		{kindDecimal, "-1234567.125", len("-1,234,567.125")},
+		{kindDecimal, "0.0125", len("0.0125")},
+		{kindDecimal, "100", len("100.00")},
+		{kindInt, int64(-12345), 6},
+		{kindString, "héllo", 5},
+		{kindDate, "2024-01-31", 10},
+		{kindDateTime, "2024-01-31T23:59:59Z", 19},
+		{kindBool, true, 5},
+		{kindBytes, []byte{0xde, 0xad}, 6},
+		{kindString, nil, 0},
+	}
+	for _, tt := range tests {
+		if got := xlsxShownWidth(tt.k, tt.v); got != tt.want {
+			t.Errorf("xlsxShownWidth(%v, %v) = %d, want %d", tt.k, tt.v, got, tt.want)
+		}
+	}
+}
+
+// countRows yields n rows of one int column without holding them.
+type countRows struct {
+	n, i int64
+	row  []any
+}
+
+func (r *countRows) Columns() []source.Column {
+	return []source.Column{{Name: "n", Type: source.TypeInt}}
+}
+func (r *countRows) Next() bool {
+	if r.i >= r.n {
+		return false
+	}
+	r.i++
+	r.row = []any{r.i}
+	return true
+}
+func (r *countRows) Values() []any { return r.row }
+func (r *countRows) Err() error    { return nil }
+func (r *countRows) Close() error  { return nil }
+
+// TestRenderXLSXFullSheet writes 1,048,575+10 rows through Render, Excel's real limit,
+// which takes a while: only with RPT_TEST_XLSX_FULL=1.
+func TestRenderXLSXFullSheet(t *testing.T) {
+	if os.Getenv("RPT_TEST_XLSX_FULL") != "1" {
+		t.Skip("set RPT_TEST_XLSX_FULL=1 to write a full 1,048,576-row sheet")
+	}
+	t.Parallel()
+	const n = 1_048_575 + 10
+	var out bytes.Buffer
+	if err := Render(context.Background(), &out, "xlsx", &countRows{n: n}, RenderOptions{SheetName: "Full"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := f.GetSheetList(); strings.Join(got, "|") != "Full|Full (2)" {
+		t.Fatalf("sheets = %q, want Full, Full (2)", got)
+	}
+	for _, c := range []struct{ sheet, ref, want string }{
+		{"Full", "A1", "n"},
+		{"Full", "A1048576", "1048575"},
+		{"Full (2)", "A1", "n"},
+		{"Full (2)", "A2", "1048576"},
+		{"Full (2)", "A11", "1048585"},
+		{"Full (2)", "A12", ""},
+	} {
+		if v, err := f.GetCellValue(c.sheet, c.ref); err != nil || v != c.want {
+			t.Errorf("%s!%s = %q, %v; want %q", c.sheet, c.ref, v, err, c.want)
 		}
 	}
 }
