@@ -195,3 +195,12 @@ func watchHeap() (stop func() uint64) {
 		return peak.Load()
 	}
 }
+
+// allPlants is the demo's seven plants as a -p list value.
+func allPlants() string {
+	s := make([]string, 0, 7)
+	for _, p := range demo.DefaultPlants() {
+		s = append(s, fmt.Sprint(p))
+	}
+	return strings.Join(s, ",")
+}
