@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -71,6 +72,10 @@ func getCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			rows, err := results.Open(c.Context, store, j.ID, j.ResultAttempt)
+			if errors.Is(err, queue.ErrNotFound) {
+				return fmt.Errorf("job %d: its result is gone: results are kept for %s (retention.results); `rpt retry %d` runs it again: %w",
+					j.ID, age(e.cfg.Retention.Results), j.ID, err)
+			}
 			if err != nil {
 				return fmt.Errorf("read result of job %d: %w", j.ID, err)
 			}

@@ -223,7 +223,7 @@ func pruneCommand(d *Deps) *ucli.Command {
 			if err != nil {
 				return fmt.Errorf("prune: %w", err)
 			}
-			fmt.Fprintf(d.Stderr, "pruned the results of %d jobs (older than %s) and %d jobs (older than %s)\n", res.ResultJobs, keepResults, res.Jobs, keepJobs)
+			fmt.Fprintf(d.Stderr, "pruned the results of %d jobs (older than %s) and %d jobs (older than %s)\n", res.ResultJobs, age(keepResults), res.Jobs, age(keepJobs))
 			return nil
 		},
 	}

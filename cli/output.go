@@ -239,3 +239,11 @@ func sortStrings(s []string) { sort.Strings(s) }
 func renderList(c *ucli.Context, d *Deps, format string, cols []source.Column, rows [][]any) error {
 	return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
 }
+
+// age prints a retention as users write it in rpt.yaml: 7d rather than 168h0m0s.
+func age(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
