@@ -140,6 +140,9 @@ func showJob(d *Deps, j *queue.Job, waiting []string) error {
 	}
 	if v.StartedAt != nil {
 		fmt.Fprintf(w, "started:     %s\n", v.StartedAt.Format("2006-01-02T15:04:05.000Z07:00"))
+		if j.Status == queue.StatusRunning {
+			fmt.Fprintf(w, "running for: %s (%d rows so far)\n", elapsed(d.Now(), v.StartedAt, nil), v.Rows)
+		}
 	}
 	if v.FinishedAt != nil {
 		fmt.Fprintf(w, "finished:    %s (%s)\n", v.FinishedAt.Format("2006-01-02T15:04:05.000Z07:00"), elapsed(d.Now(), v.StartedAt, v.FinishedAt))
