@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
-.PHONY: help build test test-unit test-integration bench bench-report fuzz fuzz-short lint verify
+.PHONY: help build test test-unit test-integration bench bench-report chaos fuzz fuzz-short lint verify
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ test-integration: ## only the tests that talk to MariaDB
 
 bench: ## benchmarks (compare ratios from one run; the machine is shared)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+chaos: ## chaos suite at full size (~12k jobs, 48 faults, ~2.5 min), rolling-update and cancel tests against MariaDB; figures in the output
+	RPT_TEST_REQUIRE_MYSQL=1 RPT_CHAOS=full $(GO) test -count=1 -timeout 30m -v -run '^(TestChaos|TestRollingUpdateLosesNothing|TestStopKillsServerQuery)$$' ./e2e/
 
 bench-report: ## bench/run.sh: the figures of BENCHMARKS.md (RPT_BENCH_BIG=1 for 1M jobs and a 5M-row result)
 	bench/run.sh
