@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"encoding/json"
+	"sort"
 	"strings"
 )
 
@@ -92,4 +93,39 @@ func normalizeNumbers(v any) any {
 func jsonInt(i int64) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// ClaimScopes returns the limited scopes of a job sorted by name, each once with its
+// smallest limit: the order both stores take slots in, the same in every claimer, so
+// two claim transactions never lock slot rows in opposite orders.
+func ClaimScopes(scopes []Scope) []Scope {
+	out := make([]Scope, 0, len(scopes))
+	for _, sc := range scopes {
+		if sc.Limit > 0 {
+			out = append(out, sc)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if out[a].Name != out[b].Name {
+			return out[a].Name < out[b].Name
+		}
+		return out[a].Limit < out[b].Limit
+	})
+	dedup := out[:0]
+	for _, sc := range out {
+		if len(dedup) > 0 && dedup[len(dedup)-1].Name == sc.Name {
+			continue
+		}
+		dedup = append(dedup, sc)
+	}
+	return dedup
+}
+
+// InList is "(?, ?, ...)" for ids, with the ids as arguments, for both SQL stores.
+func InList(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return "(?" + strings.Repeat(", ?", len(ids)-1) + ")", args
 }

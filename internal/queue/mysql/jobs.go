@@ -517,31 +517,6 @@ func claimCandidates(ctx context.Context, tx *sql.Tx, query string, args []any) 
 	return out, rows.Err()
 }
 
-// jobScopes returns the limited scopes of a job sorted by name, each once with its
-// smallest limit: the order slots are taken in, the same in every claimer.
-func jobScopes(scopes []queue.Scope) []queue.Scope {
-	out := make([]queue.Scope, 0, len(scopes))
-	for _, sc := range scopes {
-		if sc.Limit > 0 {
-			out = append(out, sc)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool {
-		if out[a].Name != out[b].Name {
-			return out[a].Name < out[b].Name
-		}
-		return out[a].Limit < out[b].Limit
-	})
-	dedup := out[:0]
-	for _, sc := range out {
-		if len(dedup) > 0 && dedup[len(dedup)-1].Name == sc.Name {
-			continue
-		}
-		dedup = append(dedup, sc)
-	}
-	return dedup
-}
-
 // claim is one claim transaction's plan: the jobs it takes, the slots it takes for
 // them, and what it learnt about scopes on the way. The writes happen in apply, in a
 // few statements for the whole batch rather than a few per job.
@@ -577,7 +552,7 @@ type slotPool struct {
 // the batch behind it, used to size how many slots of a scope to lock at once.
 func (cl *claim) consider(ctx context.Context, cands []claimCandidate) error {
 	c := &cands[0]
-	scopes := jobScopes(c.scopes)
+	scopes := queue.ClaimScopes(c.scopes)
 	for _, sc := range scopes {
 		if lim, ok := cl.saturated[sc.Name]; ok && sc.Limit <= lim {
 			return nil

@@ -208,7 +208,7 @@ func (s *Store) pruneResults(ctx context.Context, before time.Time) (int, error)
 			return total, nil
 		}
 		after = ids[len(ids)-1]
-		in, args := inList(ids)
+		in, args := queue.InList(ids)
 		old, err := s.int64s(ctx, "SELECT id FROM rpt_jobs WHERE id IN "+in+" AND status IN "+finishedIn+
 			" AND finished_at < ?", append(args, before)...)
 		if err != nil {
@@ -228,7 +228,7 @@ func (s *Store) pruneResults(ctx context.Context, before time.Time) (int, error)
 
 // deleteChunks deletes every result chunk of the jobs, pruneChunkRows per statement.
 func (s *Store) deleteChunks(ctx context.Context, ids []int64) error {
-	in, args := inList(ids)
+	in, args := queue.InList(ids)
 	for {
 		res, err := s.db.ExecContext(ctx, "DELETE FROM rpt_results WHERE job_id IN "+in+" LIMIT ?",
 			append(args, pruneChunkRows)...)
@@ -263,7 +263,7 @@ func (s *Store) pruneJobs(ctx context.Context, before time.Time) (int, error) {
 			if err := s.deleteChunks(ctx, ids); err != nil {
 				return total, s.wrap(op, err)
 			}
-			in, args := inList(ids)
+			in, args := queue.InList(ids)
 			n := 0
 			err = s.inTx(ctx, op, func(tx *sql.Tx) error {
 				n = 0
@@ -306,15 +306,6 @@ func (s *Store) int64s(ctx context.Context, query string, args ...any) ([]int64,
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-// inList is "(?, ?, ...)" for ids, with the ids as arguments.
-func inList(ids []int64) (string, []any) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return "(?" + strings.Repeat(", ?", len(ids)-1) + ")", args
 }
 
 // EventLastSeq returns the highest event seq, 0 when there are none.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -364,34 +363,9 @@ func claimCandidates(ctx context.Context, tx *wtx, now int64, sources []string, 
 	return out, rows.Err()
 }
 
-// jobScopes returns the limited scopes of a job sorted by name, each once with its
-// smallest limit: the order slots are taken in.
-func jobScopes(scopes []queue.Scope) []queue.Scope {
-	out := make([]queue.Scope, 0, len(scopes))
-	for _, sc := range scopes {
-		if sc.Limit > 0 {
-			out = append(out, sc)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool {
-		if out[a].Name != out[b].Name {
-			return out[a].Name < out[b].Name
-		}
-		return out[a].Limit < out[b].Limit
-	})
-	dedup := out[:0]
-	for _, sc := range out {
-		if len(dedup) > 0 && dedup[len(dedup)-1].Name == sc.Name {
-			continue
-		}
-		dedup = append(dedup, sc)
-	}
-	return dedup
-}
-
 // claimOne takes slots for c and marks it running, or returns nil when a scope is full.
 func claimOne(ctx context.Context, tx *wtx, c *claimCandidate, p queue.JobClaimParams, saturated map[string]int) (*queue.Job, error) {
-	scopes := jobScopes(c.scopes)
+	scopes := queue.ClaimScopes(c.scopes)
 	slots := make([]int64, len(scopes))
 	for i, sc := range scopes {
 		if lim, ok := saturated[sc.Name]; ok && sc.Limit <= lim {

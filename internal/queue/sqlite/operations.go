@@ -225,7 +225,7 @@ func (s *Store) pruneResults(ctx context.Context, before int64) (int, error) {
 				return nil
 			}
 			last = ids[len(ids)-1]
-			in, args := inList(ids)
+			in, args := queue.InList(ids)
 			old, err := int64s(ctx, tx.Tx, `SELECT id FROM rpt_jobs WHERE id IN `+in+` AND status IN `+finishedIn+
 				` AND finished_at < ?`, append(args, before)...)
 			if err != nil {
@@ -234,7 +234,7 @@ func (s *Store) pruneResults(ctx context.Context, before int64) (int, error) {
 			if len(old) == 0 {
 				return nil
 			}
-			in, args = inList(old)
+			in, args = queue.InList(old)
 			if _, err := tx.Tx.ExecContext(ctx, `DELETE FROM rpt_results WHERE job_id IN `+in, args...); err != nil {
 				return err
 			}
@@ -267,7 +267,7 @@ func (s *Store) pruneJobs(ctx context.Context, before int64) (int, error) {
 				if err != nil || len(ids) == 0 {
 					return err
 				}
-				in, args := inList(ids)
+				in, args := queue.InList(ids)
 				for _, table := range []string{"rpt_results", "rpt_job_events"} {
 					if _, err := tx.Tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE job_id IN `+in, args...); err != nil {
 						return fmt.Errorf("%s: %w", table, err)
@@ -310,15 +310,6 @@ func int64s(ctx context.Context, tx querier, query string, args ...any) ([]int64
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-// inList is "(?, ?, ...)" for ids, with the ids as arguments.
-func inList(ids []int64) (string, []any) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return "(?" + strings.Repeat(", ?", len(ids)-1) + ")", args
 }
 
 // EventLastSeq returns the highest event seq, 0 when there are none.
