@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -58,29 +57,11 @@ func TestChaos(t *testing.T) {
 		size = chaosFull
 	}
 	srcDSN := testenv.MariaDB(t)
-	srv := startPrivateMariaDB(t)
 	began := time.Now()
-	admin, err := srv.open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE rpt CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close()
-	r := newRig(t, srv.dsn("rpt"), srcDSN)
-	srcURL, err := url.Parse(srcDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srcDB := strings.TrimPrefix(srcURL.Path, "/")
+	srv, r, srcDB := privateQueueRig(t, srcDSN)
 	// Long jobs sleep less than the lease: the query of a SIGKILLed agent, which the
 	// server goes on running, has ended before the lease can expire, so a rescued run
 	// that still found it running would be a real overlap.
-	guardSQL := func(marker string) string {
-		return fmt.Sprintf("SELECT '%s' AS marker, (SELECT COUNT(*) FROM information_schema.PROCESSLIST "+
-			"WHERE INFO LIKE '%%%s%%' AND ID <> CONNECTION_ID()) AS others, SLEEP(:s) AS slept", marker, marker)
-	}
 	checkDetector(t, srcDSN, guardSQL("e2e-chaos-"+srcDB+"-probe-end"))
 
 	var live []*agent

@@ -180,31 +180,9 @@ func TestQueueRestartRunsNoJobTwice(t *testing.T) {
 
 func testQueueRestart(t *testing.T, down time.Duration) {
 	srcDSN := testenv.MariaDB(t) // also the skip rule: RPT_TEST_MYSQL_DSN
-	srv := startPrivateMariaDB(t)
 	began := time.Now()
-	admin, err := srv.open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE rpt CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close()
-	r := newRig(t, srv.dsn("rpt"), srcDSN)
-	srcURL, err := url.Parse(srcDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srcDB := strings.TrimPrefix(srcURL.Path, "/")
+	srv, r, srcDB := privateQueueRig(t, srcDSN)
 
-	// Each job's SQL names its own marker and counts the other queries running on the
-	// source server with that marker: a count above 0 in a result means two attempts of
-	// the job ran their queries at the same time. The marker is literal SQL, not a
-	// parameter, so the process list shows it however the driver binds parameters.
-	guardSQL := func(marker string) string {
-		return fmt.Sprintf("SELECT '%s' AS marker, (SELECT COUNT(*) FROM information_schema.PROCESSLIST "+
-			"WHERE INFO LIKE '%%%s%%' AND ID <> CONNECTION_ID()) AS others, SLEEP(:s) AS slept", marker, marker)
-	}
 	checkDetector(t, srcDSN, guardSQL("e2e-guard-"+srcDB+"-probe-end"))
 
 	const agents, jobs = 3, 12
@@ -388,4 +366,35 @@ func checkDetector(t *testing.T, srcDSN, query string) {
 	if err := <-long; err != nil {
 		t.Fatalf("detector probe: long query: %v", err)
 	}
+}
+
+// privateQueueRig starts a private MariaDB the test may kill and restart, with the
+// queue database "rpt" on it, and a rig whose report source is srcDSN on the shared
+// server; srcDB is the source database's name.
+func privateQueueRig(t *testing.T, srcDSN string) (srv *privateServer, r *rig, srcDB string) {
+	t.Helper()
+	srv = startPrivateMariaDB(t)
+	admin, err := srv.open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec("CREATE DATABASE rpt CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	r = newRig(t, srv.dsn("rpt"), srcDSN)
+	srcURL, err := url.Parse(srcDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, r, strings.TrimPrefix(srcURL.Path, "/")
+}
+
+// guardSQL is a job's SQL that names its own marker and counts the other queries
+// running on the source server with that marker: a count above 0 in a result means two
+// attempts of the job ran their queries at the same time. The marker is literal SQL,
+// not a parameter, so the process list shows it however the driver binds parameters.
+func guardSQL(marker string) string {
+	return fmt.Sprintf("SELECT '%s' AS marker, (SELECT COUNT(*) FROM information_schema.PROCESSLIST "+
+		"WHERE INFO LIKE '%%%s%%' AND ID <> CONNECTION_ID()) AS others, SLEEP(:s) AS slept", marker, marker)
 }
