@@ -76,7 +76,6 @@ func TestConformance(t *testing.T) {
 func TestClaimQueryUsesClaimIndexWithoutFilesort(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, 2)
-	ctx := context.Background()
 	for i := range 200 {
 		enqueue(t, s, queue.JobEnqueueParams{Report: fmt.Sprintf("r%d", i%5), Source: fmt.Sprintf("src%d", i%3), Priority: i % 4})
 	}
@@ -98,40 +97,7 @@ func TestClaimQueryUsesClaimIndexWithoutFilesort(t *testing.T) {
 				args = append(args, -2, -2, now, now, 10)
 			}
 			args = append(args, 16)
-			rows, err := s.DB().QueryContext(ctx, "EXPLAIN "+claimQuery(sh), args...)
-			if err != nil {
-				t.Fatalf("explain: %v", err)
-			}
-			defer rows.Close()
-			cols, err := rows.Columns()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plans []map[string]string
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				plan := map[string]string{}
-				for i, c := range cols {
-					switch v := vals[i].(type) {
-					case []byte:
-						plan[c] = string(v)
-					case nil:
-					default:
-						plan[c] = fmt.Sprint(v)
-					}
-				}
-				plans = append(plans, plan)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
+			plans := explain(t, s.DB(), claimQuery(sh), args...)
 			if len(plans) != 1 {
 				t.Fatalf("EXPLAIN: %d rows, want 1 (rpt_jobs only): %v", len(plans), plans)
 			}
