@@ -379,9 +379,7 @@ func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelCauseFun
 		n := len(a.jobs)
 		a.mu.Unlock()
 		a.log.Warn("grace period over: stopping and releasing jobs", keyRunning, n)
-		// Releasing needs the database; past one lease the jobs are another agent's
-		// to rescue anyway.
-		if !wait(a.cfg.LeaseDuration) {
+		if !wait(a.releaseWait()) {
 			hardCancel(errShutdown)
 			if !wait(5 * time.Second) {
 				return fmt.Errorf("shutdown: %d jobs did not stop", a.Running())
@@ -392,6 +390,18 @@ func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelCauseFun
 	a.log.Info("agent stopped")
 	return nil
 }
+
+// minReleaseWait is the shortest release phase: a server can take a moment to act on
+// a kill. MariaDB 10.11, sent two KILL QUERYs at once for prepared statements in
+// SLEEP(), makes one of them wait 2s before the statement stops (reproduced outside
+// rpt; queries doing real work stop within milliseconds).
+const minReleaseWait = 5 * time.Second
+
+// releaseWait bounds the phase after Grace in which killed queries return and their
+// jobs are released. The lease keepers go on renewing meanwhile, so it may be longer
+// than a short lease; past it, the leases are left to expire and the jobs are rescued
+// (counted as failures), as when the queue database does not answer.
+func (a *Agent) releaseWait() time.Duration { return max(a.cfg.LeaseDuration, minReleaseWait) }
 
 // claim asks for as many jobs as there is free capacity and starts them.
 func (a *Agent) claim(ctx context.Context) {

@@ -16,11 +16,10 @@ import (
 // replacement starts. Each stopped agent exits 0 soon after its grace period; the
 // 3-second job it was running when the grace period ran out is released (a released
 // event, no failure counted) and finishes on another agent; no job fails and every job
-// succeeds exactly once. The lease is 10s rather than 2s: the release phase after the
-// grace period lasts one lease, and now and then one of an agent's two queries is not
-// stopped by the kill and runs to its end (3s), past a 2s phase, so the job is rescued
-// (a failure) instead of released. That is a known open finding (RELIABILITY.md), kept
-// out of this test so that it checks the handover itself reliably.
+// succeeds exactly once. The long job is a SLEEP(3), so the kills at the end of the
+// grace period meet MariaDB's slow wake-up of SLEEP() (up to 2s when two kills come
+// together); the agent's release phase (at least 5s) covers it even with the 2s test
+// lease.
 func TestRollingUpdateLosesNothing(t *testing.T) {
 	t.Parallel()
 	db := testenv.MariaDB(t)
@@ -40,10 +39,9 @@ max_attempts: 3
 sql: SELECT :n AS n, SLEEP(3) AS slept
 `)
 	const agents, concurrency, shortJobs, longPerRound = 3, 2, 200, 8
-	const lease = 10 * time.Second
 	live := make([]*agent, 0, agents)
 	for i := range agents {
-		live = append(live, r.startAgentLease(fmt.Sprintf("roll-%d", i), concurrency, lease))
+		live = append(live, r.startAgent(fmt.Sprintf("roll-%d", i), concurrency))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -104,13 +102,13 @@ sql: SELECT :n AS n, SLEEP(3) AS slept
 		})
 		victim.signal(t, syscall.SIGTERM)
 		termAt := time.Now()
-		repl := r.startAgentLease(fmt.Sprintf("roll-%d", agents+round), concurrency, lease)
+		repl := r.startAgent(fmt.Sprintf("roll-%d", agents+round), concurrency)
 		live = append(live, repl)
-		// The agent's own bound is grace + one lease to release + 5s; a margin on top
-		// for a loaded machine. A deadline, not a measurement.
+		// The agent's own bound is grace + its release phase (5s with this lease) +
+		// 5s; a margin on top for a loaded machine. A deadline, not a measurement.
 		select {
 		case <-victim.done:
-		case <-time.After(agentGrace + lease + 15*time.Second):
+		case <-time.After(agentGrace + 25*time.Second):
 			t.Fatalf("agent %s still running %s after SIGTERM", victim.name, time.Since(termAt))
 		}
 		stopped := time.Since(termAt)

@@ -179,6 +179,70 @@ func TestMariaDBCancelKillsQuery(t *testing.T) {
 	}
 }
 
+// Several queries cancelled in the same instant, as an agent's jobs are at the end of
+// its shutdown grace period, are all stopped on the server. Each runs on a source of
+// its own (an agent opens one per job) with a bound parameter, so the server sees
+// prepared statements, as for a definition with params.
+func TestMariaDBCancelTogether(t *testing.T) {
+	t.Parallel()
+	_, db := openMariaDB(t)
+	d := testenv.MariaDB(t)
+	const n = 4
+	marker := fmt.Sprintf("rpt-together-%d", time.Now().UnixNano())
+	query := "SELECT /* " + marker + " */ :n AS n, SUM(a.seq + b.seq) AS s FROM seq_1_to_100000 a, seq_1_to_100000 b"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errs := make(chan error, n)
+	for i := range n {
+		src, err := Open(context.Background(), "warehouse", Config{Driver: "mysql", DSN: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		go func() {
+			rows, err := src.Query(ctx, query, map[string]any{"n": int64(i)})
+			if err == nil {
+				for rows.Next() {
+				}
+				err = rows.Err()
+				_ = rows.Close()
+			}
+			errs <- err
+		}()
+	}
+	// Every statement must be running before the cancel, or a kill could miss it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var running int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST
+			WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			killQueries(t, db, marker)
+			t.Fatalf("%d of %d statements started", running, n)
+		}
+	}
+	cancel()
+	for range n {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("error = %v, want context.Canceled", err)
+			}
+		case <-time.After(20 * time.Second): // 10^10 rows: far longer if a kill is lost
+			killQueries(t, db, marker)
+			t.Fatal("a cancelled query did not return")
+		}
+	}
+	if left := runningQueries(t, db, marker); left != 0 {
+		killQueries(t, db, marker)
+		t.Fatalf("%d statements with %s still in PROCESSLIST after 5 s", left, marker)
+	}
+}
+
 // Closing rows before their end stops the statement instead of reading the
 // rest of the result (go-sql-driver would drain it).
 func TestMariaDBCloseEarly(t *testing.T) {
