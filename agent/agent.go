@@ -186,6 +186,11 @@ type Agent struct {
 	wake    chan struct{}
 	drain   atomic.Bool
 	queueOK atomic.Bool
+	backAt  atomic.Int64 // unix nanos when the queue last answered again after failing
+
+	// Claim backoff while the queue does not answer (Run's loop only).
+	claimWait time.Duration
+	nextClaim time.Time
 
 	metrics  *metrics
 	running  atomic.Bool  // Run's loop is on (/healthz)
@@ -266,6 +271,7 @@ func (a *Agent) queueCall(op string, err error) {
 	}
 	if err == nil || errors.Is(err, queue.ErrLeaseLost) || errors.Is(err, queue.ErrNotFound) {
 		if !a.queueOK.Swap(true) {
+			a.backAt.Store(time.Now().UnixNano())
 			a.log.Info("queue database answers again", "op", op)
 		}
 		return
@@ -403,6 +409,16 @@ const minReleaseWait = 5 * time.Second
 // (counted as failures), as when the queue database does not answer.
 func (a *Agent) releaseWait() time.Duration { return max(a.cfg.LeaseDuration, minReleaseWait) }
 
+// maxRetryWait caps the backoff of claims and of outcome writes while the queue does not
+// answer: at most half a lease, so that a job whose lease ran out in an outage is
+// released by its agent before the others stop holding off their rescue.
+func (a *Agent) maxRetryWait() time.Duration {
+	return min(5*time.Second, max(a.cfg.LeaseDuration/2, a.cfg.HeartbeatInterval))
+}
+
+// rescueHoldoff is how long an agent does not rescue after the queue answers again.
+func (a *Agent) rescueHoldoff() time.Duration { return a.cfg.LeaseDuration + a.cfg.HeartbeatInterval }
+
 // claim asks for as many jobs as there is free capacity and starts them.
 func (a *Agent) claim(ctx context.Context) {
 	if a.drain.Load() {
@@ -411,6 +427,9 @@ func (a *Agent) claim(ctx context.Context) {
 	free := a.cfg.Concurrency - a.Running()
 	if free <= 0 {
 		return
+	}
+	if time.Now().Before(a.nextClaim) {
+		return // backing off: the queue did not answer
 	}
 	// The lease runs from the database's clock at claim time, which is after now: now is
 	// a safe start for the self-fencing deadline.
@@ -426,8 +445,11 @@ func (a *Agent) claim(ctx context.Context) {
 	cancel()
 	a.queueCall("claim", err)
 	if err != nil {
+		a.claimWait = min(max(2*a.claimWait, a.cfg.PollInterval), a.maxRetryWait())
+		a.nextClaim = time.Now().Add(a.claimWait)
 		return
 	}
+	a.claimWait, a.nextClaim = 0, time.Time{}
 	for i, job := range jobs {
 		if i >= free {
 			// A store never returns more than asked; if one did, running the extra jobs
@@ -442,7 +464,14 @@ func (a *Agent) claim(ctx context.Context) {
 	}
 }
 
+// rescue returns jobs with expired leases to the queue, counting a failure each. Just
+// after the queue database answers again it holds off: every lease ran out during the
+// outage, and the agents that hold them are releasing them (no failure counted) within
+// one retry wait; only a dead agent's jobs are left to rescue after that.
 func (a *Agent) rescue(ctx context.Context) {
+	if back := a.backAt.Load(); back != 0 && time.Since(time.Unix(0, back)) < a.rescueHoldoff() {
+		return
+	}
 	cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
 	defer cancel()
 	n, err := a.store.JobRescue(cctx)

@@ -188,6 +188,44 @@ func TestSelfFenceThenRelease(t *testing.T) {
 	waitFor(t, "ready again", a.Ready)
 }
 
+// While the queue database does not answer, the claim loop backs off (doubling from the
+// poll interval up to half a lease) instead of calling it every poll; when it answers
+// again, the agent does not rescue for a lease and a heartbeat, so that agents whose
+// jobs' leases ran out in the outage release them without a failure counted.
+func TestOutageBacksOffAndHoldsRescue(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	cfg := testConfig()
+	cfg.LeaseDuration = time.Second // backoff cap 500ms, rescue hold-off 1.02s
+	a, _ := startAgent(t, store, (&fakeSource{rows: countRows}).opener(), cfg)
+	waitFor(t, "a first claim", func() bool { return store.claimCalls.Load() > 0 })
+
+	store.down.Store(true)
+	before := store.claimCalls.Load()
+	time.Sleep(1500 * time.Millisecond)
+	during := store.claimCalls.Load() - before
+	// Polling every 10ms would be ~150 calls; backing off 10, 20, 40 ... 500ms is ~9.
+	if during > 30 {
+		t.Errorf("%d claim calls in 1.5s while the queue was down: no backoff", during)
+	}
+	if during == 0 {
+		t.Errorf("no claim call while the queue was down: the agent stopped trying")
+	}
+
+	up := time.Now()
+	store.down.Store(false)
+	waitFor(t, "ready again", a.Ready)
+	waitFor(t, "a rescue after the hold-off", func() bool { return !store.firstRescueAfter(up).IsZero() })
+	first := store.firstRescueAfter(up)
+	// The agent saw the queue answer after up, so its hold-off cannot end before
+	// up + 1.02s; an earlier rescue is the bug, whatever the machine's load.
+	if hold := cfg.LeaseDuration + cfg.HeartbeatInterval; first.Sub(up) < hold {
+		t.Errorf("rescued %v after the queue answered again, want no rescue for %v", first.Sub(up), hold)
+	}
+	before = store.claimCalls.Load()
+	waitFor(t, "claims at the poll rate again", func() bool { return store.claimCalls.Load()-before > 20 })
+}
+
 func TestShutdownAfterGraceReleases(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()

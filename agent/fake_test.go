@@ -21,6 +21,8 @@ type memStore struct {
 	down atomic.Bool // every call returns queue.ErrUnavailable
 	// rescues is what the next JobRescue reports (expired leases another agent left).
 	rescues atomic.Int64
+	// claimCalls and rescueCalls count every call, answered or not.
+	claimCalls, rescueCalls atomic.Int64
 
 	mu     sync.Mutex
 	nextID int64
@@ -31,6 +33,19 @@ type memStore struct {
 	// drainRequested is the DrainRequested of every agent row (rpt agents drain).
 	drainRequested map[string]bool
 	prunes         []queue.PruneParams
+	rescueTimes    []time.Time // when JobRescue was called
+}
+
+// firstRescueAfter is the time of the first JobRescue call after t, or zero.
+func (s *memStore) firstRescueAfter(t time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.rescueTimes {
+		if c.After(t) {
+			return c
+		}
+	}
+	return time.Time{}
 }
 
 type memJob struct {
@@ -111,6 +126,7 @@ func (s *memStore) fenced(l queue.Lease) (*memJob, error) {
 }
 
 func (s *memStore) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.Job, error) {
+	s.claimCalls.Add(1)
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -206,6 +222,10 @@ func (s *memStore) JobRelease(ctx context.Context, l queue.Lease) error {
 }
 
 func (s *memStore) JobRescue(ctx context.Context) (int, error) {
+	s.rescueCalls.Add(1)
+	s.mu.Lock()
+	s.rescueTimes = append(s.rescueTimes, time.Now())
+	s.mu.Unlock()
 	if err := s.check(); err != nil {
 		return 0, err
 	}

@@ -447,7 +447,7 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 			return
 		case <-t.C:
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, a.maxRetryWait())
 	}
 }
 

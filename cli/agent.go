@@ -70,12 +70,26 @@ func agentCommand(d *Deps) *ucli.Command {
 			if lease == 0 {
 				lease = ac.Lease
 			}
+			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
+			// A daemon waits for its queue database (no crash loop while it restarts),
+			// logging with backoff; --retry-for bounds the wait.
+			e.log = log
+			if name != "" {
+				e.log = log.With("agent", name)
+			}
+			if !c.IsSet("retry-for") {
+				e.retryFor = retryForever
+			}
 			store, err := e.openQueue(c.Context, true)
 			if err != nil {
+				if c.Context.Err() != nil {
+					// SIGTERM while waiting for the queue: a clean stop, nothing was claimed.
+					log.Info("stopped before the queue database answered")
+					return nil
+				}
 				return err
 			}
 			defer store.Close()
-			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
 			cfg := agent.Config{
 				Name: name, Labels: labels, Sources: sourceNames(e.cfg.Sources),
 				Concurrency: concurrency, LeaseDuration: lease, HeartbeatInterval: ac.Heartbeat,

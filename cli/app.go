@@ -71,6 +71,9 @@ func NewApp(d *Deps) *ucli.App {
 			&ucli.StringFlag{Name: "mqtt", Usage: "MQTT broker URL, e.g. tcp://host:1883", EnvVars: []string{"RPT_MQTT"}},
 			&ucli.StringFlag{Name: "mqtt-prefix", Value: "rpt", Usage: "MQTT topic `PREFIX` (one per deployment sharing a broker)", EnvVars: []string{"RPT_MQTT_PREFIX"}},
 			&ucli.StringFlag{Name: "reports", Usage: "extra report definition folder", EnvVars: []string{"RPT_REPORTS"}},
+			&ucli.DurationFlag{Name: "retry-for", Value: defaultRetryFor,
+				Usage:   "retry a queue database that does not answer for `DURATION` before giving up (exit 5); 0 never; rpt agent waits until it answers unless set",
+				EnvVars: []string{"RPT_RETRY_FOR"}},
 		},
 		Commands: []*ucli.Command{
 			quickstartCommand(d),
@@ -119,6 +122,7 @@ type env struct {
 	dataDir    string
 	mqttPrefix string
 	log        *slog.Logger
+	retryFor   time.Duration // how long to retry an unreachable queue; retryForever
 }
 
 // loadEnv reads the configuration: --config (RPT_CONFIG), else ./rpt.yaml, else the user
@@ -176,8 +180,12 @@ func loadEnv(c *ucli.Context, d *Deps) (*env, error) {
 			return nil, fmt.Errorf("%w: timezone %q: %v", config.ErrInvalid, cfg.Timezone, err)
 		}
 	}
+	retryFor := c.Duration("retry-for")
+	if retryFor < 0 {
+		return nil, usagef("--retry-for %s: must not be negative", retryFor)
+	}
 	log := slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return &env{d: d, cfg: cfg, loc: loc, dataDir: dataDir, mqttPrefix: c.String("mqtt-prefix"), log: log}, nil
+	return &env{d: d, cfg: cfg, loc: loc, dataDir: dataDir, mqttPrefix: c.String("mqtt-prefix"), log: log, retryFor: retryFor}, nil
 }
 
 func defaultConfigPaths() []string {
@@ -218,10 +226,24 @@ func (e *env) openQueue(ctx context.Context, migrate bool) (queue.Store, error) 
 		}
 		migrate = true
 	}
-	st, err := e.d.OpenQueue(ctx, e.cfg.Queue, queue.Options{})
+	var store queue.Store
+	open := func(ctx context.Context) error {
+		st, err := e.d.OpenQueue(ctx, e.cfg.Queue, queue.Options{})
+		store = st
+		return err
+	}
+	if scheme == "sqlite" {
+		err = open(ctx) // a local file: nothing to wait for
+	} else {
+		err = e.retryQueue(ctx, open)
+	}
+	if errors.Is(err, queue.ErrUnavailable) {
+		return nil, fmt.Errorf("queue database %s does not answer: %w", redactedQueue(e), err)
+	}
 	if err != nil {
 		return nil, err
 	}
+	st := store
 	if migrate {
 		if err := st.Migrate(ctx); err != nil {
 			st.Close()

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/user"
@@ -97,16 +99,27 @@ func submitCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer store.Close()
-			res, err := submit(ctx, e, store, req)
+			// A token of its own makes retrying an enqueue whose answer was lost safe:
+			// the insert may have committed before the connection dropped.
+			if req.token == "" {
+				req.token = newSubmitToken()
+			}
+			var res queue.JobEnqueueResult
+			err = e.retryQueue(ctx, func(ctx context.Context) error {
+				res, err = submit(ctx, e, store, req)
+				return err
+			})
 			if err != nil {
 				return err
 			}
+			// Our own token found: an earlier try of this command queued the job.
+			queued := !res.Existing || (c.String("submit-token") == "" && res.Job.SubmitToken == req.token)
 			client := e.notifier(ctx)
 			defer closeNotifier(client)
-			if client != nil && !res.Existing {
+			if client != nil && queued {
 				client.PublishWake()
 			}
-			if res.Existing {
+			if !queued {
 				fmt.Fprintf(d.Stderr, "job %d already exists (%s); not queued again\n", res.Job.ID, res.Job.Status)
 			}
 			fmt.Fprintln(d.Stdout, res.Job.ID)
@@ -120,6 +133,13 @@ func submitCommand(d *Deps) *ucli.Command {
 			return jobOutcome(j)
 		},
 	}
+}
+
+// newSubmitToken is a random token for a CLI submit that did not bring one.
+func newSubmitToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "cli-" + hex.EncodeToString(b[:])
 }
 
 // submitRequest is one run to queue, from the command line, cron or the API.
@@ -237,7 +257,11 @@ func waitJob(ctx context.Context, e *env, client *notify.Client, store queue.Sto
 	case err != nil && followCtx.Err() == nil:
 		return nil, fmt.Errorf("wait for job %d: %w", id, err)
 	}
-	j, gerr := store.JobGet(ctx, id)
+	var j *queue.Job
+	gerr := e.retryQueue(ctx, func(ctx context.Context) (err error) {
+		j, err = store.JobGet(ctx, id)
+		return err
+	})
 	if gerr != nil {
 		return nil, fmt.Errorf("job %d: %w", id, gerr)
 	}
