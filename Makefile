@@ -29,8 +29,8 @@ test-integration: ## only the tests that talk to MariaDB
 bench: ## benchmarks (compare ratios from one run; the machine is shared)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-chaos: ## chaos suite at full size (~12k jobs, 48 faults, ~2.5 min), rolling-update and cancel tests against MariaDB; figures in the output
-	RPT_TEST_REQUIRE_MYSQL=1 RPT_CHAOS=full $(GO) test -count=1 -timeout 30m -v -run '^(TestChaos|TestRollingUpdateLosesNothing|TestStopKillsServerQuery)$$' ./e2e/
+chaos: ## chaos suite at full size (~15k jobs, 60 faults incl. broker restarts, ~3 min), rolling update, cancel, one-minute queue outage, source outage; figures in the output
+	RPT_TEST_REQUIRE_MYSQL=1 RPT_CHAOS=full $(GO) test -count=1 -timeout 30m -v -run '^(TestChaos|TestRollingUpdateLosesNothing|TestStopKillsServerQuery|TestQueueOutage|TestSourceOutage)$$' ./e2e/
 
 bench-report: ## bench/run.sh: the figures of BENCHMARKS.md (RPT_BENCH_BIG=1 for 1M jobs and a 5M-row result)
 	bench/run.sh

@@ -103,6 +103,10 @@ type Config struct {
 	// Retention is how long results and finished jobs are kept; a zero field keeps
 	// them forever.
 	Retention Retention
+	// QueueJustBack says the queue did not answer when the agent started (it waited for
+	// it): the agent holds off rescue as after an outage, since the leases it would find
+	// expired are those of agents about to release them.
+	QueueJustBack bool
 }
 
 // Retention says how long finished work is kept (rpt.yaml retention:).
@@ -302,6 +306,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.loopBeat()
 	a.running.Store(true)
 	defer a.running.Store(false)
+	if a.cfg.QueueJustBack {
+		a.backAt.Store(time.Now().UnixNano())
+	}
 	stopServing, err := a.serve()
 	if err != nil {
 		return err
@@ -469,6 +476,11 @@ func (a *Agent) claim(ctx context.Context) {
 // outage, and the agents that hold them are releasing them (no failure counted) within
 // one retry wait; only a dead agent's jobs are left to rescue after that.
 func (a *Agent) rescue(ctx context.Context) {
+	// Not the first call after an outage either: the leases it would find expired
+	// include this agent's own, whose outcomes it is about to write.
+	if !a.queueOK.Load() {
+		return
+	}
 	if back := a.backAt.Load(); back != 0 && time.Since(time.Unix(0, back)) < a.rescueHoldoff() {
 		return
 	}

@@ -197,6 +197,9 @@ func TestOutageBacksOffAndHoldsRescue(t *testing.T) {
 	store := newMemStore()
 	cfg := testConfig()
 	cfg.LeaseDuration = time.Second // backoff cap 500ms, rescue hold-off 1.02s
+	// Rescue (every 50ms) is the likeliest first call after the outage: it must not
+	// be the one that finds out the queue is back.
+	cfg.AgentHeartbeatInterval = time.Hour
 	a, _ := startAgent(t, store, (&fakeSource{rows: countRows}).opener(), cfg)
 	waitFor(t, "a first claim", func() bool { return store.claimCalls.Load() > 0 })
 

@@ -163,7 +163,7 @@ func (a *Agent) execute(r *run) (err error) {
 
 	rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
 	if err != nil {
-		return fmt.Errorf("query source %q: %w", job.Source, err)
+		return err // names the source already: `query source "NAME": ...`
 	}
 	defer rows.Close()
 

@@ -97,6 +97,7 @@ func agentCommand(d *Deps) *ucli.Command {
 				Listen:        c.String("listen"),
 				PruneInterval: c.Duration("prune-interval"),
 				Retention:     agent.Retention{Results: e.cfg.Retention.Results, Jobs: e.cfg.Retention.Jobs},
+				QueueJustBack: e.queueWaited,
 			}
 			// The connection budget: claim loop and presence/rescue, plus a heartbeat and a
 			// result writer per running job (a DSN's max_open_conns wins).

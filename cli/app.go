@@ -123,6 +123,8 @@ type env struct {
 	mqttPrefix string
 	log        *slog.Logger
 	retryFor   time.Duration // how long to retry an unreachable queue; retryForever
+	// queueWaited is set once a call had to wait for the queue database.
+	queueWaited bool
 }
 
 // loadEnv reads the configuration: --config (RPT_CONFIG), else ./rpt.yaml, else the user

@@ -33,6 +33,7 @@ func (e *env) retryQueue(ctx context.Context, op func(ctx context.Context) error
 		return err
 	}
 	start := time.Now()
+	e.queueWaited = true
 	if e.retryFor == retryForever {
 		e.log.Warn("queue database does not answer; retrying until it does", "queue", redactedQueue(e), "error", err.Error())
 	} else {

@@ -22,11 +22,13 @@ func TestStopKillsServerQuery(t *testing.T) {
 		name       string
 		timeout    string // the definition's timeout:, "" for none
 		cancel     bool   // rpt cancel once the query runs
+		broker     bool   // agents and CLI talk to a broker: the cancel is announced
 		wantStatus queue.Status
 		wantEvents string // the job's events but progress
 	}{
-		{"rpt cancel", "", true, queue.StatusCancelled, "queued running cancel_requested cancelled"},
-		{"definition timeout", "2s", false, queue.StatusFailed, "queued running failed"},
+		{"rpt cancel", "", true, false, queue.StatusCancelled, "queued running cancel_requested cancelled"},
+		{"rpt cancel with a broker", "", true, true, queue.StatusCancelled, "queued running cancel_requested cancelled"},
+		{"definition timeout", "2s", false, false, queue.StatusFailed, "queued running failed"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,6 +43,10 @@ func TestStopKillsServerQuery(t *testing.T) {
 				yaml += "timeout: " + tt.timeout + "\n"
 			}
 			def := r.define(yaml)
+			if tt.broker {
+				broker := startPrivateMosquitto(t)
+				r.mqtt, r.mqttPrefix = broker.url(), "e2e-stop"
+			}
 			a := r.startAgent("stop-"+strconv.Itoa(i), 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
@@ -99,6 +105,10 @@ func TestStopKillsServerQuery(t *testing.T) {
 			}
 			if a.exited() {
 				t.Errorf("agent exited: %v", a.err)
+			}
+			// With a broker the agent acts on the announcement, not its next heartbeat.
+			if tt.broker && !strings.Contains(a.logText(), "cancel requested (announced)") {
+				t.Errorf("the agent did not act on the announced cancel")
 			}
 			t.Logf("job %d ended %s; its query left the server %.1fs after the stop was asked", id, j.Status, gone.Seconds())
 		})

@@ -7,10 +7,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/internal/testenv"
 )
@@ -25,11 +27,11 @@ type chaosSize struct {
 	concurrent int
 }
 
-// The CI size runs about 300 short jobs and 12 long ones through one of each fault;
+// The CI size runs about 400 short jobs and 15 long ones through one of each fault;
 // RPT_CHAOS=full runs thousands of jobs through every fault twelve times.
 var (
-	chaosCI   = chaosSize{rounds: 4, shortPer: 75, longPer: 3, agents: 4, concurrent: 3}
-	chaosFull = chaosSize{rounds: 48, shortPer: 250, longPer: 4, agents: 4, concurrent: 3}
+	chaosCI   = chaosSize{rounds: 5, shortPer: 75, longPer: 3, agents: 4, concurrent: 3}
+	chaosFull = chaosSize{rounds: 60, shortPer: 250, longPer: 4, agents: 4, concurrent: 3}
 )
 
 // The faults, in the order the rounds inject them.
@@ -38,19 +40,21 @@ const (
 	faultZombie     = "sigstop-agent"
 	faultRestartDB  = "restart-queue-db"
 	faultKillAgent2 = "sigkill-agent-2"
+	faultBroker     = "restart-mqtt-broker"
 )
 
-var chaosFaults = []string{faultKillAgent, faultZombie, faultRestartDB, faultKillAgent2}
+var chaosFaults = []string{faultKillAgent, faultZombie, faultRestartDB, faultKillAgent2, faultBroker}
 
 // TestChaos runs jobs through agents that are SIGKILLed and replaced, paused past their
 // lease (zombies) and resumed, and a queue database that is killed (SIGKILL) and started
-// again. The queue is a private MariaDB the test may kill; the source is the shared one,
+// again, and an MQTT broker that is killed (SIGKILL) and started again. The queue is a private MariaDB the test may kill; the source is the shared one,
 // which stays up, so that every execution is recorded there independently of rpt: each
 // job's query names a marker of its own and counts the other queries with that marker
 // running on the source when it starts. It asserts: every job ends succeeded, none is
 // lost, exactly one succeeded event per job at its result attempt, no stored result
 // comes from a run that overlapped another run of the same job, attempts and failures
-// match the events, and no agent crashes. RPT_CHAOS=full is the long run.
+// match the events, no agent crashes, and after the broker's restarts the agents'
+// relays publish events again. RPT_CHAOS=full is the long run.
 func TestChaos(t *testing.T) {
 	size := chaosCI
 	if os.Getenv("RPT_CHAOS") == "full" {
@@ -63,6 +67,11 @@ func TestChaos(t *testing.T) {
 	// server goes on running, has ended before the lease can expire, so a rescued run
 	// that still found it running would be a real overlap.
 	checkDetector(t, srcDSN, guardSQL("e2e-chaos-"+srcDB+"-probe-end"))
+
+	// The agents talk to a private broker (wake-ups, cancels, presence, the events
+	// relay), which the broker fault kills and starts again.
+	broker := startPrivateMosquitto(t)
+	r.mqtt, r.mqttPrefix = broker.url(), "chaos-"+srcDB
 
 	var live []*agent
 	started := 0
@@ -81,7 +90,7 @@ func TestChaos(t *testing.T) {
 
 	jobs := 0
 	long := map[int64]bool{}
-	enqueue := func(sleep string) {
+	enqueue := func(sleep string) int64 {
 		t.Helper()
 		def := r.define(fmt.Sprintf("name: chaos\nsource: db\nparams:\n  - {name: s, type: decimal}\nmax_attempts: 10\nsql: %q\n",
 			guardSQL(fmt.Sprintf("e2e-chaos-%s-%d-end", srcDB, jobs))))
@@ -93,6 +102,7 @@ func TestChaos(t *testing.T) {
 		if sleep != "0" {
 			long[id] = true
 		}
+		return id
 	}
 	// runningLong waits for a long job to run and returns its owner.
 	runningLong := func(what string) (owner string, held []jobRow) {
@@ -179,6 +189,11 @@ func TestChaos(t *testing.T) {
 			})
 			z.signal(t, syscall.SIGCONT)
 			zombies++
+		case faultBroker:
+			runningLong("a long job running before the broker restart")
+			broker.kill()
+			time.Sleep(2 * time.Second)
+			broker.start(t)
 		case faultRestartDB:
 			runningLong("a long job running before the queue database restart")
 			srv.kill(t)
@@ -191,10 +206,44 @@ func TestChaos(t *testing.T) {
 		injected[fault]++
 	}
 
+	// After the last broker restart: a watcher gets the events of new jobs over MQTT,
+	// so the agents' relays are publishing again.
+	watcher, err := notify.Connect(ctx, notify.Options{URL: broker.url(), Prefix: r.mqttPrefix, ClientID: notify.NewClientID("rpt-e2e")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	var mu sync.Mutex
+	overMQTT := map[int64]bool{}
+	watcher.SubscribeJobs(nil, "chaos", func(ev notify.Event) {
+		if ev.Event.Event == queue.EventSucceeded {
+			mu.Lock()
+			overMQTT[ev.JobID] = true
+			mu.Unlock()
+		}
+	})
+	waitFor(t, 30*time.Second, "the watcher connected", func() (bool, error) { return watcher.Connected(), nil })
+	var late []int64
+	for range 20 {
+		late = append(late, enqueue("0"))
+	}
+	watcher.PublishWake()
+
 	waitFor(t, 10*time.Minute, "all jobs finished", func() (bool, error) {
 		var open int
 		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
 		return open == 0, err
+	})
+
+	waitFor(t, 30*time.Second, "the succeeded events of the jobs after the last broker restart over MQTT", func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range late {
+			if !overMQTT[id] {
+				return false, fmt.Errorf("job %d: no succeeded event over MQTT yet", id)
+			}
+		}
+		return true, nil
 	})
 
 	all, err := r.jobs(ctx, "")
@@ -277,16 +326,20 @@ func TestChaos(t *testing.T) {
 	if len(kills) > 0 && rescued == 0 {
 		t.Errorf("no job of a SIGKILLed agent was rescued: the kill fault exercised nothing")
 	}
-	fenced := 0
+	fenced, mqttLost := 0, 0
 	for _, a := range live {
 		if a.exited() {
 			t.Errorf("agent %s exited during the chaos run: %v", a.name, a.err)
 		}
 		fenced += strings.Count(a.logText(), "lease lost") + strings.Count(a.logText(), "self-fencing")
+		mqttLost += strings.Count(a.logText(), "mqtt connection lost")
+	}
+	if injected[faultBroker] > 0 && mqttLost == 0 {
+		t.Errorf("no agent logged a lost broker connection: the broker fault exercised nothing")
 	}
 	t.Logf("chaos figures: jobs %d (%d long), attempts %d, jobs retried %d, events %v", len(all), len(long), attemptsTotal, retried, counts)
-	t.Logf("chaos figures: faults injected %v (agents started %d), zombies %d, jobs rescued after SIGKILL %d, worst rescue delay %.1fs (lease %s), lease-lost/self-fencing log lines %d",
-		injected, started, zombies, rescued, worstRescue.Seconds(), agentLease, fenced)
+	t.Logf("chaos figures: faults injected %v (agents started %d), zombies %d, jobs rescued after SIGKILL %d, worst rescue delay %.1fs (lease %s), lease-lost/self-fencing log lines %d, lost broker connections logged %d",
+		injected, started, zombies, rescued, worstRescue.Seconds(), agentLease, fenced, mqttLost)
 	t.Logf("chaos figures: duplicates found %d; took %.1fs", duplicates, time.Since(began).Seconds())
 }
 

@@ -91,6 +91,8 @@ type rig struct {
 	store  *queuemysql.Store
 	db     *sql.DB // the queue database, for evidence the Store API does not give
 	srcCfg map[string]source.Config
+	// mqtt and mqttPrefix, when set, connect the agents startAgent starts to a broker.
+	mqtt, mqttPrefix string
 }
 
 // newRig writes an rpt.yaml whose source "db" is sourceDSN, migrates the queue with
@@ -150,8 +152,7 @@ func (r *rig) define(yamlText string) *reportdefs.Definition {
 func (r *rig) rpt(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	full := append([]string{"--queue", r.queue, "--config", r.config}, args...)
-	cmd := exec.CommandContext(ctx, r.bin, full...)
+	cmd := exec.CommandContext(ctx, r.bin, append(r.globalArgs(), args...)...)
 	cmd.Dir = r.dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -196,14 +197,31 @@ func (r *rig) startAgent(name string, concurrency int) *agent {
 // startAgentLease is startAgent with another lease duration.
 func (r *rig) startAgentLease(name string, concurrency int, lease time.Duration) *agent {
 	r.t.Helper()
+	return r.spawnAgent(name, nil, concurrency, lease, agentPoll)
+}
+
+// globalArgs are the flags every rpt command of the rig gets: its queue, its config,
+// and its broker when it has one.
+func (r *rig) globalArgs() []string {
+	args := []string{"--queue", r.queue, "--config", r.config}
+	if r.mqtt != "" {
+		args = append(args, "--mqtt", r.mqtt, "--mqtt-prefix", r.mqttPrefix)
+	}
+	return args
+}
+
+// spawnAgent starts `rpt [global flags] agent` with the rig's global flags and more.
+func (r *rig) spawnAgent(name string, global []string, concurrency int, lease, poll time.Duration) *agent {
+	r.t.Helper()
 	a := &agent{name: name, log: filepath.Join(r.dir, name+".log"), done: make(chan struct{})}
 	f, err := os.Create(a.log)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	a.cmd = exec.Command(r.bin, "--queue", r.queue, "--config", r.config, "agent",
+	args := append(r.globalArgs(), global...)
+	a.cmd = exec.Command(r.bin, append(args, "agent",
 		"--name", name, "--concurrency", strconv.Itoa(concurrency),
-		"--lease", lease.String(), "--poll", agentPoll.String(), "--grace", agentGrace.String())
+		"--lease", lease.String(), "--poll", poll.String(), "--grace", agentGrace.String())...)
 	a.cmd.Dir = r.dir
 	a.cmd.Stdout, a.cmd.Stderr = f, f
 	if err := a.cmd.Start(); err != nil {

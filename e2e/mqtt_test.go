@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -111,36 +110,7 @@ func (m *mosquittoServer) kill() {
 // cancels, presence, the events relay) under the topic prefix.
 func (r *rig) startMQTTAgent(name string, concurrency int, poll time.Duration, brokerURL, prefix string) *agent {
 	r.t.Helper()
-	a := &agent{name: name, log: filepath.Join(r.dir, name+".log"), done: make(chan struct{})}
-	f, err := os.Create(a.log)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	a.cmd = exec.Command(r.bin, "--queue", r.queue, "--config", r.config,
-		"--mqtt", brokerURL, "--mqtt-prefix", prefix, "agent",
-		"--name", name, "--concurrency", strconv.Itoa(concurrency),
-		"--lease", (10 * time.Second).String(), "--poll", poll.String(), "--grace", agentGrace.String())
-	a.cmd.Dir = r.dir
-	a.cmd.Stdout, a.cmd.Stderr = f, f
-	if err := a.cmd.Start(); err != nil {
-		f.Close()
-		r.t.Fatalf("start agent %s: %v", name, err)
-	}
-	go func() {
-		a.err = a.cmd.Wait()
-		f.Close()
-		close(a.done)
-	}()
-	r.t.Cleanup(func() {
-		a.stop(r.t)
-		if strings.Contains(a.logText(), "WARNING: DATA RACE") {
-			r.t.Errorf("agent %s: the race detector found a data race", name)
-		}
-		if r.t.Failed() {
-			r.t.Logf("log of agent %s (last 6 KiB):\n%s", name, tail(a.logText(), 6<<10))
-		}
-	})
-	return a
+	return r.spawnAgent(name, []string{"--mqtt", brokerURL, "--mqtt-prefix", prefix}, concurrency, 10*time.Second, poll)
 }
 
 // The broker is killed (SIGKILL) while two agents work through a batch, more jobs are

@@ -6,7 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"sync/atomic"
@@ -128,9 +130,11 @@ func (s *sqlSource) queryMySQL(ctx context.Context, q string, args []any) (Rows,
 	if err != nil {
 		if ctx.Err() != nil {
 			run.kill()
+			_ = run.stop()
+			return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
 		}
 		_ = run.stop()
-		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
+		return nil, fmt.Errorf("query source %q: %w", s.name, connLost(err))
 	}
 	r, err := newRows(ctx, s.driver, rows, run.stop)
 	if err != nil {
@@ -275,6 +279,18 @@ func unavailable(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// connLost marks the errors of a server that went away in the middle of a statement
+// (the connection dropped, refused or timed out) as ErrUnavailable, in words a user
+// understands; a job fails or retries on it per its max_attempts.
+func connLost(err error) error {
+	var ne net.Error
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne) {
+		return fmt.Errorf("%w: lost the connection to the server (%v)", ErrUnavailable, err)
+	}
+	return err
 }
 
 // errBadConn makes database/sql discard a connection instead of pooling it.

@@ -160,6 +160,9 @@ func (r *sqlRows) Err() error {
 	if err == nil {
 		return nil
 	}
+	if r.ctx.Err() == nil {
+		return connLost(err)
+	}
 	return ctxError(r.ctx, err)
 }
 
