@@ -73,6 +73,9 @@ func agentCommand(d *Deps) *ucli.Command {
 			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
 			// A daemon waits for its queue database (no crash loop while it restarts),
 			// logging with backoff; --retry-for bounds the wait.
+			if d.DriverLog != nil {
+				d.DriverLog(log)
+			}
 			e.log = log
 			if name != "" {
 				e.log = log.With("agent", name)

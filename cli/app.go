@@ -33,6 +33,9 @@ type Deps struct {
 	StdoutTTY  bool
 	StderrTTY  bool
 	Now        func() time.Time
+	// DriverLog, when set, routes the database drivers' own messages to a command's
+	// logger (the agent's JSON log, or stderr).
+	DriverLog func(*slog.Logger)
 }
 
 // Main runs the command line and returns the process exit code.
@@ -187,6 +190,9 @@ func loadEnv(c *ucli.Context, d *Deps) (*env, error) {
 		return nil, usagef("--retry-for %s: must not be negative", retryFor)
 	}
 	log := slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if d.DriverLog != nil {
+		d.DriverLog(log)
+	}
 	return &env{d: d, cfg: cfg, loc: loc, dataDir: dataDir, mqttPrefix: c.String("mqtt-prefix"), log: log, retryFor: retryFor}, nil
 }
 

@@ -18,21 +18,40 @@ const defaultRetryFor = 15 * time.Second
 // retryForever is env.retryFor for a daemon that waits until the queue answers.
 const retryForever = time.Duration(-1)
 
-// Backoff between attempts: from retryFirst, doubling up to retryMax.
+// Backoff between attempts: from retryFirst, doubling up to retryMax. One attempt
+// lasts at most what is left of --retry-for (attemptMin at least; attemptMax for an
+// agent waiting without end).
 const (
 	retryFirst = 250 * time.Millisecond
 	retryMax   = 2 * time.Second
+	attemptMin = time.Second
+	attemptMax = 30 * time.Second
 )
 
 // retryQueue runs op until it returns anything but queue.ErrUnavailable, or until
 // e.retryFor has passed since the first failure. It says once on stderr that it is
 // retrying, and the final error says for how long it tried.
 func (e *env) retryQueue(ctx context.Context, op func(ctx context.Context) error) error {
-	err := op(ctx)
+	start := time.Now()
+	// Each try ends with the retry period, so a host that accepts connections and
+	// then says nothing cannot hold the command past it.
+	try := func() error {
+		limit := attemptMax
+		if e.retryFor != retryForever {
+			limit = max(e.retryFor-time.Since(start), attemptMin)
+		}
+		actx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		err := op(actx)
+		if ctx.Err() == nil && actx.Err() != nil && err != nil && !errors.Is(err, queue.ErrUnavailable) {
+			err = fmt.Errorf("%w: no answer within %s: %w", queue.ErrUnavailable, limit, err)
+		}
+		return err
+	}
+	err := try()
 	if !errors.Is(err, queue.ErrUnavailable) || e.retryFor == 0 {
 		return err
 	}
-	start := time.Now()
 	e.queueWaited = true
 	if e.retryFor == retryForever {
 		e.log.Warn("queue database does not answer; retrying until it does", "queue", redactedQueue(e), "error", err.Error())
@@ -57,7 +76,7 @@ func (e *env) retryQueue(ctx context.Context, op func(ctx context.Context) error
 		case <-t.C:
 		}
 		wait = min(2*wait, retryMax)
-		if err = op(ctx); !errors.Is(err, queue.ErrUnavailable) {
+		if err = try(); !errors.Is(err, queue.ErrUnavailable) {
 			if err == nil && e.retryFor == retryForever {
 				e.log.Info("queue database answers", "queue", redactedQueue(e), "after", roundDur(time.Since(start)).String())
 			}

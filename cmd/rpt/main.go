@@ -5,10 +5,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	gomysql "github.com/go-sql-driver/mysql"
 	"golang.org/x/term"
 
 	"rpt/cli"
@@ -32,9 +35,19 @@ func main() {
 		Stderr:     os.Stderr,
 		StdoutTTY:  term.IsTerminal(int(os.Stdout.Fd())),
 		StderrTTY:  term.IsTerminal(int(os.Stderr.Fd())),
+		DriverLog:  func(l *slog.Logger) { _ = gomysql.SetLogger(driverLog{l}) },
 	})
 	stop()
 	os.Exit(code)
+}
+
+// driverLog sends go-sql-driver's messages (a connection reset, "closing bad idle
+// connection") to the command's logger, so that the agent's log stays JSON lines; they
+// often say why a call failed with only "invalid connection".
+type driverLog struct{ l *slog.Logger }
+
+func (d driverLog) Print(v ...any) {
+	d.l.Warn("mysql driver", "message", strings.TrimSpace(fmt.Sprint(v...)))
 }
 
 func openQueue(ctx context.Context, s string, opts queue.Options) (queue.Store, error) {

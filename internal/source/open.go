@@ -233,6 +233,11 @@ func openMySQL(ctx context.Context, name string, cfg Config) (Source, error) {
 	if _, ok := mc.Params["time_zone"]; !ok {
 		mc.Params["time_zone"] = "'+00:00'"
 	}
+	// A host that does not answer at all fails the connect in seconds, not the
+	// minutes of the TCP default (a DSN's timeout= wins).
+	if mc.Timeout == 0 {
+		mc.Timeout = 10 * time.Second
+	}
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {
 		return nil, err

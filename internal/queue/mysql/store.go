@@ -46,6 +46,9 @@ const (
 	// that vanished mid-statement surfaces as ErrUnavailable instead of a hang. Queue
 	// statements are short; result chunks are read one at a time.
 	defaultIOTimeout = time.Minute
+	// defaultDialTimeout bounds a connect to a host that does not answer at all (the
+	// TCP default is minutes), so callers retry and say so instead of hanging.
+	defaultDialTimeout = 5 * time.Second
 	// defaultLockWait (seconds) bounds waits for row locks (fenced writes behind a
 	// claim); a timeout (1205) is retried.
 	defaultLockWait = "10"
@@ -102,6 +105,9 @@ func Open(ctx context.Context, dsnText string, opts queue.Options) (*Store, erro
 	cfg.InterpolateParams = true
 	// After a failover to a read-only replica, drop the connection and reconnect.
 	cfg.RejectReadOnly = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = defaultDialTimeout
+	}
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = defaultIOTimeout
 	}
