@@ -69,11 +69,7 @@ sql: SELECT :n AS n
 	}
 
 	submitted := time.Since(began)
-	waitFor(t, 90*time.Second, "all jobs finished", func() (bool, error) {
-		var open int
-		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
-		return open == 0, err
-	})
+	r.waitFinished(ctx, 90*time.Second, "all jobs finished")
 	drained := time.Since(began)
 
 	all, err := r.jobs(ctx, "")

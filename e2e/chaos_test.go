@@ -229,11 +229,7 @@ func TestChaos(t *testing.T) {
 	}
 	watcher.PublishWake()
 
-	waitFor(t, 10*time.Minute, "all jobs finished", func() (bool, error) {
-		var open int
-		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
-		return open == 0, err
-	})
+	r.waitFinished(ctx, 10*time.Minute, "all jobs finished")
 
 	waitFor(t, 30*time.Second, "the succeeded events of the jobs after the last broker restart over MQTT", func() (bool, error) {
 		mu.Lock()

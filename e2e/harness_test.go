@@ -316,6 +316,21 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	}
 }
 
+// waitFinished waits until no job is queued or running and returns every job.
+func (r *rig) waitFinished(ctx context.Context, timeout time.Duration, what string) []jobRow {
+	r.t.Helper()
+	waitFor(r.t, timeout, what, func() (bool, error) {
+		var open int
+		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
+		return open == 0, err
+	})
+	all, err := r.jobs(ctx, "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return all
+}
+
 // jobRow is the part of rpt_jobs the checks look at.
 type jobRow struct {
 	ID            int64

@@ -214,11 +214,7 @@ sql: SELECT SLEEP(0.3) AS s, :n AS n
 	submit(5)
 	client.PublishWake()
 
-	waitFor(t, 120*time.Second, "all jobs finished", func() (bool, error) {
-		var open int
-		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
-		return open == 0, err
-	})
+	r.waitFinished(ctx, 120*time.Second, "all jobs finished")
 	waitFor(t, 30*time.Second, "succeeded events of the jobs submitted after the restart over MQTT", func() (bool, error) {
 		mu.Lock()
 		defer mu.Unlock()

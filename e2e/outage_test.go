@@ -115,16 +115,7 @@ func TestQueueOutage(t *testing.T) {
 	}
 	enqueue("short", 30) // after the outage
 
-	waitFor(t, 2*time.Minute, "all jobs finished after the outage", func() (bool, error) {
-		var open int
-		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
-		return open == 0, err
-	})
-
-	all, err := r.jobs(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := r.waitFinished(ctx, 2*time.Minute, "all jobs finished after the outage")
 	if len(all) != submitted {
 		t.Errorf("%d jobs in the queue, want %d (the retried submit queued once)", len(all), submitted)
 	}

@@ -215,16 +215,7 @@ func testQueueRestart(t *testing.T, down time.Duration) {
 	restarted := time.Since(killed)
 
 	remaining := 85*time.Second - time.Since(began)
-	waitFor(t, remaining, "all jobs finished after the restart", func() (bool, error) {
-		var open int
-		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
-		return open == 0, err
-	})
-
-	all, err := r.jobs(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := r.waitFinished(ctx, remaining, "all jobs finished after the restart")
 	evs, err := r.events(ctx, "")
 	if err != nil {
 		t.Fatal(err)

@@ -119,16 +119,7 @@ sql: SELECT :n AS n, SLEEP(3) AS slept
 	}
 	enqueue("short", shortJobs-agents*(shortJobs/agents))
 
-	waitFor(t, 90*time.Second, "all jobs finished", func() (bool, error) {
-		var open int
-		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
-		return open == 0, err
-	})
-
-	all, err := r.jobs(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := r.waitFinished(ctx, 90*time.Second, "all jobs finished")
 	if want := shortJobs + longJobs; len(all) != want {
 		t.Errorf("%d jobs, want %d", len(all), want)
 	}
