@@ -171,13 +171,13 @@ func loadEnv(c *ucli.Context, d *Deps) (*env, error) {
 	if cfg.Sources == nil {
 		cfg.Sources = map[string]source.Config{}
 	}
-	// The embedded default: the demo database stands in for the warehouse.
+	// The embedded default: the demo database stands in for the warehouse and for Plex
+	// (it holds both shapes of the accounting data).
 	demoDSN := "sqlite:" + filepath.Join(dataDir, "demo.db")
-	if _, ok := cfg.Sources["demo"]; !ok {
-		cfg.Sources["demo"] = source.Config{Driver: "sqlite", DSN: demoDSN}
-	}
-	if _, ok := cfg.Sources["warehouse"]; !ok {
-		cfg.Sources["warehouse"] = source.Config{Driver: "sqlite", DSN: demoDSN}
+	for _, name := range []string{"demo", "warehouse", "plex"} {
+		if _, ok := cfg.Sources[name]; !ok {
+			cfg.Sources[name] = source.Config{Driver: "sqlite", DSN: demoDSN}
+		}
 	}
 	loc := time.Local
 	if cfg.Timezone != "" {

@@ -13,10 +13,11 @@ import (
 	"rpt/reportdefs"
 )
 
-// TestShippedTrialBalanceMatchesDemo runs the shipped trial-balance definition, through
-// the real source drivers, over generated demo data on SQLite and on MariaDB, and
-// compares every row with demo.ExpectedTrialBalance, which computes the same report in
-// Go straight from the generator: YTD resets in 01 for revenue and expense accounts and
+// TestShippedTrialBalanceMatchesDemo runs both shipped trial balances, trial-balance
+// on the warehouse tables and trial-balance-live on the Plex-side views, through the
+// real source drivers, over generated demo data on SQLite and on MariaDB, and compares
+// every row with demo.ExpectedTrialBalance, which computes the same report in Go
+// straight from the generator: YTD resets in 01 for revenue and expense accounts and
 // runs on for balance-sheet accounts, cents exact.
 func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
 	t.Parallel()
@@ -35,9 +36,13 @@ func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def, err := cat.Get("trial-balance")
-	if err != nil {
-		t.Fatal(err)
+	var defs []*reportdefs.Definition
+	for _, name := range []string{"trial-balance", "trial-balance-live"} {
+		def, err := cat.Get(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defs = append(defs, def)
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -47,76 +52,85 @@ func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
 			if _, err := demo.Load(ctx, dsnStr, opts); err != nil {
 				t.Fatal(err)
 			}
-			src, err := source.Open(ctx, "warehouse", cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			// 202502..202603 starts after the first generated period (202501) and
-			// crosses a year end, so both YTD rules are exercised.
-			for _, tc := range []struct{ pcn, start, end int }{{300758, 202502, 202603}, {123681, 202601, 202601}} {
-				resolved, err := def.Resolve(map[string]string{"pcn": fmt.Sprint(tc.pcn), "start_period": fmt.Sprint(tc.start), "end_period": fmt.Sprint(tc.end)}, time.Now(), time.UTC)
-				if err != nil {
-					t.Fatal(err)
-				}
-				values, err := def.BindValues(resolved)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := demo.ExpectedTrialBalance(opts, tc.pcn, tc.start, tc.end)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
-				if err != nil {
-					t.Fatal(err)
-				}
-				typed, err := source.Retype(rows, def.Columns)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rows = typed
-				cols := rows.Columns()
-				wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "pcn", "period"}
-				if len(cols) != len(wantCols) {
-					t.Fatalf("columns %v, want %v", cols, wantCols)
-				}
-				for i, c := range cols {
-					if c.Name != wantCols[i] {
-						t.Fatalf("column %d = %q, want %q", i, c.Name, wantCols[i])
-					}
-				}
-				if cols[6].Type != source.TypeDecimal || cols[7].Type != source.TypeDecimal {
-					t.Errorf("money columns are %s and %s, want decimal", cols[6].Type, cols[7].Type)
-				}
-				n := 0
-				for rows.Next() {
-					v := rows.Values()
-					if n >= len(want) {
-						n++
-						continue
-					}
-					w := want[n]
-					got := make([]string, len(v))
-					for i := range v {
-						got[i] = fmt.Sprint(v[i])
-					}
-					exp := []string{w.PeriodDisplay, w.CategoryType, w.CategoryName, w.SubCategoryName, w.AccountNo, w.AccountName, demo.Cents(w.CurrentCents).String(), demo.Cents(w.YTDCents).String(), fmt.Sprint(tc.pcn), fmt.Sprint(w.Period)}
-					for i := range exp {
-						if got[i] != exp[i] {
-							t.Fatalf("pcn %d %d..%d row %d column %s = %q, want %q (row %v)", tc.pcn, tc.start, tc.end, n, wantCols[i], got[i], exp[i], got)
-						}
-					}
-					n++
-				}
-				if err := rows.Err(); err != nil {
-					t.Fatal(err)
-				}
-				rows.Close()
-				if n != len(want) || n == 0 {
-					t.Fatalf("pcn %d %d..%d: %d rows, want %d", tc.pcn, tc.start, tc.end, n, len(want))
-				}
+			for _, def := range defs {
+				t.Run(def.Name, func(t *testing.T) { checkShippedTrialBalance(t, def, cfg, opts) })
 			}
 		})
+	}
+}
+
+func checkShippedTrialBalance(t *testing.T, def *reportdefs.Definition, cfg source.Config, opts demo.Options) {
+	ctx := context.Background()
+	src, err := source.Open(ctx, def.Source, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	// 202502..202603 starts after the first generated period (202501) and crosses a
+	// year end, so both YTD rules are exercised, and opening balances come from before
+	// the range; 202601..202601 is one period with a year's history before it;
+	// 202501..202501 is the first period, with nothing before it.
+	for _, tc := range []struct{ pcn, start, end int }{{300758, 202502, 202603}, {123681, 202601, 202601}, {123681, 202501, 202501}} {
+		resolved, err := def.Resolve(map[string]string{"pcn": fmt.Sprint(tc.pcn), "start_period": fmt.Sprint(tc.start), "end_period": fmt.Sprint(tc.end)}, time.Now(), time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values, err := def.BindValues(resolved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := demo.ExpectedTrialBalance(opts, tc.pcn, tc.start, tc.end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typed, err := source.Retype(rows, def.Columns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = typed
+		cols := rows.Columns()
+		wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "pcn", "period"}
+		if len(cols) != len(wantCols) {
+			t.Fatalf("columns %v, want %v", cols, wantCols)
+		}
+		for i, c := range cols {
+			if c.Name != wantCols[i] {
+				t.Fatalf("column %d = %q, want %q", i, c.Name, wantCols[i])
+			}
+		}
+		if cols[6].Type != source.TypeDecimal || cols[7].Type != source.TypeDecimal {
+			t.Errorf("money columns are %s and %s, want decimal", cols[6].Type, cols[7].Type)
+		}
+		n := 0
+		for rows.Next() {
+			v := rows.Values()
+			if n >= len(want) {
+				n++
+				continue
+			}
+			w := want[n]
+			got := make([]string, len(v))
+			for i := range v {
+				got[i] = fmt.Sprint(v[i])
+			}
+			exp := []string{w.PeriodDisplay, w.CategoryType, w.CategoryName, w.SubCategoryName, w.AccountNo, w.AccountName, demo.Cents(w.CurrentCents).String(), demo.Cents(w.YTDCents).String(), fmt.Sprint(tc.pcn), fmt.Sprint(w.Period)}
+			for i := range exp {
+				if got[i] != exp[i] {
+					t.Fatalf("pcn %d %d..%d row %d column %s = %q, want %q (row %v)", tc.pcn, tc.start, tc.end, n, wantCols[i], got[i], exp[i], got)
+				}
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if n != len(want) || n == 0 {
+			t.Fatalf("pcn %d %d..%d: %d rows, want %d", tc.pcn, tc.start, tc.end, n, len(want))
+		}
 	}
 }

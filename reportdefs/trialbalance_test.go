@@ -3,9 +3,9 @@ package reportdefs
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +13,8 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// tbSchema is the demo's SQLite shape of the Plex accounting views (money in cents).
+// tbSchema is the demo's SQLite shape of the Plex accounting views and of the warehouse
+// tables (money in cents).
 const tbSchema = `
 CREATE TABLE accounting_v_category_type (category_type TEXT PRIMARY KEY, revenue_or_expense INTEGER);
 CREATE TABLE accounting_v_category_e (pcn INTEGER, category_no INTEGER, category_name TEXT, category_type TEXT, PRIMARY KEY (pcn, category_no));
@@ -27,7 +28,20 @@ CREATE TABLE accounting_v_period_e (pcn INTEGER, period_key INTEGER, period INTE
   PRIMARY KEY (pcn, period_key), UNIQUE (pcn, period));
 CREATE TABLE accounting_v_balance_e (pcn INTEGER, account_key INTEGER, account_no TEXT, period INTEGER,
   debit_cents INTEGER, credit_cents INTEGER, balance_cents INTEGER, PRIMARY KEY (pcn, account_key, period));
+CREATE TABLE accounting_account (pcn INTEGER, account_key INTEGER, account_no TEXT, account_name TEXT, active INTEGER,
+  category_type TEXT, category_name TEXT, sub_category_name TEXT, revenue_or_expense INTEGER, PRIMARY KEY (pcn, account_no));
+CREATE TABLE accounting_period (pcn INTEGER, period INTEGER, period_key INTEGER, period_display TEXT, fiscal_order INTEGER,
+  quarter_group INTEGER, begin_date TEXT, end_date TEXT, period_status TEXT, add_date TEXT, update_date TEXT,
+  PRIMARY KEY (pcn, period));
+CREATE TABLE accounting_balance (pcn INTEGER, account_key INTEGER, account_no TEXT, period INTEGER,
+  debit_cents INTEGER, credit_cents INTEGER, balance_cents INTEGER, PRIMARY KEY (pcn, account_no, period));
 `
+
+// trialBalanceReports are the two shipped trial balances: the warehouse shape
+// (accounting_account, accounting_period, accounting_balance) and the Plex-side
+// views. fillTrialBalance writes the same hand-made data in both shapes, so both
+// reports must give the same hand-worked numbers.
+var trialBalanceReports = []string{"trial-balance", "trial-balance-live"}
 
 type tbAccount struct {
 	key               int
@@ -108,9 +122,11 @@ func fillTrialBalance(t *testing.T, db *sql.DB, cents bool) {
 	for _, pcn := range []int{pcnHQ, pcnOther} {
 		for i, p := range periods {
 			y, m := p/100, p%100
+			begin, end := fmt.Sprintf("%04d-%02d-01", y, m), time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
 			exec(`INSERT INTO accounting_v_period_e VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'closed', '2025-01-01 00:00:00', '2025-01-01 00:00:00')`,
-				pcn, i+1, p, fmt.Sprintf("%04d-%02d", y, m), m, (m-1)/3+1,
-				fmt.Sprintf("%04d-%02d-01", y, m), time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Format(time.DateOnly))
+				pcn, i+1, p, fmt.Sprintf("%04d-%02d", y, m), m, (m-1)/3+1, begin, end)
+			exec(`INSERT INTO accounting_period VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'closed', '2025-01-01 00:00:00', '2025-01-01 00:00:00')`,
+				pcn, p, i+1, fmt.Sprintf("%04d-%02d", y, m), m, (m-1)/3+1, begin, end)
 		}
 	}
 	for _, a := range tbAccounts {
@@ -121,15 +137,25 @@ func fillTrialBalance(t *testing.T, db *sql.DB, cents bool) {
 			exec(`INSERT INTO accounting_v_sub_category_e VALUES (?, ?, ?)`, pcnHQ, a.subNo, a.subName)
 			exec(`INSERT INTO accounting_v_sub_category_account_e VALUES (?, ?, ?)`, pcnHQ, a.subNo, a.no)
 		}
+		// The warehouse row carries the categories, as the ETL flattens them.
+		var subName any
+		if a.subNo != 0 {
+			subName = a.subName
+		}
+		exec(`INSERT INTO accounting_account VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)`, pcnHQ, a.key, a.no, a.name, a.catType, a.catName, subName, a.revExp)
 		for _, p := range periods {
 			dc := a.activity[p]
 			exec(`INSERT INTO accounting_v_balance_e VALUES (?, ?, ?, ?, ?, ?, ?)`, pcnHQ, a.key, a.no, p, money(dc[0]), money(dc[1]), money(dc[0]-dc[1]))
+			exec(`INSERT INTO accounting_balance VALUES (?, ?, ?, ?, ?, ?, ?)`, pcnHQ, a.key, a.no, p, money(dc[0]), money(dc[1]), money(dc[0]-dc[1]))
 		}
 	}
-	// Another plant with the same account key: its activity must never leak into HQ's.
+	// Another plant with the same account key and number, in no category: its activity
+	// must never leak into HQ's.
 	exec(`INSERT INTO accounting_v_account_e VALUES (?, 1, '10000-000', 'Cash', 1, 'Asset', 0)`, pcnOther)
+	exec(`INSERT INTO accounting_account VALUES (?, 1, '10000-000', 'Cash', 1, 'Asset', NULL, NULL, 0)`, pcnOther)
 	for _, p := range periods {
 		exec(`INSERT INTO accounting_v_balance_e VALUES (?, 1, '10000-000', ?, ?, ?, ?)`, pcnOther, p, money(77777), money(0), money(77777))
+		exec(`INSERT INTO accounting_balance VALUES (?, 1, '10000-000', ?, ?, ?, ?)`, pcnOther, p, money(77777), money(0), money(77777))
 	}
 }
 
@@ -198,19 +224,22 @@ func runTrialBalance(t *testing.T, db *sql.DB, driver string, d *Definition, giv
 	return out
 }
 
-// TestTrialBalanceSQLite checks the shipped SQLite dialect against values worked out by
-// hand from tbAccounts.
+// TestTrialBalanceSQLite checks the shipped SQLite dialects of both trial balances
+// against values worked out by hand from tbAccounts.
 func TestTrialBalanceSQLite(t *testing.T) {
 	t.Parallel()
-	checkTrialBalance(t, buildTrialBalanceDB(t), "sqlite")
+	db := buildTrialBalanceDB(t)
+	for _, name := range trialBalanceReports {
+		t.Run(name, func(t *testing.T) { checkTrialBalance(t, db, "sqlite", name) })
+	}
 }
 
-func checkTrialBalance(t *testing.T, db *sql.DB, driver string) {
+func checkTrialBalance(t *testing.T, db *sql.DB, driver, report string) {
 	cat, err := LoadCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := cat.Get("trial-balance")
+	d, err := cat.Get(report)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,52 +359,75 @@ func centsText(c int64) string {
 	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
 }
 
-// TestTrialBalanceDialects checks that every dialect of the shipped report uses the
-// same parameters and yields the same columns.
+// TestTrialBalanceDialects checks the two shipped trial balances' settings, and that
+// every dialect of each uses the same parameters and yields the same columns.
 func TestTrialBalanceDialects(t *testing.T) {
 	t.Parallel()
 	cat, err := LoadCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := cat.Get("trial-balance")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		report      string
+		source      string
+		concurrency int
+		store       bool
+		dialects    []string // besides the default (MySQL)
+		tables      []string
+	}{
+		{"trial-balance", "warehouse", 1, true, []string{"sqlite"}, []string{"accounting_balance", "accounting_account", "accounting_period"}},
+		{"trial-balance-live", "plex", 2, false, []string{"sqlite", "sqlserver"}, []string{"accounting_v_balance_e", "accounting_v_account_e", "accounting_v_period_e"}},
 	}
-	if d.Source != "warehouse" || d.Concurrency != 1 || d.MaxAttempts != 3 || d.Timeout != 0 {
-		t.Errorf("definition = source %q concurrency %d max_attempts %d timeout %v", d.Source, d.Concurrency, d.MaxAttempts, d.Timeout)
-	}
-	if d.Columns["current_debit_credit"] != "decimal" || d.Columns["ytd_debit_credit"] != "decimal" {
-		t.Errorf("columns = %v", d.Columns)
-	}
-	resolved, err := d.Resolve(nil, time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC), time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := string(resolved), `{"end_period":202602,"pcn":123681,"start_period":202602}`; got != want {
-		t.Errorf("resolved = %s, want %s", got, want)
-	}
-	for _, drv := range []string{"mysql", "sqlite", "sqlserver"} {
-		q := d.SQLFor(drv)
-		names := map[string]bool{}
-		for _, ref := range sqlParams(q) {
-			names[ref.Name] = true
-		}
-		if len(names) != 3 || !names["pcn"] || !names["start_period"] || !names["end_period"] {
-			t.Errorf("%s: params %v", drv, names)
-		}
-		for _, col := range []string{"period_display", "category_type", "category_name", "sub_category_name",
-			"account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "ORDER BY t.period, a.account_no"} {
-			if !strings.Contains(q, col) {
-				t.Errorf("%s: SQL lacks %q", drv, col)
+	for _, tt := range tests {
+		t.Run(tt.report, func(t *testing.T) {
+			d, err := cat.Get(tt.report)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	if !strings.Contains(d.SQLFor("mysql"), "DIV 100") || strings.Contains(d.SQLFor("sqlite"), " debit -") {
-		t.Error("dialects are not the expected ones")
-	}
-	var v map[string]any
-	if err := json.Unmarshal(resolved, &v); err != nil {
-		t.Fatal(err)
+			if d.Source != tt.source || d.Concurrency != tt.concurrency || d.MaxAttempts != 3 || d.Timeout != 0 {
+				t.Errorf("definition = source %q concurrency %d max_attempts %d timeout %v", d.Source, d.Concurrency, d.MaxAttempts, d.Timeout)
+			}
+			if (d.Store != nil) != tt.store {
+				t.Errorf("store = %+v, want one: %v", d.Store, tt.store)
+			}
+			if d.Columns["current_debit_credit"] != "decimal" || d.Columns["ytd_debit_credit"] != "decimal" {
+				t.Errorf("columns = %v", d.Columns)
+			}
+			var dialects []string
+			for k := range d.Dialects {
+				dialects = append(dialects, k)
+			}
+			slices.Sort(dialects)
+			if !slices.Equal(dialects, tt.dialects) {
+				t.Errorf("dialects %v, want %v", dialects, tt.dialects)
+			}
+			resolved, err := d.Resolve(nil, time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC), time.UTC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := string(resolved), `{"end_period":202602,"pcn":123681,"start_period":202602}`; got != want {
+				t.Errorf("resolved = %s, want %s", got, want)
+			}
+			for _, drv := range append([]string{"mysql"}, tt.dialects...) {
+				q := d.SQLFor(drv)
+				names := map[string]bool{}
+				for _, ref := range sqlParams(q) {
+					names[ref.Name] = true
+				}
+				if len(names) != 3 || !names["pcn"] || !names["start_period"] || !names["end_period"] {
+					t.Errorf("%s: params %v", drv, names)
+				}
+				for _, want := range append([]string{"period_display", "category_type", "category_name", "sub_category_name",
+					"account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "ORDER BY"}, tt.tables...) {
+					if !strings.Contains(q, want) {
+						t.Errorf("%s: SQL lacks %q", drv, want)
+					}
+				}
+			}
+			if !strings.Contains(d.SQLFor("mysql"), "DIV 100") || strings.Contains(d.SQLFor("sqlite"), "DIV") ||
+				strings.Contains(d.SQLFor("sqlite"), " debit -") {
+				t.Error("dialects are not the expected ones")
+			}
+		})
 	}
 }

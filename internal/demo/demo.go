@@ -3,7 +3,11 @@
 // production and maintenance (work-center statuses with their flags, work centers,
 // parts, work-center logs and daily shift report rows, see production.go), and loads
 // it into SQLite or MySQL/MariaDB with the table names and columns Plex has, so the
-// shipped reports run without access to Plex.
+// shipped reports run without access to Plex. The accounting data is also written in
+// its warehouse shape (WarehouseTables: accounting_account with the categories
+// flattened in, accounting_period, accounting_balance), what the ETL writes into the
+// MySQL warehouse; the shipped trial-balance reads that shape, trial-balance-live the
+// Plex-side one.
 //
 // The same Options give the same data on every store and every run: each account's
 // parameters come from a PCG generator seeded by (seed, pcn, account number), and each
@@ -13,7 +17,8 @@
 //
 // The API:
 //   - Load writes a data set into "sqlite:PATH" or "mysql://..." (tables created when
-//     absent, the loaded PCNs' and plants' rows replaced in one transaction).
+//     absent, the loaded PCNs' and plants' rows replaced in one transaction, the
+//     warehouse tables filled from the Plex-side ones in the same transaction).
 //   - Generate streams every row of every accounting table (see Tables for names and
 //     columns) and GenerateProduction every row of the production tables
 //     (ProductionTables), the way Load writes them; Accounts, Periods, Balances,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,11 +35,12 @@ type Stats struct {
 }
 
 // Load writes the data set of opts into the database named by a "sqlite:PATH" or
-// "mysql://user:pass@host:port/db" DSN: the accounting tables for Options.PCNs and the
-// production tables for Options.Plants. It creates the tables when absent and replaces
-// the rows of the PCNs and plants it loads (and the category types) in one
-// transaction, so a failed or cancelled load leaves the previous data as it was; other
-// PCNs are kept.
+// "mysql://user:pass@host:port/db" DSN: the accounting tables for Options.PCNs, both
+// the Plex-side views (Tables) and their warehouse shape (WarehouseTables, filled from
+// the former as the ETL does), and the production tables for Options.Plants. It
+// creates the tables when absent and replaces the rows of the PCNs and plants it loads
+// (and the category types) in one transaction, so a failed or cancelled load leaves
+// the previous data as it was; other PCNs are kept.
 func Load(ctx context.Context, dsnStr string, opts Options) (Stats, error) {
 	start := time.Now()
 	o, err := opts.normalize()
@@ -108,7 +110,7 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 		return Stats{}, fmt.Errorf("connect: %w", err)
 	}
 	// DDL before the transaction: MySQL commits implicitly on CREATE TABLE.
-	for _, t := range append(Tables(), ProductionTables()...) {
+	for _, t := range slices.Concat(Tables(), WarehouseTables(), ProductionTables()) {
 		for _, stmt := range createSQL(t, driver) {
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				return Stats{}, fmt.Errorf("create table %s: %w", t.Name, err)
@@ -137,6 +139,12 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 		return ins.add(t, row)
 	})
 	if err == nil {
+		err = ins.flush()
+	}
+	if err == nil {
+		err = copyWarehouse(ctx, tx, driver, o.PCNs)
+	}
+	if err == nil {
 		err = GenerateProduction(o, func(t Table, row []any) error {
 			switch t.Name {
 			case TableWorkcenter.Name:
@@ -158,6 +166,16 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 	if err := tx.Commit(); err != nil {
 		return Stats{}, fmt.Errorf("commit: %w", err)
 	}
+	if driver == "mysql" {
+		// InnoDB's statistics of a table filled in one transaction lag behind (they
+		// are recomputed in the background); the trial balance's plan depends on
+		// them, so refresh them now, as the ETL should after a load.
+		for _, t := range WarehouseTables() {
+			if _, err := db.ExecContext(ctx, "ANALYZE TABLE "+t.Name); err != nil {
+				return Stats{}, fmt.Errorf("analyze %s: %w", t.Name, err)
+			}
+		}
+	}
 	st.PCNs = len(o.PCNs)
 	st.Periods = o.Periods
 	if o.logDays() > 0 {
@@ -166,14 +184,15 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 	return st, nil
 }
 
-// deleteRows removes what the load replaces: the PCNs' rows and the category types.
+// deleteRows removes what the load replaces: the PCNs' rows (Plex-side and warehouse)
+// and the category types.
 func deleteRows(ctx context.Context, tx *sql.Tx, o Options) error {
 	pcns := make([]any, len(o.PCNs))
 	for i, p := range o.PCNs {
 		pcns[i] = int64(p)
 	}
 	in := placeholders(len(pcns))
-	for _, t := range Tables() {
+	for _, t := range slices.Concat(Tables(), WarehouseTables()) {
 		var err error
 		if t.PerPCN {
 			_, err = tx.ExecContext(ctx, "DELETE FROM "+t.Name+" WHERE pcn IN "+in, pcns...)
@@ -330,13 +349,16 @@ func Loaded(ctx context.Context, dsnStr string, now time.Time) bool {
 		return false
 	}
 	defer db.Close()
-	var latest sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT MAX(period) FROM "+TableBalance.Name).Scan(&latest); err != nil {
-		return false
-	}
 	last := now.UTC().AddDate(0, 0, -now.UTC().Day()+1).AddDate(0, -1, 0)
-	if !latest.Valid || latest.Int64 < int64(last.Year()*100+int(last.Month())) {
-		return false
+	// A demo database from before the warehouse tables existed is loaded again.
+	for _, t := range []Table{TableBalance, TableWarehouseBalance} {
+		var latest sql.NullInt64
+		if err := db.QueryRowContext(ctx, "SELECT MAX(period) FROM "+t.Name).Scan(&latest); err != nil {
+			return false
+		}
+		if !latest.Valid || latest.Int64 < int64(last.Year()*100+int(last.Month())) {
+			return false
+		}
 	}
 	// A demo database from before the production tables existed is loaded again.
 	var logs int

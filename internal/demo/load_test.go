@@ -78,6 +78,8 @@ func expect(t *testing.T, opts Options) expected {
 		e.rows[k(TableCategoryAccount)] = len(accts)
 		e.rows[k(TableSubCategoryAccount)] = len(accts)
 		e.rows[k(TablePeriod)] = len(ps)
+		e.rows[k(TableWarehouseAccount)] = len(accts)
+		e.rows[k(TableWarehousePeriod)] = len(ps)
 		seq, err := Balances(opts, pcn)
 		if err != nil {
 			t.Fatal(err)
@@ -90,6 +92,7 @@ func expect(t *testing.T, opts Options) expected {
 			e.balance[pcn] += b.Balance
 		}
 		e.rows[k(TableBalance)] = n
+		e.rows[k(TableWarehouseBalance)] = n
 	}
 	return e
 }
@@ -108,7 +111,7 @@ func checkLoaded(t *testing.T, db *sql.DB, driver string, opts Options) {
 		t.Errorf("%s: %d rows, want %d", TableCategoryType.Name, n, e.rows[TableCategoryType.Name])
 	}
 	for _, pcn := range o.PCNs {
-		for _, tb := range Tables()[1:] {
+		for _, tb := range append(Tables()[1:], WarehouseTables()...) {
 			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+tb.Name+" WHERE pcn = ?", pcn).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
@@ -116,15 +119,10 @@ func checkLoaded(t *testing.T, db *sql.DB, driver string, opts Options) {
 				t.Errorf("pcn %d: %s: %d rows, want %d", pcn, tb.Name, n, want)
 			}
 		}
-		var debit, credit, balance string
-		cols := fmt.Sprintf("SUM(%s), SUM(%s), SUM(%s)",
-			TableBalance.Columns[4].NameFor(driver), TableBalance.Columns[5].NameFor(driver), TableBalance.Columns[6].NameFor(driver))
+		cols := "SUM(debit), SUM(credit), SUM(balance)"
 		if driver == "sqlite" {
 			// Integer cents; CAST keeps SUM an integer (it is) and formats it as text.
 			cols = "CAST(SUM(debit_cents) AS TEXT), CAST(SUM(credit_cents) AS TEXT), CAST(SUM(balance_cents) AS TEXT)"
-		}
-		if err := db.QueryRowContext(ctx, "SELECT "+cols+" FROM "+TableBalance.Name+" WHERE pcn = ?", pcn).Scan(&debit, &credit, &balance); err != nil {
-			t.Fatal(err)
 		}
 		want := func(c Cents) string {
 			if driver == "sqlite" {
@@ -132,14 +130,81 @@ func checkLoaded(t *testing.T, db *sql.DB, driver string, opts Options) {
 			}
 			return c.String()
 		}
-		if debit != want(e.debit[pcn]) || credit != want(e.credit[pcn]) || balance != want(e.balance[pcn]) {
-			t.Errorf("pcn %d: SQL sums debit %s credit %s balance %s, generator %s %s %s",
-				pcn, debit, credit, balance, want(e.debit[pcn]), want(e.credit[pcn]), want(e.balance[pcn]))
+		for _, tb := range []Table{TableBalance, TableWarehouseBalance} {
+			var debit, credit, balance string
+			if err := db.QueryRowContext(ctx, "SELECT "+cols+" FROM "+tb.Name+" WHERE pcn = ?", pcn).Scan(&debit, &credit, &balance); err != nil {
+				t.Fatal(err)
+			}
+			if debit != want(e.debit[pcn]) || credit != want(e.credit[pcn]) || balance != want(e.balance[pcn]) {
+				t.Errorf("pcn %d: %s: SQL sums debit %s credit %s balance %s, generator %s %s %s",
+					pcn, tb.Name, debit, credit, balance, want(e.debit[pcn]), want(e.credit[pcn]), want(e.balance[pcn]))
+			}
 		}
+		checkWarehouseAccounts(t, db, opts, pcn)
 		if e.debit[pcn] == 0 || e.credit[pcn] == 0 {
 			t.Errorf("pcn %d: no activity generated", pcn)
 		}
 	}
+}
+
+// checkWarehouseAccounts compares every accounting_account row of a PCN, categories
+// flattened in, with the generator's chart.
+func checkWarehouseAccounts(t *testing.T, db *sql.DB, opts Options, pcn int) {
+	t.Helper()
+	accts, err := Accounts(opts, pcn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.QueryContext(context.Background(), `SELECT account_key, account_no, account_name, active, category_type,
+		category_name, sub_category_name, revenue_or_expense FROM accounting_account WHERE pcn = ? ORDER BY account_no`, pcn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var a Account
+		var active, revExp int
+		if err := rows.Scan(&a.Key, &a.No, &a.Name, &active, &a.CategoryType, &a.CategoryName, &a.SubCategoryName, &revExp); err != nil {
+			t.Fatal(err)
+		}
+		if i < len(accts) {
+			w := accts[i]
+			if a.Key != w.Key || a.No != w.No || a.Name != w.Name || (active == 1) != w.Active || a.CategoryType != w.CategoryType ||
+				a.CategoryName != w.CategoryName || a.SubCategoryName != w.SubCategoryName || (revExp == 1) != w.RevenueOrExpense {
+				t.Fatalf("pcn %d: accounting_account row %d = %+v active %d revenue_or_expense %d, want %+v", pcn, i, a, active, revExp, w)
+			}
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if i != len(accts) {
+		t.Errorf("pcn %d: accounting_account has %d rows, want %d", pcn, i, len(accts))
+	}
+}
+
+// trialBalanceWarehouseSQL is an independent trial balance over the warehouse tables.
+func trialBalanceWarehouseSQL(driver string) string {
+	money, year := "b.balance", "b.period DIV 100"
+	if driver == "sqlite" {
+		money, year = "b.balance_cents", "b.period / 100"
+	}
+	return `
+SELECT period, period_display, category_type, category_name, sub_category_name, account_no, account_name, cur, ytd
+FROM (
+  SELECT b.period, p.period_display, a.category_type, a.category_name, a.sub_category_name, a.account_no, a.account_name,
+    ` + money + ` AS cur,
+    SUM(` + money + `) OVER (PARTITION BY a.account_no, CASE WHEN a.revenue_or_expense = 1 THEN ` + year + ` ELSE 0 END
+                          ORDER BY b.period) AS ytd
+  FROM accounting_balance b
+  JOIN accounting_account a ON a.pcn = b.pcn AND a.account_no = b.account_no
+  JOIN accounting_period p ON p.pcn = b.pcn AND p.period = b.period
+  WHERE b.pcn = ? AND b.period <= ?
+) tb
+WHERE period >= ?
+ORDER BY period, account_no`
 }
 
 // trialBalanceSQL is an independent trial balance in SQL over the loaded tables, to
@@ -170,13 +235,13 @@ WHERE period >= ?
 ORDER BY period, account_no`
 }
 
-func checkTrialBalance(t *testing.T, db *sql.DB, driver string, opts Options, pcn, start, end int) {
+func checkTrialBalance(t *testing.T, db *sql.DB, driver, query string, opts Options, pcn, start, end int) {
 	t.Helper()
 	want, err := ExpectedTrialBalance(opts, pcn, start, end)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.QueryContext(context.Background(), trialBalanceSQL(driver), pcn, end, start)
+	rows, err := db.QueryContext(context.Background(), query, pcn, end, start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +311,8 @@ func testLoad(t *testing.T, target string) {
 	t.Logf("loaded %+v", st)
 	db, driver := openTestDB(t, target)
 	checkLoaded(t, db, driver, opts)
-	checkTrialBalance(t, db, driver, opts, 300758, 202510, 202610)
+	checkTrialBalance(t, db, driver, trialBalanceSQL(driver), opts, 300758, 202510, 202610)
+	checkTrialBalance(t, db, driver, trialBalanceWarehouseSQL(driver), opts, 300758, 202510, 202610)
 
 	// Reloading one PCN with another seed replaces its rows and keeps the other PCN's.
 	reload := opts
@@ -271,8 +337,9 @@ func TestLoadFailureKeepsPreviousData(t *testing.T) {
 		t.Fatal(err)
 	}
 	db, driver := openTestDB(t, target)
-	// Fail the next load at its last table, after every delete and most inserts.
-	if _, err := db.ExecContext(ctx, `CREATE TRIGGER fail_load BEFORE INSERT ON accounting_v_balance_e
+	// Fail the next load at its last accounting table, after every delete and most
+	// inserts.
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER fail_load BEFORE INSERT ON accounting_balance
 		WHEN NEW.period = 202610 BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
 		t.Fatal(err)
 	}
@@ -354,4 +421,34 @@ func BenchmarkLoadSQLite(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestLoadedNeedsWarehouse: the quickstart loads again when the warehouse tables are
+// missing (a demo database from before they existed), not only when balances are old.
+func TestLoadedNeedsWarehouse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	target := sqliteDSN(t)
+	opts := testOptions()
+	opts.Periods = 2
+	opts.LogDays = 1
+	if Loaded(ctx, target, testEnd) {
+		t.Fatal("Loaded before any load")
+	}
+	if _, err := Load(ctx, target, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !Loaded(ctx, target, testEnd) {
+		t.Fatal("not Loaded after a load")
+	}
+	if Loaded(ctx, target, testEnd.AddDate(0, 2, 0)) {
+		t.Error("Loaded with balances two months old")
+	}
+	db, _ := openTestDB(t, target)
+	if _, err := db.ExecContext(ctx, "DROP TABLE "+TableWarehouseBalance.Name); err != nil {
+		t.Fatal(err)
+	}
+	if Loaded(ctx, target, testEnd) {
+		t.Error("Loaded without the warehouse balances")
+	}
 }
