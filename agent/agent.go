@@ -46,6 +46,7 @@ type Store interface {
 	JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParams) (queue.Status, error)
 	JobCancelled(ctx context.Context, l queue.Lease) error
 	JobRelease(ctx context.Context, l queue.Lease) error
+	JobReleaseTokens(ctx context.Context, tokens []string) (int, error)
 	JobRescue(ctx context.Context) (int, error)
 	AgentHeartbeat(ctx context.Context, a queue.Agent) error
 	AgentGet(ctx context.Context, name string) (queue.Agent, error)
@@ -195,6 +196,9 @@ type Agent struct {
 	// Claim backoff while the queue does not answer (Run's loop only).
 	claimWait time.Duration
 	nextClaim time.Time
+	// inDoubt holds the lease tokens of claims whose answer was lost: they may have
+	// committed, leaving jobs leased to this agent that it never started (Run's loop only).
+	inDoubt []string
 
 	metrics  *metrics
 	running  atomic.Bool  // Run's loop is on (/healthz)
@@ -399,6 +403,9 @@ func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelCauseFun
 			}
 		}
 	}
+	if len(a.inDoubt) > 0 {
+		a.releaseInDoubt(hard)
+	}
 	a.agentHeartbeat(hard)
 	a.log.Info("agent stopped")
 	return nil
@@ -416,6 +423,34 @@ const minReleaseWait = 5 * time.Second
 // (counted as failures), as when the queue database does not answer.
 func (a *Agent) releaseWait() time.Duration { return max(a.cfg.LeaseDuration, minReleaseWait) }
 
+// backOffClaims spaces the next claim after a failed one: doubling from the poll
+// interval up to maxRetryWait.
+func (a *Agent) backOffClaims() {
+	a.claimWait = min(max(2*a.claimWait, a.cfg.PollInterval), a.maxRetryWait())
+	a.nextClaim = time.Now().Add(a.claimWait)
+}
+
+// maxInDoubt bounds the lease tokens of lost claims an agent remembers (an outage
+// long enough to lose more leaves the rest to rescue).
+const maxInDoubt = 1024
+
+// releaseInDoubt gives back the jobs of claims whose answer was lost, before the agent
+// claims again; it reports whether the queue answered.
+func (a *Agent) releaseInDoubt(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+	n, err := a.store.JobReleaseTokens(cctx, a.inDoubt)
+	cancel()
+	a.queueCall("release lost claims", err)
+	if err != nil {
+		return false
+	}
+	if n > 0 {
+		a.log.Info("released jobs of a claim whose answer was lost", "released", n)
+	}
+	a.inDoubt = nil
+	return true
+}
+
 // maxRetryWait caps the backoff of claims and of outcome writes while the queue does not
 // answer: at most half a lease, so that a job whose lease ran out in an outage is
 // released by its agent before the others stop holding off their rescue.
@@ -428,6 +463,13 @@ func (a *Agent) rescueHoldoff() time.Duration { return a.cfg.LeaseDuration + a.c
 
 // claim asks for as many jobs as there is free capacity and starts them.
 func (a *Agent) claim(ctx context.Context) {
+	if time.Now().Before(a.nextClaim) {
+		return // backing off: the queue did not answer
+	}
+	if len(a.inDoubt) > 0 && !a.releaseInDoubt(ctx) {
+		a.backOffClaims()
+		return
+	}
 	if a.drain.Load() {
 		return
 	}
@@ -435,12 +477,13 @@ func (a *Agent) claim(ctx context.Context) {
 	if free <= 0 {
 		return
 	}
-	if time.Now().Before(a.nextClaim) {
-		return // backing off: the queue did not answer
-	}
 	// The lease runs from the database's clock at claim time, which is after now: now is
 	// a safe start for the self-fencing deadline.
 	start := time.Now()
+	tokens := make([]string, free)
+	for i := range tokens {
+		tokens[i] = queue.NewLeaseToken()
+	}
 	cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
 	jobs, err := a.store.JobClaim(cctx, queue.JobClaimParams{
 		Agent:         a.cfg.Name,
@@ -448,12 +491,19 @@ func (a *Agent) claim(ctx context.Context) {
 		Labels:        a.cfg.Labels,
 		Limit:         free,
 		LeaseDuration: a.cfg.LeaseDuration,
+		Tokens:        tokens,
 	})
 	cancel()
 	a.queueCall("claim", err)
+	if errors.Is(err, queue.ErrUnavailable) {
+		// The commit may have happened with its answer lost on the way.
+		a.inDoubt = append(a.inDoubt, tokens...)
+		if over := len(a.inDoubt) - maxInDoubt; over > 0 {
+			a.inDoubt = a.inDoubt[over:] // oldest first: their leases have long run out
+		}
+	}
 	if err != nil {
-		a.claimWait = min(max(2*a.claimWait, a.cfg.PollInterval), a.maxRetryWait())
-		a.nextClaim = time.Now().Add(a.claimWait)
+		a.backOffClaims()
 		return
 	}
 	a.claimWait, a.nextClaim = 0, time.Time{}

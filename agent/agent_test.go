@@ -229,6 +229,27 @@ func TestOutageBacksOffAndHoldsRescue(t *testing.T) {
 	waitFor(t, "claims at the poll rate again", func() bool { return store.claimCalls.Load()-before > 20 })
 }
 
+// A claim that committed while its answer was lost leaves a job leased to the agent
+// that never started it. The agent gave the lease tokens with the claim, so it gives
+// the job back (no failure counted) before it claims again, and then runs it.
+func TestLostClaimAnswerReleased(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	id := store.enqueue("numbers", numbersDef, `{"count": 2}`)
+	store.loseClaimAnswer.Store(true)
+	startAgent(t, store, (&fakeSource{rows: countRows}).opener(), testConfig())
+	waitFor(t, "the claim committed without an answer", func() bool { return store.get(id).Status == queue.StatusRunning })
+	store.loseClaimAnswer.Store(false)
+	waitFor(t, "the job run after all", func() bool { return store.get(id).Status == queue.StatusSucceeded })
+	calls := store.callLog()
+	if len(calls) < 2 || calls[0] != fmt.Sprintf("release-token %d", id) || calls[len(calls)-1] != fmt.Sprintf("complete %d", id) {
+		t.Errorf("calls %v, want the lost claim released by token, then the job completed", calls)
+	}
+	if j := store.get(id); j.Failures != 0 {
+		t.Errorf("failures %d, want 0", j.Failures)
+	}
+}
+
 func TestShutdownAfterGraceReleases(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()

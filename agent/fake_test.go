@@ -19,6 +19,9 @@ import (
 // that make it fail the way a database does.
 type memStore struct {
 	down atomic.Bool // every call returns queue.ErrUnavailable
+	// loseClaimAnswer makes JobClaim commit its claim and then fail as if the answer
+	// was lost on the way.
+	loseClaimAnswer atomic.Bool
 	// rescues is what the next JobRescue reports (expired leases another agent left).
 	rescues atomic.Int64
 	// claimCalls and rescueCalls count every call, answered or not.
@@ -146,10 +149,13 @@ func (s *memStore) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*que
 		}
 		j.job.Status = queue.StatusRunning
 		j.job.Attempt++
-		j.job.LeaseToken = queue.NewLeaseToken()
+		j.job.LeaseToken = p.Token(len(out))
 		j.job.LeaseOwner = p.Agent
 		c := j.job
 		out = append(out, &c)
+	}
+	if s.loseClaimAnswer.Load() {
+		return nil, fmt.Errorf("claim: connection reset after commit: %w", queue.ErrUnavailable)
 	}
 	return out, nil
 }
@@ -219,6 +225,23 @@ func (s *memStore) JobRelease(ctx context.Context, l queue.Lease) error {
 		// Keep released jobs out of the agent's way: tests check them after shutdown.
 		j.job.RunAfter = time.Now().Add(time.Hour)
 	})
+}
+
+func (s *memStore) JobReleaseTokens(ctx context.Context, tokens []string) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, j := range s.jobs {
+		if j.job.Status == queue.StatusRunning && slices.Contains(tokens, j.job.LeaseToken) {
+			j.job.Status, j.job.LeaseToken = queue.StatusQueued, ""
+			s.calls = append(s.calls, fmt.Sprintf("release-token %d", j.job.ID))
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (s *memStore) JobRescue(ctx context.Context) (int, error) {

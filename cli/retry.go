@@ -19,13 +19,13 @@ const defaultRetryFor = 15 * time.Second
 const retryForever = time.Duration(-1)
 
 // Backoff between attempts: from retryFirst, doubling up to retryMax. One attempt
-// lasts at most what is left of --retry-for (attemptMin at least; attemptMax for an
-// agent waiting without end).
+// lasts at most what is left of --retry-for (attemptMin at least) and attemptMax, so a
+// hung server is reported and retried like a refused connection.
 const (
 	retryFirst = 250 * time.Millisecond
 	retryMax   = 2 * time.Second
 	attemptMin = time.Second
-	attemptMax = 30 * time.Second
+	attemptMax = 10 * time.Second
 )
 
 // retryQueue runs op until it returns anything but queue.ErrUnavailable, or until
@@ -38,7 +38,7 @@ func (e *env) retryQueue(ctx context.Context, op func(ctx context.Context) error
 	try := func() error {
 		limit := attemptMax
 		if e.retryFor != retryForever {
-			limit = max(e.retryFor-time.Since(start), attemptMin)
+			limit = min(max(e.retryFor-time.Since(start), attemptMin), attemptMax)
 		}
 		actx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()

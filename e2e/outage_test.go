@@ -30,16 +30,32 @@ func queueOutage(t *testing.T) time.Duration {
 	return time.Minute
 }
 
-// The queue database goes away for a minute (SIGKILL, then started again) while agents
-// run short and long jobs. Every job has max_attempts 1, so a failure counted for the
-// outage would fail its job. Asserted: no agent exits (an agent started during the
-// outage waits for the queue); every job succeeds, none fails or is rescued as a
-// failure; the jobs running when the database went away are released by their agents;
-// a CLI that cannot reach the queue exits 5 after --retry-for with a message naming the
-// database; a submit whose --retry-for outlasts the outage queues its job exactly once.
+// The queue database goes away while agents run short and long jobs: killed (SIGKILL)
+// for a minute and started again, or frozen (SIGSTOP, as a hung host or a network
+// partition: connections hang instead of being refused) and resumed. Every job has
+// max_attempts 1, so one failure counted for the outage would fail its job. Asserted:
+// no agent exits (an agent started during the outage waits for the queue); every job
+// succeeds, none fails or is rescued as a failure; the jobs running when the database
+// went away are released by their agents; a CLI that cannot reach the queue exits 5
+// after --retry-for with a message naming the database; a submit whose --retry-for
+// outlasts the outage queues its job exactly once.
 func TestQueueOutage(t *testing.T) {
 	t.Parallel()
-	outage := queueOutage(t)
+	// Frozen for longer than one CLI try (10s), so the waiting is reported.
+	killed, frozen := queueOutage(t), 20*time.Second
+	for _, tt := range []struct {
+		name   string
+		freeze bool
+		outage time.Duration
+	}{{"killed", false, killed}, {"frozen", true, frozen}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			testQueueOutage(t, tt.freeze, tt.outage)
+		})
+	}
+}
+
+func testQueueOutage(t *testing.T, freeze bool, outage time.Duration) {
 	srcDSN := testenv.MariaDB(t)
 	srv, r, _ := privateQueueRig(t, srcDSN)
 	short := r.define("name: short\nsource: db\nparams:\n  - {name: n, type: int}\nmax_attempts: 1\nsql: SELECT :n AS n\n")
@@ -79,7 +95,11 @@ func TestQueueOutage(t *testing.T) {
 	}
 	enqueue("short", 40) // queued when the database goes away
 
-	srv.kill(t)
+	if freeze {
+		srv.signal(t, syscall.SIGSTOP)
+	} else {
+		srv.kill(t)
+	}
 	downAt := time.Now()
 
 	// A CLI that cannot reach the queue: exit 5 after --retry-for, naming the database.
@@ -102,7 +122,11 @@ func TestQueueOutage(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	srv.start(t)
+	if freeze {
+		srv.signal(t, syscall.SIGCONT)
+	} else {
+		srv.start(t)
+	}
 	down := time.Since(downAt)
 
 	lateOut, lateErr := late.wait()

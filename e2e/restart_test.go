@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,6 +136,14 @@ func (s *privateServer) kill(t *testing.T) {
 		t.Errorf("kill mariadbd: %v", err)
 	}
 	<-s.done
+}
+
+// signal sends sig to mariadbd (SIGSTOP and SIGCONT freeze and resume it).
+func (s *privateServer) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to mariadbd: %v", sig, err)
+	}
 }
 
 func (s *privateServer) dsn(db string) string {

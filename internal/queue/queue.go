@@ -147,6 +147,18 @@ type JobClaimParams struct {
 	Labels        map[string]string // this agent's labels; a job's Route must be a subset
 	Limit         int
 	LeaseDuration time.Duration
+	// Tokens, when given, are the lease tokens of the claimed jobs in claim order: the
+	// caller knows them before the answer, so it can give back with JobReleaseTokens a
+	// claim that committed while its answer was lost. Missing ones are made up.
+	Tokens []string
+}
+
+// Token is the lease token of the i-th job a claim takes.
+func (p JobClaimParams) Token(i int) string {
+	if i < len(p.Tokens) && p.Tokens[i] != "" {
+		return p.Tokens[i]
+	}
+	return NewLeaseToken()
 }
 
 // JobFailParams records an attempt's error. Retryable errors are queued again with
@@ -233,6 +245,10 @@ type Store interface {
 	// JobRelease returns a running job to the queue without counting a failure (drain,
 	// self-fence).
 	JobRelease(ctx context.Context, l Lease) error
+	// JobReleaseTokens returns to the queue, without counting a failure, the running jobs
+	// that hold one of these lease tokens: the jobs of a claim whose answer never came
+	// back (JobClaimParams.Tokens). It returns how many it released.
+	JobReleaseTokens(ctx context.Context, tokens []string) (int, error)
 	// JobCancel cancels a queued job at once, or requests cancel of a running one. It
 	// returns the job after the change; a finished job is returned unchanged.
 	JobCancel(ctx context.Context, id int64) (*Job, error)

@@ -121,11 +121,11 @@ func ClaimScopes(scopes []Scope) []Scope {
 	return dedup
 }
 
-// InList is "(?, ?, ...)" for ids, with the ids as arguments, for both SQL stores.
-func InList(ids []int64) (string, []any) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
+// InList is "(?, ?, ...)" for vals, with the vals as arguments, for both SQL stores.
+func InList[T any](vals []T) (string, []any) {
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
 	}
-	return "(?" + strings.Repeat(", ?", len(ids)-1) + ")", args
+	return "(?" + strings.Repeat(", ?", len(vals)-1) + ")", args
 }

@@ -385,7 +385,7 @@ func (s *Store) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.
 		if err != nil {
 			return err
 		}
-		cl := &claim{tx: tx, limit: p.Limit, saturated: map[string]int{}, pools: map[string]*slotPool{}}
+		cl := &claim{tx: tx, p: p, limit: p.Limit, saturated: map[string]int{}, pools: map[string]*slotPool{}}
 		var last *claimCandidate
 		for b := 0; b < claimMaxBatches && len(cl.jobs) < p.Limit; b++ {
 			sh := claimShape{sources: len(p.Sources), pausedReports: len(pausedReports), pausedSources: len(pausedSources), after: last != nil}
@@ -522,6 +522,7 @@ func claimCandidates(ctx context.Context, tx *sql.Tx, query string, args []any) 
 // few statements for the whole batch rather than a few per job.
 type claim struct {
 	tx    *sql.Tx
+	p     queue.JobClaimParams
 	limit int
 	jobs  []claimedJob
 	// saturated[scope] is the largest limit at which the scope had no free slot: a
@@ -575,7 +576,7 @@ func (cl *claim) consider(ctx context.Context, cands []claimCandidate) error {
 		}
 		taken = append(taken, slotRef{sc.Name, n})
 	}
-	cl.jobs = append(cl.jobs, claimedJob{id: c.id, token: queue.NewLeaseToken(), slots: taken})
+	cl.jobs = append(cl.jobs, claimedJob{id: c.id, token: cl.p.Token(len(cl.jobs)), slots: taken})
 	return nil
 }
 
@@ -840,20 +841,70 @@ func (s *Store) JobRelease(ctx context.Context, l queue.Lease) error {
 		if err != nil {
 			return err
 		}
-		event := queue.EventReleased
-		set := "status = 'queued', lease_token = NULL, lease_owner = NULL, lease_expires = NULL"
-		if cancelRequested {
-			event = queue.EventCancelled
-			set = "status = 'cancelled', lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET "+set+" WHERE id = ?", l.JobID); err != nil {
-			return err
-		}
-		if err := freeSlots(ctx, tx, l.JobID); err != nil {
-			return err
-		}
-		return insertEvent(ctx, tx, l.JobID, event, owner, "")
+		return release(ctx, tx, l.JobID, cancelRequested, owner)
 	})
+}
+
+// release queues a running job again (released) or, when its cancel was requested,
+// ends it cancelled; the row is locked by the caller.
+func release(ctx context.Context, tx *sql.Tx, id int64, cancelRequested bool, owner string) error {
+	event := queue.EventReleased
+	set := "status = 'queued', lease_token = NULL, lease_owner = NULL, lease_expires = NULL"
+	if cancelRequested {
+		event = queue.EventCancelled
+		set = "status = 'cancelled', lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET "+set+" WHERE id = ?", id); err != nil {
+		return err
+	}
+	if err := freeSlots(ctx, tx, id); err != nil {
+		return err
+	}
+	return insertEvent(ctx, tx, id, event, owner, "")
+}
+
+// JobReleaseTokens releases the running jobs holding one of tokens (a claim whose answer
+// was lost). Running jobs are few, so the status index finds them without one on tokens.
+func (s *Store) JobReleaseTokens(ctx context.Context, tokens []string) (int, error) {
+	if len(tokens) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.inTx(ctx, "release claimed jobs", func(tx *sql.Tx) error {
+		n = 0
+		in, args := queue.InList(tokens)
+		rows, err := tx.QueryContext(ctx, "SELECT id, cancel_requested_at IS NOT NULL, COALESCE(lease_owner, '') FROM rpt_jobs "+
+			"WHERE status = 'running' AND lease_token IN "+in+" ORDER BY id FOR UPDATE", args...)
+		if err != nil {
+			return err
+		}
+		type held struct {
+			id     int64
+			cancel bool
+			owner  string
+		}
+		var found []held
+		for rows.Next() {
+			var h held
+			if err := rows.Scan(&h.id, &h.cancel, &h.owner); err != nil {
+				rows.Close()
+				return err
+			}
+			found = append(found, h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, h := range found {
+			if err := release(ctx, tx, h.id, h.cancel, h.owner); err != nil {
+				return fmt.Errorf("job %d: %w", h.id, err)
+			}
+		}
+		n = len(found)
+		return nil
+	})
+	return n, err
 }
 
 // JobCancel cancels a queued job at once or requests cancel of a running one; a

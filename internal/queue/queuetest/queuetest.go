@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"RetriesThenFailed", testRetriesThenFailed},
 		{"NonRetryableFailsAtOnce", testNonRetryable},
 		{"ReleaseCountsNoFailure", testRelease},
+		{"ReleaseClaimByTokens", testReleaseTokens},
 		{"CancelQueued", testCancelQueued},
 		{"CancelRunning", testCancelRunning},
 		{"CancelFinishedUnchanged", testCancelFinished},
@@ -893,6 +894,56 @@ func testRelease(t *testing.T, s queue.Store) {
 	ev := events(t, s, j.ID)
 	if last := ev[len(ev)-1]; last.Event != queue.EventReleased || last.Status != queue.StatusQueued {
 		t.Errorf("last event = %+v, want released / queued", last)
+	}
+}
+
+// A claim whose answer was lost: the caller gave the lease tokens, so it can give the
+// jobs back without a failure counted; other running jobs and unknown tokens are left.
+func testReleaseTokens(t *testing.T, s queue.Store) {
+	p := job("r")
+	p.MaxAttempts = 1
+	p.Scopes = []queue.Scope{{Name: "report:r", Limit: 2}}
+	a := enqueue(t, s, p)
+	b := enqueue(t, s, p)
+	other := enqueue(t, s, job("other"))
+	cp := claimParams(2)
+	cp.Tokens = []string{queue.NewLeaseToken(), queue.NewLeaseToken(), queue.NewLeaseToken()}
+	got := claim(t, s, cp)
+	if len(got) != 2 || got[0].LeaseToken != cp.Tokens[0] || got[1].LeaseToken != cp.Tokens[1] {
+		t.Fatalf("claim with tokens: %d jobs, tokens %v; want 2 holding the given tokens in order", len(got), func() []string {
+			var ts []string
+			for _, j := range got {
+				ts = append(ts, j.LeaseToken)
+			}
+			return ts
+		}())
+	}
+	kept := claimOne(t, s) // the other job, claimed with a token of the store's
+	if kept.ID != other.ID || kept.LeaseToken == "" {
+		t.Fatalf("second claim took job %d token %q, want job %d with a token", kept.ID, kept.LeaseToken, other.ID)
+	}
+	n, err := s.JobReleaseTokens(t.Context(), append([]string{queue.NewLeaseToken()}, cp.Tokens...))
+	if err != nil || n != 2 {
+		t.Fatalf("release by tokens: %d, %v; want 2 released", n, err)
+	}
+	for _, id := range []int64{a.ID, b.ID} {
+		j := wantStatus(t, s, id, queue.StatusQueued)
+		if j.Failures != 0 || j.LeaseToken != "" {
+			t.Errorf("job %d after release by token: failures %d, token %q; want 0 and none", id, j.Failures, j.LeaseToken)
+		}
+		if ev := events(t, s, id); ev[len(ev)-1].Event != queue.EventReleased || ev[len(ev)-1].Agent != agentName {
+			t.Errorf("job %d: last event %+v, want released by %s", id, ev[len(ev)-1], agentName)
+		}
+	}
+	wantStatus(t, s, other.ID, queue.StatusRunning)
+	if again := claim(t, s, claimParams(2)); len(again) != 2 {
+		t.Errorf("after the release claimed %d jobs, want both again (their slots are free)", len(again))
+	}
+	if n, err := s.JobReleaseTokens(t.Context(), cp.Tokens); err != nil || n != 0 {
+		t.Errorf("second release by the same tokens: %d, %v; want 0", n, err)
+	}
+	if n, err := s.JobReleaseTokens(t.Context(), nil); err != nil || n != 0 {
+		t.Errorf("release by no tokens: %d, %v; want 0", n, err)
 	}
 }
 

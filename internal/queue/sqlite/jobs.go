@@ -303,7 +303,7 @@ func (s *Store) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.
 				if !queue.RouteSatisfied(c.route, p.Labels) {
 					continue
 				}
-				j, err := claimOne(ctx, tx, c, p, saturated)
+				j, err := claimOne(ctx, tx, c, p, p.Token(len(claimed)), saturated)
 				if err != nil {
 					return err
 				}
@@ -363,8 +363,9 @@ func claimCandidates(ctx context.Context, tx *wtx, now int64, sources []string, 
 	return out, rows.Err()
 }
 
-// claimOne takes slots for c and marks it running, or returns nil when a scope is full.
-func claimOne(ctx context.Context, tx *wtx, c *claimCandidate, p queue.JobClaimParams, saturated map[string]int) (*queue.Job, error) {
+// claimOne takes slots for c and marks it running under token, or returns nil when a
+// scope is full.
+func claimOne(ctx context.Context, tx *wtx, c *claimCandidate, p queue.JobClaimParams, token string, saturated map[string]int) (*queue.Job, error) {
 	scopes := queue.ClaimScopes(c.scopes)
 	slots := make([]int64, len(scopes))
 	for i, sc := range scopes {
@@ -381,7 +382,6 @@ func claimOne(ctx context.Context, tx *wtx, c *claimCandidate, p queue.JobClaimP
 			return nil, fmt.Errorf("slot of %s: %w", sc.Name, err)
 		}
 	}
-	token := queue.NewLeaseToken()
 	for i, sc := range scopes {
 		if _, err := tx.ExecContext(ctx, `UPDATE rpt_slots SET job_id = ?, lease_token = ? WHERE scope = ? AND n = ?`,
 			c.id, token, sc.Name, slots[i]); err != nil {
@@ -555,20 +555,70 @@ func (s *Store) JobRelease(ctx context.Context, l queue.Lease) error {
 		if err != nil {
 			return err
 		}
-		event := queue.EventReleased
-		set := `status = 'queued', lease_token = NULL, lease_owner = NULL, lease_expires = NULL`
-		if cancelRequested {
-			event = queue.EventCancelled
-			set = `status = 'cancelled', lease_expires = NULL, finished_at = ` + nowUS
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE rpt_jobs SET `+set+` WHERE id = ?`, l.JobID); err != nil {
-			return err
-		}
-		if err := freeSlots(ctx, tx, l.JobID); err != nil {
-			return err
-		}
-		return insertEvent(ctx, tx, l.JobID, event, owner.String, "")
+		return release(ctx, tx, l.JobID, cancelRequested, owner.String)
 	})
+}
+
+// release queues a running job again (released) or, when its cancel was requested,
+// ends it cancelled.
+func release(ctx context.Context, tx *wtx, id int64, cancelRequested bool, owner string) error {
+	event := queue.EventReleased
+	set := `status = 'queued', lease_token = NULL, lease_owner = NULL, lease_expires = NULL`
+	if cancelRequested {
+		event = queue.EventCancelled
+		set = `status = 'cancelled', lease_expires = NULL, finished_at = ` + nowUS
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE rpt_jobs SET `+set+` WHERE id = ?`, id); err != nil {
+		return err
+	}
+	if err := freeSlots(ctx, tx, id); err != nil {
+		return err
+	}
+	return insertEvent(ctx, tx, id, event, owner, "")
+}
+
+// JobReleaseTokens releases the running jobs holding one of tokens (a claim whose answer
+// was lost).
+func (s *Store) JobReleaseTokens(ctx context.Context, tokens []string) (int, error) {
+	if len(tokens) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.write(ctx, "release claimed jobs", func(tx *wtx) error {
+		n = 0
+		in, args := queue.InList(tokens)
+		rows, err := tx.QueryContext(ctx, `SELECT id, cancel_requested_at IS NOT NULL, COALESCE(lease_owner, '') FROM rpt_jobs
+			WHERE status = 'running' AND lease_token IN `+in+` ORDER BY id`, args...)
+		if err != nil {
+			return err
+		}
+		type held struct {
+			id     int64
+			cancel bool
+			owner  string
+		}
+		var found []held
+		for rows.Next() {
+			var h held
+			if err := rows.Scan(&h.id, &h.cancel, &h.owner); err != nil {
+				rows.Close()
+				return err
+			}
+			found = append(found, h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, h := range found {
+			if err := release(ctx, tx, h.id, h.cancel, h.owner); err != nil {
+				return fmt.Errorf("job %d: %w", h.id, err)
+			}
+		}
+		n = len(found)
+		return nil
+	})
+	return n, err
 }
 
 // JobCancel cancels a queued job at once or requests cancel of a running one; a
