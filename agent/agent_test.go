@@ -229,6 +229,22 @@ func TestOutageBacksOffAndHoldsRescue(t *testing.T) {
 	waitFor(t, "claims at the poll rate again", func() bool { return store.claimCalls.Load()-before > 20 })
 }
 
+// An agent that had to wait for its queue at start (QueueJustBack) holds off rescue as
+// after an outage: the expired leases it would find are other agents' to release.
+func TestQueueJustBackHoldsRescue(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	cfg := testConfig()
+	cfg.LeaseDuration = time.Second // hold-off 1.02s
+	cfg.QueueJustBack = true
+	start := time.Now()
+	startAgent(t, store, (&fakeSource{rows: countRows}).opener(), cfg)
+	waitFor(t, "a rescue after the hold-off", func() bool { return !store.firstRescueAfter(start).IsZero() })
+	if d, hold := store.firstRescueAfter(start).Sub(start), cfg.LeaseDuration+cfg.HeartbeatInterval; d < hold {
+		t.Errorf("first rescue %v after start, want none for %v", d, hold)
+	}
+}
+
 // A claim that committed while its answer was lost leaves a job leased to the agent
 // that never started it. The agent gave the lease tokens with the claim, so it gives
 // the job back (no failure counted) before it claims again, and then runs it.
