@@ -96,6 +96,7 @@ type Client struct {
 
 	firstAttempt     chan struct{}
 	firstAttemptOnce sync.Once
+	warnedDown       atomic.Bool // a failed connect or a loss was logged; the next connect says so
 	lastAttemptFail  atomic.Bool // the latest connection attempt failed
 	ready            atomic.Bool // connected and subscriptions restored
 
@@ -116,15 +117,20 @@ type Client struct {
 func Connect(ctx context.Context, o Options) (*Client, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("mqtt url %q: %w", o.URL, err)
+		// url.Error repeats the URL, password and all: keep only its reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("mqtt url: cannot parse it: %w", err)
 	}
 	switch u.Scheme {
 	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
 	default:
-		return nil, fmt.Errorf("mqtt url %q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", o.URL)
+		return nil, fmt.Errorf("mqtt url %q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", u.Redacted())
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("mqtt url %q: no host", o.URL)
+		return nil, fmt.Errorf("mqtt url %q: no host", u.Redacted())
 	}
 	if strings.ContainsAny(o.Prefix, "+#") {
 		return nil, fmt.Errorf("mqtt prefix %q: must not contain + or #", o.Prefix)
@@ -254,7 +260,20 @@ func (c *Client) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	case mqtt.ConnectionNotificationBrokerFailed, mqtt.ConnectionNotificationFailed:
 		c.lastAttemptFail.Store(true)
 		c.firstAttemptOnce.Do(func() { close(c.firstAttempt) })
+		if !c.warnedDown.Swap(true) {
+			c.log.Warn("mqtt broker does not answer; retrying (until then events wait in the outbox and agents poll)",
+				"url", c.brokerURL(), "retry", c.opts.RetryInterval.String())
+		}
 	}
+}
+
+// brokerURL is the broker's URL as it may be logged: without a password.
+func (c *Client) brokerURL() string {
+	u, err := url.Parse(c.opts.URL)
+	if err != nil {
+		return "(unparsable broker URL)"
+	}
+	return u.Redacted()
 }
 
 // onConnect runs (in its own goroutine) after every successful connect: the session is
@@ -280,7 +299,11 @@ func (c *Client) onConnect(pc mqtt.Client) {
 		c.enqueuePresence(true)
 	}
 	c.ready.Store(true)
-	c.log.Debug("mqtt connected", "url", c.opts.URL)
+	if c.warnedDown.Swap(false) {
+		c.log.Info("mqtt broker answers again", "url", c.brokerURL())
+	} else {
+		c.log.Debug("mqtt connected", "url", c.brokerURL())
+	}
 	c.firstAttemptOnce.Do(func() { close(c.firstAttempt) })
 	c.wake()
 	c.signalChanged()
@@ -292,7 +315,8 @@ func (c *Client) onConnect(pc mqtt.Client) {
 func (c *Client) onConnectionLost(_ mqtt.Client, err error) {
 	c.ready.Store(false)
 	c.lastAttemptFail.Store(true) // Flush need not wait for the next attempt
-	c.log.Warn("mqtt connection lost; reconnecting", "url", c.opts.URL, "error", err)
+	c.warnedDown.Store(true)
+	c.log.Warn("mqtt connection lost; reconnecting", "url", c.brokerURL(), "error", err)
 	c.signalChanged()
 	t := time.NewTimer(c.opts.RetryInterval)
 	defer t.Stop()
@@ -573,7 +597,7 @@ func (c *Client) Flush(ctx context.Context) error {
 			return nil
 		}
 		if !c.pc.IsConnectionOpen() && c.lastAttemptFail.Load() {
-			return fmt.Errorf("flush mqtt: broker %s unreachable; %d messages not sent", c.opts.URL, c.Buffered())
+			return fmt.Errorf("flush mqtt: broker %s unreachable; %d messages not sent", c.brokerURL(), c.Buffered())
 		}
 		select {
 		case <-ctx.Done():

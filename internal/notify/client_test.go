@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/url"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -338,5 +340,49 @@ func TestConnectWithoutBrokerDoesNotBlock(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Errorf("close: %v", err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the client's goroutines and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A broker that does not answer is logged once (not at every retry), and the broker's
+// password never reaches the log or an error.
+func TestUnreachableBrokerLoggedOnceWithoutPassword(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	c, err := Connect(t.Context(), Options{URL: "tcp://bob:hunter2@127.0.0.1:1", ClientID: "test-down",
+		RetryInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // several retries
+	c.Close()
+	out := logs.String()
+	if n := strings.Count(out, "mqtt broker does not answer"); n != 1 {
+		t.Errorf("%d warnings that the broker does not answer, want 1:\n%s", n, out)
+	}
+	if strings.Contains(out, "hunter2") || !strings.Contains(out, "bob:xxxxx@127.0.0.1:1") {
+		t.Errorf("log shows the password or not the redacted URL:\n%s", out)
+	}
+	for _, bad := range []string{"ftp://bob:hunter2@host", "tcp://bob:hunter2@", "tcp://bob:hunter2@host:1883/%zz"} {
+		if _, err := Connect(t.Context(), Options{URL: bad, ClientID: "test-bad"}); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Connect(%q): error %v, want an error without the password", bad, err)
+		}
 	}
 }
