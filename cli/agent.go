@@ -71,8 +71,6 @@ func agentCommand(d *Deps) *ucli.Command {
 				lease = ac.Lease
 			}
 			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
-			// A daemon waits for its queue database (no crash loop while it restarts),
-			// logging with backoff; --retry-for bounds the wait.
 			if d.DriverLog != nil {
 				d.DriverLog(log)
 			}
@@ -80,6 +78,8 @@ func agentCommand(d *Deps) *ucli.Command {
 			if name != "" {
 				e.log = log.With("agent", name)
 			}
+			// A daemon waits for its queue database (no crash loop while it restarts),
+			// logging once; --retry-for bounds the wait.
 			if !c.IsSet("retry-for") {
 				e.retryFor = retryForever
 			}

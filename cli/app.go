@@ -234,10 +234,9 @@ func (e *env) openQueue(ctx context.Context, migrate bool) (queue.Store, error) 
 		}
 		migrate = true
 	}
-	var store queue.Store
-	open := func(ctx context.Context) error {
-		st, err := e.d.OpenQueue(ctx, e.cfg.Queue, queue.Options{})
-		store = st
+	var st queue.Store
+	open := func(ctx context.Context) (err error) {
+		st, err = e.d.OpenQueue(ctx, e.cfg.Queue, queue.Options{})
 		return err
 	}
 	if scheme == "sqlite" {
@@ -251,7 +250,6 @@ func (e *env) openQueue(ctx context.Context, migrate bool) (queue.Store, error) 
 	if err != nil {
 		return nil, err
 	}
-	st := store
 	if migrate {
 		if err := st.Migrate(ctx); err != nil {
 			st.Close()
