@@ -293,7 +293,7 @@ func connLost(err error) error {
 	var ne net.Error
 	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ne) {
-		return fmt.Errorf("%w: lost the connection to the server (%v)", ErrUnavailable, err)
+		return fmt.Errorf("%w: lost the connection to the server (%w)", ErrUnavailable, err)
 	}
 	return err
 }

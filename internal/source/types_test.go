@@ -1,9 +1,18 @@
 package source
 
 import (
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"reflect"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func TestColumnType(t *testing.T) {
@@ -138,5 +147,27 @@ func TestGUIDString(t *testing.T) {
 	b := []byte{0xFF, 0x19, 0x96, 0x6F, 0x86, 0x8B, 0x11, 0xD0, 0xB4, 0x2D, 0x00, 0xC0, 0x4F, 0xC9, 0x64, 0xFF}
 	if got, want := guidString(b), "6F9619FF-8B86-D011-B42D-00C04FC964FF"; got != want {
 		t.Errorf("guidString = %s, want %s", got, want)
+	}
+}
+
+// A server that went away mid-statement is ErrUnavailable (the job retries or fails per
+// its max_attempts) with words a user understands; an error the server sent is not.
+func TestConnLost(t *testing.T) {
+	lost := []error{
+		mysql.ErrInvalidConn,
+		driver.ErrBadConn,
+		io.ErrUnexpectedEOF,
+		fmt.Errorf("read: %w", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}),
+	}
+	for _, err := range lost {
+		got := connLost(err)
+		if !errors.Is(got, ErrUnavailable) || !strings.Contains(got.Error(), "lost the connection to the server") || !errors.Is(got, err) {
+			t.Errorf("connLost(%v) = %v, want ErrUnavailable saying the connection was lost, wrapping the cause", err, got)
+		}
+	}
+	for _, err := range []error{&mysql.MySQLError{Number: 1146, Message: "Table 'x' doesn't exist"}, errors.New("division by zero")} {
+		if got := connLost(err); got != err {
+			t.Errorf("connLost(%v) = %v, want it unchanged", err, got)
+		}
 	}
 }
