@@ -181,8 +181,9 @@ func TestSQLiteShutdownAfterGraceReleases(t *testing.T) {
 func TestSQLiteShutdownWithinGraceCompletes(t *testing.T) {
 	t.Parallel()
 	env := newSQLiteEnv(t)
-	// A moment of work: shutdown starts while it runs, and Grace lets it finish.
-	id := env.submit(t, longDef, map[string]string{"n": "100000"})
+	// A moment of work (about half a second), long enough to be seen running however fast
+	// the machine: shutdown starts while it runs, and Grace lets it finish.
+	id := env.submit(t, longDef, map[string]string{"n": "2000000"})
 	cfg := testConfig()
 	cfg.Grace = 5 * time.Minute
 	a, stop := startAgent(t, env.store, env.open, cfg)
@@ -195,8 +196,8 @@ func TestSQLiteShutdownWithinGraceCompletes(t *testing.T) {
 	if job.Status != queue.StatusSucceeded || job.Rows != 1 {
 		t.Fatalf("job status %s rows %d error %q, want succeeded with 1 row", job.Status, job.Rows, job.Error)
 	}
-	if got := readResult(t, env.store, id, job.ResultAttempt); len(got) != 1 || got[0][0] != int64(100000) {
-		t.Errorf("result %v, want [[100000]]", got)
+	if got := readResult(t, env.store, id, job.ResultAttempt); len(got) != 1 || got[0][0] != int64(2000000) {
+		t.Errorf("result %v, want [[2000000]]", got)
 	}
 }
 
