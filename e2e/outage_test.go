@@ -193,14 +193,7 @@ func testQueueOutage(t *testing.T, freeze bool, outage time.Duration) {
 func TestSourceOutage(t *testing.T) {
 	t.Parallel()
 	srv := startPrivateMariaDB(t)
-	admin, err := srv.open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE src"); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close()
+	srv.createDB(t, "src")
 	r := newRig(t, testenv.MariaDB(t), srv.dsn("src"))
 	once := r.define("name: once\nsource: db\nmax_attempts: 1\nsql: SELECT 1 AS n, SLEEP(5) AS slept\n")
 	retried := r.define("name: retried\nsource: db\nmax_attempts: 3\nsql: SELECT 2 AS n, SLEEP(5) AS slept\n")

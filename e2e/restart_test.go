@@ -146,6 +146,20 @@ func (s *privateServer) signal(t *testing.T, sig syscall.Signal) {
 	}
 }
 
+// createDB creates database name on the server (utf8mb4, binary collation, as the
+// queue wants it).
+func (s *privateServer) createDB(t *testing.T, name string) {
+	t.Helper()
+	admin, err := s.open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+}
+
 func (s *privateServer) dsn(db string) string {
 	return fmt.Sprintf("mysql://root@127.0.0.1:%d/%s", s.port, db)
 }
@@ -374,14 +388,7 @@ func checkDetector(t *testing.T, srcDSN, query string) {
 func privateQueueRig(t *testing.T, srcDSN string) (srv *privateServer, r *rig, srcDB string) {
 	t.Helper()
 	srv = startPrivateMariaDB(t)
-	admin, err := srv.open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE DATABASE rpt CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close()
+	srv.createDB(t, "rpt")
 	r = newRig(t, srv.dsn("rpt"), srcDSN)
 	srcURL, err := url.Parse(srcDSN)
 	if err != nil {
