@@ -376,5 +376,8 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	return goose.NewProvider(goose.DialectMySQL, s.db, sub,
-		goose.WithTableName(MigrationTable), goose.WithDisableGlobalRegistry(true))
+		goose.WithTableName(MigrationTable), goose.WithDisableGlobalRegistry(true),
+		// Features add migrations side by side (ARCHITECTURE.md, "Migrations"): a version
+		// merged after a higher one still applies.
+		goose.WithAllowOutofOrder(true))
 }

@@ -192,7 +192,10 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	return goose.NewProvider(database.DialectSQLite3, s.w, sub,
-		goose.WithTableName(MigrationTable), goose.WithDisableGlobalRegistry(true))
+		goose.WithTableName(MigrationTable), goose.WithDisableGlobalRegistry(true),
+		// Features add migrations side by side (ARCHITECTURE.md, "Migrations"): a version
+		// merged after a higher one still applies.
+		goose.WithAllowOutofOrder(true))
 }
 
 // Migrate applies every pending embedded migration; with none pending it does nothing.
