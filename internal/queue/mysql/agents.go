@@ -16,16 +16,10 @@ func (s *Store) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 	if a.Name == "" {
 		return errors.New("agent heartbeat: agent name is empty")
 	}
-	if a.Labels == nil {
-		a.Labels = map[string]string{}
-	}
 	if a.Sources == nil {
 		a.Sources = []string{}
 	}
-	labels, err := json.Marshal(a.Labels)
-	if err != nil {
-		return fmt.Errorf("agent heartbeat: labels: %w", err)
-	}
+	labels := queue.LabelsJSON(a.Labels)
 	sources, err := json.Marshal(a.Sources)
 	if err != nil {
 		return fmt.Errorf("agent heartbeat: sources: %w", err)
@@ -34,7 +28,7 @@ func (s *Store) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 		"VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE host = VALUES(host), labels = VALUES(labels), "+
 		"sources = VALUES(sources), version = VALUES(version), running = VALUES(running), draining = VALUES(draining), "+
 		"last_seen = VALUES(last_seen)",
-		a.Name, a.Host, string(labels), string(sources), a.Version, a.Running, a.Draining)
+		a.Name, a.Host, labels, string(sources), a.Version, a.Running, a.Draining)
 	return s.wrap("agent heartbeat "+a.Name, err)
 }
 

@@ -144,63 +144,13 @@ func (s *Store) JobGet(ctx context.Context, id int64) (*queue.Job, error) {
 	return j, nil
 }
 
-// maxScopeLimit bounds the slot rows one scope may have.
-const maxScopeLimit = 10000
-
-func validateEnqueue(p *queue.JobEnqueueParams) error {
-	if p.Kind == "" {
-		p.Kind = queue.KindReport
-	}
-	if p.Kind != queue.KindReport && p.Kind != queue.KindETL {
-		return fmt.Errorf("kind: %q is not %q or %q", p.Kind, queue.KindReport, queue.KindETL)
-	}
-	if p.Report == "" {
-		return errors.New("report: empty")
-	}
-	if len(p.Params) == 0 {
-		p.Params = json.RawMessage("{}")
-	} else if !json.Valid(p.Params) {
-		return errors.New("params: not valid JSON")
-	}
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = queue.DefaultMaxAttempts
-	}
-	if p.Timeout < 0 {
-		return fmt.Errorf("timeout: %s is negative", p.Timeout)
-	}
-	for i, sc := range p.Scopes {
-		if sc.Name == "" {
-			return fmt.Errorf("scopes[%d]: empty name", i)
-		}
-		if sc.Limit > maxScopeLimit {
-			return fmt.Errorf("scopes[%d] %s: limit %d above %d", i, sc.Name, sc.Limit, maxScopeLimit)
-		}
-	}
-	if p.Definition == nil {
-		p.Definition = []byte{}
-	}
-	return nil
-}
-
 // JobEnqueue inserts a queued job, or returns the job its submit token, once key or
 // active dedupe key already names (in that order). The insert is tried first: the
 // UNIQUE indexes decide races between submitters (1062), and the loser reads the winner.
 func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue.JobEnqueueResult, error) {
 	const op = "enqueue job"
-	if err := validateEnqueue(&p); err != nil {
+	if err := p.Normalize(); err != nil {
 		return queue.JobEnqueueResult{}, fmt.Errorf("%s: %w", op, err)
-	}
-	route, err := json.Marshal(nonNilMap(p.Route))
-	if err != nil {
-		return queue.JobEnqueueResult{}, fmt.Errorf("%s: route: %w", op, err)
-	}
-	scopes := p.Scopes
-	if scopes == nil {
-		scopes = []queue.Scope{}
-	}
-	scopesJSON, err := json.Marshal(scopes)
-	if err != nil {
-		return queue.JobEnqueueResult{}, fmt.Errorf("%s: scopes: %w", op, err)
 	}
 	var runAfter, retryOf any
 	if p.RunAfter != nil {
@@ -217,8 +167,8 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 				"source, route, scopes, neg_priority, status, max_attempts, run_after, dedupe_key, once_key, submit_token, "+
 				"retry_of, submitted_by, origin, timeout_ms, created_at) "+
 				"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, COALESCE(?, UTC_TIMESTAMP(6)), ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
-				string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source, string(route),
-				string(scopesJSON), -p.Priority, p.MaxAttempts, runAfter, nullString(p.DedupeKey), nullString(p.OnceKey),
+				string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source, p.RouteJSON(),
+				p.ScopesJSON(), -p.Priority, p.MaxAttempts, runAfter, nullString(p.DedupeKey), nullString(p.OnceKey),
 				nullString(p.SubmitToken), retryOf, p.SubmittedBy, p.Origin, p.Timeout.Milliseconds())
 			if err != nil {
 				return err
@@ -255,25 +205,13 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 
 // findExisting returns the job a submit token, once key or active dedupe key names, or nil.
 func (s *Store) findExisting(ctx context.Context, p queue.JobEnqueueParams) (*queue.Job, error) {
-	for _, k := range []struct{ col, val string }{
-		{"submit_token", p.SubmitToken}, {"once_key", p.OnceKey}, {"dedupe_active", p.DedupeKey},
-	} {
-		if k.val == "" {
-			continue
-		}
-		j, err := jobBy(ctx, s.db, k.col, k.val)
+	for _, k := range p.ExistingKeys() {
+		j, err := jobBy(ctx, s.db, k.Column, k.Value)
 		if err != nil || j != nil {
 			return j, err
 		}
 	}
 	return nil, nil
-}
-
-func nonNilMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
 }
 
 // ensureSlots creates the slot rows 1..limit of each scope that are missing: raising a
@@ -746,14 +684,6 @@ func (s *Store) JobComplete(ctx context.Context, l queue.Lease, rows int64) erro
 	})
 }
 
-// leasedJob is what fail, release and rescue need to know about a running job.
-type leasedJob struct {
-	id              int64
-	failures, max   int
-	cancelRequested bool
-	owner           string
-}
-
 // JobFail records an attempt's error. A retryable error below max_attempts queues the
 // job again after backoff; a job whose cancel was requested ends cancelled (its error is
 // most likely the cancel itself); anything else ends failed.
@@ -761,10 +691,10 @@ func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParam
 	var status queue.Status
 	err := s.inTx(ctx, fmt.Sprintf("fail job %d", l.JobID), func(tx *sql.Tx) error {
 		status = ""
-		var j leasedJob
+		var j queue.LeasedJob
 		err := tx.QueryRowContext(ctx, "SELECT id, failures, max_attempts, cancel_requested_at IS NOT NULL, "+
 			"COALESCE(lease_owner, '') FROM rpt_jobs WHERE "+fence+" FOR UPDATE", l.JobID, l.Token).
-			Scan(&j.id, &j.failures, &j.max, &j.cancelRequested, &j.owner)
+			Scan(&j.ID, &j.Failures, &j.Max, &j.CancelRequested, &j.Owner)
 		if errors.Is(err, sql.ErrNoRows) {
 			return queue.ErrLeaseLost
 		}
@@ -780,36 +710,29 @@ func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParam
 // endAttempt counts a failure of a running job (whose row the transaction has locked)
 // and queues it again after backoff, fails it or cancels it; it frees its slots and
 // records the event.
-func (s *Store) endAttempt(ctx context.Context, tx *sql.Tx, j leasedJob, errText string, retryable, backoff bool) (queue.Status, error) {
-	failures := j.failures + 1
-	var (
-		status queue.Status
-		event  string
-		set    string
-		args   []any
-	)
-	switch {
-	case j.cancelRequested:
-		status, event = queue.StatusCancelled, queue.EventCancelled
+func (s *Store) endAttempt(ctx context.Context, tx *sql.Tx, j queue.LeasedJob, errText string, retryable, backoff bool) (queue.Status, error) {
+	end := queue.EndAttempt(j, retryable, func(failures int) time.Duration { return s.retryDelay(failures, backoff) })
+	var set string
+	var args []any
+	switch end.Status {
+	case queue.StatusCancelled:
 		set = "status = 'cancelled', lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
-	case retryable && failures < j.max:
-		status, event = queue.StatusQueued, queue.EventRetryScheduled
+	case queue.StatusQueued:
 		set = "status = 'queued', failures = ?, lease_token = NULL, lease_owner = NULL, lease_expires = NULL, " +
 			"run_after = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND"
-		args = []any{failures, micros(s.retryDelay(failures, backoff))}
+		args = []any{end.Failures, micros(end.RetryIn)}
 	default:
-		status, event = queue.StatusFailed, queue.EventFailed
 		set = "status = 'failed', failures = ?, lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
-		args = []any{failures}
+		args = []any{end.Failures}
 	}
-	args = append(args, nullString(errText), j.id)
+	args = append(args, nullString(errText), j.ID)
 	if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET "+set+", error = ? WHERE id = ?", args...); err != nil {
 		return "", err
 	}
-	if err := freeSlots(ctx, tx, j.id); err != nil {
+	if err := freeSlots(ctx, tx, j.ID); err != nil {
 		return "", err
 	}
-	return status, insertEvent(ctx, tx, j.id, event, j.owner, errText)
+	return end.Status, insertEvent(ctx, tx, j.ID, end.Event, j.Owner, errText)
 }
 
 // JobCancelled ends a running job as cancelled.
@@ -848,10 +771,9 @@ func (s *Store) JobRelease(ctx context.Context, l queue.Lease) error {
 // release queues a running job again (released) or, when its cancel was requested,
 // ends it cancelled; the row is locked by the caller.
 func release(ctx context.Context, tx *sql.Tx, id int64, cancelRequested bool, owner string) error {
-	event := queue.EventReleased
+	status, event := queue.Release(cancelRequested)
 	set := "status = 'queued', lease_token = NULL, lease_owner = NULL, lease_expires = NULL"
-	if cancelRequested {
-		event = queue.EventCancelled
+	if status == queue.StatusCancelled {
 		set = "status = 'cancelled', lease_token = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)"
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET "+set+" WHERE id = ?", id); err != nil {
@@ -878,27 +800,13 @@ func (s *Store) JobReleaseTokens(ctx context.Context, tokens []string) (int, err
 		if err != nil {
 			return err
 		}
-		type held struct {
-			id     int64
-			cancel bool
-			owner  string
-		}
-		var found []held
-		for rows.Next() {
-			var h held
-			if err := rows.Scan(&h.id, &h.cancel, &h.owner); err != nil {
-				rows.Close()
-				return err
-			}
-			found = append(found, h)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		found, err := queue.ScanLeasedJobs(rows, false)
+		if err != nil {
 			return err
 		}
 		for _, h := range found {
-			if err := release(ctx, tx, h.id, h.cancel, h.owner); err != nil {
-				return fmt.Errorf("job %d: %w", h.id, err)
+			if err := release(ctx, tx, h.ID, h.CancelRequested, h.Owner); err != nil {
+				return fmt.Errorf("job %d: %w", h.ID, err)
 			}
 		}
 		n = len(found)
@@ -958,32 +866,19 @@ func (s *Store) JobRescue(ctx context.Context) (int, error) {
 		n := 0
 		err := s.inTx(ctx, "rescue jobs", func(tx *sql.Tx) error {
 			n = 0
-			rows, err := tx.QueryContext(ctx, "SELECT id, failures, max_attempts, cancel_requested_at IS NOT NULL, "+
-				"COALESCE(lease_owner, '') FROM rpt_jobs WHERE status = 'running' AND lease_expires < UTC_TIMESTAMP(6) "+
+			rows, err := tx.QueryContext(ctx, "SELECT id, cancel_requested_at IS NOT NULL, COALESCE(lease_owner, ''), "+
+				"failures, max_attempts FROM rpt_jobs WHERE status = 'running' AND lease_expires < UTC_TIMESTAMP(6) "+
 				"ORDER BY status, lease_expires LIMIT ? FOR UPDATE SKIP LOCKED", rescueBatch)
 			if err != nil {
 				return err
 			}
-			var expired []leasedJob
-			for rows.Next() {
-				var j leasedJob
-				if err := rows.Scan(&j.id, &j.failures, &j.max, &j.cancelRequested, &j.owner); err != nil {
-					rows.Close()
-					return err
-				}
-				expired = append(expired, j)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			expired, err := queue.ScanLeasedJobs(rows, true)
+			if err != nil {
 				return err
 			}
 			for _, j := range expired {
-				msg := "lease expired"
-				if j.owner != "" {
-					msg = fmt.Sprintf("lease of agent %s expired", j.owner)
-				}
-				if _, err := s.endAttempt(ctx, tx, j, msg, true, false); err != nil {
-					return fmt.Errorf("job %d: %w", j.id, err)
+				if _, err := s.endAttempt(ctx, tx, j, queue.RescueError(j.Owner), true, false); err != nil {
+					return fmt.Errorf("job %d: %w", j.ID, err)
 				}
 			}
 			n = len(expired)

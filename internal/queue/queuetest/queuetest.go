@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 	}{
 		{"EnqueueGetRoundTrip", testEnqueueGetRoundTrip},
 		{"EnqueueDefaults", testEnqueueDefaults},
+		{"EnqueueInvalidWritesNothing", testEnqueueInvalid},
+		{"EnqueuePriorityBounds", testEnqueuePriorityBounds},
 		{"ClaimOrder", testClaimOrder},
 		{"ClaimLimit", testClaimLimit},
 		{"ConcurrentClaimersClaimEachJobOnce", testConcurrentClaimers},
@@ -326,6 +329,55 @@ func testEnqueueDefaults(t *testing.T, s queue.Store) {
 	}
 	if got := claimOne(t, s); got.ID != j.ID {
 		t.Errorf("a job with no run_after is claimable at once: claimed %d, want %d", got.ID, j.ID)
+	}
+}
+
+// testEnqueueInvalid: a malformed enqueue is refused with ErrInvalid naming the field,
+// and nothing is queued.
+func testEnqueueInvalid(t *testing.T, s queue.Store) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		field string
+		edit  func(p *queue.JobEnqueueParams)
+	}{
+		{"kind", func(p *queue.JobEnqueueParams) { p.Kind = "bogus" }},
+		{"report", func(p *queue.JobEnqueueParams) { p.Report = "" }},
+		{"params", func(p *queue.JobEnqueueParams) { p.Params = json.RawMessage("{not json") }},
+		{"priority", func(p *queue.JobEnqueueParams) { p.Priority = queue.MaxPriority + 1 }},
+		{"priority", func(p *queue.JobEnqueueParams) { p.Priority = -queue.MaxPriority - 1 }},
+		{"timeout", func(p *queue.JobEnqueueParams) { p.Timeout = -time.Second }},
+		{"scopes[0]", func(p *queue.JobEnqueueParams) { p.Scopes = []queue.Scope{{Name: "", Limit: 1}} }},
+		{"scopes[0]", func(p *queue.JobEnqueueParams) { p.Scopes = []queue.Scope{{Name: "x", Limit: queue.MaxScopeLimit + 1}} }},
+	} {
+		p := job("invalid")
+		tc.edit(&p)
+		_, err := s.JobEnqueue(ctx, p)
+		if !errors.Is(err, queue.ErrInvalid) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("enqueue with a bad %s: err = %v, want ErrInvalid naming %q", tc.field, err, tc.field)
+		}
+	}
+	jobs, err := s.JobList(ctx, queue.JobListParams{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 0 {
+		t.Errorf("%d jobs queued by refused enqueues, want 0", len(jobs))
+	}
+}
+
+// testEnqueuePriorityBounds: the extreme priorities fit the stored (negated) column and
+// keep their claim order.
+func testEnqueuePriorityBounds(t *testing.T, s queue.Store) {
+	lo := job("low")
+	lo.Priority = -queue.MaxPriority
+	hi := job("high")
+	hi.Priority = queue.MaxPriority
+	jl, jh := enqueue(t, s, lo), enqueue(t, s, hi)
+	if jl.Priority != -queue.MaxPriority || jh.Priority != queue.MaxPriority {
+		t.Fatalf("priorities read back %d, %d, want %d, %d", jl.Priority, jh.Priority, -queue.MaxPriority, queue.MaxPriority)
+	}
+	if got := claimOne(t, s); got.ID != jh.ID {
+		t.Errorf("claimed job %d first, want the highest priority %d", got.ID, jh.ID)
 	}
 }
 

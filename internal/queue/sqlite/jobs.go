@@ -143,35 +143,18 @@ func dbNow(ctx context.Context, tx *wtx) (int64, error) {
 // JobEnqueue inserts a queued job, or returns the job its submit token, once key or
 // active dedupe key names (checked in that order).
 func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue.JobEnqueueResult, error) {
-	if err := validateEnqueue(&p); err != nil {
+	if err := p.Normalize(); err != nil {
 		return queue.JobEnqueueResult{}, fmt.Errorf("enqueue job: %w", err)
-	}
-	route, err := json.Marshal(nonNilMap(p.Route))
-	if err != nil {
-		return queue.JobEnqueueResult{}, fmt.Errorf("enqueue job: route: %w", err)
-	}
-	scopes := p.Scopes
-	if scopes == nil {
-		scopes = []queue.Scope{}
-	}
-	scopesJSON, err := json.Marshal(scopes)
-	if err != nil {
-		return queue.JobEnqueueResult{}, fmt.Errorf("enqueue job: scopes: %w", err)
 	}
 	var runAfter sql.NullInt64
 	if p.RunAfter != nil {
 		runAfter = sql.NullInt64{Int64: p.RunAfter.UTC().UnixMicro(), Valid: true}
 	}
 	var res queue.JobEnqueueResult
-	err = s.write(ctx, "enqueue job", func(tx *wtx) error {
+	err := s.write(ctx, "enqueue job", func(tx *wtx) error {
 		res = queue.JobEnqueueResult{}
-		for _, k := range []struct{ column, v string }{
-			{"submit_token", p.SubmitToken}, {"once_key", p.OnceKey}, {"dedupe_active", p.DedupeKey},
-		} {
-			if k.v == "" {
-				continue
-			}
-			j, err := jobBy(ctx, tx, k.column, k.v)
+		for _, k := range p.ExistingKeys() {
+			j, err := jobBy(ctx, tx, k.Column, k.Value)
 			if err != nil {
 				return err
 			}
@@ -187,7 +170,7 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, COALESCE(?, `+nowUS+`), ?, ?, ?, ?, ?, ?, ?, `+nowUS+`)
 			RETURNING id`,
 			string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source,
-			string(route), string(scopesJSON), -int64(p.Priority), p.MaxAttempts, runAfter,
+			p.RouteJSON(), p.ScopesJSON(), -int64(p.Priority), p.MaxAttempts, runAfter,
 			nullString(p.DedupeKey), nullString(p.OnceKey), nullString(p.SubmitToken),
 			sql.NullInt64{Int64: p.RetryOf, Valid: p.RetryOf != 0}, p.SubmittedBy, p.Origin,
 			p.Timeout.Milliseconds()).Scan(&id)
@@ -218,45 +201,6 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 		return nil
 	})
 	return res, err
-}
-
-func validateEnqueue(p *queue.JobEnqueueParams) error {
-	if p.Kind == "" {
-		p.Kind = queue.KindReport
-	}
-	if p.Kind != queue.KindReport && p.Kind != queue.KindETL {
-		return fmt.Errorf("kind: %q is not %q or %q", p.Kind, queue.KindReport, queue.KindETL)
-	}
-	if p.Report == "" {
-		return errors.New("report: empty")
-	}
-	if len(p.Params) == 0 {
-		p.Params = json.RawMessage("{}")
-	} else if !json.Valid(p.Params) {
-		return errors.New("params: not valid JSON")
-	}
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = queue.DefaultMaxAttempts
-	}
-	if p.Timeout < 0 {
-		return fmt.Errorf("timeout: %s is negative", p.Timeout)
-	}
-	for i, sc := range p.Scopes {
-		if sc.Name == "" {
-			return fmt.Errorf("scopes[%d]: empty name", i)
-		}
-		if sc.Limit > maxScopeLimit {
-			return fmt.Errorf("scopes[%d] %s: limit %d above %d", i, sc.Name, sc.Limit, maxScopeLimit)
-		}
-	}
-	return nil
-}
-
-func nonNilMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
 }
 
 // claimCandidate is a queued job the claim considers.
@@ -461,14 +405,6 @@ func (s *Store) JobComplete(ctx context.Context, l queue.Lease, rows int64) erro
 	})
 }
 
-// leasedJob is what fail, release and rescue need to know about a running job.
-type leasedJob struct {
-	id              int64
-	failures, max   int
-	cancelRequested bool
-	owner           string
-}
-
 // JobFail records an attempt's error. A retryable error below max_attempts queues the
 // job again after backoff; a job whose cancel was requested ends cancelled (its error
 // is most likely the cancel itself); anything else ends failed.
@@ -476,17 +412,16 @@ func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParam
 	var status queue.Status
 	err := s.write(ctx, fmt.Sprintf("fail job %d", l.JobID), func(tx *wtx) error {
 		status = ""
-		var j leasedJob
-		var owner sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT id, failures, max_attempts, cancel_requested_at IS NOT NULL, lease_owner
-			FROM rpt_jobs WHERE `+fenced, l.JobID, l.Token).Scan(&j.id, &j.failures, &j.max, &j.cancelRequested, &owner)
+		var j queue.LeasedJob
+		err := tx.QueryRowContext(ctx, `SELECT id, failures, max_attempts, cancel_requested_at IS NOT NULL,
+			COALESCE(lease_owner, '') FROM rpt_jobs WHERE `+fenced, l.JobID, l.Token).
+			Scan(&j.ID, &j.Failures, &j.Max, &j.CancelRequested, &j.Owner)
 		if errors.Is(err, sql.ErrNoRows) {
 			return queue.ErrLeaseLost
 		}
 		if err != nil {
 			return err
 		}
-		j.owner = owner.String
 		status, err = s.endAttempt(ctx, tx, j, p.Error, p.Retryable, true)
 		return err
 	})
@@ -495,36 +430,29 @@ func (s *Store) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParam
 
 // endAttempt counts a failure of a running job and queues it again, fails it or
 // cancels it; it frees its slots and records the event.
-func (s *Store) endAttempt(ctx context.Context, tx *wtx, j leasedJob, errText string, retryable, backoff bool) (queue.Status, error) {
-	failures := j.failures + 1
-	var (
-		status queue.Status
-		event  string
-		set    string
-		args   []any
-	)
-	switch {
-	case j.cancelRequested:
-		status, event = queue.StatusCancelled, queue.EventCancelled
+func (s *Store) endAttempt(ctx context.Context, tx *wtx, j queue.LeasedJob, errText string, retryable, backoff bool) (queue.Status, error) {
+	end := queue.EndAttempt(j, retryable, func(failures int) time.Duration { return s.retryDelay(failures, backoff) })
+	var set string
+	var args []any
+	switch end.Status {
+	case queue.StatusCancelled:
 		set = `status = 'cancelled', lease_expires = NULL, finished_at = ` + nowUS
-	case retryable && failures < j.max:
-		status, event = queue.StatusQueued, queue.EventRetryScheduled
+	case queue.StatusQueued:
 		set = `status = 'queued', failures = ?, lease_token = NULL, lease_owner = NULL, lease_expires = NULL,
 			run_after = ` + nowUS + ` + ?`
-		args = []any{failures, s.retryDelay(failures, backoff).Microseconds()}
+		args = []any{end.Failures, end.RetryIn.Microseconds()}
 	default:
-		status, event = queue.StatusFailed, queue.EventFailed
 		set = `status = 'failed', failures = ?, lease_expires = NULL, finished_at = ` + nowUS
-		args = []any{failures}
+		args = []any{end.Failures}
 	}
-	args = append(args, errText, j.id)
+	args = append(args, errText, j.ID)
 	if _, err := tx.ExecContext(ctx, `UPDATE rpt_jobs SET `+set+`, error = ? WHERE id = ?`, args...); err != nil {
 		return "", err
 	}
-	if err := freeSlots(ctx, tx, j.id); err != nil {
+	if err := freeSlots(ctx, tx, j.ID); err != nil {
 		return "", err
 	}
-	return status, insertEvent(ctx, tx, j.id, event, j.owner, errText)
+	return end.Status, insertEvent(ctx, tx, j.ID, end.Event, j.Owner, errText)
 }
 
 // JobCancelled ends a running job as cancelled.
@@ -562,10 +490,9 @@ func (s *Store) JobRelease(ctx context.Context, l queue.Lease) error {
 // release queues a running job again (released) or, when its cancel was requested,
 // ends it cancelled.
 func release(ctx context.Context, tx *wtx, id int64, cancelRequested bool, owner string) error {
-	event := queue.EventReleased
+	status, event := queue.Release(cancelRequested)
 	set := `status = 'queued', lease_token = NULL, lease_owner = NULL, lease_expires = NULL`
-	if cancelRequested {
-		event = queue.EventCancelled
+	if status == queue.StatusCancelled {
 		set = `status = 'cancelled', lease_expires = NULL, finished_at = ` + nowUS
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE rpt_jobs SET `+set+` WHERE id = ?`, id); err != nil {
@@ -592,27 +519,13 @@ func (s *Store) JobReleaseTokens(ctx context.Context, tokens []string) (int, err
 		if err != nil {
 			return err
 		}
-		type held struct {
-			id     int64
-			cancel bool
-			owner  string
-		}
-		var found []held
-		for rows.Next() {
-			var h held
-			if err := rows.Scan(&h.id, &h.cancel, &h.owner); err != nil {
-				rows.Close()
-				return err
-			}
-			found = append(found, h)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		found, err := queue.ScanLeasedJobs(rows, false)
+		if err != nil {
 			return err
 		}
 		for _, h := range found {
-			if err := release(ctx, tx, h.id, h.cancel, h.owner); err != nil {
-				return fmt.Errorf("job %d: %w", h.id, err)
+			if err := release(ctx, tx, h.ID, h.CancelRequested, h.Owner); err != nil {
+				return fmt.Errorf("job %d: %w", h.ID, err)
 			}
 		}
 		n = len(found)
@@ -663,31 +576,18 @@ func (s *Store) JobRescue(ctx context.Context) (int, error) {
 	var n int
 	err := s.write(ctx, "rescue jobs", func(tx *wtx) error {
 		n = 0
-		rows, err := tx.QueryContext(ctx, `SELECT id, failures, max_attempts, cancel_requested_at IS NOT NULL,
-			COALESCE(lease_owner, '') FROM rpt_jobs WHERE status = 'running' AND lease_expires < `+nowUS+` ORDER BY id`)
+		rows, err := tx.QueryContext(ctx, `SELECT id, cancel_requested_at IS NOT NULL, COALESCE(lease_owner, ''),
+			failures, max_attempts FROM rpt_jobs WHERE status = 'running' AND lease_expires < `+nowUS+` ORDER BY id`)
 		if err != nil {
 			return err
 		}
-		var expired []leasedJob
-		for rows.Next() {
-			var j leasedJob
-			if err := rows.Scan(&j.id, &j.failures, &j.max, &j.cancelRequested, &j.owner); err != nil {
-				rows.Close()
-				return err
-			}
-			expired = append(expired, j)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		expired, err := queue.ScanLeasedJobs(rows, true)
+		if err != nil {
 			return err
 		}
 		for _, j := range expired {
-			msg := "lease expired"
-			if j.owner != "" {
-				msg = fmt.Sprintf("lease of agent %s expired", j.owner)
-			}
-			if _, err := s.endAttempt(ctx, tx, j, msg, true, false); err != nil {
-				return fmt.Errorf("job %d: %w", j.id, err)
+			if _, err := s.endAttempt(ctx, tx, j, queue.RescueError(j.Owner), true, false); err != nil {
+				return fmt.Errorf("job %d: %w", j.ID, err)
 			}
 		}
 		n = len(expired)
@@ -831,10 +731,7 @@ func (s *Store) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 	if a.Name == "" {
 		return errors.New("agent heartbeat: name: empty")
 	}
-	labels, err := json.Marshal(nonNilMap(a.Labels))
-	if err != nil {
-		return fmt.Errorf("agent heartbeat %s: labels: %w", a.Name, err)
-	}
+	labels := queue.LabelsJSON(a.Labels)
 	sources := a.Sources
 	if sources == nil {
 		sources = []string{}
@@ -849,7 +746,7 @@ func (s *Store) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 			ON CONFLICT (name) DO UPDATE SET host = excluded.host, labels = excluded.labels,
 			sources = excluded.sources, version = excluded.version, running = excluded.running,
 			draining = excluded.draining, last_seen = excluded.last_seen`,
-			a.Name, a.Host, string(labels), string(sourcesJSON), a.Version, a.Running, a.Draining)
+			a.Name, a.Host, labels, string(sourcesJSON), a.Version, a.Running, a.Draining)
 		return err
 	})
 }
