@@ -36,9 +36,9 @@ func TestApplyColumnTypes(t *testing.T) {
 			got, convert, err := applyColumnTypes(cols, tt.overrides)
 			row := slices.Clone(tt.row)
 			if err == nil {
-				for i, conv := range convert {
-					if conv != nil && row[i] != nil {
-						row[i], err = conv(row[i])
+				for i, typ := range convert {
+					if typ != "" && row[i] != nil {
+						row[i], err = Convert(typ, row[i])
 						if err != nil {
 							break
 						}

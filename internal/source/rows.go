@@ -140,7 +140,7 @@ func (r *sqlRows) Next() bool {
 				v = guidString(b)
 			}
 		}
-		c, err := convertValue(r.cols[i].Type, v)
+		c, err := Convert(r.cols[i].Type, v)
 		if err != nil {
 			r.err = fmt.Errorf("row %d column %q: %w", r.row, r.cols[i].Name, err)
 			return false

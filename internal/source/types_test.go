@@ -106,16 +106,25 @@ func TestConvertValue(t *testing.T) {
 		{"datetime is utc", TypeDateTime, at, "2024-04-01T04:59:58.123456Z"},
 		{"datetime from sqlite text", TypeDateTime, "2024-01-02 03:04:05", "2024-01-02T03:04:05Z"},
 		{"bytes copied", TypeBytes, []byte{0, 1}, []byte{0, 1}},
+		// The cases where the driver path and the columns: override path used to differ.
+		{"int from padded text", TypeInt, " 42 ", int64(42)},
+		{"decimal from padded bytes", TypeDecimal, []byte(" 12.50"), "12.50"},
+		{"float as text is not exponent form", TypeFloat, "1e21", 1e21},
+		{"string from float", TypeString, 1e21, "1000000000000000000000"},
+		{"string from time of day", TypeString, time.Date(0, 1, 1, 7, 30, 0, 0, time.UTC), "07:30:00"},
+		{"date from datetime text", TypeDate, "2024-02-29 10:00:00", "2024-02-29"},
+		{"datetime from unix seconds", TypeDateTime, int64(86400), "1970-01-02T00:00:00Z"},
+		{"datetime from bytes", TypeDateTime, []byte("2024-01-02T03:04:05Z"), "2024-01-02T03:04:05Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := convertValue(tt.typ, tt.in)
+			got, err := Convert(tt.typ, tt.in)
 			if err != nil {
-				t.Fatalf("convertValue(%s, %#v): %v", tt.typ, tt.in, err)
+				t.Fatalf("Convert(%s, %#v): %v", tt.typ, tt.in, err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("convertValue(%s, %#v) = %#v, want %#v", tt.typ, tt.in, got, tt.want)
+				t.Errorf("Convert(%s, %#v) = %#v, want %#v", tt.typ, tt.in, got, tt.want)
 			}
 		})
 	}
@@ -133,10 +142,16 @@ func TestConvertValueErrors(t *testing.T) {
 		{TypeDate, "31/12/2024"},
 		{TypeDateTime, "yesterday"},
 		{TypeDecimal, true},
+		{TypeDecimal, "n/a"},
+		{TypeDecimal, []byte("1,5")},
+		{TypeBool, int64(2)},
+		{TypeDate, "2024-02-29junk"},
+		{TypeBytes, int64(1)},
+		{Type("money"), "1"},
 	}
 	for _, tt := range tests {
-		if got, err := convertValue(tt.typ, tt.in); err == nil {
-			t.Errorf("convertValue(%s, %#v) = %#v, want an error", tt.typ, tt.in, got)
+		if got, err := Convert(tt.typ, tt.in); err == nil {
+			t.Errorf("Convert(%s, %#v) = %#v, want an error", tt.typ, tt.in, got)
 		}
 	}
 }
