@@ -103,7 +103,19 @@ func watchCommand(d *Deps) *ucli.Command {
 			defer closeNotifier(client)
 			enc := json.NewEncoder(d.Stdout)
 			view := &liveView{w: d.Stdout, live: d.StdoutTTY}
-			err = notify.Follow(ctx, store, client, ids, report, after, func(ev queue.Event) {
+			// What the queue database confirms is shown as is. What only the broker says
+			// (while the database does not answer) is marked unconfirmed: anyone who can
+			// publish there could have said it. Follow drops broker events the database
+			// answers without (a job that does not exist, a forged state).
+			f := &notify.Follower{Source: store, Client: client, IDs: ids, Report: report, AfterSeq: after,
+				Logger: e.log, Unconfirmed: func(ev queue.Event) {
+					if asJSON {
+						enc.Encode(unconfirmedEvent{Event: notify.EventFrom(ev), Unconfirmed: true})
+						return
+					}
+					view.show(ev, true)
+				}}
+			err = f.Run(ctx, func(ev queue.Event) {
 				if asJSON {
 					enc.Encode(notify.EventFrom(ev))
 					return
@@ -118,24 +130,40 @@ func watchCommand(d *Deps) *ucli.Command {
 	}
 }
 
+// unconfirmedEvent is the JSON form of an event only the broker reported.
+type unconfirmedEvent struct {
+	notify.Event
+	Unconfirmed bool `json:"unconfirmed"`
+}
+
 // liveView shows one line per job with its latest state: on a terminal the lines are
 // redrawn in place as events arrive; otherwise (-o table in a pipe) each event is a line.
 type liveView struct {
-	w     io.Writer
-	live  bool
-	order []int64
-	last  map[int64]queue.Event
-	first map[int64]time.Time // when the job started running, for the elapsed time
-	drawn int
+	w      io.Writer
+	live   bool
+	order  []int64
+	last   map[int64]queue.Event
+	first  map[int64]time.Time // when the job started running, for the elapsed time
+	unconf map[int64]bool      // the job's line shows an unconfirmed event
+	drawn  int
 }
 
-func (v *liveView) update(ev queue.Event) {
+func (v *liveView) update(ev queue.Event) { v.show(ev, false) }
+
+// unconfirmedNote ends the line of an event the queue database has not confirmed.
+const unconfirmedNote = "  (unconfirmed: broker only, queue database not answering)"
+
+func (v *liveView) show(ev queue.Event, unconfirmed bool) {
 	if !v.live {
-		fmt.Fprintln(v.w, eventLine(ev, time.Time{}))
+		line := eventLine(ev, time.Time{})
+		if unconfirmed {
+			line += unconfirmedNote
+		}
+		fmt.Fprintln(v.w, line)
 		return
 	}
 	if v.last == nil {
-		v.last, v.first = map[int64]queue.Event{}, map[int64]time.Time{}
+		v.last, v.first, v.unconf = map[int64]queue.Event{}, map[int64]time.Time{}, map[int64]bool{}
 	}
 	if _, ok := v.last[ev.JobID]; !ok {
 		v.order = append(v.order, ev.JobID)
@@ -144,11 +172,16 @@ func (v *liveView) update(ev queue.Event) {
 		v.first[ev.JobID] = ev.At
 	}
 	v.last[ev.JobID] = ev
+	v.unconf[ev.JobID] = unconfirmed
 	if v.drawn > 0 {
 		fmt.Fprintf(v.w, "\x1b[%dA", v.drawn) // back to the first line drawn
 	}
 	for _, id := range v.order {
-		fmt.Fprintf(v.w, "\r\x1b[2K%s\n", eventLine(v.last[id], v.first[id]))
+		line := eventLine(v.last[id], v.first[id])
+		if v.unconf[id] {
+			line += unconfirmedNote
+		}
+		fmt.Fprintf(v.w, "\r\x1b[2K%s\n", line)
 	}
 	v.drawn = len(v.order)
 }

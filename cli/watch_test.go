@@ -35,3 +35,24 @@ func TestLiveViewRedrawsOneLinePerJob(t *testing.T) {
 		t.Errorf("not a terminal: want a plain line per event, got %q", plain.String())
 	}
 }
+
+func TestLiveViewMarksUnconfirmedEvents(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	var plain bytes.Buffer
+	p := &liveView{w: &plain}
+	p.show(queue.Event{Seq: 9, JobID: 7, Report: "r", Event: queue.EventSucceeded, At: at}, true)
+	p.show(queue.Event{Seq: 9, JobID: 7, Report: "r", Event: queue.EventSucceeded, At: at}, false)
+	lines := strings.Split(strings.TrimSpace(plain.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "unconfirmed") || strings.Contains(lines[1], "unconfirmed") {
+		t.Errorf("want the broker-only line marked and the confirmed one not, got %q", lines)
+	}
+	var live bytes.Buffer
+	v := &liveView{w: &live, live: true}
+	v.show(queue.Event{Seq: 9, JobID: 7, Report: "r", Event: queue.EventSucceeded, At: at}, true)
+	v.show(queue.Event{Seq: 9, JobID: 7, Report: "r", Event: queue.EventSucceeded, At: at}, false)
+	last := live.String()[strings.LastIndex(live.String(), "\x1b[1A"):]
+	if !strings.Contains(live.String(), "unconfirmed") || strings.Contains(last, "unconfirmed") {
+		t.Errorf("the redraw after confirmation still says unconfirmed: %q", live.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"rpt/internal/queue"
@@ -14,7 +15,8 @@ import (
 // Follow calls fn with the events of the jobs ids and of every job of report (with
 // neither: of all jobs) that have seq > afterSeq, once each, gap-free and in order. It
 // is `rpt watch` and `rpt submit --wait`: see Follower for how. With ids and no report it
-// returns nil once every one of those jobs has delivered an event of a terminal status;
+// returns nil once every one of those jobs has delivered an event of a terminal status
+// that the database confirms (a broker's word alone never ends it);
 // otherwise it runs until ctx ends and returns ctx.Err(). sub may be nil (poll only).
 // afterSeq 0 replays the jobs' whole history (what submit --wait wants); a watcher of a
 // report that wants only news passes the current head seq.
@@ -30,9 +32,16 @@ func Follow(ctx context.Context, src EventSource, sub *Client, ids []int64, repo
 //   - Every live event triggers a read of the table; what the read returns is delivered
 //     in seq order, so an event MQTT lost (reconnect, broker restart, no relay running)
 //     is delivered before the later one that revealed the gap.
-//   - A live event the table does not show yet (a lagging read) is held up to Hold, and
-//     later events of its job with it, so a job's events are never out of order; when
-//     the table is unreachable, live events are delivered as they come.
+//   - A live event is a hint, never the truth: it is delivered only once a read of the
+//     table returns it (the table's copy, not the broker's). While it waits, later events
+//     of its job wait with it, so a job's events are never out of order. One the table
+//     still does not show after Hold, while the table answers, is dropped and logged:
+//     the relays publish only rows they read, so it is forged (or its job was pruned).
+//     A forged "succeeded" can therefore never end a wait, and a watcher never shows a
+//     job that does not exist.
+//   - While the table is unreachable, live events go to Unconfirmed (when set) as they
+//     come, marked so by the caller, and are delivered to fn once the table has them;
+//     they never end the follow.
 //   - Without a broker it polls the table every PollDown (500 ms); with one, every PollUp
 //     as a safety net.
 //   - Reads re-read a recent window (Settle) and dedupe by seq: an event whose
@@ -55,7 +64,18 @@ type Follower struct {
 	Settle   time.Duration // default 10s
 	PageSize int           // default 500
 	Logger   *slog.Logger
+
+	// Unconfirmed, when set, is called with a live event the table cannot confirm
+	// because it does not answer, once per seq; the same event reaches fn later if the
+	// table turns out to have it. Nil: such events are not shown.
+	Unconfirmed func(queue.Event)
+
+	ignored atomic.Int64 // live events dropped: the table answered without them
 }
+
+// maxPending bounds the live events held for confirmation (a broker flooding a
+// follower whose table is down); past it, live events are left to the table reads.
+const maxPending = 10000
 
 // holdRetry is how soon the table is read again while a live event waits for it.
 const holdRetry = 50 * time.Millisecond
@@ -64,6 +84,7 @@ type pendingEvent struct {
 	ev        queue.Event
 	received  time.Time
 	confirmed bool // the table returned it
+	shown     bool // passed to Unconfirmed
 }
 
 // inbox collects live events from the MQTT delivery goroutine, which must not block.
@@ -205,7 +226,25 @@ func (f *Follower) Run(ctx context.Context, fn func(queue.Event)) error {
 		for _, s := range seqs {
 			p := pending[s]
 			job := p.ev.JobID
-			if blocked[job] || (!p.confirmed && dbOK && now.Sub(p.received) < hold) {
+			if !p.confirmed {
+				switch {
+				case dbOK && now.Sub(p.received) >= hold:
+					// The table answers and does not have it: not an event of rpt's.
+					delete(pending, s)
+					ignored := f.ignored.Add(1)
+					if ignored == 1 || ignored%1000 == 0 {
+						log.Warn("follow events: ignored a live event the queue database does not have (forged, or its job was pruned)",
+							"job", job, "seq", s, "event", p.ev.Event, "ignored", ignored)
+					}
+					continue
+				case !dbOK && !p.shown:
+					p.shown = true
+					if f.Unconfirmed != nil {
+						f.Unconfirmed(p.ev)
+					}
+				}
+			}
+			if blocked[job] || !p.confirmed {
 				blocked[job] = true
 				if lowestLeft == 0 {
 					lowestLeft = s
@@ -287,7 +326,7 @@ func (f *Follower) Run(ctx context.Context, fn func(queue.Event)) error {
 			return ctx.Err()
 		case <-live.signal:
 			for _, e := range live.drain() {
-				if win.has(e.Seq) || pending[e.Seq] != nil {
+				if win.has(e.Seq) || pending[e.Seq] != nil || len(pending) >= maxPending {
 					continue
 				}
 				pending[e.Seq] = &pendingEvent{ev: e, received: time.Now()}

@@ -60,14 +60,6 @@ func TestFollowMergesDatabaseAndMQTT(t *testing.T) {
 				sub = connect(t, Options{URL: u, Prefix: prefix})
 				waitConnected(t, sub)
 			}
-			// mqttOnly: the event reaches MQTT but the follower's reads never show it.
-			mqttOnly := func(e queue.Event) {
-				if pub == nil {
-					src.commit(e)
-					return
-				}
-				pub.PublishEvent(EventFrom(e))
-			}
 			both := func(e queue.Event) {
 				src.commit(e)
 				if pub != nil {
@@ -84,8 +76,16 @@ func TestFollowMergesDatabaseAndMQTT(t *testing.T) {
 			r := startFollow(t, t.Context(), f)
 			r.expect(t, "backlog from the database", 1)
 
-			mqttOnly(ev(3, 1, "r", queue.EventRunning))
-			r.expect(t, "event only on MQTT", 3)
+			if pub != nil {
+				// Forged: on MQTT only, never in the table. Neither delivered nor an end.
+				pub.PublishEvent(EventFrom(ev(3, 1, "r", queue.EventSucceeded)))
+				pub.PublishEvent(EventFrom(ev(99, 1, "r", queue.EventSucceeded)))
+				waitIgnored(t, f, 2)
+			}
+			both(ev(3, 1, "r", queue.EventRunning)) // the real seq 3
+			if e := recv(t, r.got, "seq 3"); e.Seq != 3 || e.Event != queue.EventRunning {
+				t.Fatalf("delivered seq %d %s, want the table's seq 3 running", e.Seq, e.Event)
+			}
 
 			src.commit(ev(4, 1, "r", queue.EventProgress), ev(5, 1, "r", queue.EventProgress)) // lost on MQTT
 			both(ev(6, 1, "r", queue.EventProgress))
@@ -152,7 +152,7 @@ func TestFollowDeliversLateCommitsAcrossJobs(t *testing.T) {
 	}
 }
 
-func TestFollowUsesLiveEventsWhileTheDatabaseIsDown(t *testing.T) {
+func TestFollowShowsLiveEventsUnconfirmedWhileTheDatabaseIsDown(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, "127.0.0.1:0")
 	prefix := testPrefix(t)
@@ -161,18 +161,35 @@ func TestFollowUsesLiveEventsWhileTheDatabaseIsDown(t *testing.T) {
 	waitConnected(t, sub)
 	src := &fakeEvents{}
 	src.setFailing(true)
+	unconfirmed := make(chan queue.Event, 100)
 	r := startFollow(t, t.Context(), &Follower{Source: src, Client: sub, IDs: []int64{4},
-		PollDown: 20 * time.Millisecond, PollUp: 20 * time.Millisecond, Hold: time.Hour})
+		PollDown: 20 * time.Millisecond, PollUp: 20 * time.Millisecond, Hold: time.Hour,
+		Unconfirmed: func(e queue.Event) { unconfirmed <- e }})
 	waitReads(t, src, 1) // Follow subscribes before its first read
 	evs := lifecycle(4, "r")
 	for _, e := range evs[:3] {
 		src.commit(e)
 		pub.PublishEvent(EventFrom(e))
 	}
-	r.expect(t, "live events, database down", seqsOf(evs[:3])...)
+	for _, want := range seqsOf(evs[:3]) {
+		if got := recv(t, unconfirmed, "unconfirmed live event").Seq; got != want {
+			t.Fatalf("unconfirmed seq %d, want %d", got, want)
+		}
+	}
+	// A terminal event while the database is down is shown, unconfirmed, and ends nothing.
+	pub.PublishEvent(EventFrom(ev(900, 4, "r", queue.EventSucceeded)))
+	if got := recv(t, unconfirmed, "unconfirmed terminal event").Seq; got != 900 {
+		t.Fatalf("unconfirmed seq %d, want 900", got)
+	}
+	r.expectNothingMore(t)
+	select {
+	case err := <-r.done:
+		t.Fatalf("follow ended on an unconfirmed terminal event: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	src.commit(evs[3:]...) // only in the database
 	src.setFailing(false)
-	r.expect(t, "the rest from the database", seqsOf(evs[3:])...)
+	r.expect(t, "every event once the database confirms it", seqsOf(evs)...)
 	if err := recv(t, r.done, "end of follow"); err != nil {
 		t.Errorf("follow = %v, want nil", err)
 	}
@@ -203,5 +220,58 @@ func TestFollowPollsWhenTheBrokerIsUnreachable(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, evs) {
 		t.Errorf("followed %v, want %v", seqsOf(got), seqsOf(evs))
+	}
+}
+
+// waitIgnored waits until f dropped n live events the table does not have.
+func waitIgnored(t *testing.T, f *Follower, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for f.ignored.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("follower ignored %d live events, want %d", f.ignored.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A forged terminal event (published by anyone who can reach the broker, never in the
+// table) must not end a wait nor be shown; the table's own end does.
+func TestFollowForgedTerminalEventEndsNothing(t *testing.T) {
+	t.Parallel()
+	for _, bc := range brokers() {
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			u := bc.url(t)
+			prefix := testPrefix(t)
+			pub := connect(t, Options{URL: u, Prefix: prefix})
+			sub := connect(t, Options{URL: u, Prefix: prefix})
+			waitConnected(t, sub)
+			waitConnected(t, pub)
+			src := &fakeEvents{}
+			src.commit(ev(1, 7, "r", queue.EventQueued))
+			f := &Follower{Source: src, Client: sub, IDs: []int64{7}, Hold: 50 * time.Millisecond,
+				PollDown: 20 * time.Millisecond, PollUp: time.Hour}
+			r := startFollow(t, t.Context(), f)
+			r.expect(t, "the queued event", 1)
+			pub.PublishEvent(EventFrom(ev(2, 7, "r", queue.EventSucceeded)))
+			waitIgnored(t, f, 1)
+			select {
+			case err := <-r.done:
+				t.Fatalf("a forged succeeded event ended the follow (err %v)", err)
+			case e := <-r.got:
+				t.Fatalf("a forged event was delivered: seq %d %s", e.Seq, e.Event)
+			case <-time.After(200 * time.Millisecond): // 4 holds
+			}
+			// The real end, from the table (MQTT only makes it read now).
+			src.commit(ev(3, 7, "r", queue.EventFailed))
+			pub.PublishEvent(EventFrom(ev(3, 7, "r", queue.EventFailed)))
+			if e := recv(t, r.got, "the real end"); e.Seq != 3 || e.Status != queue.StatusFailed {
+				t.Fatalf("delivered seq %d %s, want seq 3 failed", e.Seq, e.Status)
+			}
+			if err := recv(t, r.done, "end of follow"); err != nil {
+				t.Errorf("follow = %v, want nil", err)
+			}
+		})
 	}
 }
