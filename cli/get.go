@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -92,7 +90,7 @@ func getCommand(d *Deps) *ucli.Command {
 			if path == "" {
 				return results.Render(c.Context, d.Stdout, format, rows, opts)
 			}
-			return writeFileAtomic(path, func(w io.Writer) error {
+			return writeOutput(path, func(w io.Writer) error {
 				return results.Render(c.Context, w, format, rows, opts)
 			})
 		},
@@ -176,33 +174,10 @@ func latestJob(c *ucli.Context, e *env, store queue.Store, report string) (*queu
 	return jobs[0], nil
 }
 
-// writeFileAtomic writes through a temporary file in the same folder and renames it into
-// place, so a failed write never leaves a half-written file.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("--file %s: %w", path, err)
-	}
-	tmp := f.Name()
-	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("--file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("--file %s: %w", path, err)
-	}
-	return nil
-}
-
 // defaultFileName is where a result is saved when no --file is given: the definition's
 // filename: template (the trial balance: TB-<start>_to_<end>_on_<MM-DD>.xlsx), else
-// REPORT-ID.EXT, in the current folder.
+// REPORT-ID.EXT, in the current folder. A template filled from string parameters is made a
+// plain file name (safeFileName): never a path, a hidden file or another extension.
 func defaultFileName(e *env, j *queue.Job, ext string) (string, error) {
 	def, err := reportdefs.Parse(j.Report+".yaml", j.Definition)
 	if err != nil {
@@ -212,5 +187,6 @@ func defaultFileName(e *env, j *queue.Job, ext string) (string, error) {
 	if j.FinishedAt != nil {
 		finished = *j.FinishedAt
 	}
-	return def.FileName(j.ID, j.Params, finished, e.loc, ext), nil
+	fallback := safeFileName(fmt.Sprintf("%s-%d", j.Report, j.ID), ext, fmt.Sprintf("job-%d.%s", j.ID, ext))
+	return safeFileName(def.FileName(j.ID, j.Params, finished, e.loc, ext), ext, fallback), nil
 }
