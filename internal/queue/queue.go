@@ -224,6 +224,7 @@ var (
 // many processes sharing one database; no transaction stays open between calls.
 type Store interface {
 	Operations
+	Settings
 
 	// JobEnqueue inserts a queued job and its "queued" event, or returns the job an
 	// active dedupe key, a once key or a submit token already names.
@@ -322,6 +323,18 @@ type Operations interface {
 	// (with their events and chunks) finished before JobsBefore. Queued and running jobs
 	// are never touched.
 	Prune(ctx context.Context, p PruneParams) (PruneResult, error)
+}
+
+// Settings are small named values kept with the queue (rpt_settings), so that every
+// process pointed at the same queue finds them without configuration: the embedded
+// broker's generated credentials. Whoever can read the queue can read them.
+type Settings interface {
+	// SettingGet returns a setting's value; ErrNotFound when it is not set.
+	SettingGet(ctx context.Context, name string) (string, error)
+	// SettingInit stores value under name unless the name is set already, and returns
+	// the value stored: of several processes initialising one name at once, all get
+	// the first one's value.
+	SettingInit(ctx context.Context, name, value string) (string, error)
 }
 
 // Migration is one embedded schema version and whether it is applied.
