@@ -11,13 +11,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
+		"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"rpt/internal/config"
 	"rpt/internal/dsn"
+	"rpt/internal/jobs"
 	"rpt/internal/queue"
 	"rpt/internal/source"
 	"rpt/reportdefs"
@@ -263,10 +263,16 @@ func (e *env) catalog() (*reportdefs.Catalog, error) {
 	return reportdefs.LoadCatalog(e.cfg.Reports...)
 }
 
+// jobs is the job service over store, as this command's configuration sets it up:
+// the same calls the API and the cron runner make.
+func (e *env) jobs(store queue.Store) *jobs.Service {
+	return &jobs.Service{Store: store, Config: e.cfg, Loc: e.loc, Now: e.d.Now, RetryQueue: e.retryQueue}
+}
+
 func (e *env) openSource(ctx context.Context, name string) (source.Source, error) {
-	sc, ok := e.cfg.Sources[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: source %q is not configured (sources: %s)", config.ErrInvalid, name, strings.Join(sourceNames(e.cfg.Sources), ", "))
+	sc, err := (&jobs.Service{Config: e.cfg}).SourceConfig(name)
+	if err != nil {
+		return nil, err
 	}
 	if sc.Driver == "sqlite" {
 		if p, err := dsn.SQLitePath(sc.DSN); err == nil {
@@ -278,14 +284,7 @@ func (e *env) openSource(ctx context.Context, name string) (source.Source, error
 	return e.d.OpenSource(ctx, name, sc)
 }
 
-func sourceNames(m map[string]source.Config) []string {
-	var names []string
-	for n := range m {
-		names = append(names, n)
-	}
-	sortStrings(names)
-	return names
-}
+func sourceNames(m map[string]source.Config) []string { return jobs.SourceNames(m) }
 
 // redactedQueue is the queue DSN as it may be shown.
 func redactedQueue(e *env) string { return dsn.Redact(e.cfg.Queue) }

@@ -8,20 +8,21 @@ import (
 	"rpt/internal/config"
 	"rpt/internal/demo"
 	"rpt/internal/dsn"
+	"rpt/internal/errclass"
 	"rpt/internal/queue"
 	"rpt/internal/source"
 	"rpt/reportdefs"
 )
 
-// Exit codes: the table of DESIGN.md and the README, kept in this one place.
+// Exit codes: the README's table; internal/errclass defines them with their classes.
 const (
-	ExitOK          = 0
-	ExitJobFailed   = 1
-	ExitUsage       = 2
-	ExitCancelled   = 3
-	ExitNotFinished = 4
-	ExitUnreachable = 5
-	ExitInterrupted = 130
+	ExitOK          = errclass.ExitOK
+	ExitJobFailed   = errclass.ExitJobFailed
+	ExitUsage       = errclass.ExitUsage
+	ExitCancelled   = errclass.ExitCancelled
+	ExitNotFinished = errclass.ExitNotFinished
+	ExitUnreachable = errclass.ExitUnreachable
+	ExitInterrupted = errclass.ExitInterrupted
 )
 
 // usageError is bad usage or invalid input given on the command line.
@@ -33,23 +34,15 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// exitError carries an exit code decided by a command (a job's outcome) with its message.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
-
 // ExitCode maps an error returned by a command to the documented exit code.
 func ExitCode(err error) int {
-	var ee *exitError
 	var ue *usageError
+	if c, ok := errclass.Of(err); ok {
+		return c.Exit()
+	}
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &ee):
-		return ee.code
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.As(err, &ue),
@@ -67,16 +60,3 @@ func ExitCode(err error) int {
 	return ExitJobFailed
 }
 
-// jobOutcome turns a finished or unfinished job into the command's exit error (nil when
-// it succeeded).
-func jobOutcome(j *queue.Job) error {
-	switch j.Status {
-	case queue.StatusSucceeded:
-		return nil
-	case queue.StatusFailed:
-		return &exitError{code: ExitJobFailed, msg: fmt.Sprintf("job %d failed: %s", j.ID, j.Error)}
-	case queue.StatusCancelled:
-		return &exitError{code: ExitCancelled, msg: fmt.Sprintf("job %d was cancelled", j.ID)}
-	}
-	return &exitError{code: ExitNotFinished, msg: fmt.Sprintf("job %d is %s, not finished yet", j.ID, j.Status)}
-}

@@ -1,13 +1,13 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/internal/jobs"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 	"rpt/reportdefs"
@@ -52,9 +52,14 @@ func getCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer store.Close()
+			svc := e.jobs(store)
 			var j *queue.Job
 			if latest != "" {
-				if j, err = latestJob(c, e, store, latest); err != nil {
+				given, err := parseParams(c.StringSlice("param"))
+				if err != nil {
+					return err
+				}
+				if j, err = svc.Latest(c.Context, latest, given); err != nil {
 					return err
 				}
 			} else {
@@ -62,11 +67,11 @@ func getCommand(d *Deps) *ucli.Command {
 				if err != nil {
 					return err
 				}
-				if j, err = getJob(c, store, id); err != nil {
+				if j, err = svc.Get(c.Context, id); err != nil {
 					return err
 				}
 			}
-			if err := jobOutcome(j); err != nil {
+			if err := jobs.Outcome(j); err != nil {
 				return err
 			}
 			rows, err := results.Open(c.Context, store, j.ID, j.ResultAttempt)
@@ -132,46 +137,6 @@ func resultFormat(c *ucli.Context, d *Deps) (string, error) {
 		return "table", nil
 	}
 	return "csv", nil
-}
-
-// latestJob finds the newest succeeded run of report whose parameters match the -p given
-// (compared after resolving, so `-p start_period=last-month` works).
-func latestJob(c *ucli.Context, e *env, store queue.Store, report string) (*queue.Job, error) {
-	given, err := parseParams(c.StringSlice("param"))
-	if err != nil {
-		return nil, err
-	}
-	p := queue.JobListParams{Status: queue.StatusSucceeded, Report: report, Limit: 1}
-	if len(given) > 0 {
-		cat, err := e.catalog()
-		if err != nil {
-			return nil, err
-		}
-		def, err := cat.Get(report)
-		if err != nil {
-			return nil, err
-		}
-		resolved, err := def.Resolve(given, e.d.Now(), e.loc)
-		if err != nil {
-			return nil, err
-		}
-		var all map[string]any
-		if err := json.Unmarshal(resolved, &all); err != nil {
-			return nil, fmt.Errorf("resolved params: %w", err)
-		}
-		p.Params = map[string]any{}
-		for name := range given {
-			p.Params[name] = all[name]
-		}
-	}
-	jobs, err := store.JobList(c.Context, p)
-	if err != nil {
-		return nil, fmt.Errorf("find latest %s: %w", report, err)
-	}
-	if len(jobs) == 0 {
-		return nil, fmt.Errorf("%w: no succeeded run of %s matches", queue.ErrNotFound, report)
-	}
-	return jobs[0], nil
 }
 
 // defaultFileName is where a result is saved when no --file is given: the definition's

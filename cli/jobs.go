@@ -6,6 +6,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/internal/jobs"
 	"rpt/internal/queue"
 )
 
@@ -44,11 +45,11 @@ func jobsCommand(d *Deps) *ucli.Command {
 			return err
 		}
 		defer store.Close()
-		jobs, err := store.JobList(c.Context, p)
+		list, err := e.jobs(store).List(c.Context, p)
 		if err != nil {
-			return fmt.Errorf("list jobs: %w", err)
+			return err
 		}
-		return printJobs(c.Context, d, format, jobs, false)
+		return printJobs(c.Context, d, format, list, false)
 	}
 	return &ucli.Command{
 		Name:   "jobs",
@@ -70,19 +71,18 @@ func jobsCommand(d *Deps) *ucli.Command {
 						return err
 					}
 					return withStore(c, d, func(e *env, store queue.Store) error {
-						j, err := getJob(c, store, id)
+						svc := e.jobs(store)
+						j, err := svc.Get(c.Context, id)
 						if err != nil {
 							return err
 						}
-						waiting, err := waitReasons(c, d, store, j)
+						v, err := svc.Describe(c.Context, j)
 						if err != nil {
 							return err
 						}
 						if format == "table" || format == "plain" {
-							return showJob(d, j, waiting)
+							return showJob(d, j, v)
 						}
-						v := viewOf(j)
-						v.Waiting = waiting
 						if format == "yaml" {
 							return writeYAML(d.Stdout, v)
 						}
@@ -94,33 +94,8 @@ func jobsCommand(d *Deps) *ucli.Command {
 	}
 }
 
-// waitReasons says why a queued job is not running yet (nil for other jobs).
-func waitReasons(c *ucli.Context, d *Deps, store queue.Store, j *queue.Job) ([]string, error) {
-	if j.Status != queue.StatusQueued {
-		return nil, nil
-	}
-	pauses, err := store.PauseList(c.Context)
-	if err != nil {
-		return nil, fmt.Errorf("list pauses: %w", err)
-	}
-	agents, err := store.AgentList(c.Context)
-	if err != nil {
-		return nil, fmt.Errorf("list agents: %w", err)
-	}
-	used, err := store.SlotUsage(c.Context)
-	if err != nil {
-		return nil, fmt.Errorf("slot usage: %w", err)
-	}
-	why := queue.WaitReasons(j, d.Now(), pauses, agents, used)
-	if len(why) == 0 {
-		why = []string{"runnable: waits for a free agent"}
-	}
-	return why, nil
-}
-
 // showJob prints one job as "key: value" lines.
-func showJob(d *Deps, j *queue.Job, waiting []string) error {
-	v := viewOf(j)
+func showJob(d *Deps, j *queue.Job, v jobs.View) error {
 	w := d.Stdout
 	fmt.Fprintf(w, "id:          %d\nreport:      %s\nstatus:      %s\nattempt:     %d (failures %d of %d)\n", v.ID, v.Report, v.Status, v.Attempt, j.Failures, j.MaxAttempts)
 	fmt.Fprintf(w, "params:      %s\nsource:      %s\npriority:    %d\n", v.Params, v.Source, v.Priority)
@@ -135,7 +110,7 @@ func showJob(d *Deps, j *queue.Job, waiting []string) error {
 		fmt.Fprintf(w, "retry of:    %d\n", *v.RetryOf)
 	}
 	fmt.Fprintf(w, "submitted:   %s by %s (%s)\n", v.CreatedAt.Format("2006-01-02T15:04:05.000Z07:00"), v.By, v.Origin)
-	for _, why := range waiting {
+	for _, why := range v.Waiting {
 		fmt.Fprintf(w, "waiting:     %s\n", why)
 	}
 	if v.StartedAt != nil {
@@ -161,14 +136,6 @@ func jobID(c *ucli.Context) (int64, error) {
 	return id, nil
 }
 
-func getJob(c *ucli.Context, store queue.Store, id int64) (*queue.Job, error) {
-	j, err := store.JobGet(c.Context, id)
-	if err != nil {
-		return nil, fmt.Errorf("job %d: %w", id, err)
-	}
-	return j, nil
-}
-
 func withStore(c *ucli.Context, d *Deps, fn func(*env, queue.Store) error) error {
 	e, err := loadEnv(c, d)
 	if err != nil {
@@ -191,16 +158,14 @@ func cancelCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			return withStore(c, d, func(e *env, store queue.Store) error {
-				j, err := store.JobCancel(c.Context, id)
+				// The agent learns of a cancel at once; without a broker, at its next heartbeat.
+				pub := &lazyNotifier{e: e, ctx: c.Context}
+				defer pub.close()
+				svc := e.jobs(store)
+				svc.Publisher = pub
+				j, err := svc.Cancel(c.Context, id)
 				if err != nil {
-					return err // the store names the job
-				}
-				if j.Status == queue.StatusRunning {
-					// The agent learns of it at once; without a broker, at its next heartbeat.
-					if client := e.notifier(c.Context); client != nil {
-						client.PublishCancel(id)
-						closeNotifier(client)
-					}
+					return err
 				}
 				switch {
 				case j.Status == queue.StatusCancelled:
@@ -225,21 +190,18 @@ func retryCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			return withStore(c, d, func(e *env, store queue.Store) error {
-				old, err := getJob(c, store, id)
+				j, err := e.jobs(store).Retry(c.Context, id, queue.OriginCLI)
 				if err != nil {
 					return err
 				}
-				res, err := store.JobEnqueue(c.Context, queue.JobEnqueueParams{
-					Kind: old.Kind, Report: old.Report, Definition: old.Definition, DefinitionSHA256: old.DefinitionSHA256,
-					Params: old.Params, Source: old.Source, Route: old.Route, Scopes: old.Scopes, Priority: old.Priority,
-					MaxAttempts: old.MaxAttempts, Timeout: old.Timeout, RetryOf: old.ID, SubmittedBy: submitter(), Origin: queue.OriginCLI,
-				})
-				if err != nil {
-					return fmt.Errorf("retry job %d: %w", id, err)
-				}
-				fmt.Fprintln(d.Stdout, res.Job.ID)
+				fmt.Fprintln(d.Stdout, j.ID)
 				return nil
 			})
 		},
 	}
+}
+
+// getJob reads one job, an unknown id an error naming it.
+func getJob(c *ucli.Context, store queue.Store, id int64) (*queue.Job, error) {
+	return (&jobs.Service{Store: store}).Get(c.Context, id)
 }

@@ -12,6 +12,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"rpt/internal/jobs"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 	"rpt/internal/source"
@@ -63,63 +64,11 @@ func writeYAML(w io.Writer, v any) error {
 	return enc.Close()
 }
 
-// jobView is a job as the command line shows it: DESIGN.md's keys and nothing secret.
-type jobView struct {
-	ID         int64           `json:"id"`
-	Kind       queue.Kind      `json:"kind"`
-	Report     string          `json:"report"`
-	Status     queue.Status    `json:"status"`
-	Attempt    int             `json:"attempt"`
-	Failures   int             `json:"failures"`
-	Params     json.RawMessage `json:"params"`
-	Source     string          `json:"source"`
-	Priority   int             `json:"priority"`
-	Agent      *string         `json:"agent"`
-	Rows       int64           `json:"rows"`
-	Error      *string         `json:"error"`
-	RetryOf    *int64          `json:"retry_of,omitempty"`
-	Origin     string          `json:"origin,omitempty"`
-	By         string          `json:"submitted_by,omitempty"`
-	RunAfter   time.Time       `json:"run_after"`
-	CreatedAt  time.Time       `json:"created_at"`
-	StartedAt  *time.Time      `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	Waiting    []string        `json:"waiting,omitempty"`
-}
-
-func viewOf(j *queue.Job) jobView {
-	v := jobView{ID: j.ID, Kind: j.Kind, Report: j.Report, Status: j.Status, Attempt: j.Attempt,
-		Failures: j.Failures, Params: j.Params, Source: j.Source, Priority: j.Priority, Rows: j.Rows,
-		Origin: j.Origin, By: j.SubmittedBy, RunAfter: j.RunAfter.UTC(), CreatedAt: j.CreatedAt.UTC(),
-		StartedAt: utcPtr(j.StartedAt), FinishedAt: utcPtr(j.FinishedAt)}
-	if len(v.Params) == 0 {
-		v.Params = json.RawMessage("{}")
-	}
-	if j.LeaseOwner != "" {
-		v.Agent = &j.LeaseOwner
-	}
-	if j.Error != "" {
-		v.Error = &j.Error
-	}
-	if j.RetryOf != 0 {
-		v.RetryOf = &j.RetryOf
-	}
-	return v
-}
-
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 // printJobs writes jobs in format; one (show) prints an object rather than an array.
-func printJobs(ctx context.Context, d *Deps, format string, jobs []*queue.Job, one bool) error {
-	views := make([]jobView, len(jobs))
-	for i, j := range jobs {
-		views[i] = viewOf(j)
+func printJobs(ctx context.Context, d *Deps, format string, list []*queue.Job, one bool) error {
+	views := make([]jobs.View, len(list))
+	for i, j := range list {
+		views[i] = jobs.ViewOf(j)
 	}
 	switch format {
 	case "json":

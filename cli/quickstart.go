@@ -14,6 +14,7 @@ import (
 
 	"rpt/agent"
 	"rpt/internal/demo"
+	"rpt/internal/jobs"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 )
@@ -78,20 +79,21 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			now := d.Now().In(e.loc)
 			first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, e.loc)
 			start, end := first.AddDate(0, -13, 0), first.AddDate(0, -1, 0)
-			res, err := submit(ctx, e, store, submitRequest{report: "trial-balance", origin: queue.OriginCLI,
-				params: map[string]string{"start_period": start.Format("200601"), "end_period": end.Format("200601")}})
+			svc := e.jobs(store)
+			if client != nil {
+				svc.Publisher = client
+			}
+			res, err := svc.Submit(ctx, jobs.SubmitRequest{Report: "trial-balance", Origin: queue.OriginCLI,
+				Params: map[string]string{"start_period": start.Format("200601"), "end_period": end.Format("200601")}})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(d.Stderr, "submitted trial-balance %s..%s as job %d\n", start.Format("2006-01"), end.Format("2006-01"), res.Job.ID)
-			if client != nil {
-				client.PublishWake()
-			}
-			j, err := waitJob(ctx, e, client, store, res.Job.ID, 0)
+			j, err := waitJob(ctx, e, svc, client, res.Job.ID, 0)
 			if err != nil {
 				return err
 			}
-			if err := jobOutcome(j); err != nil {
+			if err := jobs.Outcome(j); err != nil {
 				return err
 			}
 			rows, err := results.Open(ctx, store, j.ID, j.ResultAttempt)

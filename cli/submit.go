@@ -2,17 +2,13 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
-	"rpt/internal/config"
+	"rpt/internal/jobs"
 	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/reportdefs"
@@ -56,6 +52,7 @@ func submitCommand(d *Deps) *ucli.Command {
 			paramFlag(),
 			&ucli.IntFlag{Name: "priority", Usage: "higher runs first"},
 			&ucli.StringFlag{Name: "at", Usage: "run at or after `TIME` (RFC 3339, 'YYYY-MM-DD HH:MM' in the configured time zone, or +DURATION)"},
+			&ucli.StringFlag{Name: "occurrence", Usage: "the `TIME` this run stands for (a cron occurrence): relative parameters and the --once-per key are resolved at it, in the configured time zone"},
 			&ucli.StringFlag{Name: "dedupe", Usage: "while a job with this `KEY` is queued or running, return its id instead"},
 			&ucli.DurationFlag{Name: "once-per", Usage: "enqueue at most once per `DURATION` for the same report and parameters (crontab on many nodes)"},
 			&ucli.StringFlag{Name: "submit-token", Usage: "client `TOKEN` that makes a retried submit idempotent"},
@@ -69,11 +66,14 @@ func submitCommand(d *Deps) *ucli.Command {
 			if c.String("dedupe") != "" && c.IsSet("once-per") {
 				return usagef("submit: --dedupe and --once-per cannot be combined")
 			}
-			if c.IsSet("once-per") && c.Duration("once-per") < time.Minute {
+			if c.IsSet("once-per") && c.Duration("once-per") < jobs.MinOncePer {
 				return usagef("--once-per %s: must be at least 1m", c.Duration("once-per"))
 			}
 			if c.IsSet("timeout") && !c.Bool("wait") {
 				return usagef("--timeout needs --wait")
+			}
+			if err := jobs.CheckPriority(c.Int("priority")); err != nil {
+				return usagef("--%s", err)
 			}
 			e, err := loadEnv(c, d)
 			if err != nil {
@@ -83,15 +83,22 @@ func submitCommand(d *Deps) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			req := submitRequest{report: c.Args().First(), params: params, priority: c.Int("priority"),
-				dedupe: c.String("dedupe"), oncePer: c.Duration("once-per"), token: c.String("submit-token"),
-				origin: queue.OriginCLI}
+			req := jobs.SubmitRequest{Report: c.Args().First(), Params: params, Priority: c.Int("priority"),
+				Dedupe: c.String("dedupe"), OncePer: c.Duration("once-per"), Token: c.String("submit-token"),
+				Origin: queue.OriginCLI}
 			if at := c.String("at"); at != "" {
 				t, err := parseAt(at, d.Now(), e.loc)
 				if err != nil {
 					return err
 				}
-				req.at = &t
+				req.At = &t
+			}
+			if occ := c.String("occurrence"); occ != "" {
+				t, err := parseTime("--occurrence", occ, e.loc)
+				if err != nil {
+					return err
+				}
+				req.Occurrence = t
 			}
 			ctx := c.Context
 			store, err := e.openQueue(ctx, false)
@@ -99,115 +106,28 @@ func submitCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer store.Close()
-			// A token of its own makes retrying an enqueue whose answer was lost safe:
-			// the insert may have committed before the connection dropped.
-			if req.token == "" {
-				req.token = newSubmitToken()
-			}
-			var res queue.JobEnqueueResult
-			err = e.retryQueue(ctx, func(ctx context.Context) error {
-				res, err = submit(ctx, e, store, req)
-				return err
-			})
+			pub := &lazyNotifier{e: e, ctx: ctx}
+			defer pub.close()
+			svc := e.jobs(store)
+			svc.Publisher = pub
+			res, err := svc.Submit(ctx, req)
 			if err != nil {
 				return err
 			}
-			// Our own token found: an earlier try of this command queued the job.
-			queued := !res.Existing || (c.String("submit-token") == "" && res.Job.SubmitToken == req.token)
-			client := e.notifier(ctx)
-			defer closeNotifier(client)
-			if client != nil && queued {
-				client.PublishWake()
-			}
-			if !queued {
+			if !res.Queued {
 				fmt.Fprintf(d.Stderr, "job %d already exists (%s); not queued again\n", res.Job.ID, res.Job.Status)
 			}
 			fmt.Fprintln(d.Stdout, res.Job.ID)
 			if !c.Bool("wait") {
 				return nil
 			}
-			j, err := waitJob(ctx, e, client, store, res.Job.ID, c.Duration("timeout"))
+			j, err := waitJob(ctx, e, svc, pub.client(), res.Job.ID, c.Duration("timeout"))
 			if err != nil {
 				return err
 			}
-			return jobOutcome(j)
+			return jobs.Outcome(j)
 		},
 	}
-}
-
-// newSubmitToken is a random token for a CLI submit that did not bring one.
-func newSubmitToken() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "cli-" + hex.EncodeToString(b[:])
-}
-
-// submitRequest is one run to queue, from the command line, cron or the API.
-type submitRequest struct {
-	report   string
-	params   map[string]string
-	priority int
-	at       *time.Time
-	dedupe   string
-	oncePer  time.Duration
-	occurs   time.Time // the occurrence a --once-per key is made from; zero: now
-	token    string
-	origin   string
-	retryOf  int64
-}
-
-// submit resolves a report's parameters (relative dates fixed now, in the configured
-// time zone) and queues the run with its definition snapshot.
-func submit(ctx context.Context, e *env, store queue.Store, r submitRequest) (queue.JobEnqueueResult, error) {
-	cat, err := e.catalog()
-	if err != nil {
-		return queue.JobEnqueueResult{}, err
-	}
-	def, err := cat.Get(r.report)
-	if err != nil {
-		return queue.JobEnqueueResult{}, err
-	}
-	// A job for a source no agent is configured with would wait forever; the submitting
-	// side shares rpt.yaml with the agents, so an unknown name is a mistake to report now.
-	if _, ok := e.cfg.Sources[def.Source]; !ok {
-		return queue.JobEnqueueResult{}, usagef("%s:%d: source: %q is not configured in %s (sources: %s)",
-			def.File, keyLine(def.Raw, "source"), def.Source, configName(e.cfg), strings.Join(sourceNames(e.cfg.Sources), ", "))
-	}
-	now := e.d.Now()
-	resolved, err := def.Resolve(r.params, now, e.loc)
-	if err != nil {
-		return queue.JobEnqueueResult{}, err
-	}
-	p := def.JobParams(resolved, e.cfg.Sources)
-	p.Priority = r.priority
-	p.RunAfter = r.at
-	p.DedupeKey = r.dedupe
-	p.SubmitToken = r.token
-	p.RetryOf = r.retryOf
-	p.Origin = r.origin
-	p.SubmittedBy = submitter()
-	if r.oncePer > 0 {
-		occ := r.occurs
-		if occ.IsZero() {
-			occ = now
-		}
-		occ = occ.UTC().Truncate(time.Minute).Truncate(r.oncePer)
-		p.OnceKey = reportdefs.CanonicalKey(def.Name, resolved) + "@" + occ.Format(time.RFC3339)
-	}
-	res, err := store.JobEnqueue(ctx, p)
-	if err != nil {
-		return res, fmt.Errorf("submit %s: %w", def.Name, err)
-	}
-	return res, nil
-}
-
-func submitter() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
 }
 
 // parseAt reads --at: RFC 3339, "YYYY-MM-DD HH:MM[:SS]" in loc, or "+DURATION".
@@ -219,6 +139,11 @@ func parseAt(s string, now time.Time, loc *time.Location) (time.Time, error) {
 		}
 		return now.Add(d).UTC(), nil
 	}
+	return parseTime("--at", s, loc)
+}
+
+// parseTime reads a time flag: RFC 3339, or "YYYY-MM-DD HH:MM[:SS]" in loc.
+func parseTime(flag, s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t.UTC(), nil
 	}
@@ -227,64 +152,59 @@ func parseAt(s string, now time.Time, loc *time.Location) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, usagef("--at %q: want RFC 3339 (2026-11-30T07:20:00Z), 'YYYY-MM-DD HH:MM' or +DURATION", s)
+	if flag == "--at" {
+		return time.Time{}, usagef("--at %q: want RFC 3339 (2026-11-30T07:20:00Z), 'YYYY-MM-DD HH:MM' or +DURATION", s)
+	}
+	return time.Time{}, usagef("%s %q: want RFC 3339 (2026-11-30T07:20:00Z) or 'YYYY-MM-DD HH:MM' in the configured time zone", flag, s)
 }
 
-// waitJob follows a job's events until it is finished: from MQTT when a broker is
-// configured, merged with the events table (the source of truth), else by polling the
-// table. Progress goes to stderr on a terminal. Interrupting stops the wait, never the job.
-func waitJob(ctx context.Context, e *env, client *notify.Client, store queue.Store, id int64, timeout time.Duration) (*queue.Job, error) {
+// waitJob waits for a job with progress on a terminal's stderr: a line that redraws
+// itself with each event. Interrupting stops the wait, never the job.
+func waitJob(ctx context.Context, e *env, svc *jobs.Service, client *notify.Client, id int64, timeout time.Duration) (*queue.Job, error) {
 	d := e.d
-	followCtx := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		followCtx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
 	start := time.Now()
-	err := notify.Follow(followCtx, store, client, []int64{id}, "", 0, func(ev queue.Event) {
+	j, err := svc.Wait(ctx, id, jobs.WaitOptions{Timeout: timeout, Client: client, OnEvent: func(ev queue.Event) {
 		if d.StderrTTY {
 			fmt.Fprintf(d.Stderr, "\rjob %d %-9s attempt %d  %d rows  %s   ", ev.JobID, ev.Status, ev.Attempt, ev.Rows, roundDur(time.Since(start)))
 		}
-	})
+	}})
 	if d.StderrTTY {
 		fmt.Fprintln(d.Stderr)
 	}
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		fmt.Fprintf(d.Stderr, "stopped waiting; job %d goes on (rpt watch %d)\n", id, id)
 		return nil, ctx.Err()
-	case err != nil && followCtx.Err() == nil:
-		return nil, fmt.Errorf("wait for job %d: %w", id, err)
 	}
-	var j *queue.Job
-	gerr := e.retryQueue(ctx, func(ctx context.Context) (err error) {
-		j, err = store.JobGet(ctx, id)
-		return err
-	})
-	if gerr != nil {
-		return nil, fmt.Errorf("job %d: %w", id, gerr)
-	}
-	if !j.Status.Terminal() {
-		return j, &exitError{code: ExitNotFinished, msg: fmt.Sprintf("job %d is still %s after %s", id, j.Status, timeout)}
-	}
-	return j, nil
+	return j, err
 }
 
-// configName names where sources come from, for messages.
-func configName(c *config.Config) string {
-	if c.File == "" {
-		return "the built-in defaults (no rpt.yaml)"
-	}
-	return c.File
+// lazyNotifier is a jobs.Publisher that connects to the broker on first use, so a
+// command that has nothing to publish never waits for one.
+type lazyNotifier struct {
+	e     *env
+	ctx   context.Context
+	c     *notify.Client
+	tried bool
 }
 
-// keyLine is the line of a top-level "key:" in a definition file, 1 if not found.
-func keyLine(raw []byte, key string) int {
-	for i, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, key+":") {
-			return i + 1
-		}
+func (l *lazyNotifier) client() *notify.Client {
+	if !l.tried {
+		l.tried = true
+		l.c = l.e.notifier(l.ctx)
 	}
-	return 1
+	return l.c
 }
+
+func (l *lazyNotifier) PublishWake() {
+	if c := l.client(); c != nil {
+		c.PublishWake()
+	}
+}
+
+func (l *lazyNotifier) PublishCancel(id int64) {
+	if c := l.client(); c != nil {
+		c.PublishCancel(id)
+	}
+}
+
+func (l *lazyNotifier) close() { closeNotifier(l.c) }

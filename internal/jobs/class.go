@@ -1,0 +1,64 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"syscall"
+
+	"rpt/internal/config"
+	"rpt/internal/demo"
+	"rpt/internal/dsn"
+	"rpt/internal/errclass"
+	"rpt/internal/queue"
+	"rpt/internal/source"
+	"rpt/reportdefs"
+)
+
+// sentinels maps the building blocks' sentinel errors to their class, in the order
+// they are tried: the first that err matches wins. errclass holds the codes; this is
+// the one place that knows which sentinel means what.
+var sentinels = []struct {
+	err   error
+	class errclass.Class
+}{
+	{context.Canceled, errclass.Interrupted},
+	// Not found before invalid: an unknown report also matches reportdefs.ErrInvalid.
+	{queue.ErrNotFound, errclass.NotFound},
+	{reportdefs.ErrNotFound, errclass.NotFound},
+	{reportdefs.ErrInvalid, errclass.Invalid},
+	{config.ErrInvalid, errclass.Invalid},
+	{dsn.ErrInvalid, errclass.Invalid},
+	{demo.ErrInvalid, errclass.Invalid},
+	{queue.ErrInvalid, errclass.Invalid},
+	{source.ErrUnknownParam, errclass.Invalid},
+	{source.ErrConvert, errclass.Invalid},
+	{source.ErrUnknownDriver, errclass.Invalid},
+	{queue.ErrUnavailable, errclass.Unavailable},
+	{source.ErrUnavailable, errclass.Unavailable},
+	// Local faults: a full or failing disk is the machine's trouble, not the input's
+	// nor the job's.
+	{syscall.ENOSPC, errclass.Unavailable},
+	{syscall.EDQUOT, errclass.Unavailable},
+	{syscall.EIO, errclass.Unavailable},
+	{syscall.EROFS, errclass.Unavailable},
+	// A path that does not exist or may not be opened was given by the caller (a
+	// --file, --config or report folder).
+	{fs.ErrNotExist, errclass.Invalid},
+	{fs.ErrPermission, errclass.Invalid},
+}
+
+// Class is the class of err: the class of an *errclass.Error in its chain, else the
+// class of the first sentinel it matches, else errclass.Internal. A job's failure is
+// only ever JobFailed through Outcome, never by default.
+func Class(err error) errclass.Class {
+	if c, ok := errclass.Of(err); ok {
+		return c
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return s.class
+		}
+	}
+	return errclass.Internal
+}

@@ -1,0 +1,105 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"rpt/internal/queue"
+)
+
+// View is the one shape of a job shown to users: `-o json`/`-o yaml` of the command
+// line and the API's job object. It holds nothing secret (no lease token, no
+// definition text).
+type View struct {
+	ID         int64           `json:"id"`
+	Kind       queue.Kind      `json:"kind"`
+	Report     string          `json:"report"`
+	Status     queue.Status    `json:"status"`
+	Attempt    int             `json:"attempt"`
+	Failures   int             `json:"failures"`
+	Params     json.RawMessage `json:"params"`
+	Source     string          `json:"source"`
+	Priority   int             `json:"priority"`
+	Agent      *string         `json:"agent"`
+	Rows       int64           `json:"rows"`
+	Error      *string         `json:"error"`
+	RetryOf    *int64          `json:"retry_of,omitempty"`
+	Origin     string          `json:"origin,omitempty"`
+	By         string          `json:"submitted_by,omitempty"`
+	RunAfter   time.Time       `json:"run_after"`
+	CreatedAt  time.Time       `json:"created_at"`
+	StartedAt  *time.Time      `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at"`
+	Waiting    []string        `json:"waiting,omitempty"`
+}
+
+// ViewOf is j as shown; times in UTC, absent values null.
+func ViewOf(j *queue.Job) View {
+	v := View{ID: j.ID, Kind: j.Kind, Report: j.Report, Status: j.Status, Attempt: j.Attempt,
+		Failures: j.Failures, Params: j.Params, Source: j.Source, Priority: j.Priority, Rows: j.Rows,
+		Origin: j.Origin, By: j.SubmittedBy, RunAfter: j.RunAfter.UTC(), CreatedAt: j.CreatedAt.UTC(),
+		StartedAt: utcPtr(j.StartedAt), FinishedAt: utcPtr(j.FinishedAt)}
+	if len(v.Params) == 0 {
+		v.Params = json.RawMessage("{}")
+	}
+	if j.LeaseOwner != "" {
+		owner := j.LeaseOwner
+		v.Agent = &owner
+	}
+	if j.Error != "" {
+		msg := j.Error
+		v.Error = &msg
+	}
+	if j.RetryOf != 0 {
+		id := j.RetryOf
+		v.RetryOf = &id
+	}
+	return v
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// Describe is the view of one job with, for a queued one, why it waits.
+func (s *Service) Describe(ctx context.Context, j *queue.Job) (View, error) {
+	v := ViewOf(j)
+	why, err := s.WaitReasons(ctx, j)
+	if err != nil {
+		return View{}, err
+	}
+	v.Waiting = why
+	return v, nil
+}
+
+// WaitReasons says why a queued job is not running yet (nil for other jobs): not due,
+// paused, no agent with its source or route, its concurrency slots taken; else that it
+// waits for a free agent.
+func (s *Service) WaitReasons(ctx context.Context, j *queue.Job) ([]string, error) {
+	if j.Status != queue.StatusQueued {
+		return nil, nil
+	}
+	pauses, err := s.Store.PauseList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list pauses: %w", err)
+	}
+	agents, err := s.Store.AgentList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	used, err := s.Store.SlotUsage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("slot usage: %w", err)
+	}
+	why := queue.WaitReasons(j, s.now(), pauses, agents, used)
+	if len(why) == 0 {
+		why = []string{"runnable: waits for a free agent"}
+	}
+	return why, nil
+}
