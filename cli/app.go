@@ -11,7 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-		"time"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 

@@ -59,4 +59,3 @@ func ExitCode(err error) int {
 	}
 	return ExitJobFailed
 }
-
