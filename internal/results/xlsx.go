@@ -1,11 +1,13 @@
 package results
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
@@ -22,7 +24,14 @@ const (
 	xlsxWidthSample = 1000
 	xlsxMinWidth    = 8
 	xlsxMaxWidth    = 60
+	// xlsxMaxCellChars is the most text an Excel cell holds (excelize would cut a longer
+	// value silently, and a cut value is a wrong value).
+	xlsxMaxCellChars = excelize.TotalCellChars
 )
+
+// ErrCellTooLong is a text value longer than an Excel cell holds: the sheet is not
+// written rather than written with the value cut. csv, json and yaml carry any length.
+var ErrCellTooLong = errors.New("value too long for an Excel cell")
 
 // xlsxSheetRows is how many data rows one sheet holds: Excel's 1,048,576 rows less
 // the header. A larger result continues on "<name> (2)", "<name> (3)", ... A variable
@@ -61,7 +70,7 @@ func writeXLSX(w io.Writer, rr *rowReader, opts RenderOptions, sheetRows int) (e
 	for len(sample) < xlsxWidthSample && rr.next() {
 		cells := make([]any, len(rr.cols))
 		for i, v := range rr.vals {
-			if cells[i], err = st.cell(rr.kinds[i], v); err != nil {
+			if cells[i], err = st.cellAt(rr, i, v); err != nil {
 				return err
 			}
 			widths[i] = max(widths[i], xlsxShownWidth(rr.kinds[i], v))
@@ -139,7 +148,7 @@ func writeXLSX(w io.Writer, rr *rowReader, opts RenderOptions, sheetRows int) (e
 	cells := make([]any, len(rr.cols))
 	for rr.next() {
 		for i, v := range rr.vals {
-			if cells[i], err = st.cell(rr.kinds[i], v); err != nil {
+			if cells[i], err = st.cellAt(rr, i, v); err != nil {
 				return err
 			}
 		}
@@ -283,6 +292,32 @@ func (st *xlsxStyles) decimalStyle(places int) (int, error) {
 	}
 	st.decimal[places] = id
 	return id, nil
+}
+
+// cellAt is cell for column i of the reader's current row, refusing text that an Excel
+// cell cannot hold, with the row (counted from 1, as the result's data rows) and column.
+func (st *xlsxStyles) cellAt(rr *rowReader, i int, v any) (any, error) {
+	c, err := st.cell(rr.kinds[i], v)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := c.(string); ok && len(s) > xlsxMaxCellChars {
+		// Excel counts UTF-16 units; a byte count can only be larger, so it is the cheap
+		// first look.
+		if n := utf16Len(s); n > xlsxMaxCellChars {
+			return nil, fmt.Errorf("%w: row %d, column %q: %d characters, an Excel cell holds at most %d; "+
+				"save this result as csv or json instead", ErrCellTooLong, rr.n, rr.cols[i].Name, n, xlsxMaxCellChars)
+		}
+	}
+	return c, nil
+}
+
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }
 
 // cell turns a canonical value into what StreamWriter.SetRow takes.

@@ -3,6 +3,7 @@ package results
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -408,6 +409,62 @@ func TestRenderXLSXFullSheet(t *testing.T) {
 	} {
 		if v, err := f.GetCellValue(c.sheet, c.ref); err != nil || v != c.want {
 			t.Errorf("%s!%s = %q, %v; want %q", c.sheet, c.ref, v, err, c.want)
+		}
+	}
+}
+
+// TestRenderXLSXCellLimit: text that fits an Excel cell (32,767 characters) is written
+// whole; one unit more is an error naming the row and column, in the width sample and
+// after it, for text, emoji (two UTF-16 units each, as Excel counts) and bytes shown as
+// hex, and nothing is written.
+func TestRenderXLSXCellLimit(t *testing.T) {
+	t.Parallel()
+	cols := []source.Column{{Name: "id", Type: source.TypeInt}, {Name: "note", Type: source.TypeString}, {Name: "blob", Type: source.TypeBytes}}
+	fits := strings.Repeat("x", 32767)
+	rowsWith := func(at int, note any, blob any) [][]any {
+		rows := make([][]any, 1200)
+		for i := range rows {
+			rows[i] = []any{int64(i + 1), "short", nil}
+		}
+		rows[0][1] = fits
+		rows[at-1] = []any{int64(at), note, blob}
+		return rows
+	}
+
+	var out bytes.Buffer
+	if err := Render(context.Background(), &out, "xlsx", &sliceRows{cols: cols, rows: rowsWith(2, fits, make([]byte, 16382))}, RenderOptions{}); err != nil {
+		t.Fatalf("values that fit: %v", err)
+	}
+	f, err := excelize.OpenReader(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{"B2", "B3"} {
+		if v, _ := f.GetCellValue("Result", ref); v != fits {
+			t.Errorf("%s holds %d characters, want all 32767", ref, len(v))
+		}
+	}
+	f.Close()
+
+	for _, tc := range []struct {
+		name       string
+		row        int
+		note, blob any
+		col        string
+	}{
+		{"text in the sample", 7, fits + "y", nil, "note"},
+		{"text after the sample", 1150, fits + "y", nil, "note"},
+		{"emoji counted as Excel does", 3, strings.Repeat("😀", 16384), nil, "note"},
+		{"bytes as hex", 1100, "short", make([]byte, 16383), "blob"},
+	} {
+		var out bytes.Buffer
+		err := Render(context.Background(), &out, "xlsx", &sliceRows{cols: cols, rows: rowsWith(tc.row, tc.note, tc.blob)}, RenderOptions{})
+		want := fmt.Sprintf("row %d, column %q", tc.row, tc.col)
+		if !errors.Is(err, ErrCellTooLong) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want ErrCellTooLong naming %s", tc.name, err, want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%s: %d bytes written despite the error", tc.name, out.Len())
 		}
 	}
 }
