@@ -8,6 +8,7 @@ import (
 
 	"rpt/internal/jobs"
 	"rpt/internal/queue"
+	"rpt/internal/results"
 )
 
 func jobsCommand(d *Deps) *ucli.Command {
@@ -98,13 +99,15 @@ func jobsCommand(d *Deps) *ucli.Command {
 func showJob(d *Deps, j *queue.Job, v jobs.View) error {
 	w := d.Stdout
 	fmt.Fprintf(w, "id:          %d\nreport:      %s\nstatus:      %s\nattempt:     %d (failures %d of %d)\n", v.ID, v.Report, v.Status, v.Attempt, j.Failures, j.MaxAttempts)
-	fmt.Fprintf(w, "params:      %s\nsource:      %s\npriority:    %d\n", v.Params, v.Source, v.Priority)
+	// Values that came from outside (parameters, agent names, error texts) are shown
+	// escaped: they cannot move the cursor or recolour the terminal.
+	fmt.Fprintf(w, "params:      %s\nsource:      %s\npriority:    %d\n", results.EscapeControl(string(v.Params)), v.Source, v.Priority)
 	if v.Agent != nil {
-		fmt.Fprintf(w, "agent:       %s\n", *v.Agent)
+		fmt.Fprintf(w, "agent:       %s\n", results.EscapeControl(*v.Agent))
 	}
 	fmt.Fprintf(w, "rows:        %d\n", v.Rows)
 	if v.Error != nil {
-		fmt.Fprintf(w, "error:       %s\n", *v.Error)
+		fmt.Fprintf(w, "error:       %s\n", results.EscapeControl(*v.Error))
 	}
 	if v.RetryOf != nil {
 		fmt.Fprintf(w, "retry of:    %d\n", *v.RetryOf)

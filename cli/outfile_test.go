@@ -324,3 +324,18 @@ func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestWritePlainEscapesControl: the tab-separated list output for scripts keeps one line
+// per row and one field per column whatever a value holds, and no ESC reaches a terminal.
+func TestWritePlainEscapesControl(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	rows := [][]any{{int64(1), "tb\x1b[2J", "failed: a\tb\nc"}, {int64(2), "ok", ""}}
+	if err := writePlain(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	want := "1\ttb\\x1b[2J\tfailed: a\\tb\\nc\n2\tok\t\n"
+	if b.String() != want {
+		t.Errorf("writePlain = %q, want %q", b.String(), want)
+	}
+}

@@ -110,7 +110,8 @@ func printJobs(ctx context.Context, d *Deps, format string, list []*queue.Job, o
 	return results.Render(ctx, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
 }
 
-// writePlain writes tab-separated rows without a header, for scripts (`cut -f1`).
+// writePlain writes tab-separated rows without a header, for scripts (`cut -f1`), with
+// control characters in values escaped (results.EscapeControl).
 func writePlain(w io.Writer, rows [][]any) error {
 	for _, r := range rows {
 		for i, v := range r {
@@ -119,7 +120,9 @@ func writePlain(w io.Writer, rows [][]any) error {
 					return err
 				}
 			}
-			if _, err := fmt.Fprint(w, v); err != nil {
+			// Escaped like the table: a value holding a tab or newline would break `cut`,
+			// and one holding ESC would drive the terminal it is shown on.
+			if _, err := io.WriteString(w, results.EscapeControl(fmt.Sprint(v))); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"rpt/internal/notify"
 	"rpt/internal/queue"
+	"rpt/internal/results"
 )
 
 // notifier connects to the configured MQTT broker, or returns nil when none is
@@ -155,7 +156,7 @@ const unconfirmedNote = "  (unconfirmed: broker only, queue database not answeri
 
 func (v *liveView) show(ev queue.Event, unconfirmed bool) {
 	if !v.live {
-		line := eventLine(ev, time.Time{})
+		line := results.EscapeControl(eventLine(ev, time.Time{})) // an error text cannot drive the terminal
 		if unconfirmed {
 			line += unconfirmedNote
 		}
@@ -177,7 +178,7 @@ func (v *liveView) show(ev queue.Event, unconfirmed bool) {
 		fmt.Fprintf(v.w, "\x1b[%dA", v.drawn) // back to the first line drawn
 	}
 	for _, id := range v.order {
-		line := eventLine(v.last[id], v.first[id])
+		line := results.EscapeControl(eventLine(v.last[id], v.first[id]))
 		if v.unconf[id] {
 			line += unconfirmedNote
 		}

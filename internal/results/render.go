@@ -405,13 +405,77 @@ func yamlPlainSafe(s string) bool {
 	return true
 }
 
+// EscapeControl makes a value safe to show on a terminal: control characters (C0, DEL,
+// C1, so ESC sequences cannot move the cursor, recolour or retitle the terminal), the
+// invisible bidirectional and line-separator marks that reorder or break what is shown,
+// and invalid UTF-8 are written as Go-style escapes (\n, \t, \x1b, \u202e). Every other
+// character, backslash included, is left as it is: this is for display, and csv, json
+// and yaml carry the exact value.
+func EscapeControl(s string) string {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if displayUnsafe(r, size) {
+			break
+		}
+		i += size
+	}
+	if i == len(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+16)
+	b = append(b, s[:i]...)
+	const hexDigits = "0123456789abcdef"
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !displayUnsafe(r, size) {
+			b = append(b, s[i:i+size]...)
+			i += size
+			continue
+		}
+		switch {
+		case r == '\n':
+			b = append(b, `\n`...)
+		case r == '\r':
+			b = append(b, `\r`...)
+		case r == '\t':
+			b = append(b, `\t`...)
+		case size == 1: // an ASCII control, or a byte that is not UTF-8
+			b = append(b, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&15])
+		default:
+			b = append(b, `\u`...)
+			b = append(b, hexDigits[r>>12&15], hexDigits[r>>8&15], hexDigits[r>>4&15], hexDigits[r&15])
+		}
+		i += size
+	}
+	return string(b)
+}
+
+// displayUnsafe reports whether a decoded rune (size bytes) must be escaped for a terminal.
+func displayUnsafe(r rune, size int) bool {
+	switch {
+	case r == utf8.RuneError && size <= 1:
+		return true
+	case r < 0x20, r >= 0x7f && r <= 0x9f:
+		return true
+	case r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x2028, r == 0x2029:
+		return true
+	}
+	return false
+}
+
 // renderTable writes an aligned text table, numbers right-aligned, NULL empty. It
 // holds the rows it shows (to size the columns), so MaxTableRows caps it.
 func renderTable(w io.Writer, rr *rowReader, opts RenderOptions) error {
 	header := make([]any, len(rr.cols))
 	align := make(tw.Alignment, len(rr.cols))
 	for i, c := range rr.cols {
-		header[i] = c.Name
+		header[i] = EscapeControl(c.Name)
 		align[i] = tw.AlignLeft
 		switch rr.kinds[i] {
 		case kindInt, kindDecimal, kindFloat:
@@ -434,7 +498,7 @@ func renderTable(w io.Writer, rr *rowReader, opts RenderOptions) error {
 		}
 		cells := make([]string, len(rr.cols))
 		for i, v := range rr.vals {
-			cells[i] = textValue(rr.kinds[i], v)
+			cells[i] = EscapeControl(textValue(rr.kinds[i], v))
 		}
 		if err := table.Append(cells); err != nil {
 			return err

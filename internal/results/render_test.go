@@ -318,3 +318,63 @@ func TestRenderNoColumns(t *testing.T) {
 		}
 	}
 }
+
+func TestEscapeControl(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"Cash":                      "Cash",
+		"Accounts receivable – net": "Accounts receivable – net",
+		`C:\reports`:                `C:\reports`,
+		"a\nb\tc\rd":                `a\nb\tc\rd`,
+		"\x1b[2J\x1b[31mred":        `\x1b[2J\x1b[31mred`,
+		"\x1b]0;title\x07":          `\x1b]0;title\x07`,
+		"del\x7f":                   `del\x7f`,
+		"c1 \u009b31m":              `c1 \u009b31m`,
+		"bidi \u202egnp.exe":        `bidi \u202egnp.exe`,
+		"line\u2028sep":             `line\u2028sep`,
+		"bad \xff\xfe utf8":         `bad \xff\xfe utf8`,
+		"\x00":                      `\x00`,
+	} {
+		if got := EscapeControl(in); got != want {
+			t.Errorf("EscapeControl(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRenderTableEscapesControl: values and column names with ESC sequences, C1 controls
+// and newlines cannot reach the terminal raw through the table; csv keeps them exact.
+func TestRenderTableEscapesControl(t *testing.T) {
+	t.Parallel()
+	cols := []source.Column{{Name: "id", Type: source.TypeInt}, {Name: "name\x1b[8m", Type: source.TypeString}}
+	rows := [][]any{
+		{int64(1), "\x1b[2J\x1b[H\x1b[31mpwned"},
+		{int64(2), "two\nlines"},
+		{int64(3), "csi \u009b2J and \u202eevil"},
+	}
+	var out bytes.Buffer
+	if err := Render(context.Background(), &out, "table", &sliceRows{cols: cols, rows: rows}, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, r := range got {
+		if (r < 0x20 && r != '\n') || (r >= 0x7f && r <= 0x9f) || r == 0x202e {
+			t.Fatalf("table holds %U:\n%q", r, got)
+		}
+	}
+	for _, want := range []string{`\x1b[2J\x1b[H\x1b[31mpwned`, `two\nlines`, `csi \u009b2J and \u202eevil`, `name\x1b[8m`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %s:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "\n"); n != 7 {
+		t.Errorf("table has %d lines, want 7 (3 rows, header, 3 borders):\n%s", n, got)
+	}
+
+	out.Reset()
+	if err := Render(context.Background(), &out, "csv", &sliceRows{cols: cols, rows: rows}, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "\x1b[2J\x1b[H\x1b[31mpwned") {
+		t.Errorf("csv changed the value: %q", out.String())
+	}
+}
