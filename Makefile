@@ -8,8 +8,10 @@ export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/rpt
-	$(GO) build -o bin/rpt ./cmd/rpt
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+build: ## build bin/rpt, its version stamped from git (rpt version)
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/rpt ./cmd/rpt
 
 # The packages where goroutines and processes meet also run under the race detector
 # (the rest would only be slower: the CLI scripts and demo loads are process- and I/O-bound).

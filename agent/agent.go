@@ -1,7 +1,7 @@
 // Package agent is the rpt daemon that runs queued jobs: it claims as many jobs as it
 // has free capacity for, runs each job's definition snapshot against its source,
 // streams the rows into the result store, and keeps the job's lease alive with
-// heartbeats. Every write about a job is fenced by its lease (DESIGN.md, "Queue
+// heartbeats. Every write about a job is fenced by its lease (ARCHITECTURE.md, "Queue
 // semantics"); when the queue database stops answering, the agent stops its own jobs
 // before their leases can expire (self-fencing) and releases them once it answers again,
 // so no job ever runs twice at the same time.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -22,15 +23,17 @@ import (
 	"rpt/internal/source"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version is set at build time (make build: -ldflags "-X main.version=$(git describe)").
+// Unset, it is what the Go toolchain recorded: the module version of `go install
+// rpt/cmd/rpt@v1.2.3`, or the commit of a `go build` in a checkout (buildVersion).
+var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args, cli.Deps{
 		OpenQueue:  openQueue,
 		OpenSource: source.Open,
-		Version:    version,
+		Version:    buildVersion(version),
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
 		StdoutTTY:  term.IsTerminal(int(os.Stdout.Fd())),
@@ -66,4 +69,37 @@ func openQueue(ctx context.Context, s string, opts queue.Options) (queue.Store, 
 		return mysql.Open(ctx, s, opts)
 	}
 	return nil, fmt.Errorf("%w: the queue runs on sqlite: or mysql://, not %s", dsn.ErrInvalid, scheme)
+}
+
+// buildVersion is the stamped version, else what the build recorded, else "dev" (go run
+// and go test record no commit).
+func buildVersion(stamped string) string {
+	if stamped != "" {
+		return stamped
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev-" + rev + dirty
 }

@@ -1,6 +1,6 @@
 // Package queue is the job queue of rpt: the job model, the Store interface that both
 // the SQLite (one machine) and MySQL/MariaDB (many nodes) implementations satisfy, and
-// their embedded migrations. The rules every Store obeys are DESIGN.md's "Queue
+// their embedded migrations. The rules every Store obeys are ARCHITECTURE.md's "Queue
 // semantics"; queuetest holds the conformance suite that checks them on every store.
 package queue
 

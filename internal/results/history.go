@@ -1,7 +1,7 @@
 package results
 
 // History tables: a definition's store: block copies each successful run's rows into a
-// typed warehouse table (DESIGN.md "Storage": History). The load is one transaction,
+// typed warehouse table (README, "History tables"). The load is one transaction,
 // so readers see a run's rows all at once or not at all, and it is fenced twice: a row
 // of rpt_history_fence per table is locked in the transaction (concurrent loads of a
 // table serialize, and a stale attempt of a job cannot overwrite a newer one's load),

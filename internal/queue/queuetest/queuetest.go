@@ -1,4 +1,4 @@
-// Package queuetest is the conformance suite of queue.Store: the rules of DESIGN.md's
+// Package queuetest is the conformance suite of queue.Store: the rules of ARCHITECTURE.md's
 // "Queue semantics" written against the interface alone, so the SQLite and the
 // MySQL/MariaDB stores are held to the same behaviour. A store's test calls Run.
 package queuetest

@@ -1,5 +1,5 @@
 // Package sqlite is the one-machine queue.Store: rpt's job queue in a SQLite file
-// (modernc.org/sqlite, pure Go). It follows DESIGN.md's "Queue semantics": every write
+// (modernc.org/sqlite, pure Go). It follows ARCHITECTURE.md's "Queue semantics": every write
 // runs in BEGIN IMMEDIATE on one writer connection, so a claim sees and changes the
 // queue as one step; times are integer microseconds computed by SQLite's clock; agent
 // writes are fenced by the lease token. Readers use a separate pool and, with WAL, never
