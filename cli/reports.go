@@ -100,10 +100,17 @@ func reportsCommand(d *Deps) *ucli.Command {
 						if err != nil {
 							return err
 						}
+						var errs []error
 						for _, def := range cat.List() {
+							if sc, ok := e.cfg.Sources[def.Source]; ok {
+								if err := def.CheckDriver(sc.DriverName()); err != nil {
+									errs = append(errs, err)
+									continue
+								}
+							}
 							fmt.Fprintf(d.Stdout, "ok  %s (%s)\n", def.Name, def.File)
 						}
-						return nil
+						return errors.Join(errs...)
 					}
 					var errs []error
 					for _, path := range c.Args().Slice() {
@@ -171,21 +178,24 @@ func reportsCommand(d *Deps) *ucli.Command {
 						ctx, cancel = context.WithTimeout(ctx, def.Timeout)
 						defer cancel()
 					}
+					if sc, ok := e.cfg.Sources[def.Source]; ok {
+						// A procedure on SQLite is a definition error (exit 2), found before connecting.
+						if err := def.CheckDriver(sc.DriverName()); err != nil {
+							return err
+						}
+					}
 					src, err := e.openSource(ctx, def.Source)
 					if err != nil {
 						return err
 					}
 					defer src.Close()
-					rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+					// The agent's path too: one request, run and retyped by source.Run.
+					rows, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
 					if err != nil {
 						return fmt.Errorf("run %s: %w", def.Name, err)
 					}
 					defer rows.Close()
-					typed, err := source.Retype(rows, def.Columns)
-					if err != nil {
-						return err
-					}
-					return results.Render(ctx, d.Stdout, format, typed, results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: def.Name})
+					return results.Render(ctx, d.Stdout, format, rows, results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: def.Name})
 				},
 			},
 		},

@@ -52,13 +52,19 @@ type Definition struct {
 	Columns     map[string]source.Type // output column type overrides
 	SQL         string
 	Dialects    map[string]string // driver -> SQL overriding SQL
-	Store       *Store
+	// Procedure and DataSource are the other ways to ask a source (see request.go);
+	// a definition has exactly one of sql:/dialects:, procedure: and datasource:.
+	Procedure  *source.Procedure
+	DataSource *source.DataSource
+	Store      *Store
 	// Filename is the default name `rpt get ID -o xlsx` saves to on a terminal; it may
 	// use {param}, {date} (MM-DD), {report}, {job}.
 	Filename string
 	Deliver  *Deliver
 	Raw      []byte // the file as read: the snapshot a job carries
 	File     string
+
+	keyLines map[string]int // line of each top-level key, for errors found after parsing
 }
 
 // Store is a definition's store: block: write each run's rows into a warehouse table.
@@ -184,6 +190,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 	var replaceNode *yaml.Node
 	var filenameNode *yaml.Node
 	var groupNode *yaml.Node
+	var reqNodes requestNodes
 	seen := mapping(p, root, "", []field{
 		{"name", func(v *yaml.Node, path string) {
 			if s, ok := str(p, v, path); ok {
@@ -288,6 +295,8 @@ func Parse(file string, data []byte) (*Definition, error) {
 				d.Dialects[key] = val
 			})
 		}},
+		{"procedure", func(v *yaml.Node, path string) { d.Procedure = parseProcedure(p, v, path, &reqNodes) }},
+		{"datasource", func(v *yaml.Node, path string) { d.DataSource = parseDataSource(p, v, path, &reqNodes) }},
 		{"store", func(v *yaml.Node, path string) {
 			d.Store, replaceNode = parseStore(p, v, path)
 		}},
@@ -305,9 +314,6 @@ func Parse(file string, data []byte) (*Definition, error) {
 			p.at(root, req, "missing (required)")
 		}
 	}
-	if seen["sql"] == nil && seen["dialects"] == nil {
-		p.at(root, "sql", "missing (a definition needs sql: or dialects:)")
-	}
 	if groupNode != nil && d.Concurrency == 0 {
 		p.at(groupNode, "group", "needs concurrency: (the number of runs the group allows at once)")
 	}
@@ -315,6 +321,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 	for _, prm := range d.Params {
 		declared[prm.Name] = true
 	}
+	checkRequest(p, root, d, seen, &reqNodes)
 	checkSQLParams(p, sqlNode, "sql", d.SQL, declared)
 	for _, drv := range sortedKeys(d.Dialects) {
 		checkSQLParams(p, dialectNodes[drv], "dialects."+drv, d.Dialects[drv], declared)

@@ -71,16 +71,11 @@ func runShipped(t *testing.T, src source.Source, def *reportdefs.Definition, par
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+	rows, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
 	if err != nil {
 		t.Fatalf("%s %v: %v", def.Name, params, err)
 	}
 	defer rows.Close()
-	typed, err := source.Retype(rows, def.Columns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows = typed
 	cols := rows.Columns()
 	var out [][]string
 	for rows.Next() {

@@ -123,15 +123,11 @@ func benchRender(b *testing.B, src source.Source, report string, params map[stri
 	peak := watchHeap()
 	var n int64
 	for b.Loop() {
-		rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+		rows, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
 		if err != nil {
 			b.Fatal(err)
 		}
-		typed, err := source.Retype(rows, def.Columns)
-		if err != nil {
-			b.Fatal(err)
-		}
-		counted := &countingRows{Rows: typed}
+		counted := &countingRows{Rows: rows}
 		if err := results.Render(ctx, io.Discard, "csv", counted, results.RenderOptions{}); err != nil {
 			b.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -237,9 +236,7 @@ func (d *Definition) JobParams(resolved json.RawMessage, sources map[string]sour
 		MaxAttempts:      d.MaxAttempts,
 		Timeout:          d.Timeout,
 	}
-	if len(d.Requires) > 0 {
-		p.Route = maps.Clone(d.Requires)
-	}
+	p.Route = d.routeFor()
 	if d.Concurrency > 0 {
 		scope := "report:" + d.Name
 		if d.Group != "" {

@@ -83,15 +83,10 @@ func checkShippedTrialBalance(t *testing.T, def *reportdefs.Definition, cfg sour
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+		rows, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
 		if err != nil {
 			t.Fatal(err)
 		}
-		typed, err := source.Retype(rows, def.Columns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows = typed
 		cols := rows.Columns()
 		wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "pcn", "period"}
 		if len(cols) != len(wantCols) {

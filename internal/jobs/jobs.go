@@ -218,6 +218,11 @@ func (s *Service) prepare(r SubmitRequest, now time.Time) (queue.JobEnqueueParam
 		return queue.JobEnqueueParams{}, errclass.Errorf(errclass.Invalid, "%s:%d: source: %q is not configured in %s (sources: %s)",
 			def.File, keyLine(def.Raw, "source"), def.Source, ConfigName(s.Config), strings.Join(SourceNames(s.sources()), ", "))
 	}
+	// A request the source cannot run (a procedure on SQLite) is refused here, not by
+	// an agent max_attempts times.
+	if err := def.CheckDriver(s.sources()[def.Source].DriverName()); err != nil {
+		return queue.JobEnqueueParams{}, err
+	}
 	at := now
 	if !r.Occurrence.IsZero() {
 		at = r.Occurrence

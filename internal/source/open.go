@@ -36,12 +36,7 @@ const killTimeout = 5 * time.Second
 // empty it is taken from the DSN's scheme. A source that cannot be reached is
 // ErrUnavailable.
 func Open(ctx context.Context, name string, cfg Config) (Source, error) {
-	driver := cfg.Driver
-	if driver == "" && cfg.DSN != "" {
-		if s, err := dsn.Scheme(cfg.DSN); err == nil {
-			driver = s
-		}
-	}
+	driver := cfg.DriverName()
 	var (
 		s   Source
 		err error
@@ -53,6 +48,8 @@ func Open(ctx context.Context, name string, cfg Config) (Source, error) {
 		s, err = openMySQL(ctx, name, cfg)
 	case DialectSQLServer:
 		s, err = openSQLServer(ctx, name, cfg)
+	case DriverPlexWS, DriverODBC:
+		return nil, fmt.Errorf("open source %q: the %s driver is %w", name, driver, ErrNotBuilt)
 	default:
 		return nil, fmt.Errorf("open source %q: %w %q (want sqlite, mysql or sqlserver)", name, ErrUnknownDriver, cfg.Driver)
 	}

@@ -7,6 +7,8 @@ package source
 import (
 	"context"
 	"errors"
+
+	"rpt/internal/dsn"
 )
 
 // Type is the portable type of a result column. Values are carried as:
@@ -62,6 +64,18 @@ type Config struct {
 	User          string `yaml:"user"`
 	Password      string `yaml:"password"`
 	MaxConcurrent int    `yaml:"max_concurrent"`
+}
+
+// DriverName is the source's driver: Driver, or else the scheme of DSN (as Open picks
+// it); "" when neither says.
+func (c Config) DriverName() string {
+	if c.Driver != "" {
+		return c.Driver
+	}
+	if s, err := dsn.Scheme(c.DSN); err == nil && c.DSN != "" {
+		return s
+	}
+	return ""
 }
 
 // ErrUnavailable wraps errors reaching a source (exit code 5).

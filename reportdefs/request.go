@@ -1,0 +1,202 @@
+package reportdefs
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"rpt/internal/queue"
+	"rpt/internal/source"
+)
+
+// A definition asks its source for rows in one of three forms: sql: (or dialects:),
+// procedure: (a stored-procedure call on a mysql or sqlserver source) or datasource:
+// (a Plex web-service data source on a plexws source). The latter two are features an
+// agent of v0.1.0 cannot run: a job using one requires the capability label (see
+// Features and queue.FeatureLabel), so an older agent never claims it.
+
+// Definition features beyond what every agent since v0.1.0 runs.
+const (
+	FeatureProcedure  = "procedure"
+	FeatureDataSource = "datasource"
+)
+
+var procNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,127}(\.[A-Za-z_][A-Za-z0-9_$]{0,127})?$`)
+
+// requestNodes are the nodes of the request forms the checks after the walk point at.
+type requestNodes struct {
+	procArgs *yaml.Node // procedure.args
+	dsInputs *yaml.Node // datasource.inputs
+}
+
+// parseProcedure reads procedure: {name, args}.
+func parseProcedure(p *problems, n *yaml.Node, path string, rn *requestNodes) *source.Procedure {
+	proc := &source.Procedure{}
+	seen := mapping(p, n, path, []field{
+		{"name", func(v *yaml.Node, fp string) {
+			if s, ok := str(p, v, fp); ok {
+				if !procNameRE.MatchString(s) {
+					p.at(v, fp, "bad procedure name %q (want name or schema.name: letters, digits and '_')", s)
+				}
+				proc.Name = s
+			}
+		}},
+		{"args", func(v *yaml.Node, fp string) {
+			rn.procArgs = v
+			proc.Args, _ = strList(p, v, fp)
+		}},
+	})
+	if n.Kind == yaml.MappingNode && seen["name"] == nil {
+		p.at(n, path+".name", "missing (the procedure to call)")
+	}
+	return proc
+}
+
+// parseDataSource reads datasource: {key, name, inputs, columns}.
+func parseDataSource(p *problems, n *yaml.Node, path string, rn *requestNodes) *source.DataSource {
+	ds := &source.DataSource{}
+	seen := mapping(p, n, path, []field{
+		{"key", func(v *yaml.Node, fp string) {
+			if k, ok := integer(p, v, fp); ok {
+				if k < 1 {
+					p.at(v, fp, "must be the data source's key (a positive number), got %d", k)
+				}
+				ds.Key = k
+			}
+		}},
+		{"name", func(v *yaml.Node, fp string) { ds.Name, _ = str(p, v, fp) }},
+		{"inputs", func(v *yaml.Node, fp string) {
+			rn.dsInputs = v
+			ds.Inputs = map[string]string{}
+			strMap(p, v, fp, func(k *yaml.Node, key, val, vpath string) { ds.Inputs[key] = val })
+		}},
+		{"columns", func(v *yaml.Node, fp string) {
+			cols, _ := strList(p, v, fp)
+			for j, c := range cols {
+				if !columnRE.MatchString(c) {
+					p.at(v.Content[j], fmt.Sprintf("%s[%d]", fp, j), "bad column name %q", c)
+				}
+			}
+			ds.Columns = cols
+		}},
+	})
+	if n.Kind == yaml.MappingNode && seen["key"] == nil {
+		p.at(n, path+".key", "missing (the data source's key in Plex)")
+	}
+	return ds
+}
+
+// checkRequest runs after the whole file is read: exactly one request form, and the
+// parameters a procedure or data source passes are declared, single values.
+func checkRequest(p *problems, root *yaml.Node, d *Definition, seen map[string]*yaml.Node, rn *requestNodes) {
+	d.keyLines = make(map[string]int, len(seen))
+	for k, n := range seen {
+		d.keyLines[k] = n.Line
+	}
+	var forms []string
+	for _, k := range []string{"sql", "dialects", "procedure", "datasource"} {
+		if seen[k] != nil {
+			forms = append(forms, k)
+		}
+	}
+	switch {
+	case len(forms) == 0:
+		p.at(root, "sql", "missing (a definition needs sql:, dialects:, procedure: or datasource:)")
+	case len(forms) > 1 && !(len(forms) == 2 && forms[0] == "sql" && forms[1] == "dialects"):
+		other := forms[len(forms)-1]
+		p.at(seen[other], other, "cannot be combined with %s: (a definition asks its source in one way)", forms[0])
+	}
+	arg := func(n *yaml.Node, path, name string) {
+		prm := d.Param(name)
+		switch {
+		case prm == nil:
+			p.at(n, path, "%q is not a declared parameter (declared: %s)", name, d.paramNames())
+		case prm.List():
+			p.at(n, path, "%q is a list (%s); a procedure or data source takes single values", name, prm.Type)
+		}
+	}
+	if d.Procedure != nil && rn.procArgs != nil && rn.procArgs.Kind == yaml.SequenceNode {
+		for i, a := range d.Procedure.Args {
+			arg(rn.procArgs.Content[i], fmt.Sprintf("procedure.args[%d]", i), a)
+		}
+	}
+	if d.DataSource != nil && rn.dsInputs != nil && rn.dsInputs.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(rn.dsInputs.Content); i += 2 {
+			k := rn.dsInputs.Content[i]
+			if name, ok := d.DataSource.Inputs[k.Value]; ok {
+				arg(k, "datasource.inputs."+k.Value, name)
+			}
+		}
+	}
+}
+
+// Features lists the definition features a run of d needs beyond what every agent
+// since v0.1.0 runs (empty for a plain sql: report).
+func (d *Definition) Features() []string {
+	var out []string
+	if d.Procedure != nil {
+		out = append(out, FeatureProcedure)
+	}
+	if d.DataSource != nil {
+		out = append(out, FeatureDataSource)
+	}
+	return out
+}
+
+// Request is what a run of d asks a source of the given driver, with the bound
+// parameter values (BindValues).
+func (d *Definition) Request(driver string, values map[string]any) source.Request {
+	req := source.Request{Params: values}
+	switch {
+	case d.Procedure != nil:
+		proc := *d.Procedure
+		proc.Args = slices.Clone(proc.Args)
+		req.Procedure = &proc
+	case d.DataSource != nil:
+		ds := *d.DataSource
+		req.DataSource = &ds
+	default:
+		req.SQL = d.SQLFor(driver)
+	}
+	return req
+}
+
+// CheckDriver reports, as a definition error at the line of the request key, that a
+// source of the given driver cannot run d (a procedure on SQLite, SQL on plexws). Submit,
+// `rpt reports run` and `rpt reports validate` call it with the driver of the source
+// rpt.yaml configures; nil when the driver can run it.
+func (d *Definition) CheckDriver(driver string) error {
+	req := d.Request(driver, nil)
+	err := req.Validate(driver)
+	if err == nil {
+		return nil
+	}
+	key := req.What()
+	if key == "sql" && d.SQL == "" {
+		key = "dialects"
+	}
+	msg := strings.TrimPrefix(err.Error(), source.ErrRequest.Error()+": ")
+	return &FieldError{File: d.File, Line: d.keyLines[key], Field: key,
+		Msg: fmt.Sprintf("source %q is %s: %s", d.Source, driver, msg)}
+}
+
+// routeFor is the route of a run of d: its requires: labels and the capability label
+// of each feature it uses. A definition using no new feature gets no new label, so
+// agents of every version keep taking it.
+func (d *Definition) routeFor() map[string]string {
+	feats := d.Features()
+	if len(d.Requires) == 0 && len(feats) == 0 {
+		return nil
+	}
+	route := make(map[string]string, len(d.Requires)+len(feats))
+	for k, v := range d.Requires {
+		route[k] = v
+	}
+	for _, f := range feats {
+		route[queue.FeatureLabel(f)] = queue.CapabilityYes
+	}
+	return route
+}

@@ -1,0 +1,136 @@
+package reportdefs
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"rpt/internal/queue"
+	"rpt/internal/source"
+)
+
+const procDef = `name: balances
+source: erp
+params:
+  - {name: pcn, type: int}
+  - {name: period, type: period, default: last-month}
+procedure:
+  name: acct.trial_balance
+  args: [pcn, period]
+columns: {amount: decimal}
+`
+
+const dataSourceDef = `name: plex-balances
+source: plex
+params:
+  - {name: period, type: period, default: last-month}
+datasource:
+  key: 4506
+  name: Trial_Balance_Get
+  inputs: {Begin_Period: period, End_Period: period}
+  columns: [Account_No, Amount]
+`
+
+func TestParseRequestForms(t *testing.T) {
+	t.Parallel()
+	d := mustParse(t, procDef)
+	if d.Procedure == nil || d.Procedure.Name != "acct.trial_balance" || !reflect.DeepEqual(d.Procedure.Args, []string{"pcn", "period"}) || d.SQL != "" {
+		t.Fatalf("procedure = %+v, sql %q", d.Procedure, d.SQL)
+	}
+	req := d.Request("mysql", map[string]any{"pcn": int64(1)})
+	if req.Procedure == nil || req.SQL != "" || req.Params["pcn"] != int64(1) || req.Validate("mysql") != nil {
+		t.Errorf("request = %+v", req)
+	}
+	if got := d.Features(); !reflect.DeepEqual(got, []string{FeatureProcedure}) {
+		t.Errorf("features = %v", got)
+	}
+
+	ds := mustParse(t, dataSourceDef)
+	want := &source.DataSource{Key: 4506, Name: "Trial_Balance_Get", Inputs: map[string]string{"Begin_Period": "period", "End_Period": "period"},
+		Columns: []string{"Account_No", "Amount"}}
+	if !reflect.DeepEqual(ds.DataSource, want) {
+		t.Errorf("datasource = %+v, want %+v", ds.DataSource, want)
+	}
+	if got := ds.Features(); !reflect.DeepEqual(got, []string{FeatureDataSource}) {
+		t.Errorf("features = %v", got)
+	}
+
+	plain := mustParse(t, base)
+	if r := plain.Request("sqlite", nil); r.SQL != "SELECT :a" || r.Procedure != nil || len(plain.Features()) != 0 {
+		t.Errorf("plain request = %+v, features %v", r, plain.Features())
+	}
+}
+
+func TestParseRequestErrors(t *testing.T) {
+	t.Parallel()
+	head := "name: x\nsource: w\nparams:\n  - {name: a, type: int}\n  - {name: ids, type: list<int>}\n"
+	tests := []struct {
+		name, yaml string
+		want       string // file:line: field: message part
+	}{
+		{"nothing to run", "name: x\nsource: w\n", "x.yaml:1: sql: missing (a definition needs sql:, dialects:, procedure: or datasource:)"},
+		{"sql and procedure", head + "sql: SELECT 1\nprocedure: {name: p}\n", "x.yaml:7: procedure: cannot be combined with sql:"},
+		{"procedure and datasource", head + "procedure: {name: p}\ndatasource: {key: 1}\n", "x.yaml:7: datasource: cannot be combined with procedure:"},
+		{"procedure without name", head + "procedure: {args: [a]}\n", "x.yaml:6: procedure.name: missing"},
+		{"bad procedure name", head + "procedure: {name: \"p; DROP TABLE t\"}\n", `x.yaml:6: procedure.name: bad procedure name "p; DROP TABLE t"`},
+		{"undeclared arg", head + "procedure:\n  name: p\n  args: [a, b]\n", `x.yaml:8: procedure.args[1]: "b" is not a declared parameter (declared: a, ids)`},
+		{"list arg", head + "procedure:\n  name: p\n  args: [ids]\n", `x.yaml:8: procedure.args[0]: "ids" is a list (list<int>)`},
+		{"args not a list", head + "procedure: {name: p, args: a}\n", "x.yaml:6: procedure.args: want a list"},
+		{"unknown procedure key", head + "procedure: {name: p, params: [a]}\n", `x.yaml:6: procedure.params: unknown key "params" (want name, args)`},
+		{"datasource without key", head + "datasource: {name: n}\n", "x.yaml:6: datasource.key: missing"},
+		{"datasource key zero", head + "datasource: {key: 0}\n", "x.yaml:6: datasource.key: must be the data source's key"},
+		{"datasource undeclared input", head + "datasource:\n  key: 1\n  inputs: {Begin: zz}\n", `x.yaml:8: datasource.inputs.Begin: "zz" is not a declared parameter`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse("x.yaml", []byte(tt.yaml))
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse: %v\nwant an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A definition the configured source cannot run is a definition error at its request
+// key, before anything is queued or connected.
+func TestCheckDriver(t *testing.T) {
+	t.Parallel()
+	d := mustParse(t, procDef)
+	for _, drv := range []string{"mysql", "sqlserver"} {
+		if err := d.CheckDriver(drv); err != nil {
+			t.Errorf("CheckDriver(%s) = %v", drv, err)
+		}
+	}
+	err := d.CheckDriver("sqlite")
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `test.yaml:6: procedure: source "erp" is sqlite: SQLite has no stored procedures`) {
+		t.Errorf("CheckDriver(sqlite) = %v", err)
+	}
+	ds := mustParse(t, dataSourceDef)
+	if err := ds.CheckDriver("mysql"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "test.yaml:5: datasource: ") {
+		t.Errorf("datasource on mysql: %v", err)
+	}
+	if err := mustParse(t, base).CheckDriver("plexws"); err == nil || !strings.Contains(err.Error(), "sql: ") {
+		t.Errorf("sql on plexws: %v", err)
+	}
+}
+
+// A run that uses a feature v0.1.0 agents lack requires its capability label; a plain
+// one gets no new route label, so old agents keep taking it.
+func TestJobParamsCapabilities(t *testing.T) {
+	t.Parallel()
+	resolved := json.RawMessage(`{"pcn":1,"period":"2024-01"}`)
+	p := mustParse(t, procDef).JobParams(resolved, nil)
+	if !reflect.DeepEqual(p.Route, map[string]string{"rpt/feature.procedure": "yes"}) {
+		t.Errorf("procedure route = %v", p.Route)
+	}
+	withReq := mustParse(t, strings.Replace(procDef, "columns:", "requires: {plant: albion}\ncolumns:", 1)).JobParams(resolved, nil)
+	if !reflect.DeepEqual(withReq.Route, map[string]string{"plant": "albion", queue.FeatureLabel(FeatureProcedure): queue.CapabilityYes}) {
+		t.Errorf("route with requires = %v", withReq.Route)
+	}
+	if p := mustParse(t, base).JobParams(json.RawMessage(`{"a":1}`), nil); p.Route != nil {
+		t.Errorf("plain route = %v, want none", p.Route)
+	}
+}
