@@ -66,7 +66,9 @@ type Config struct {
 	// Name identifies the agent in the queue (lease owner, rpt agents list); default
 	// hostname-pid.
 	Name string
-	// Labels are matched against a job's route (plant=albion).
+	// Labels are matched against a job's route (plant=albion). The agent adds its
+	// capability labels (rpt/kind.report, rpt/feature.procedure; see runner.go) and
+	// ignores any rpt/ label given here.
 	Labels map[string]string
 	// Sources are the sources this agent can run; empty means any.
 	Sources []string
@@ -182,11 +184,12 @@ const (
 
 // Agent claims and runs jobs. Create it with New and start it with Run.
 type Agent struct {
-	store Store
-	open  SourceOpener
-	cfg   Config
-	log   *slog.Logger
-	host  string
+	store   Store
+	open    SourceOpener
+	cfg     Config // cfg.Labels includes the capability labels
+	runners map[queue.Kind]runner
+	log     *slog.Logger
+	host    string
 
 	wake    chan struct{}
 	drain   atomic.Bool
@@ -218,18 +221,24 @@ type Agent struct {
 // discards logging.
 func New(store Store, open SourceOpener, cfg Config, log *slog.Logger) *Agent {
 	cfg = cfg.WithDefaults()
+	rs := map[queue.Kind]runner{}
+	for _, rn := range runners() {
+		rs[rn.kind()] = rn
+	}
+	cfg.Labels = withCapabilities(cfg.Labels, rs)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	host, _ := os.Hostname()
 	a := &Agent{
-		store: store,
-		open:  open,
-		cfg:   cfg,
-		log:   log.With(keyAgent, cfg.Name),
-		host:  host,
-		wake:  make(chan struct{}, 1),
-		jobs:  make(map[queue.Lease]*run),
+		store:   store,
+		open:    open,
+		cfg:     cfg,
+		runners: rs,
+		log:     log.With(keyAgent, cfg.Name),
+		host:    host,
+		wake:    make(chan struct{}, 1),
+		jobs:    make(map[queue.Lease]*run),
 	}
 	a.queueOK.Store(true)
 	a.metrics = newMetrics(a)

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -135,8 +134,8 @@ func (a *Agent) runJob(hard context.Context, r *run) {
 	a.finish(hard, r, err, time.Since(began))
 }
 
-// execute runs the query and streams its rows into the result store. A panic becomes
-// the job's error: one bad job must not take the agent down.
+// execute runs the attempt with the runner of the job's kind. A panic becomes the job's
+// error: one bad job must not take the agent down.
 func (a *Agent) execute(r *run) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -144,117 +143,34 @@ func (a *Agent) execute(r *run) (err error) {
 			err = &panicError{msg: fmt.Sprint(p)}
 		}
 	}()
-	ctx := r.ctx
-	job := r.job
-
-	def, err := reportdefs.Parse(job.Report+".yaml", job.Definition)
-	if err != nil {
-		return fmt.Errorf("parse definition: %w", err)
+	kind := r.job.Kind
+	if kind == "" {
+		kind = queue.KindReport // rows written before kinds were set
 	}
-	values, err := def.BindValues(job.Params)
-	if err != nil {
-		return fmt.Errorf("bind params: %w", err)
+	rn, ok := a.runners[kind]
+	if !ok {
+		// The route check keeps such jobs away from this agent (their route requires
+		// queue.KindLabel); one that got here anyway was queued without it.
+		return &noRunnerError{kind: kind, have: kindNames(a.runners)}
 	}
-	src, err := a.open(ctx, job.Source)
-	if err != nil {
-		return fmt.Errorf("open source %q: %w", job.Source, err)
-	}
-	defer src.Close()
-
-	rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
-	if err != nil {
-		return err // names the source already: `query source "NAME": ...`
-	}
-	defer rows.Close()
-
-	typed, err := source.Retype(rows, def.Columns)
-	if err != nil {
-		return err
-	}
-	w := results.NewWriter(fencedChunks{a}, r.lease, typed.Columns())
-	for typed.Next() {
-		// Also stops a source that ignores cancellation.
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("copy result rows: %w", err)
-		}
-		if err := w.Write(ctx, typed.Values()); err != nil {
-			return fmt.Errorf("write result: %w", err)
-		}
-		r.rows.Store(w.Rows())
-	}
-	if err := typed.Err(); errors.Is(err, source.ErrConvert) {
-		return err
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read rows from source %q: %w", job.Source, err)
-	}
-	if err := w.Close(ctx); err != nil {
-		return fmt.Errorf("write result: %w", err)
-	}
-	r.rows.Store(w.Rows())
-	if err := ctx.Err(); err != nil {
-		// A source that returns early on cancel without an error must not look like
-		// success: a cancelled job's result may be short.
-		return err
-	}
-	if def.Store != nil {
-		return a.writeHistory(ctx, r, def, values)
-	}
-	return nil
-}
-
-// writeHistory copies the attempt's stored result into the definition's store: table
-// in the history source (the warehouse), in one transaction fenced by the lease: a
-// zombie attempt cannot write, and readers see the whole run or none of it.
-func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Definition, values map[string]any) error {
-	name := a.cfg.HistorySource
-	src, err := a.open(ctx, name)
-	if err != nil {
-		return fmt.Errorf("history: open source %q: %w", name, err)
-	}
-	defer src.Close()
-	withDB, ok := src.(interface{ DB() *sql.DB })
-	if !ok || (src.Driver() != source.DialectMySQL && src.Driver() != source.DialectSQLite) {
-		return fmt.Errorf("history: source %q (%s) cannot hold history tables; it must be mysql or sqlite: %w", name, src.Driver(), reportdefs.ErrInvalid)
-	}
-	rows, err := results.Open(ctx, fencedChunks{a}, r.lease.JobID, r.lease.Attempt)
-	if err != nil {
-		return fmt.Errorf("history: read result: %w", err)
-	}
-	defer rows.Close()
-	spec := results.HistorySpec{Table: def.Store.Table, Mode: def.Store.Mode, Key: def.Store.Key, ReplaceWhere: def.Store.ReplaceWhere, Params: values}
-	fence := results.HistoryFence{JobID: r.lease.JobID, Attempt: r.lease.Attempt, Check: func(ctx context.Context) error {
-		_, err := a.store.JobHeartbeat(ctx, r.lease, r.rows.Load(), a.cfg.LeaseDuration)
-		return err
-	}}
-	n, err := results.WriteHistory(ctx, withDB.DB(), src.Driver(), spec, fence, rows)
-	if err != nil {
-		return fmt.Errorf("history table %s: %w", def.Store.Table, err)
-	}
-	r.log.Info("history written", "table", def.Store.Table, keyRows, n)
-	return nil
-}
-
-// fencedChunks is the agent's store as the result writer sees it: it counts the chunk
-// writes the queue fences out as stale writes. They are not queue calls for /readyz:
-// a failed chunk write ends the job, whose outcome write tells.
-type fencedChunks struct{ a *Agent }
-
-func (f fencedChunks) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
-	err := f.a.store.ResultChunkPut(ctx, l, seq, data)
-	if errors.Is(err, queue.ErrLeaseLost) {
-		f.a.metrics.staleWrites.Inc()
-	}
-	return err
-}
-
-func (f fencedChunks) ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
-	return f.a.store.ResultChunkGet(ctx, jobID, attempt, seq)
+	return rn.run(a, r)
 }
 
 type panicError struct{ msg string }
 
 func (e *panicError) Error() string { return "panic: " + e.msg }
+
+// noRunnerError is a job of a kind this agent has no runner for: retrying here would
+// not help.
+type noRunnerError struct {
+	kind queue.Kind
+	have string
+}
+
+func (e *noRunnerError) Error() string {
+	return fmt.Sprintf("this agent cannot run jobs of kind %q (it runs %s); the job was queued without the route label %s",
+		e.kind, e.have, queue.KindLabel(e.kind))
+}
 
 // keepLease renews the job's lease every HeartbeatInterval until stop is closed. It
 // cancels the job when a cancel is requested or the lease is lost, and self-fences when
@@ -375,11 +291,13 @@ func decide(r *run, err error) (out outcome, failure queue.JobFailParams) {
 	case errors.Is(err, queue.ErrUnavailable):
 		// The result store failed, not the job: give it back once the database answers.
 		return outRelease, failure
-	case errors.Is(err, reportdefs.ErrInvalid), errors.Is(err, source.ErrConvert), errors.Is(err, results.ErrHistorySpec):
+	case errors.Is(err, reportdefs.ErrInvalid), errors.Is(err, source.ErrConvert), errors.Is(err, results.ErrHistorySpec),
+		errors.Is(err, source.ErrRequest), errors.Is(err, source.ErrNotBuilt):
 		return outFail, queue.JobFailParams{Error: err.Error(), Retryable: false}
 	default:
 		var p *panicError
-		if errors.As(err, &p) {
+		var nr *noRunnerError
+		if errors.As(err, &p) || errors.As(err, &nr) {
 			return outFail, queue.JobFailParams{Error: err.Error(), Retryable: false}
 		}
 		// source.ErrUnavailable and other query errors: retryable, and the store counts

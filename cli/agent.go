@@ -58,6 +58,13 @@ func agentCommand(d *Deps) *ucli.Command {
 			for k, v := range flagLabels {
 				labels[k] = v
 			}
+			// rpt/ labels are what the agent can run (rpt/kind.report, rpt/feature.procedure):
+			// the agent sets them itself, so a hand-set one could only claim jobs it would fail.
+			for k := range labels {
+				if queue.IsCapability(k) {
+					return usagef("label %q: labels starting with %s are the agent's capabilities, set by rpt itself", k, queue.CapabilityPrefix)
+				}
+			}
 			name := c.String("name")
 			if name == "" {
 				name = ac.Name

@@ -57,6 +57,11 @@ func WaitReasons(j *Job, now time.Time, pauses []Pause, agents []Agent, slotsUse
 	switch {
 	case alive == 0:
 		why = append(why, "no agent is running (start one: rpt agent)")
+	case able == 0 && len(missingCapabilities(j, now, agents)) > 0:
+		// An agent too old for the job: say which capability, not just which labels.
+		for _, k := range missingCapabilities(j, now, agents) {
+			why = append(why, fmt.Sprintf("no live agent has capability %s (%s): the agents are older than this job needs; update one", k, capabilityWhat(k)))
+		}
 	case able == 0:
 		need := []string{"source " + j.Source}
 		keys := make([]string, 0, len(j.Route))
@@ -75,6 +80,41 @@ func WaitReasons(j *Job, now time.Time, pauses []Pause, agents []Agent, slotsUse
 		}
 	}
 	return why
+}
+
+// missingCapabilities are the capability labels of j's route that no live agent
+// that takes work has, sorted.
+func missingCapabilities(j *Job, now time.Time, agents []Agent) []string {
+	var out []string
+	for k, v := range j.Route {
+		if !IsCapability(k) {
+			continue
+		}
+		has := false
+		for _, a := range agents {
+			if now.Sub(a.LastSeen) <= AgentAlive && !a.Draining && a.Labels[k] == v {
+				has = true
+				break
+			}
+		}
+		if !has {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// capabilityWhat says in words what a capability label lets an agent run.
+func capabilityWhat(label string) string {
+	rest := strings.TrimPrefix(label, CapabilityPrefix)
+	if k, ok := strings.CutPrefix(rest, "kind."); ok {
+		return "runs " + k + " jobs"
+	}
+	if f, ok := strings.CutPrefix(rest, "feature."); ok {
+		return "runs definitions with " + f + ":"
+	}
+	return rest
 }
 
 func contains(list []string, s string) bool {

@@ -33,6 +33,17 @@ func TestWaitReasons(t *testing.T) {
 		{name: "no agent", job: job(nil), want: []string{"no agent is running"}},
 		{name: "stale agent", job: job(nil), agents: []Agent{{Name: "old", LastSeen: now.Add(-time.Hour)}}, want: []string{"no agent is running"}},
 		{name: "no agent with label", job: job(func(j *Job) { j.Route = map[string]string{"plant": "albion"} }), agents: []Agent{live}, want: []string{"no live agent has source warehouse and label plant=albion"}},
+		{name: "no agent with the capability", job: job(func(j *Job) { j.Route = map[string]string{FeatureLabel("procedure"): CapabilityYes} }), agents: []Agent{live},
+			want: []string{"no live agent has capability rpt/feature.procedure (runs definitions with procedure:): the agents are older than this job needs; update one"}},
+		{name: "only a draining agent has the capability", job: job(func(j *Job) { j.Route = map[string]string{KindLabel("etl"): CapabilityYes} }),
+			agents: []Agent{live, {Name: "new", Draining: true, Sources: []string{"warehouse"}, Labels: map[string]string{KindLabel("etl"): CapabilityYes}, LastSeen: now}},
+			want:   []string{"no live agent has capability rpt/kind.etl (runs etl jobs): the agents are older than this job needs; update one"}},
+		{name: "capability present, label missing", job: job(func(j *Job) {
+			j.Route = map[string]string{FeatureLabel("procedure"): CapabilityYes, "plant": "albion"}
+		}), agents: []Agent{{Name: "new", Sources: []string{"warehouse"}, Labels: map[string]string{FeatureLabel("procedure"): CapabilityYes}, LastSeen: now}},
+			want: []string{"no live agent has source warehouse and label plant=albion and label rpt/feature.procedure=yes"}},
+		{name: "capable agent", job: job(func(j *Job) { j.Route = map[string]string{FeatureLabel("procedure"): CapabilityYes} }),
+			agents: []Agent{live, {Name: "new", Sources: []string{"warehouse"}, Labels: map[string]string{FeatureLabel("procedure"): CapabilityYes}, LastSeen: now}}},
 		{name: "no agent with source", job: job(func(j *Job) { j.Source = "plex" }), agents: []Agent{live}, want: []string{"no live agent has source plex"}},
 		{name: "draining agent", job: job(nil), agents: []Agent{{Name: "d", Draining: true, LastSeen: now}}, want: []string{"no live agent has source warehouse"}},
 		{name: "slots taken", job: job(nil), agents: []Agent{live}, used: map[string]int{"report:trial-balance": 1}, want: []string{"no free slot: report:trial-balance has 1 of 1 running"}},

@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"rpt/internal/queue"
+	"rpt/internal/results"
+	"rpt/internal/source"
+	"rpt/reportdefs"
+)
+
+// reportRunner runs report jobs: it parses the job's definition snapshot, runs its
+// request on the source (source.Run: SQL, a stored procedure or a data-source call,
+// retyped per columns:), streams the rows into the result store and, with store:,
+// copies them into the history table.
+type reportRunner struct{}
+
+func (reportRunner) kind() queue.Kind { return queue.KindReport }
+
+// features are the definition features this agent's reports understand beyond
+// v0.1.0's; a job using one requires its label (reportdefs.Definition.Features).
+func (reportRunner) features() []string {
+	return []string{reportdefs.FeatureProcedure}
+}
+
+func (reportRunner) run(a *Agent, r *run) error {
+	ctx := r.ctx
+	job := r.job
+
+	def, err := reportdefs.Parse(job.Report+".yaml", job.Definition)
+	if err != nil {
+		return fmt.Errorf("parse definition: %w", err)
+	}
+	values, err := def.BindValues(job.Params)
+	if err != nil {
+		return fmt.Errorf("bind params: %w", err)
+	}
+	src, err := a.open(ctx, job.Source)
+	if err != nil {
+		return fmt.Errorf("open source %q: %w", job.Source, err)
+	}
+	defer src.Close()
+
+	typed, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
+	if err != nil {
+		return err // names the source already: `query source "NAME": ...`
+	}
+	defer typed.Close()
+
+	w := results.NewWriter(fencedChunks{a}, r.lease, typed.Columns())
+	for typed.Next() {
+		// Also stops a source that ignores cancellation.
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("copy result rows: %w", err)
+		}
+		if err := w.Write(ctx, typed.Values()); err != nil {
+			return fmt.Errorf("write result: %w", err)
+		}
+		r.rows.Store(w.Rows())
+	}
+	if err := typed.Err(); err != nil {
+		if errors.Is(err, source.ErrConvert) {
+			return err
+		}
+		return fmt.Errorf("read rows from source %q: %w", job.Source, err)
+	}
+	if err := w.Close(ctx); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	r.rows.Store(w.Rows())
+	if err := ctx.Err(); err != nil {
+		// A source that returns early on cancel without an error must not look like
+		// success: a cancelled job's result may be short.
+		return err
+	}
+	if def.Store != nil {
+		return a.writeHistory(ctx, r, def, values)
+	}
+	return nil
+}
+
+// writeHistory copies the attempt's stored result into the definition's store: table
+// in the history source (the warehouse), in one transaction fenced by the lease: a
+// zombie attempt cannot write, and readers see the whole run or none of it.
+func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Definition, values map[string]any) error {
+	name := a.cfg.HistorySource
+	src, err := a.open(ctx, name)
+	if err != nil {
+		return fmt.Errorf("history: open source %q: %w", name, err)
+	}
+	defer src.Close()
+	withDB, ok := src.(interface{ DB() *sql.DB })
+	if !ok || (src.Driver() != source.DialectMySQL && src.Driver() != source.DialectSQLite) {
+		return fmt.Errorf("history: source %q (%s) cannot hold history tables; it must be mysql or sqlite: %w", name, src.Driver(), reportdefs.ErrInvalid)
+	}
+	rows, err := results.Open(ctx, fencedChunks{a}, r.lease.JobID, r.lease.Attempt)
+	if err != nil {
+		return fmt.Errorf("history: read result: %w", err)
+	}
+	defer rows.Close()
+	spec := results.HistorySpec{Table: def.Store.Table, Mode: def.Store.Mode, Key: def.Store.Key, ReplaceWhere: def.Store.ReplaceWhere, Params: values}
+	fence := results.HistoryFence{JobID: r.lease.JobID, Attempt: r.lease.Attempt, Check: func(ctx context.Context) error {
+		_, err := a.store.JobHeartbeat(ctx, r.lease, r.rows.Load(), a.cfg.LeaseDuration)
+		return err
+	}}
+	n, err := results.WriteHistory(ctx, withDB.DB(), src.Driver(), spec, fence, rows)
+	if err != nil {
+		return fmt.Errorf("history table %s: %w", def.Store.Table, err)
+	}
+	r.log.Info("history written", "table", def.Store.Table, keyRows, n)
+	return nil
+}
+
+// fencedChunks is the agent's store as the result writer sees it: it counts the chunk
+// writes the queue fences out as stale writes. They are not queue calls for /readyz:
+// a failed chunk write ends the job, whose outcome write tells.
+type fencedChunks struct{ a *Agent }
+
+func (f fencedChunks) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
+	err := f.a.store.ResultChunkPut(ctx, l, seq, data)
+	if errors.Is(err, queue.ErrLeaseLost) {
+		f.a.metrics.staleWrites.Inc()
+	}
+	return err
+}
+
+func (f fencedChunks) ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
+	return f.a.store.ResultChunkGet(ctx, jobID, attempt, seq)
+}
