@@ -117,7 +117,9 @@ type driverSource struct {
 }
 
 func (d *driverSource) opener() SourceOpener {
-	return func(ctx context.Context, name string) (source.Source, error) { return &driverConn{d: d, name: name}, nil }
+	return func(ctx context.Context, name string) (source.Source, error) {
+		return &driverConn{d: d, name: name}, nil
+	}
 }
 
 func (d *driverSource) queries() []string {
