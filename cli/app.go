@@ -245,7 +245,11 @@ func (e *env) openQueue(ctx context.Context, migrate bool) (queue.Store, error) 
 		err = e.retryQueue(ctx, open)
 	}
 	if errors.Is(err, queue.ErrUnavailable) {
-		return nil, fmt.Errorf("queue database %s does not answer: %w", redactedQueue(e), err)
+		hint := "check the host and port in --queue (RPT_QUEUE, or queue: in rpt.yaml) and that the server runs"
+		if scheme == "sqlite" {
+			hint = "check the path in --queue (RPT_QUEUE, or queue: in rpt.yaml) and that you may write there"
+		}
+		return nil, fmt.Errorf("queue database %s does not answer: %w; %s", redactedQueue(e), err, hint)
 	}
 	if err != nil {
 		return nil, err

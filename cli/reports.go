@@ -9,6 +9,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/internal/errclass"
+	"rpt/internal/jobs"
 	"rpt/internal/results"
 	"rpt/internal/source"
 	"rpt/reportdefs"
@@ -192,7 +194,12 @@ func reportsCommand(d *Deps) *ucli.Command {
 					// The agent's path too: one request, run and retyped by source.Run.
 					rows, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
 					if err != nil {
-						return fmt.Errorf("run %s: %w", def.Name, err)
+						err = fmt.Errorf("run %s: %w", def.Name, err)
+						if jobs.Class(err) == errclass.Internal {
+							// The report's own failure (its SQL, its timeout): what exit 1 means for a job.
+							err = errclass.Wrap(errclass.JobFailed, err)
+						}
+						return err
 					}
 					defer rows.Close()
 					return results.Render(ctx, d.Stdout, format, rows, results.RenderOptions{MaxTableRows: c.Int("max-rows"), SheetName: def.Name})

@@ -304,10 +304,10 @@ func (s *Service) Get(ctx context.Context, id int64) (*queue.Job, error) {
 // List lists jobs, newest first.
 func (s *Service) List(ctx context.Context, p queue.JobListParams) ([]*queue.Job, error) {
 	jobs, err := s.Store.JobList(ctx, p)
-	if err != nil {
+	if err != nil && !strings.HasPrefix(err.Error(), "list jobs") { // the MySQL store names it already
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	return jobs, nil
+	return jobs, err
 }
 
 // Cancel cancels a queued job at once, or asks the agent of a running one to stop it

@@ -32,6 +32,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"rpt/internal/dsn"
+	"rpt/internal/errclass"
 	"rpt/internal/queue"
 )
 
@@ -128,9 +129,36 @@ func Open(ctx context.Context, dsnText string, opts queue.Options) (*Store, erro
 	s := &Store{db: db, connector: connector, opts: opts.WithDefaults(), name: cfg.DBName}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		if refused := refusedOpen(cfg, err); refused != nil {
+			return nil, refused
+		}
 		return nil, s.wrap("open queue", err)
 	}
 	return s, nil
+}
+
+// refusedOpen turns the server's refusals at connect (an unknown database, a wrong
+// password, a user without access to the database) into errors that say what to do,
+// of class Unavailable: the server answers, but it will not serve the queue until
+// someone changes it, so they are not retried. The driver's text stays in the message
+// (it never holds the password); nil for other errors.
+func refusedOpen(cfg *mysql.Config, err error) error {
+	where := cfg.Addr
+	switch mysqlErrNo(err) {
+	case errBadDB:
+		return errclass.Errorf(errclass.Unavailable,
+			"queue database %q does not exist on %s (%w): create it: CREATE DATABASE `%s`; then run `rpt db migrate`",
+			cfg.DBName, where, err, cfg.DBName)
+	case errAccessDenied:
+		return errclass.Errorf(errclass.Unavailable,
+			"the queue database server %s refused user %q (%w): check the user and password in --queue (RPT_QUEUE, or queue: in rpt.yaml)",
+			where, cfg.User, err)
+	case errDBAccessDenied:
+		return errclass.Errorf(errclass.Unavailable,
+			"user %q may not use queue database %q on %s (%w): grant it access (GRANT ... ON `%s`.* TO ...), or name another database in --queue",
+			cfg.User, cfg.DBName, where, err, cfg.DBName)
+	}
+	return nil
 }
 
 // poolParams takes this package's parameters out of the DSN.
@@ -214,6 +242,12 @@ const (
 	errLockWaitTimeout = 1205
 	errDeadlock        = 1213
 	errNoSuchTable     = 1146
+	errBadDB           = 1049 // unknown database
+	errAccessDenied    = 1045 // wrong user or password
+	errDBAccessDenied  = 1044 // the user may not use the database
+	errTableDenied     = 1142 // the user lacks a grant on a table
+	errDiskFull        = 1021
+	errRecordFileFull  = 1114 // "The table is full": out of disk or tablespace
 	errTooManyConns    = 1040
 	errServerShutdown  = 1053
 	errConnKilled      = 1927
@@ -268,7 +302,12 @@ func (s *Store) wrap(op string, err error) error {
 	case unavailable(err):
 		return fmt.Errorf("%s: %w: %w", op, queue.ErrUnavailable, err)
 	case mysqlErrNo(err) == errNoSuchTable:
-		return fmt.Errorf("%s: queue schema missing or old (run `rpt db migrate`): %w", op, err)
+		// Not queue.ErrUnavailable: waiting does not help, a migration does.
+		return errclass.Errorf(errclass.Unavailable, "%s: queue schema missing or old (run `rpt db migrate`): %w", op, err)
+	case mysqlErrNo(err) == errTableDenied || mysqlErrNo(err) == errDBAccessDenied:
+		return errclass.Errorf(errclass.Unavailable, "%s: the queue database refused the statement: the queue user lacks a grant this command needs: %w", op, err)
+	case mysqlErrNo(err) == errDiskFull || mysqlErrNo(err) == errRecordFileFull:
+		return errclass.Errorf(errclass.Unavailable, "%s: the queue database server is out of space (free disk space; `rpt db prune` deletes old results): %w", op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/pressly/goose/v3/database"
 	"modernc.org/sqlite"
 
+	"rpt/internal/errclass"
 	"rpt/internal/queue"
 )
 
@@ -257,7 +258,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *wtx) error) er
 			return nil
 		}
 		if !isBusy(err) || try >= busyRetries {
-			return fmt.Errorf("%s: %w", op, err)
+			return localFault(fmt.Errorf("%s: %w", op, err))
 		}
 		select {
 		case <-ctx.Done():
@@ -281,6 +282,23 @@ func (s *Store) writeOnce(ctx context.Context, fn func(tx *wtx) error) error {
 	}
 	err = tx.Commit()
 	s.prepare(ctx, t.unprepped)
+	return err
+}
+
+// localFault gives the file's own faults (disk full, I/O error, read-only or
+// unopenable file) the class Unavailable with what to do: they are the machine's
+// trouble, neither the input's nor a job's. Other errors are returned as they are.
+func localFault(err error) error {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Code() & 0xff {
+	case 13: // SQLITE_FULL
+		return errclass.Errorf(errclass.Unavailable, "%w: the disk of the queue database is full (free space; `rpt db prune` deletes old results)", err)
+	case 10, 8, 14, 3: // SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM
+		return errclass.Errorf(errclass.Unavailable, "%w (check the queue database file, its folder and permissions)", err)
+	}
 	return err
 }
 
