@@ -65,12 +65,14 @@ func BenchmarkSubmitToRunning(b *testing.B) {
 				}
 			case "embedded":
 				// rpt server's broker, in this process, on a port of its own.
-				br, err := notify.StartBroker(context.Background(), "127.0.0.1:0")
+				br, err := notify.StartBroker(context.Background(), "127.0.0.1:0",
+					notify.BrokerOptions{AgentPassword: "bench-agent", ClientPassword: "bench-client"})
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer br.Close()
-				url = br.URL()
+				// One URL for the agent and the submitter here: the agent role may do both.
+				url = "tcp://" + notify.AgentUser + ":bench-agent@" + br.Addr()
 			}
 			runSubmitToRunning(b, url, c.poll)
 		})

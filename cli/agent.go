@@ -128,8 +128,9 @@ func runAgent(ctx context.Context, e *env, store queue.Store, cfg agent.Config, 
 	if e.cfg.MQTT == "" {
 		return a.Run(ctx)
 	}
+	user, pw := e.mqttCredentials(ctx, store, notify.AgentUser)
 	client, err := notify.Connect(ctx, notify.Options{URL: e.cfg.MQTT, ClientID: notify.NewClientID("rpt-agent"),
-		Prefix: e.mqttPrefix, Agent: a.Name(), LegacyTopic: e.cfg.LegacyTopic, Logger: log})
+		Prefix: e.mqttPrefix, Agent: a.Name(), LegacyTopic: e.cfg.LegacyTopic, Logger: log, Username: user, Password: pw})
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}

@@ -162,7 +162,7 @@ func cancelCommand(d *Deps) *ucli.Command {
 			}
 			return withStore(c, d, func(e *env, store queue.Store) error {
 				// The agent learns of a cancel at once; without a broker, at its next heartbeat.
-				pub := &lazyNotifier{e: e, ctx: c.Context}
+				pub := &lazyNotifier{e: e, ctx: c.Context, store: store}
 				defer pub.close()
 				svc := e.jobs(store)
 				svc.Publisher = pub

@@ -40,7 +40,7 @@ func serverCommand(d *Deps) *ucli.Command {
 			}
 			defer store.Close()
 			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
-			stop, err := startEmbeddedBroker(ctx, e, c.String("broker"), log)
+			stop, err := startEmbeddedBroker(ctx, e, store, c.String("broker"), log)
 			if err != nil {
 				return err
 			}
@@ -57,15 +57,23 @@ func serverCommand(d *Deps) *ucli.Command {
 }
 
 // startEmbeddedBroker starts the in-process MQTT broker on addr and points the
-// configuration at it; addr "" keeps the configured broker.
-func startEmbeddedBroker(ctx context.Context, e *env, addr string, log *slog.Logger) (stop func(), err error) {
+// configuration at it; addr "" keeps the configured broker. Its passwords are those kept
+// with the queue (generated the first time), which every rpt on the queue reads to
+// connect; they are never printed.
+func startEmbeddedBroker(ctx context.Context, e *env, store queue.Settings, addr string, log *slog.Logger) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
-	b, err := notify.StartBroker(ctx, addr)
+	creds, err := notify.BrokerCredentials(ctx, store)
+	if err != nil {
+		return nil, fmt.Errorf("embedded mqtt broker: %w", err)
+	}
+	creds.Logger = log
+	b, err := notify.StartBroker(ctx, addr, creds)
 	if err != nil {
 		return nil, fmt.Errorf("%w: embedded mqtt broker on %s: %v", queue.ErrUnavailable, addr, err)
 	}
+	// No user in the URL: each rpt takes its role's credentials from the queue.
 	e.cfg.MQTT = b.URL()
 	return func() { b.Close() }, nil
 }

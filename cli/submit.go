@@ -106,7 +106,7 @@ func submitCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer store.Close()
-			pub := &lazyNotifier{e: e, ctx: ctx}
+			pub := &lazyNotifier{e: e, ctx: ctx, store: store}
 			defer pub.close()
 			svc := e.jobs(store)
 			svc.Publisher = pub
@@ -183,6 +183,7 @@ func waitJob(ctx context.Context, e *env, svc *jobs.Service, client *notify.Clie
 type lazyNotifier struct {
 	e     *env
 	ctx   context.Context
+	store queue.Settings // where the broker credentials are kept
 	c     *notify.Client
 	tried bool
 }
@@ -190,7 +191,7 @@ type lazyNotifier struct {
 func (l *lazyNotifier) client() *notify.Client {
 	if !l.tried {
 		l.tried = true
-		l.c = l.e.notifier(l.ctx)
+		l.c = l.e.notifier(l.ctx, l.store)
 	}
 	return l.c
 }

@@ -16,18 +16,40 @@ import (
 	"rpt/internal/results"
 )
 
-// notifier connects to the configured MQTT broker, or returns nil when none is
-// configured. It never fails the command: without a broker, callers poll the queue.
-func (e *env) notifier(ctx context.Context) *notify.Client {
+// notifier connects to the configured MQTT broker as an rpt client (it may publish
+// wake-ups and cancels only), or returns nil when none is configured. It never fails the
+// command: without a broker, callers poll the queue.
+func (e *env) notifier(ctx context.Context, store queue.Settings) *notify.Client {
 	if e.cfg.MQTT == "" {
 		return nil
 	}
-	c, err := notify.Connect(ctx, notify.Options{URL: e.cfg.MQTT, ClientID: notify.NewClientID("rpt-cli"), Prefix: e.mqttPrefix, Logger: e.log})
+	user, pw := e.mqttCredentials(ctx, store, notify.ClientUser)
+	c, err := notify.Connect(ctx, notify.Options{URL: e.cfg.MQTT, ClientID: notify.NewClientID("rpt-cli"), Prefix: e.mqttPrefix, Logger: e.log,
+		Username: user, Password: pw})
 	if err != nil {
 		fmt.Fprintf(e.d.Stderr, "rpt: mqtt: %v (polling the queue instead)\n", err)
 		return nil
 	}
 	return c
+}
+
+// mqttCredentials is the user and password to connect to the broker with in a role
+// (notify.AgentUser, notify.ClientUser): none when the configured URL names its own user
+// (tcp://user:pw@host wins); else those rpt server generated and keeps with the queue,
+// so every rpt on the same queue connects to its broker without configuration.
+func (e *env) mqttCredentials(ctx context.Context, store queue.Settings, user string) (string, string) {
+	if store == nil || notify.URLHasUser(e.cfg.MQTT) {
+		return "", ""
+	}
+	pw, ok, err := notify.StoredCredentials(ctx, store, user)
+	if err != nil {
+		e.log.Warn("mqtt: cannot read the broker credentials kept with the queue; connecting without", "error", err)
+		return "", ""
+	}
+	if !ok {
+		return "", ""
+	}
+	return user, pw
 }
 
 func closeNotifier(c *notify.Client) {
@@ -100,7 +122,7 @@ func watchCommand(d *Deps) *ucli.Command {
 					return fmt.Errorf("watch: %w", err)
 				}
 			}
-			client := e.notifier(ctx)
+			client := e.notifier(ctx, store)
 			defer closeNotifier(client)
 			enc := json.NewEncoder(d.Stdout)
 			view := &liveView{w: d.Stdout, live: d.StdoutTTY}

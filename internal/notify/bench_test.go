@@ -10,12 +10,12 @@ import (
 // BenchmarkWakeRoundTrip is publish -> broker -> subscriber of one wake-up on the
 // embedded broker: the part of submit -> running that MQTT adds.
 func BenchmarkWakeRoundTrip(b *testing.B) {
-	br, err := StartBroker(context.Background(), "127.0.0.1:0")
+	br, err := StartBroker(context.Background(), "127.0.0.1:0", testBrokerOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer br.Close()
-	o := Options{URL: br.URL(), Prefix: "bench", Logger: quietLogger()}
+	o := Options{URL: agentURL(br), Prefix: "bench", Logger: quietLogger()}
 	pub, err := Connect(context.Background(), o)
 	if err != nil {
 		b.Fatal(err)

@@ -1,18 +1,65 @@
 package notify
 
 import (
+	"bytes"
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
+// The broker's users, one per role. Each has its own password (generated and kept with
+// the queue by rpt server; see Credentials).
+const (
+	// AgentUser is the role of agents: they publish job events, presence (retained, with
+	// a last will), cancels and the legacy completion topic, and read everything.
+	AgentUser = "rpt-agent"
+	// ClientUser is the role of the CLI and other rpt clients: they read everything and
+	// publish only queue wake-ups and cancel requests.
+	ClientUser = "rpt-client"
+)
+
+// Defaults of BrokerOptions.
+const (
+	// DefaultMaxPacketSize bounds one MQTT packet: an event is a few hundred bytes (an
+	// error text a few KB); a larger packet closes the connection.
+	DefaultMaxPacketSize = 256 << 10
+	// DefaultMaxRetained bounds how many retained messages the broker keeps (agents'
+	// presence is the only retained traffic: one per agent).
+	DefaultMaxRetained = 1000
+	// DefaultMaxRetainedSize bounds one retained message (a presence is ~100 bytes).
+	DefaultMaxRetainedSize = 4 << 10
+)
+
+// BrokerOptions configure the embedded broker. Passwords are required: the broker
+// accepts no anonymous client.
+type BrokerOptions struct {
+	AgentPassword  string // password of AgentUser
+	ClientPassword string // password of ClientUser
+	// MaxPacketSize bounds every packet a client sends (bytes); default 256 KiB.
+	MaxPacketSize int
+	// MaxRetained bounds the retained messages kept; past it a retained publish on a
+	// new topic is delivered but not kept. Default 1000.
+	MaxRetained int
+	// MaxRetainedSize bounds one retained message (bytes); a larger one is delivered
+	// but not kept. Default 4 KiB.
+	MaxRetainedSize int
+	// Logger receives refused connections and retained messages not kept; default
+	// slog.Default(). Passwords are never logged.
+	Logger *slog.Logger
+}
+
 // Broker is the embedded MQTT broker of one-machine mode (rpt server, rpt quickstart):
-// plain TCP, every client allowed, retained messages and wills kept in memory.
+// plain TCP, two users with passwords and an ACL (see AgentUser, ClientUser), bounded
+// packets and retained messages, kept in memory.
 type Broker struct {
 	srv       *mochi.Server
 	addr      string
@@ -22,13 +69,35 @@ type Broker struct {
 
 // StartBroker listens on addr ("127.0.0.1:1883"; port 0 picks a free one, see Addr) and
 // serves until Close or until ctx ends.
-func StartBroker(ctx context.Context, addr string) (*Broker, error) {
+func StartBroker(ctx context.Context, addr string, o BrokerOptions) (*Broker, error) {
+	if o.AgentPassword == "" || o.ClientPassword == "" {
+		return nil, errors.New("start mqtt broker: the agent and the client password are both required")
+	}
+	if o.AgentPassword == o.ClientPassword {
+		return nil, errors.New("start mqtt broker: the agent and the client password must differ (a client could speak as an agent)")
+	}
+	if o.MaxPacketSize <= 0 {
+		o.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if o.MaxRetained <= 0 {
+		o.MaxRetained = DefaultMaxRetained
+	}
+	if o.MaxRetainedSize <= 0 {
+		o.MaxRetainedSize = DefaultMaxRetainedSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = uint32(o.MaxPacketSize)
 	srv := mochi.New(&mochi.Options{
 		InlineClient: false,
+		Capabilities: caps,
 		// The broker warns of every client that goes away: routine here, so debug.
-		Logger: slog.New(demoteHandler{h: slog.Default().Handler()}).With("component", "mqtt-broker"),
+		Logger: slog.New(demoteHandler{h: o.Logger.Handler()}).With("component", "mqtt-broker"),
 	})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	h := &aclHook{opts: o, log: o.Logger.With("component", "mqtt-broker"), retained: map[string]bool{}}
+	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("start mqtt broker: %w", err)
 	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
@@ -46,6 +115,130 @@ func StartBroker(ctx context.Context, addr string) (*Broker, error) {
 		b.shutdown()
 	}()
 	return b, nil
+}
+
+// aclHook is the embedded broker's authentication and ACL: who may connect, publish
+// where, and what is kept retained.
+type aclHook struct {
+	mochi.HookBase
+	opts BrokerOptions
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	retained map[string]bool // topics holding a retained message from a client ($SYS aside)
+}
+
+func (h *aclHook) ID() string { return "rpt-acl" }
+
+func (h *aclHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnRetainMessage}, []byte{b})
+}
+
+// role returns the user a connection authenticated as ("" for none).
+func (h *aclHook) role(cl *mochi.Client) string {
+	switch u := string(cl.Properties.Username); u {
+	case AgentUser, ClientUser:
+		return u
+	}
+	return ""
+}
+
+// OnConnectAuthenticate admits the two users with their passwords, nobody else; a last
+// will must be one the user may publish (a will is a publish made by the broker).
+func (h *aclHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	var want string
+	switch string(pk.Connect.Username) {
+	case AgentUser:
+		want = h.opts.AgentPassword
+	case ClientUser:
+		want = h.opts.ClientPassword
+	default:
+		h.log.Debug("mqtt connection refused: unknown user", "remote", cl.Net.Remote)
+		return false
+	}
+	if subtle.ConstantTimeCompare(pk.Connect.Password, []byte(want)) != 1 {
+		h.log.Warn("mqtt connection refused: wrong password", "user", string(pk.Connect.Username), "remote", cl.Net.Remote)
+		return false
+	}
+	if pk.Connect.WillFlag {
+		if !mayPublish(string(pk.Connect.Username), pk.Connect.WillTopic) {
+			h.log.Warn("mqtt connection refused: last will on a topic the user may not publish",
+				"user", string(pk.Connect.Username), "topic", pk.Connect.WillTopic)
+			return false
+		}
+		if pk.Connect.WillRetain && !h.mayRetain(pk.Connect.WillTopic, pk.Connect.WillPayload) {
+			return false
+		}
+	}
+	return true
+}
+
+// OnACLCheck: both users read everything rpt publishes; see mayPublish for writes.
+func (h *aclHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	role := h.role(cl)
+	if role == "" {
+		return false
+	}
+	if !write {
+		return true
+	}
+	return mayPublish(role, topic)
+}
+
+// OnPublish keeps retained messages bounded: only agents retain (presence), and one
+// too large, or one on a new topic when the broker holds its maximum, is delivered but
+// not kept.
+func (h *aclHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Retain && len(pk.Payload) > 0 && (h.role(cl) != AgentUser || !h.mayRetain(pk.TopicName, pk.Payload)) {
+		pk.FixedHeader.Retain = false
+	}
+	return pk, nil
+}
+
+func (h *aclHook) mayRetain(topic string, payload []byte) bool {
+	if len(payload) > h.opts.MaxRetainedSize {
+		h.log.Warn("mqtt retained message too large: not kept", "topic", topic, "bytes", len(payload), "max", h.opts.MaxRetainedSize)
+		return false
+	}
+	h.mu.Lock()
+	full := !h.retained[topic] && len(h.retained) >= h.opts.MaxRetained
+	h.mu.Unlock()
+	if full {
+		h.log.Warn("mqtt retained messages at their maximum: not kept", "topic", topic, "max", h.opts.MaxRetained)
+		return false
+	}
+	return true
+}
+
+// OnRetainMessage counts the retained messages clients (and their wills) left; the
+// broker's own $SYS topics are not theirs to bound. Between the check in mayRetain and
+// this count, publishes racing on new topics can pass the maximum by their number.
+func (h *aclHook) OnRetainMessage(cl *mochi.Client, pk packets.Packet, r int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(pk.Payload) > 0 {
+		h.retained[pk.TopicName] = true
+	} else {
+		delete(h.retained, pk.TopicName) // an empty retained publish clears the topic
+	}
+}
+
+// cancelTopic matches <prefix>/jobs/<id>/cancel whatever the prefix.
+var cancelTopic = regexp.MustCompile(`(^|/)jobs/[0-9]+/cancel$`)
+
+// mayPublish is the ACL of writes. Agents publish anything (they are trusted with the
+// queue and the sources already). Clients publish only wake-ups and cancel requests:
+// the two things a submitter or an operator asks of agents, and both are checked
+// against the queue by the agent (a wake-up only makes it claim; a cancel is acted on
+// when the job's row says cancel requested). The prefix is any, as rpt's is configurable.
+func mayPublish(role, topic string) bool {
+	switch role {
+	case AgentUser:
+		return true
+	case ClientUser:
+		return strings.HasSuffix("/"+topic, "/queue/wake") || cancelTopic.MatchString(topic)
+	}
+	return false
 }
 
 // Addr is the address the broker listens on (host:port).

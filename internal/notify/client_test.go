@@ -263,8 +263,8 @@ func TestPublishWhileBrokerDownIsDeliveredLater(t *testing.T) {
 			addr := b.Addr()
 			prefix := testPrefix(t)
 			gate := &gatedDial{}
-			pub := connect(t, Options{URL: b.URL(), Prefix: prefix, BufferSize: tt.bufferSize, dial: gate.dial})
-			sub := connect(t, Options{URL: b.URL(), Prefix: prefix})
+			pub := connect(t, Options{URL: agentURL(b), Prefix: prefix, BufferSize: tt.bufferSize, dial: gate.dial})
+			sub := connect(t, Options{URL: agentURL(b), Prefix: prefix})
 			waitConnected(t, pub)
 			waitConnected(t, sub)
 			got := make(chan Event, 100)

@@ -156,8 +156,8 @@ func TestFollowShowsLiveEventsUnconfirmedWhileTheDatabaseIsDown(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, "127.0.0.1:0")
 	prefix := testPrefix(t)
-	pub := connect(t, Options{URL: b.URL(), Prefix: prefix})
-	sub := connect(t, Options{URL: b.URL(), Prefix: prefix})
+	pub := connect(t, Options{URL: agentURL(b), Prefix: prefix})
+	sub := connect(t, Options{URL: agentURL(b), Prefix: prefix})
 	waitConnected(t, sub)
 	src := &fakeEvents{}
 	src.setFailing(true)

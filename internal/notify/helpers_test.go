@@ -30,7 +30,7 @@ type brokerCase struct {
 // brokers is the table every broker test runs over.
 func brokers() []brokerCase {
 	return []brokerCase{
-		{"embedded", func(t *testing.T) string { return startBroker(t, "127.0.0.1:0").URL() }},
+		{"embedded", func(t *testing.T) string { return agentURL(startBroker(t, "127.0.0.1:0")) }},
 		{"mosquitto", func(t *testing.T) string {
 			u := os.Getenv(EnvMQTT)
 			if u == "" {
@@ -41,9 +41,32 @@ func brokers() []brokerCase {
 	}
 }
 
+// The embedded broker's passwords in tests (a restart on the same port keeps them).
+const (
+	testAgentPassword  = "agent-secret-for-tests"
+	testClientPassword = "client-secret-for-tests"
+)
+
+func testBrokerOptions() BrokerOptions {
+	return BrokerOptions{AgentPassword: testAgentPassword, ClientPassword: testClientPassword, Logger: quietLogger()}
+}
+
+// agentURL and clientURL are b's URL with a role's credentials.
+func agentURL(b *Broker) string {
+	return "tcp://" + AgentUser + ":" + testAgentPassword + "@" + b.Addr()
+}
+func clientURL(b *Broker) string {
+	return "tcp://" + ClientUser + ":" + testClientPassword + "@" + b.Addr()
+}
+
 func startBroker(t *testing.T, addr string) *Broker {
 	t.Helper()
-	b, err := StartBroker(context.Background(), addr)
+	return startBrokerWith(t, addr, testBrokerOptions())
+}
+
+func startBrokerWith(t *testing.T, addr string, o BrokerOptions) *Broker {
+	t.Helper()
+	b, err := StartBroker(context.Background(), addr, o)
 	if err != nil {
 		t.Fatalf("start broker: %v", err)
 	}
