@@ -35,25 +35,43 @@ func (s *Service) Wait(ctx context.Context, id int64, o WaitOptions) (*queue.Job
 	if on == nil {
 		on = func(queue.Event) {}
 	}
-	err := notify.Follow(followCtx, s.Store, o.Client, []int64{id}, "", 0, on)
-	switch {
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case err != nil && followCtx.Err() == nil:
-		return nil, fmt.Errorf("wait for job %d: %w", id, err)
+	// Follow ends only on a terminal event the events table confirms (a broker message
+	// is a hint); the job's row is read again before the wait ends, and if it disagrees
+	// the wait goes on: only the queue ends a wait.
+	var after int64
+	for {
+		err := notify.Follow(followCtx, s.Store, o.Client, []int64{id}, "", after, func(ev queue.Event) {
+			after = ev.Seq
+			on(ev)
+		})
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case err != nil && followCtx.Err() == nil:
+			return nil, fmt.Errorf("wait for job %d: %w", id, err)
+		}
+		var j *queue.Job
+		err = s.retry(ctx, func(ctx context.Context) (err error) {
+			j, err = s.Store.JobGet(ctx, id)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("job %d: %w", id, err)
+		}
+		if j.Status.Terminal() {
+			return j, nil
+		}
+		if followCtx.Err() != nil {
+			return j, errclass.Errorf(errclass.NotFinished, "job %d is still %s after %s", id, j.Status, o.Timeout)
+		}
+		// Both stores write an event and its job's row in one transaction, so this is a
+		// queue that disagrees with itself: follow on from that event, after a pause so a
+		// persistent disagreement cannot spin.
+		select {
+		case <-followCtx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	var j *queue.Job
-	err = s.retry(ctx, func(ctx context.Context) (err error) {
-		j, err = s.Store.JobGet(ctx, id)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("job %d: %w", id, err)
-	}
-	if !j.Status.Terminal() {
-		return j, errclass.Errorf(errclass.NotFinished, "job %d is still %s after %s", id, j.Status, o.Timeout)
-	}
-	return j, nil
 }
 
 // Outcome is a job's state as an error: nil when it succeeded, else of class
