@@ -3,9 +3,11 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRequestValidate(t *testing.T) {
@@ -162,5 +164,37 @@ func TestRunProcedureMariaDB(t *testing.T) {
 	_, err = Run(ctx, src, Request{Procedure: &Procedure{Name: "no_such_proc"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "no_such_proc") || !strings.Contains(err.Error(), `source "warehouse"`) {
 		t.Errorf("unknown procedure: %v, want the server's error naming it and the source", err)
+	}
+}
+
+// A cancelled procedure call is stopped on the server like any query (KILL QUERY on its
+// connection): the statement inside the procedure does not run on.
+func TestRunProcedureCancelMariaDB(t *testing.T) {
+	t.Parallel()
+	marker := fmt.Sprintf("rpt_proc_cancel_%d", time.Now().UnixNano())
+	src, db := openMariaDB(t, `CREATE PROCEDURE `+marker+`(IN p_n INT)
+		BEGIN
+			SELECT /* `+marker+` */ p_n AS n, SUM(a.seq + b.seq) AS s FROM seq_1_to_100000 a, seq_1_to_100000 b;
+		END`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	rows, err := Run(ctx, src, Request{Procedure: &Procedure{Name: marker, Args: []string{"n"}}, Params: map[string]any{"n": int64(1)}}, nil)
+	if err == nil {
+		for rows.Next() {
+		}
+		err = rows.Err()
+		_ = rows.Close()
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("cancel took %v", d)
+	}
+	if n := runningQueries(t, db, marker); n != 0 {
+		killQueries(t, db, marker)
+		t.Fatalf("%d statements with %s still in PROCESSLIST after 5 s", n, marker)
 	}
 }
