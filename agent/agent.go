@@ -14,8 +14,9 @@
 //   - self-fenced, or the queue failed while storing rows: the query is killed, JobRelease
 //     (retried until the database answers), never JobComplete
 //   - shutdown after Grace: the query is killed, JobRelease (no failure counted)
-//   - invalid definition, parameters or column types (reportdefs.ErrInvalid), or a panic:
-//     JobFail, not retryable
+//   - invalid definition, parameters or column types (reportdefs.ErrInvalid), a request the
+//     source cannot run (source.ErrRequest, source.ErrNotBuilt), a job kind without a
+//     runner here, or a panic: JobFail, not retryable
 //   - any other error, source.ErrUnavailable included: JobFail, retryable (the store counts
 //     failures against max_attempts)
 package agent
