@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"rpt/internal/config"
 	"rpt/internal/dsn"
+	"rpt/internal/errclass"
 	"rpt/internal/jobs"
 	"rpt/internal/queue"
 	"rpt/internal/source"
@@ -217,19 +219,52 @@ func userDataDir() (string, error) {
 	return filepath.Join(home, ".local", "share", "rpt"), nil
 }
 
-// openQueue opens the queue database. The embedded SQLite queue is migrated on open, so
-// the default needs no setup; a MySQL queue is migrated by `rpt db migrate` and agents.
+// queueUse says what a command does with the queue, and so whether it may create one.
+type queueUse int
+
+const (
+	// queueRead: the command reads (or changes what exists: cancel, retry, pause,
+	// drain, prune). It never creates a queue: an absent SQLite file is an error saying
+	// so, with no folder and no empty database left behind.
+	queueRead queueUse = iota
+	// queueWrite: the command queues work (submit); the embedded SQLite queue is
+	// created, with its folder, when absent.
+	queueWrite
+	// queueMigrate: agents, rpt server, quickstart and rpt db migrate: as queueWrite,
+	// and a MySQL queue is migrated too.
+	queueMigrate
+)
+
+// openQueue opens the queue database for reading (migrate false) or for an agent or
+// `rpt db migrate` (migrate true); see openQueueFor.
 func (e *env) openQueue(ctx context.Context, migrate bool) (queue.Store, error) {
+	if migrate {
+		return e.openQueueFor(ctx, queueMigrate)
+	}
+	return e.openQueueFor(ctx, queueRead)
+}
+
+// openQueueFor opens the queue database for use. An existing embedded SQLite queue is
+// migrated on open, so the default needs no setup; a MySQL queue is migrated by
+// `rpt db migrate` and agents.
+func (e *env) openQueueFor(ctx context.Context, use queueUse) (queue.Store, error) {
 	scheme, err := dsn.Scheme(e.cfg.Queue)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
+	migrate := use == queueMigrate
 	if scheme == "sqlite" {
 		p, err := dsn.SQLitePath(e.cfg.Queue)
 		if err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if use == queueRead {
+			if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+				return nil, errclass.Errorf(errclass.Unavailable,
+					"queue database %s does not exist (nothing was queued there yet): check --queue (RPT_QUEUE, or queue: in rpt.yaml); rpt submit, rpt agent, rpt server and rpt db migrate create it",
+					redactedQueue(e))
+			}
+		} else if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, fmt.Errorf("queue: %w: %v", queue.ErrUnavailable, err)
 		}
 		migrate = true

@@ -415,7 +415,7 @@ func startAgent(t *testing.T, args ...string) (logs *lockedBuffer, stop func()) 
 // migrate creates the default SQLite queue before an agent and commands race to do it.
 func migrate(t *testing.T, cfgPath string) {
 	t.Helper()
-	if code, _, stderr := runCLI(t, context.Background(), []string{"--config", cfgPath, "jobs", "list"}); code != 0 {
+	if code, _, stderr := runCLI(t, context.Background(), []string{"--config", cfgPath, "db", "migrate"}); code != 0 {
 		t.Fatalf("create the queue: exit %d: %s", code, stderr)
 	}
 }

@@ -101,7 +101,7 @@ func submitCommand(d *Deps) *ucli.Command {
 				req.Occurrence = t
 			}
 			ctx := c.Context
-			store, err := e.openQueue(ctx, false)
+			store, err := e.openQueueFor(ctx, queueWrite)
 			if err != nil {
 				return err
 			}
