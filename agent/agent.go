@@ -55,6 +55,9 @@ type Store interface {
 	Prune(ctx context.Context, p queue.PruneParams) (queue.PruneResult, error)
 	ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error
 	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
+	// DefinitionGet finds a published definition: the agent runs a job's snapshot only
+	// when it is published or in the agent's own catalogue (trust.go).
+	DefinitionGet(ctx context.Context, sha256 string) (queue.PublishedDefinition, error)
 }
 
 // SourceOpener opens the named source for one job. The agent closes the Source when the
@@ -94,6 +97,9 @@ type Config struct {
 	// Grace is how long running jobs may finish on shutdown before their queries are
 	// killed and the jobs released; default 30s.
 	Grace time.Duration
+	// ReportDirs are the agent's reports folders: with the shipped reports, the
+	// definitions it runs without their being published (trust.go).
+	ReportDirs []string
 	// Version is reported in the agent's presence row.
 	Version string
 	// Listen is the address of /healthz, /readyz and /metrics (":9464",
@@ -204,6 +210,7 @@ type Agent struct {
 	// committed, leaving jobs leased to this agent that it never started (Run's loop only).
 	inDoubt []string
 
+	trust    *trust // the definitions this agent runs (trust.go)
 	metrics  *metrics
 	running  atomic.Bool  // Run's loop is on (/healthz)
 	lastLoop atomic.Int64 // unix nanos of the loop's last turn (/healthz)
@@ -240,6 +247,7 @@ func New(store Store, open SourceOpener, cfg Config, log *slog.Logger) *Agent {
 		host:    host,
 		wake:    make(chan struct{}, 1),
 		jobs:    make(map[queue.Lease]*run),
+		trust:   newTrust(cfg.ReportDirs),
 	}
 	a.queueOK.Store(true)
 	a.metrics = newMetrics(a)

@@ -36,7 +36,9 @@ type memStore struct {
 	// drainRequested is the DrainRequested of every agent row (rpt agents drain).
 	drainRequested map[string]bool
 	prunes         []queue.PruneParams
-	rescueTimes    []time.Time // when JobRescue was called
+	// published holds the definitions published to this queue, by sha256.
+	published   map[string][]byte
+	rescueTimes []time.Time // when JobRescue was called
 }
 
 // firstRescueAfter is the time of the first JobRescue call after t, or zero.
@@ -58,7 +60,7 @@ type memJob struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{jobs: map[int64]*memJob{}, drainRequested: map[string]bool{}}
+	return &memStore{jobs: map[int64]*memJob{}, drainRequested: map[string]bool{}, published: map[string][]byte{}}
 }
 
 func (s *memStore) check() error {
@@ -68,8 +70,23 @@ func (s *memStore) check() error {
 	return nil
 }
 
-// enqueue adds a queued job running the definition yaml with params.
+// enqueue adds a queued job running the definition yaml with params, published as an
+// admin would (the lifecycle tests are not about trust; trust_test.go is).
 func (s *memStore) enqueue(report string, def string, params string) int64 {
+	s.publish(def)
+	return s.enqueueUnpublished(report, def, params)
+}
+
+// publish records def as published (rpt reports publish).
+func (s *memStore) publish(def string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.published[queue.DefinitionSHA256([]byte(def))] = []byte(def)
+}
+
+// enqueueUnpublished adds a queued job whose definition nobody published: what anyone
+// who reaches the queue can do.
+func (s *memStore) enqueueUnpublished(report string, def string, params string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
@@ -286,6 +303,19 @@ func (s *memStore) lastBeat() (queue.Agent, bool) {
 		return queue.Agent{}, false
 	}
 	return s.agents[len(s.agents)-1], true
+}
+
+func (s *memStore) DefinitionGet(ctx context.Context, sum string) (queue.PublishedDefinition, error) {
+	if err := s.check(); err != nil {
+		return queue.PublishedDefinition{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	def, ok := s.published[sum]
+	if !ok {
+		return queue.PublishedDefinition{}, fmt.Errorf("get published definition %s: %w", sum, queue.ErrNotFound)
+	}
+	return queue.PublishedDefinition{SHA256: sum, Definition: def}, nil
 }
 
 func (s *memStore) AgentGet(ctx context.Context, name string) (queue.Agent, error) {

@@ -153,6 +153,11 @@ func (a *Agent) execute(r *run) (err error) {
 		// queue.KindLabel); one that got here anyway was queued without it.
 		return &noRunnerError{kind: kind, have: kindNames(a.runners)}
 	}
+	// Before anything of the snapshot is used, whatever the kind: only trusted
+	// definitions run (trust.go).
+	if err := a.checkTrusted(r.ctx, r); err != nil {
+		return err
+	}
 	return rn.run(a, r)
 }
 

@@ -64,11 +64,15 @@ func newSQLiteEnv(t *testing.T) *sqliteEnv {
 	}
 }
 
-// submit enqueues def with params as rpt submit does.
+// submit enqueues def with params as rpt submit does, after publishing it as an admin
+// would (these tests are not about trust; trust_test.go is).
 func (e *sqliteEnv) submit(t *testing.T, def string, params map[string]string) int64 {
 	t.Helper()
 	d, err := reportdefs.Parse("test.yaml", []byte(def))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.DefinitionPublish(context.Background(), queue.DefinitionPublishParams{Report: d.Name, Definition: d.Raw}); err != nil {
 		t.Fatal(err)
 	}
 	resolved, err := d.Resolve(params, time.Now(), time.UTC)

@@ -124,6 +124,8 @@ func agentCommand(d *Deps) *ucli.Command {
 // relay publishes the events table (duplicates from several agents are harmless:
 // subscribers dedupe by seq). Nothing waits on the broker: without one the agent polls.
 func runAgent(ctx context.Context, e *env, store queue.Store, cfg agent.Config, log *slog.Logger) error {
+	// The agent runs, unpublished, only what its own configuration ships or names.
+	cfg.ReportDirs = e.cfg.Reports
 	a := agent.New(store, e.openSource, cfg, log)
 	if e.cfg.MQTT == "" {
 		return a.Run(ctx)

@@ -225,6 +225,7 @@ var (
 type Store interface {
 	Operations
 	Settings
+	Definitions
 
 	// JobEnqueue inserts a queued job and its "queued" event, or returns the job an
 	// active dedupe key, a once key or a submit token already names.
