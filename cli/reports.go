@@ -19,8 +19,9 @@ import (
 func reportsCommand(d *Deps) *ucli.Command {
 	return &ucli.Command{
 		Name:  "reports",
-		Usage: "list, show, validate and run report definitions",
+		Usage: "list, show, validate, run and publish report definitions",
 		Subcommands: []*ucli.Command{
+			publishCommand(d),
 			{
 				Name: "list", Usage: "the reports this machine knows", Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
 				Action: func(c *ucli.Context) error {

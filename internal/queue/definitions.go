@@ -4,9 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 )
+
+// ErrDenied: the queue database refused the statement for lack of a grant (a
+// submitter's account publishing a definition). Not a fault to retry: the message says
+// which role the command needs.
+var ErrDenied = errors.New("permission denied")
 
 // PublishedDefinition is one row of rpt_definitions: a definition snapshot that agents
 // trust, keyed by the sha256 of its bytes. Publishing is an admin's act (the database

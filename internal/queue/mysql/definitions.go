@@ -4,11 +4,19 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"rpt/internal/queue"
 )
 
 var _ queue.Definitions = (*Store)(nil)
+
+// Grant errors: a command (INSERT, SELECT, ...) denied on a table, and a database the
+// account may not use.
+const (
+	errTableAccessDenied = 1142
+	errDBAccessDenied    = 1044
+)
 
 const definitionColumns = "sha256, report, definition, published_by, published_at"
 
@@ -32,8 +40,12 @@ func (s *Store) DefinitionPublish(ctx context.Context, p queue.DefinitionPublish
 	_, err := s.db.ExecContext(ctx, "INSERT INTO rpt_definitions ("+definitionColumns+") VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
 		sum, p.Report, p.Definition, p.PublishedBy)
 	existing := false
-	if mysqlErrNo(err) == errDupEntry {
+	switch mysqlErrNo(err) {
+	case errDupEntry:
 		existing, err = true, nil
+	case errTableAccessDenied, errDBAccessDenied:
+		return queue.PublishedDefinition{}, false, fmt.Errorf("%s: %w: publishing needs the admin role's grants (INSERT on rpt_definitions); the server said: %w",
+			op, queue.ErrDenied, err)
 	}
 	if err != nil {
 		return queue.PublishedDefinition{}, false, s.wrap(op, err)
