@@ -135,6 +135,10 @@ func runSubmitToRunning(b *testing.B, broker string, poll time.Duration) {
 	}
 	params := def.JobParams(resolved, sources)
 	params.Origin = queue.OriginCLI
+	// Agents run published definitions only (the lookup follows the claim, outside the measured pickup).
+	if _, _, err := sub.DefinitionPublish(ctx, queue.DefinitionPublishParams{Report: def.Name, Definition: def.Raw}); err != nil {
+		b.Fatal(err)
+	}
 
 	n := b.N
 	clock := &claimClock{Store: agentStore, claimed: make(map[int64]time.Time, n), signal: make(chan struct{}, n+concurrency)}
