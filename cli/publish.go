@@ -8,6 +8,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/internal/jobs"
 	"rpt/internal/queue"
 	"rpt/reportdefs"
 )
@@ -48,7 +49,7 @@ func publishCommand(d *Deps) *ucli.Command {
 				var views []view
 				for _, def := range defs {
 					p, existing, err := store.DefinitionPublish(c.Context, queue.DefinitionPublishParams{
-						Report: def.Name, Definition: def.Raw, PublishedBy: submitter()})
+						Report: def.Name, Definition: def.Raw, PublishedBy: jobs.Submitter()})
 					if err != nil {
 						return fmt.Errorf("%s: %w", def.File, err)
 					}
