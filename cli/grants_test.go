@@ -69,7 +69,7 @@ func createRoleUser(t *testing.T, admin *sql.DB, rootDSN, db, role string) strin
 
 // TestSubmitterGrantsCannotPublish: with exactly the README's submitter grants, an
 // account can submit and cancel, but rpt reports publish is refused by the database
-// (exit 2, a message naming the admin role) and rpt_definitions stays empty.
+// (exit 5 as every missing grant, a message naming the admin role) and rpt_definitions stays empty.
 func TestSubmitterGrantsCannotPublish(t *testing.T) {
 	rootDSN := testenv.MariaDB(t)
 	ctx := context.Background()
@@ -112,8 +112,8 @@ func TestSubmitterGrantsCannotPublish(t *testing.T) {
 	code, out, errOut = run("reports", "publish", "trial-balance")
 	want := regexp.MustCompile(`^rpt: shipped:trial-balance.yaml: publish definition of report trial-balance: permission denied: ` +
 		`publishing needs the admin role's grants \(INSERT on rpt_definitions\); the server said: Error 1142 \(42000\): INSERT command denied to user 'rpt_submitter_[0-9a-f]+'@'[^']+' for table .*rpt_definitions`)
-	if code != cli.ExitUsage || !want.MatchString(errOut) || out != "" {
-		t.Errorf("publish as submitter: exit %d, stdout %q, stderr %q; want exit %d and %s", code, out, errOut, cli.ExitUsage, want)
+	if code != cli.ExitUnreachable || !want.MatchString(errOut) || out != "" {
+		t.Errorf("publish as submitter: exit %d, stdout %q, stderr %q; want exit %d and %s", code, out, errOut, cli.ExitUnreachable, want)
 	}
 	var n int
 	if err := st.DB().QueryRow("SELECT COUNT(*) FROM rpt_definitions").Scan(&n); err != nil || n != 0 {

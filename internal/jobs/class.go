@@ -34,8 +34,6 @@ var sentinels = []struct {
 	{source.ErrUnknownParam, errclass.Invalid},
 	{source.ErrConvert, errclass.Invalid},
 	{source.ErrUnknownDriver, errclass.Invalid},
-	// A queue account without the grant (a submitter publishing a definition).
-	{queue.ErrDenied, errclass.Forbidden},
 	{queue.ErrUnavailable, errclass.Unavailable},
 	{source.ErrUnavailable, errclass.Unavailable},
 	// Local faults: a full or failing disk is the machine's trouble, not the input's

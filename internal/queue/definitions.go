@@ -10,8 +10,8 @@ import (
 )
 
 // ErrDenied: the queue database refused the statement for lack of a grant (a
-// submitter's account publishing a definition). Not a fault to retry: the message says
-// which role the command needs.
+// submitter's account publishing a definition). The message says which role the
+// command needs; like every missing grant it exits 5 (the database refuses rpt).
 var ErrDenied = errors.New("permission denied")
 
 // PublishedDefinition is one row of rpt_definitions: a definition snapshot that agents

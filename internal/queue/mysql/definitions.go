@@ -4,19 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
+	"rpt/internal/errclass"
 	"rpt/internal/queue"
 )
 
 var _ queue.Definitions = (*Store)(nil)
-
-// Grant errors: a command (INSERT, SELECT, ...) denied on a table, and a database the
-// account may not use.
-const (
-	errTableAccessDenied = 1142
-	errDBAccessDenied    = 1044
-)
 
 const definitionColumns = "sha256, report, definition, published_by, published_at"
 
@@ -29,8 +22,7 @@ func scanDefinition(row interface{ Scan(...any) error }) (queue.PublishedDefinit
 
 // DefinitionPublish inserts the definition keyed by the sha256 of its bytes; the same
 // bytes published again keep their first row. The INSERT is what a submitter's grants
-// refuse (no INSERT on rpt_definitions): the server's "command denied" comes back
-// unwrapped from ErrUnavailable, so the CLI reports it as refused, not unreachable.
+// refuse (no INSERT on rpt_definitions): that refusal is queue.ErrDenied.
 func (s *Store) DefinitionPublish(ctx context.Context, p queue.DefinitionPublishParams) (queue.PublishedDefinition, bool, error) {
 	op := "publish definition of report " + p.Report
 	if err := queue.CheckPublish(p); err != nil {
@@ -43,9 +35,11 @@ func (s *Store) DefinitionPublish(ctx context.Context, p queue.DefinitionPublish
 	switch mysqlErrNo(err) {
 	case errDupEntry:
 		existing, err = true, nil
-	case errTableAccessDenied, errDBAccessDenied:
-		return queue.PublishedDefinition{}, false, fmt.Errorf("%s: %w: publishing needs the admin role's grants (INSERT on rpt_definitions); the server said: %w",
-			op, queue.ErrDenied, err)
+	case errTableDenied, errDBAccessDenied:
+		// Refused like any missing grant (class unavailable, exit 5), in words that name
+		// the role this command needs.
+		return queue.PublishedDefinition{}, false, errclass.Errorf(errclass.Unavailable,
+			"%s: %w: publishing needs the admin role's grants (INSERT on rpt_definitions); the server said: %w", op, queue.ErrDenied, err)
 	}
 	if err != nil {
 		return queue.PublishedDefinition{}, false, s.wrap(op, err)
