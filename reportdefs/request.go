@@ -165,20 +165,22 @@ func (d *Definition) Request(driver string, values map[string]any) source.Reques
 }
 
 // CheckDriver reports, as a definition error at the line of the request key, that a
-// source of the given driver cannot run d (a procedure on SQLite, SQL on plexws). Submit,
+// source of the given driver cannot run d (a procedure on SQLite, a data source on MySQL). Submit,
 // `rpt reports run` and `rpt reports validate` call it with the driver of the source
 // rpt.yaml configures; nil when the driver can run it.
 func (d *Definition) CheckDriver(driver string) error {
 	req := d.Request(driver, nil)
-	err := req.Validate(driver)
-	if err == nil {
+	key := req.What()
+	var msg string
+	if key == "sql" && req.SQL == "" {
+		// Only dialects:, none of them for this driver.
+		key = "dialects"
+		msg = fmt.Sprintf("no entry for %s and no sql: to fall back on", driver)
+	} else if err := req.Validate(driver); err != nil {
+		msg = strings.TrimPrefix(err.Error(), source.ErrRequest.Error()+": ")
+	} else {
 		return nil
 	}
-	key := req.What()
-	if key == "sql" && d.SQL == "" {
-		key = "dialects"
-	}
-	msg := strings.TrimPrefix(err.Error(), source.ErrRequest.Error()+": ")
 	return &FieldError{File: d.File, Line: d.keyLines[key], Field: key,
 		Msg: fmt.Sprintf("source %q is %s: %s", d.Source, driver, msg)}
 }

@@ -47,6 +47,13 @@ func TestParseRequestForms(t *testing.T) {
 		t.Errorf("features = %v", got)
 	}
 
+	onlyLite := mustParse(t, "name: x\nsource: w\ndialects:\n  sqlite: SELECT 1\n")
+	if err := onlyLite.CheckDriver("sqlite"); err != nil {
+		t.Errorf("dialect for the driver: %v", err)
+	}
+	if err := onlyLite.CheckDriver("mysql"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `test.yaml:3: dialects: source "w" is mysql: no entry for mysql and no sql:`) {
+		t.Errorf("no dialect for the driver: %v", err)
+	}
 	ds := mustParse(t, dataSourceDef)
 	want := &source.DataSource{Key: 4506, Name: "Trial_Balance_Get", Inputs: map[string]string{"Begin_Period": "period", "End_Period": "period"},
 		Columns: []string{"Account_No", "Amount"}}
@@ -111,9 +118,6 @@ func TestCheckDriver(t *testing.T) {
 	ds := mustParse(t, dataSourceDef)
 	if err := ds.CheckDriver("mysql"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "test.yaml:5: datasource: ") {
 		t.Errorf("datasource on mysql: %v", err)
-	}
-	if err := mustParse(t, base).CheckDriver("plexws"); err == nil || !strings.Contains(err.Error(), "sql: ") {
-		t.Errorf("sql on plexws: %v", err)
 	}
 }
 

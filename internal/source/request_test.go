@@ -33,7 +33,6 @@ func TestRequestValidate(t *testing.T) {
 		{"arg not a parameter name", Request{Procedure: &Procedure{Name: "p", Args: []string{"1); DROP"}}}, DialectMySQL, "args[0]"},
 		{"datasource on mysql", Request{DataSource: ds}, DialectMySQL, "datasource: calls need a plexws source"},
 		{"datasource without key", Request{DataSource: &DataSource{Name: "x"}}, DriverPlexWS, "datasource key 0"},
-		{"sql on plexws", Request{SQL: "SELECT 1"}, DriverPlexWS, "not SQL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
