@@ -11,9 +11,15 @@
 //
 // The same Options give the same data on every store and every run: each account's
 // parameters come from a PCG generator seeded by (seed, pcn, account number), and each
-// month's activity from one seeded by (seed, pcn, account number, period). An account
-// therefore keeps its activity when the scale or the number of periods changes. Each
-// shift of a work-center log likewise has its own seed.
+// month's activity from one seeded by (seed, pcn, account number, period). The
+// balances are a double-entry ledger (ledger.go): each account's activity is posted
+// against a control account (sales against receivables, purchases against payables,
+// wages against accrued wages, ...), so every period's debits equal its credits per
+// PCN, and each December closes the year's revenue and expense into Retained
+// Earnings, so year-to-date balances too. An account other than a control account
+// therefore keeps its activity when the scale changes, and when the number of
+// periods changes too, but for the close of the first generated year. Each shift of
+// a work-center log likewise has its own seed.
 //
 // The API:
 //   - Load writes a data set into "sqlite:PATH" or "mysql://..." (tables created when
@@ -184,11 +190,13 @@ type Account struct {
 	SubCategoryName  string
 
 	// Generation parameters.
-	hash         uint64 // of No; seeds the activity so it is independent of scale
-	creditNormal bool   // the side the account's activity is mostly on
-	dormant      bool   // active but never posted to
-	magnitude    int64  // typical monthly amount in cents
-	quietPct     int    // chance in percent of a month without activity
+	hash         uint64  // of No; seeds the activity so it is independent of scale
+	creditNormal bool    // the side the account's activity is mostly on
+	dormant      bool    // active but never posted to
+	magnitude    int64   // typical monthly amount in cents
+	quietPct     int     // chance in percent of a month without activity
+	control      control // the control account this is, if any (see ledger.go)
+	offset       control // the control its own activity is posted against; none: no own activity
 }
 
 // Period is a row of accounting_v_period_e.
@@ -406,6 +414,14 @@ func accounts(o Options, pcn int) []Account {
 				if c.typ == TypeEquity {
 					a.quietPct = 85 // equity moves a few times a year
 				}
+				a.offset = offsets[s.no]
+				if a.offset == ctlAccumDepr {
+					a.offset += control(nat) // Depreciation - Machinery: Accum Depr - Machinery
+				}
+				if k, ok := controlAccounts[[2]int{s.no, nat}]; ok && rest == 0 && loc == 0 {
+					// Control accounts are posted to every month (and must be open for it).
+					a.control, a.offset, a.Active, a.dormant = k, ctlNone, true, false
+				}
 				out = append(out, a)
 			}
 		}
@@ -520,7 +536,8 @@ func periods(o Options) []Period {
 }
 
 // Balances returns the balance rows of one PCN: every account in every period (zero
-// rows for no activity), ordered by account key then period.
+// rows for no activity), ordered by account key then period. Each period's rows sum to
+// zero: they are the totals of a balanced ledger (see ledger.go).
 func Balances(opts Options, pcn int) (iter.Seq[Balance], error) {
 	o, err := opts.normalize()
 	if err != nil {
@@ -529,14 +546,12 @@ func Balances(opts Options, pcn int) (iter.Seq[Balance], error) {
 	if !o.hasPCN(pcn) {
 		return nil, fmt.Errorf("%w: pcn: %d is not one of the options' PCNs %v", ErrInvalid, pcn, o.PCNs)
 	}
-	accts := accounts(o, pcn)
-	pers := periods(o)
 	return func(yield func(Balance) bool) {
-		var act activity
-		for i := range accts {
-			a := &accts[i]
-			for _, p := range pers {
-				d, c := act.of(o.Seed, a, p.Period)
+		l := newLedger(o, pcn)
+		for i := range l.accts {
+			a := &l.accts[i]
+			for pi, p := range l.pers {
+				d, c := l.posting(i, pi)
 				if !yield(Balance{PCN: pcn, AccountKey: a.Key, AccountNo: a.No, Period: p.Period, Debit: d, Credit: c, Balance: d - c}) {
 					return
 				}
@@ -545,15 +560,16 @@ func Balances(opts Options, pcn int) (iter.Seq[Balance], error) {
 	}, nil
 }
 
-// activity computes one account's debit and credit in one period; it holds a PCG that
-// is reseeded per call rather than allocated.
+// activity computes one account's own debit and credit in one period (what it posts
+// against its control account; see ledger.go); it holds a PCG that is reseeded per
+// call rather than allocated.
 type activity struct {
 	pcg rand.PCG
 	r   *rand.Rand
 }
 
 func (act *activity) of(seed int64, a *Account, period int) (debit, credit Cents) {
-	if !a.Active || a.dormant {
+	if !a.Active || a.dormant || a.offset == ctlNone {
 		return 0, 0
 	}
 	if act.r == nil {

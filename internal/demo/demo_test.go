@@ -187,12 +187,24 @@ func TestGenerateStopsOnError(t *testing.T) {
 	}
 }
 
+// TestActivityIndependentOfScale: an account keeps its postings when the scale or the
+// number of periods changes, except where they depend on the rest of the chart or on
+// the periods generated: the control accounts (the other sides of everything), and the
+// close of the first generated year (202411..202412 at scale 1, 202405..202412 here).
 func TestActivityIndependentOfScale(t *testing.T) {
 	t.Parallel()
 	small := testOptions()
 	big := small
 	big.Scale = 2
 	big.Periods = 30 // more periods, ending at the same month
+	accts, err := Accounts(small, DefaultPCN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	control, revExp := map[string]bool{}, map[string]bool{}
+	for _, a := range accts {
+		control[a.No], revExp[a.No] = a.control != ctlNone, a.RevenueOrExpense
+	}
 	want := map[string]Balance{}
 	seq, err := Balances(small, DefaultPCN)
 	if err != nil {
@@ -205,19 +217,23 @@ func TestActivityIndependentOfScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := 0
+	found, compared := 0, 0
 	for b := range seq {
 		w, ok := want[fmt.Sprint(b.AccountNo, b.Period)]
 		if !ok {
 			continue
 		}
 		found++
+		if control[b.AccountNo] || (b.Period == 202412 && revExp[b.AccountNo]) {
+			continue
+		}
+		compared++
 		if w.Debit != b.Debit || w.Credit != b.Credit {
 			t.Fatalf("%s %d: scale 2 gives %s/%s, scale 1 %s/%s", b.AccountNo, b.Period, b.Debit, b.Credit, w.Debit, w.Credit)
 		}
 	}
-	if found != len(want) {
-		t.Errorf("scale 2 has %d of the %d balances of scale 1", found, len(want))
+	if found != len(want) || compared < found*9/10 {
+		t.Errorf("scale 2 has %d of the %d balances of scale 1, %d compared", found, len(want), compared)
 	}
 }
 

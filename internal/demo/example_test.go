@@ -27,11 +27,20 @@ func ExampleExpectedTrialBalance() {
 		}
 	}
 	for _, r := range show {
-		fmt.Printf("%s %-9s %s %-40s %12s %12s\n", r.PeriodDisplay, r.CategoryType, r.AccountNo, r.AccountName,
+		fmt.Printf("%s %-9s %s %-40s %14s %14s\n", r.PeriodDisplay, r.CategoryType, r.AccountNo, r.AccountName,
 			demo.Cents(r.CurrentCents), demo.Cents(r.YTDCents))
 	}
+	// A double-entry ledger: the month's debits equal its credits, and year-to-date
+	// balances too, the earlier years closed into Retained Earnings.
+	var current, ytd int64
+	for _, r := range rows {
+		current += r.CurrentCents
+		ytd += r.YTDCents
+	}
+	fmt.Println("sums", demo.Cents(current), demo.Cents(ytd))
 	// Output:
 	// 4600 rows
-	// 2026-01 Asset     10000-000-0000 Cash - Operating - General                     263.61      2655.37
-	// 2026-01 Revenue   40000-000-0000 Sales - Production Parts - General          -20710.72    -20710.72
+	// 2026-01 Asset     10000-000-0000 Cash - Operating - General                 161319333.12  3025539296.51
+	// 2026-01 Revenue   40000-000-0000 Sales - Production Parts - General            -20710.72      -20710.72
+	// sums 0.00 0.00
 }

@@ -240,7 +240,8 @@ func Generate(opts Options, fn func(Table, []any) error) error {
 				return err
 			}
 		}
-		accts := accounts(o, pcn)
+		l := newLedger(o, pcn)
+		accts := l.accts
 		for _, a := range accts {
 			if err := emit(TableAccount, p, int64(a.Key), a.No, a.Name, boolInt(a.Active), a.CategoryType, boolInt(a.RevenueOrExpense)); err != nil {
 				return err
@@ -263,11 +264,10 @@ func Generate(opts Options, fn func(Table, []any) error) error {
 				return err
 			}
 		}
-		var act activity
 		for i := range accts {
 			a := &accts[i]
-			for _, pe := range pers {
-				d, c := act.of(o.Seed, a, pe.Period)
+			for pi, pe := range pers {
+				d, c := l.posting(i, pi)
 				if err := emit(TableBalance, p, int64(a.Key), a.No, int64(pe.Period), d, c, d-c); err != nil {
 					return err
 				}

@@ -44,13 +44,12 @@ func ExpectedTrialBalance(opts Options, pcn int, startPeriod, endPeriod int) ([]
 	if startPeriod > endPeriod {
 		return nil, fmt.Errorf("%w: start_period %d is after end_period %d", ErrInvalid, startPeriod, endPeriod)
 	}
-	accts := accounts(o, pcn)
-	pers := periods(o)
+	l := newLedger(o, pcn)
+	accts, pers := l.accts, l.pers
 	ytd := make([]int64, len(accts))
 	var out []TrialBalanceRow
-	var act activity
 	year := 0
-	for _, p := range pers {
+	for pi, p := range pers {
 		if p.Period > endPeriod {
 			break
 		}
@@ -58,7 +57,7 @@ func ExpectedTrialBalance(opts Options, pcn int, startPeriod, endPeriod int) ([]
 		year = p.Period / 100
 		for i := range accts {
 			a := &accts[i]
-			d, c := act.of(o.Seed, a, p.Period)
+			d, c := l.posting(i, pi)
 			cur := int64(d - c)
 			if newYear && a.RevenueOrExpense {
 				ytd[i] = 0
