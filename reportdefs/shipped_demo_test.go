@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +57,7 @@ func TestShippedTrialBalanceMatchesDemo(t *testing.T) {
 			}
 			for _, def := range defs {
 				t.Run(def.Name, func(t *testing.T) { checkShippedTrialBalance(t, def, cfg, opts) })
+				t.Run(def.Name+"/balances", func(t *testing.T) { checkTrialBalanceBalances(t, def, cfg, opts) })
 			}
 		})
 	}
@@ -128,4 +132,99 @@ func checkShippedTrialBalance(t *testing.T, def *reportdefs.Definition, cfg sour
 			t.Fatalf("pcn %d %d..%d: %d rows, want %d", tc.pcn, tc.start, tc.end, n, len(want))
 		}
 	}
+}
+
+// checkTrialBalanceBalances checks the domain's invariant on what the report returns,
+// without the generator's help: the demo data is a double-entry ledger, so for every
+// PCN and period the trial balance's current_debit_credit sums to zero (debits equal
+// credits) and so does ytd_debit_credit (balance-sheet accounts since the first period,
+// revenue and expense within the year, the earlier years closed into retained
+// earnings). One range covers every generated period; the other starts after the
+// first, so year-to-date includes opening balances, and crosses a year end.
+func checkTrialBalanceBalances(t *testing.T, def *reportdefs.Definition, cfg source.Config, opts demo.Options) {
+	ctx := context.Background()
+	src, err := source.Open(ctx, def.Source, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	periods, err := demo.Periods(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := periods[0].Period, periods[len(periods)-1].Period
+	for _, pcn := range opts.PCNs {
+		for _, rng := range [][2]int{{first, last}, {202512, 202601}} {
+			resolved, err := def.Resolve(map[string]string{"pcn": fmt.Sprint(pcn), "start_period": fmt.Sprint(rng[0]), "end_period": fmt.Sprint(rng[1])}, time.Now(), time.UTC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			values, err := def.BindValues(resolved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := src.Query(ctx, def.SQLFor(src.Driver()), values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows, err = source.Retype(rows, def.Columns); err != nil {
+				t.Fatal(err)
+			}
+			cols := map[string]int{}
+			for i, c := range rows.Columns() {
+				cols[c.Name] = i
+			}
+			current, ytd, n := map[string]int64{}, map[string]int64{}, map[string]int{}
+			var moved int64
+			for rows.Next() {
+				v := rows.Values()
+				p := fmt.Sprint(v[cols["period"]])
+				cur := cents(t, v[cols["current_debit_credit"]])
+				current[p] += cur
+				ytd[p] += cents(t, v[cols["ytd_debit_credit"]])
+				n[p]++
+				if cur > 0 {
+					moved += cur
+				}
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			rows.Close()
+			want := 0
+			for _, p := range periods {
+				if p.Period < rng[0] || p.Period > rng[1] {
+					continue
+				}
+				want++
+				k := fmt.Sprint(p.Period)
+				if n[k] == 0 {
+					t.Errorf("pcn %d %d..%d: no rows for period %s", pcn, rng[0], rng[1], k)
+				}
+				if current[k] != 0 || ytd[k] != 0 {
+					t.Errorf("pcn %d %d..%d period %s: current_debit_credit sums to %s, ytd_debit_credit to %s; a ledger sums to 0.00 and 0.00",
+						pcn, rng[0], rng[1], k, demo.Cents(current[k]), demo.Cents(ytd[k]))
+				}
+			}
+			if len(n) != want || moved == 0 {
+				t.Errorf("pcn %d %d..%d: %d periods with %d cents of debits, want %d periods with some", pcn, rng[0], rng[1], len(n), moved, want)
+			}
+		}
+	}
+}
+
+var moneyText = regexp.MustCompile(`^-?[0-9]+\.[0-9]{2}$`)
+
+// cents reads a money value exactly: a decimal with two places, no float.
+func cents(t *testing.T, v any) int64 {
+	t.Helper()
+	s, ok := v.(string)
+	if !ok || !moneyText.MatchString(s) {
+		t.Fatalf("money value %#v is not a decimal with two places", v)
+	}
+	n, err := strconv.ParseInt(strings.Replace(s, ".", "", 1), 10, 64)
+	if err != nil {
+		t.Fatalf("money value %q: %v", s, err)
+	}
+	return n
 }
