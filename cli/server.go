@@ -9,6 +9,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"rpt/agent"
+	"rpt/internal/dsn"
 	"rpt/internal/notify"
 	"rpt/internal/queue"
 )
@@ -46,7 +47,7 @@ func serverCommand(d *Deps) *ucli.Command {
 			}
 			defer stop()
 			host, _ := os.Hostname()
-			fmt.Fprintf(d.Stderr, "rpt server: queue %s, broker %s, agent %s\n", redactedQueue(e), e.cfg.MQTT, host+"-server")
+			fmt.Fprintf(d.Stderr, "rpt server: queue %s, broker %s, agent %s\n", redactedQueue(e), dsn.Redact(e.cfg.MQTT), host+"-server")
 			return runAgent(ctx, e, store, agent.Config{
 				Name: host + "-server", Sources: sourceNames(e.cfg.Sources), Concurrency: c.Int("concurrency"),
 				Listen: c.String("listen"), Version: d.Version, PruneInterval: agent.DefaultPruneInterval,

@@ -232,14 +232,14 @@ func Parse(file string, data []byte, getenv func(string) string) (*Config, error
 				scheme, err := dsn.Scheme(s)
 				switch {
 				case err != nil:
-					p.at(v, path, "%v", err)
+					p.at(v, path, "%s", unexpanded(err, v, s))
 				case scheme == "sqlite":
 					if _, err := dsn.SQLitePath(s); err != nil {
-						p.at(v, path, "%v", err)
+						p.at(v, path, "%s", unexpanded(err, v, s))
 					}
 				case scheme == "mysql":
 					if _, err := dsn.MySQL(s); err != nil {
-						p.at(v, path, "%v", err)
+						p.at(v, path, "%s", unexpanded(err, v, s))
 					}
 				default:
 					p.at(v, path, "the queue must be mysql://... or sqlite:PATH, got a %s DSN", scheme)
@@ -250,7 +250,7 @@ func Parse(file string, data []byte, getenv func(string) string) (*Config, error
 			if s, ok := d.str(v, path); ok && s != "" {
 				u, err := url.Parse(s)
 				if err != nil || u.Host == "" || !slices.Contains([]string{"tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss"}, u.Scheme) {
-					p.at(v, path, "bad broker URL %q (want tcp://host:port, ssl://, ws:// or wss://)", dsn.Redact(s))
+					p.at(v, path, "bad broker URL %q (want tcp://host:port, ssl://, ws:// or wss://)", shown(v, s))
 				}
 				c.MQTT = s
 			}
@@ -259,7 +259,7 @@ func Parse(file string, data []byte, getenv func(string) string) (*Config, error
 			if s, ok := d.str(v, path); ok && s != "" {
 				loc, err := time.LoadLocation(s)
 				if err != nil {
-					p.at(v, path, "unknown time zone %q (want an IANA name such as America/Indiana/Indianapolis)", s)
+					p.at(v, path, "unknown time zone %q (want an IANA name such as America/Indiana/Indianapolis)", shown(v, s))
 				}
 				c.Timezone, c.loc = s, loc
 			}
@@ -289,7 +289,7 @@ func Parse(file string, data []byte, getenv func(string) string) (*Config, error
 		{"legacy_topic", func(v *yaml.Node, path string) {
 			if s, ok := d.str(v, path); ok {
 				if s == "" || strings.ContainsAny(s, "+#\x00") || strings.HasPrefix(s, "/") {
-					p.at(v, path, "bad MQTT topic %q (no wildcards + or #, not empty)", s)
+					p.at(v, path, "bad MQTT topic %q (no wildcards + or #, not empty)", shown(v, s))
 				}
 				c.LegacyTopic = s
 			}
@@ -482,7 +482,7 @@ func (d *decoder) agent(n *yaml.Node, path string) Agent {
 		{"name", func(v *yaml.Node, fp string) {
 			if s, ok := d.str(v, fp); ok {
 				if s != "" && !nameRE.MatchString(s) {
-					d.p.at(v, fp, "bad agent name %q (want letters, digits, '-' and '_')", s)
+					d.p.at(v, fp, "bad agent name %q (want letters, digits, '-' and '_')", shown(v, s))
 				}
 				a.Name = s
 			}
@@ -605,13 +605,13 @@ func (d *decoder) source(n *yaml.Node, path string) source.Config {
 	case "sqlite":
 		if needDSN() {
 			if _, err := dsn.SQLitePath(sc.DSN); err != nil {
-				d.p.at(at("dsn"), path+".dsn", "%v", err)
+				d.p.at(at("dsn"), path+".dsn", "%s", unexpanded(err, at("dsn"), sc.DSN))
 			}
 		}
 	case "mysql":
 		if needDSN() {
 			if _, err := dsn.MySQL(sc.DSN); err != nil {
-				d.p.at(at("dsn"), path+".dsn", "%v", err)
+				d.p.at(at("dsn"), path+".dsn", "%s", unexpanded(err, at("dsn"), sc.DSN))
 			}
 		}
 	case "sqlserver", "odbc":
@@ -621,14 +621,43 @@ func (d *decoder) source(n *yaml.Node, path string) source.Config {
 		if sc.URL == "" {
 			d.p.at(at("url"), path+".url", "missing (driver plexws needs the web service url)")
 		} else if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			d.p.at(at("url"), path+".url", "bad URL %q (want https://host/...)", dsn.Redact(sc.URL))
+			d.p.at(at("url"), path+".url", "bad URL %q (want https://host/...)", shown(at("url"), sc.URL))
 		}
 	case "":
 		// already reported by str
 	default:
-		d.p.at(at("driver"), path+".driver", "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", sc.Driver, strings.Join(Drivers, ", ")), sc.Driver, Drivers))
+		d.p.at(at("driver"), path+".driver", "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", shown(at("driver"), sc.Driver), strings.Join(Drivers, ", ")), sc.Driver, Drivers))
 	}
 	return sc
+}
+
+// shown is a value as a message may echo it: the text as written when it uses ${VAR}
+// (the variable may hold a secret, and the value would print it), else the value; any
+// password in either is redacted.
+func shown(n *yaml.Node, value string) string {
+	if strings.Contains(n.Value, "${") {
+		return dsn.Redact(n.Value)
+	}
+	return dsn.Redact(value)
+}
+
+// unexpanded is err's message with the expanded value, as the message quotes it, put
+// back to the text as written (see shown).
+func unexpanded(err error, n *yaml.Node, value string) string {
+	msg := err.Error()
+	if !strings.Contains(n.Value, "${") || value == "" {
+		return msg
+	}
+	written := dsn.Redact(n.Value)
+	for _, r := range [][2]string{
+		{strconv.Quote(dsn.Redact(value)), strconv.Quote(written)},
+		{strconv.Quote(value), strconv.Quote(written)},
+		{dsn.Redact(value), written},
+		{value, written},
+	} {
+		msg = strings.ReplaceAll(msg, r[0], r[1])
+	}
+	return msg
 }
 
 // expand replaces ${VAR} and ${VAR:-default} with values from getenv; "$$" is a

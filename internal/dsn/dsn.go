@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,19 +107,156 @@ func MySQL(s string) (*mysql.Config, error) {
 	return cfg, nil
 }
 
-// Redact replaces the password of a URL-shaped DSN with "xxxxx" so it can be shown.
+// Redacted is what Redact puts where a password was.
+const Redacted = "xxxxx"
+
+// Redact hides every password in s, which may be a DSN or broker URL of any form the
+// drivers accept, or a message quoting one:
+//
+//   - URL user info, well-formed or not: mysql://u:PASS@h/db, tcp://u:PASS@broker:1883,
+//     the one-slash typo mysql:/u:PASS@h/db, a password holding @, : or / (from the
+//     first ':' before the user's '@' up to the last '@' of the word);
+//   - the MySQL driver's own form u:PASS@tcp(h:3306)/db, u:PASS@/db;
+//   - key=value settings: ADO/SQL Server "Password=PASS;" and "pwd=PASS", ODBC
+//     "PWD={PASS}", sqlserver://h?password=PASS, any key ending in password, passwd or
+//     pwd, quoted values included.
+//
+// It errs on the side of hiding too much: what is shown of a DSN is for a person
+// to recognise it, and a cut host name costs less than a printed password.
 func Redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if i := strings.LastIndex(s, "@"); i >= 0 && strings.Contains(s[:i], ":") {
-			if j := strings.Index(s, "://"); j >= 0 && j < i {
-				return s[:j+3] + "xxxxx" + s[i:]
-			}
-		}
+	if s == "" {
 		return s
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	return redactKeyValues(redactUserInfo(s))
+}
+
+// wordBreak ends the word that holds user info: white space and the quotes a message
+// puts around a DSN. Nothing else: a password may hold any other character, and the
+// last '@' of a word, not the first, ends the user info.
+func wordBreak(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '"', '\'', '`':
+		return true
 	}
-	return u.String()
+	return false
+}
+
+// redactUserInfo hides the PASS of USER:PASS@ in every word of s (the text between
+// white space and quotes).
+func redactUserInfo(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	var b strings.Builder
+	start := 0 // of the current word
+	for start < len(s) {
+		end := start
+		for end < len(s) && !wordBreak(s[end]) {
+			end++
+		}
+		b.WriteString(redactWord(s[start:end]))
+		if end < len(s) {
+			b.WriteByte(s[end])
+		}
+		start = end + 1
+	}
+	return b.String()
+}
+
+func redactWord(w string) string {
+	at := strings.LastIndexByte(w, '@')
+	if at < 0 {
+		return w
+	}
+	info := 0 // where the user info starts: after SCHEME:// or a known SCHEME:/ (a typo)
+	if c := strings.IndexByte(w, ':'); c > 0 && isScheme(w[:c]) {
+		switch rest := w[c+1:]; {
+		case strings.HasPrefix(rest, "//"):
+			info = c + 3
+		case strings.HasPrefix(rest, "/") && slices.Contains(knownSchemes, strings.ToLower(w[:c])):
+			info = c + 2
+		}
+	}
+	// A user name holds no '@', so the ':' that starts the password comes before the
+	// first '@'; the password runs to the last one (it may hold '@' itself).
+	first := info + strings.IndexByte(w[info:], '@')
+	colon := strings.IndexByte(w[info:first], ':')
+	if colon < 0 {
+		return w // a user without a password, or an address
+	}
+	pass := info + colon + 1
+	if w[pass:at] == Redacted {
+		return w
+	}
+	return w[:pass] + Redacted + w[at:]
+}
+
+// knownSchemes are those whose one-slash typo (mysql:/u:p@h) is read as the scheme: for
+// another word, "x:/..." is more likely a user x whose password starts with "/".
+var knownSchemes = []string{"mysql", "sqlserver", "sqlite", "odbc", "postgres", "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss", "http", "https"}
+
+func isScheme(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+// redactKeyValues hides the value of every KEY=VALUE whose key ends in password, passwd
+// or pwd (any case): up to the next ; & or space, or the closing quote or brace.
+func redactKeyValues(s string) string {
+	lower := strings.ToLower(s)
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' {
+			continue
+		}
+		key := strings.TrimRight(lower[last:i], " ")
+		if !strings.HasSuffix(key, "password") && !strings.HasSuffix(key, "passwd") && !strings.HasSuffix(key, "pwd") {
+			continue
+		}
+		v := i + 1
+		for v < len(s) && s[v] == ' ' {
+			v++
+		}
+		end := v
+		switch {
+		case end < len(s) && (s[end] == '"' || s[end] == '\'' || s[end] == '{'):
+			// A quoted or braced value: hide what is inside, keep the quotes.
+			closer := s[end]
+			if closer == '{' {
+				closer = '}'
+			}
+			if q := strings.IndexByte(s[v+1:], closer); q >= 0 {
+				v++
+				end = v + q
+				break
+			}
+			end++ // unclosed: a plain value that starts with the quote
+			fallthrough
+		default:
+			for end < len(s) && !strings.ContainsRune(";& \t\n\r\"'", rune(s[end])) {
+				end++
+			}
+		}
+		if s[v:end] == Redacted || v == end {
+			continue
+		}
+		b.WriteString(s[last:v])
+		b.WriteString(Redacted)
+		last = end
+		i = end - 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }

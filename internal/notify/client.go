@@ -20,6 +20,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"rpt/internal/dsn"
 	"rpt/internal/queue"
 )
 
@@ -127,10 +128,12 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	switch u.Scheme {
 	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
 	default:
-		return nil, fmt.Errorf("mqtt url %q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", u.Redacted())
+		return nil, fmt.Errorf("mqtt url %q: scheme must be tcp, mqtt, ssl, tls, mqtts, ws or wss", dsn.Redact(o.URL))
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("mqtt url %q: no host", u.Redacted())
+		// Not u.Redacted(): a mistyped URL (tcp:/user:pass@host) has its password in
+		// the path, where only dsn.Redact looks.
+		return nil, fmt.Errorf("mqtt url %q: no host", dsn.Redact(o.URL))
 	}
 	if strings.ContainsAny(o.Prefix, "+#") {
 		return nil, fmt.Errorf("mqtt prefix %q: must not contain + or #", o.Prefix)
@@ -269,11 +272,7 @@ func (c *Client) onNotification(_ mqtt.Client, n mqtt.ConnectionNotification) {
 
 // brokerURL is the broker's URL as it may be logged: without a password.
 func (c *Client) brokerURL() string {
-	u, err := url.Parse(c.opts.URL)
-	if err != nil {
-		return "(unparsable broker URL)"
-	}
-	return u.Redacted()
+	return dsn.Redact(c.opts.URL)
 }
 
 // onConnect runs (in its own goroutine) after every successful connect: the session is
