@@ -7,18 +7,25 @@
 // so no job ever runs twice at the same time.
 //
 // How an attempt ends:
-//   - rows all stored: JobComplete (also when a timeout or shutdown arrives as it finishes)
+//   - rows all stored: JobComplete with the result's store and chunk count (also when a
+//     timeout or shutdown arrives as it finishes)
 //   - cancel requested (seen by a heartbeat): the query is killed, JobCancelled
 //   - timeout: the query is killed, JobFail "timeout after D", not retryable
 //   - lease lost (a heartbeat or chunk write is fenced out): the query is killed, nothing written
-//   - self-fenced, or the queue failed while storing rows: the query is killed, JobRelease
-//     (retried until the database answers), never JobComplete
+//   - self-fenced, or the queue database stopped answering while storing rows: the query
+//     is killed, JobRelease (retried until the database answers), never JobComplete
+//   - the results store failed (disk full, an I/O error: results.ErrUnavailable), or the
+//     completion could not be written for such a fault: JobFail, retryable, so the job
+//     runs again later or on another agent
 //   - shutdown after Grace: the query is killed, JobRelease (no failure counted)
 //   - invalid definition, parameters or column types (reportdefs.ErrInvalid), a request the
 //     source cannot run (source.ErrRequest, source.ErrNotBuilt), a job kind without a
 //     runner here, or a panic: JobFail, not retryable
 //   - any other error, source.ErrUnavailable included: JobFail, retryable (the store counts
 //     failures against max_attempts)
+//
+// Whatever the end other than success, the attempt's partial result is discarded first
+// (results.Store.Discard), so a full disk is freed before the outcome is written.
 package agent
 
 import (
@@ -33,17 +40,18 @@ import (
 	"time"
 
 	"rpt/internal/queue"
+	"rpt/internal/results"
 	"rpt/internal/source"
 )
 
 // Store is the part of the queue the agent uses. queue.Store satisfies it; so does any
-// fake in tests. ResultChunkPut and ResultChunkGet make it a results.ChunkStore.
-// AgentGet tells the agent a drain was requested, QueueStats feeds /metrics and Prune
-// is the background pruner's.
+// fake in tests. AgentGet tells the agent a drain was requested, QueueStats feeds
+// /metrics and Prune is the background pruner's (finished jobs; results are pruned
+// through the results store).
 type Store interface {
 	JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.Job, error)
 	JobHeartbeat(ctx context.Context, l queue.Lease, rows int64, leaseDuration time.Duration) (queue.Heartbeat, error)
-	JobComplete(ctx context.Context, l queue.Lease, rows int64) error
+	JobComplete(ctx context.Context, l queue.Lease, c queue.Completion) error
 	JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParams) (queue.Status, error)
 	JobCancelled(ctx context.Context, l queue.Lease) error
 	JobRelease(ctx context.Context, l queue.Lease) error
@@ -53,8 +61,6 @@ type Store interface {
 	AgentGet(ctx context.Context, name string) (queue.Agent, error)
 	QueueStats(ctx context.Context) (queue.QueueStats, error)
 	Prune(ctx context.Context, p queue.PruneParams) (queue.PruneResult, error)
-	ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error
-	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
 	// DefinitionGet finds a published definition: the agent runs a job's snapshot only
 	// when it is published or in the agent's own catalogue (trust.go).
 	DefinitionGet(ctx context.Context, sha256 string) (queue.PublishedDefinition, error)
@@ -192,6 +198,7 @@ const (
 // Agent claims and runs jobs. Create it with New and start it with Run.
 type Agent struct {
 	store   Store
+	results results.Store // where results are written (rpt.yaml results:)
 	open    SourceOpener
 	cfg     Config // cfg.Labels includes the capability labels
 	runners map[queue.Kind]runner
@@ -225,9 +232,9 @@ type Agent struct {
 	wg   sync.WaitGroup
 }
 
-// New returns an agent that claims from store and opens sources with open. A nil log
-// discards logging.
-func New(store Store, open SourceOpener, cfg Config, log *slog.Logger) *Agent {
+// New returns an agent that claims from store, writes results to res and opens sources
+// with open. A nil log discards logging. The agent does not close res.
+func New(store Store, res results.Store, open SourceOpener, cfg Config, log *slog.Logger) *Agent {
 	cfg = cfg.WithDefaults()
 	rs := map[queue.Kind]runner{}
 	for _, rn := range runners() {
@@ -240,6 +247,7 @@ func New(store Store, open SourceOpener, cfg Config, log *slog.Logger) *Agent {
 	host, _ := os.Hostname()
 	a := &Agent{
 		store:   store,
+		results: res,
 		open:    open,
 		cfg:     cfg,
 		runners: rs,

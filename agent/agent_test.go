@@ -42,7 +42,13 @@ func testConfig() Config {
 // returns Run's error.
 func startAgent(t *testing.T, store Store, open SourceOpener, cfg Config) (*Agent, func() error) {
 	t.Helper()
-	a := New(store, open, cfg, slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return startAgentWith(t, store, results.InQueue(store.(results.QueueChunks)), open, cfg)
+}
+
+// startAgentWith is startAgent with the results store given.
+func startAgentWith(t *testing.T, store Store, rs results.Store, open SourceOpener, cfg Config) (*Agent, func() error) {
+	t.Helper()
+	a := New(store, rs, open, cfg, slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -82,9 +88,9 @@ func endlessRows(ctx context.Context, sql string, params map[string]any) (source
 	return &genRows{ctx: ctx, n: -1, gate: slowGate(ctx, 5*time.Millisecond)}, nil
 }
 
-func readResult(t *testing.T, store results.ChunkStore, id int64, attempt int) [][]any {
+func readResult(t *testing.T, store results.QueueChunks, id int64, attempt int) [][]any {
 	t.Helper()
-	rows, err := results.Open(context.Background(), store, id, attempt)
+	rows, err := results.Open(context.Background(), results.InQueue(store), results.Ref{JobID: id, Attempt: attempt})
 	if err != nil {
 		t.Fatalf("open result: %v", err)
 	}

@@ -207,11 +207,13 @@ func (s *memStore) end(l queue.Lease, call string, f func(j *memJob)) error {
 	return nil
 }
 
-func (s *memStore) JobComplete(ctx context.Context, l queue.Lease, rows int64) error {
+func (s *memStore) JobComplete(ctx context.Context, l queue.Lease, c queue.Completion) error {
 	return s.end(l, "complete", func(j *memJob) {
 		j.job.Status = queue.StatusSucceeded
-		j.job.Rows = rows
+		j.job.Rows = c.Rows
 		j.job.ResultAttempt = l.Attempt
+		j.job.ResultStore = c.ResultStore
+		j.job.ResultChunks = c.ResultChunks
 	})
 }
 
@@ -392,6 +394,26 @@ func (s *memStore) ResultChunkGet(ctx context.Context, jobID int64, attempt int,
 		return nil, queue.ErrNotFound
 	}
 	return b, nil
+}
+
+func (s *memStore) ResultChunkDelete(ctx context.Context, jobID int64, attempt int) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[jobID]
+	if j == nil || (j.job.Status == queue.StatusSucceeded && j.job.ResultAttempt == attempt) {
+		return 0, nil
+	}
+	n := 0
+	for k := range j.chunks {
+		if k[0] == attempt {
+			delete(j.chunks, k)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // fakeSource answers every query with rows from its rows func. It counts queries

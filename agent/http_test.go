@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"rpt/internal/queue"
+	"rpt/internal/results"
 	"rpt/internal/source"
 )
 
@@ -76,7 +79,7 @@ const atLeastOne = -1
 func TestHealthz(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()
-	a := New(store, (&fakeSource{rows: countRows}).opener(), testConfig(), nil)
+	a := New(store, results.InQueue(store), (&fakeSource{rows: countRows}).opener(), testConfig(), nil)
 	h := a.Handler()
 	if code, body := get(t, h, "/healthz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/healthz before Run: %d %q, want 503", code, body)
@@ -188,7 +191,7 @@ func TestListenInUse(t *testing.T) {
 	cfg := testConfig()
 	cfg.Listen = ln.Addr().String()
 	store := newMemStore()
-	a := New(store, (&fakeSource{rows: countRows}).opener(), cfg, nil)
+	a := New(store, results.InQueue(store), (&fakeSource{rows: countRows}).opener(), cfg, nil)
 	err = a.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), cfg.Listen) {
 		t.Fatalf("Run = %v, want a listen error naming %s", err, cfg.Listen)
@@ -206,7 +209,7 @@ func TestMetricsAfterSuccess(t *testing.T) {
 		return &genRows{ctx: ctx, n: 7, gate: gate}, nil
 	}}
 	id := store.enqueue("numbers", numbersDef, `{"count": 7}`)
-	a := New(store, src.opener(), testConfig(), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
+	a := New(store, results.InQueue(store), src.opener(), testConfig(), slog.New(slog.NewTextHandler(tWriter{t}, nil)))
 	a.metrics.queue.maxAge = 0 // every scrape reads the queue
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -258,7 +261,7 @@ func TestMetricsAfterSuccess(t *testing.T) {
 func TestMetricsQueueDown(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()
-	a := New(store, (&fakeSource{rows: countRows}).opener(), testConfig(), nil)
+	a := New(store, results.InQueue(store), (&fakeSource{rows: countRows}).opener(), testConfig(), nil)
 	a.metrics.queue.maxAge = 0
 	store.down.Store(true)
 	got := scrape(t, a.Handler())
@@ -410,19 +413,49 @@ func TestPruner(t *testing.T) {
 			cfg := testConfig()
 			cfg.PruneInterval = 10 * time.Millisecond
 			cfg.Retention = tt.retention
+			rs := &pruneRecorder{Store: results.InQueue(store)}
 			before := time.Now()
-			_, stop := startAgent(t, store, (&fakeSource{rows: countRows}).opener(), cfg)
+			_, stop := startAgentWith(t, store, rs, (&fakeSource{rows: countRows}).opener(), cfg)
 			waitFor(t, "two prunes", func() bool { return len(store.pruneLog()) >= 2 })
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 			after := time.Now()
+			// Results are pruned through the results store, jobs through the queue.
+			cutoffs := rs.log()
+			if len(cutoffs) < 2 {
+				t.Fatalf("%d results prunes, want at least 2", len(cutoffs))
+			}
+			for i, c := range cutoffs {
+				checkCutoff(t, fmt.Sprintf("results prune %d", i+1), c, before, after, tt.wantResults)
+			}
 			for i, p := range store.pruneLog() {
-				checkCutoff(t, fmt.Sprintf("prune %d ResultsBefore", i+1), p.ResultsBefore, before, after, tt.wantResults)
+				checkCutoff(t, fmt.Sprintf("prune %d ResultsBefore", i+1), p.ResultsBefore, before, after, 0)
 				checkCutoff(t, fmt.Sprintf("prune %d JobsBefore", i+1), p.JobsBefore, before, after, tt.wantJobs)
 			}
 		})
 	}
+}
+
+// pruneRecorder is a results store that records the cut-offs it is asked to prune at
+// and prunes nothing.
+type pruneRecorder struct {
+	results.Store
+	mu      sync.Mutex
+	cutoffs []time.Time
+}
+
+func (r *pruneRecorder) Prune(_ context.Context, before time.Time) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cutoffs = append(r.cutoffs, before)
+	return 0, nil
+}
+
+func (r *pruneRecorder) log() []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.cutoffs)
 }
 
 // checkCutoff checks that got is now - retention for a now between before and after,

@@ -32,6 +32,7 @@ type run struct {
 	ctx    context.Context // cancelled to stop the query; see the err* causes
 	cancel context.CancelCauseFunc
 	rows   atomic.Int64 // rows written so far, reported by heartbeats
+	chunks int          // the result's chunk count once written (the job goroutine's only)
 	fenced atomic.Bool  // set by the lease keeper: never complete, only release
 	log    *slog.Logger
 
@@ -294,8 +295,14 @@ func decide(r *run, err error) (out outcome, failure queue.JobFailParams) {
 	case errors.Is(cause, errShutdown):
 		return outRelease, failure
 	case errors.Is(err, queue.ErrUnavailable):
-		// The result store failed, not the job: give it back once the database answers.
+		// The queue database stopped answering while rows were stored: not the job's
+		// fault; give it back once the database answers.
 		return outRelease, failure
+	case errors.Is(err, results.ErrUnavailable):
+		// The results store answers but cannot keep the result (disk full, I/O error):
+		// fail the attempt, retryable, so it runs again later or on an agent whose store
+		// has room. Releasing would loop on the same full disk without end.
+		return outFail, queue.JobFailParams{Error: err.Error(), Retryable: true}
 	case errors.Is(err, reportdefs.ErrInvalid), errors.Is(err, source.ErrConvert), errors.Is(err, results.ErrHistorySpec),
 		errors.Is(err, source.ErrRequest), errors.Is(err, source.ErrNotBuilt):
 		return outFail, queue.JobFailParams{Error: err.Error(), Retryable: false}
@@ -312,16 +319,19 @@ func decide(r *run, err error) (out outcome, failure queue.JobFailParams) {
 }
 
 // finish records the attempt's outcome, retrying while the database does not answer.
-// Once the job is self-fenced, the only write left is a release.
+// Once the job is self-fenced, the only write left is a release. An attempt that does
+// not succeed discards its partial result first.
 func (a *Agent) finish(hard context.Context, r *run, err error, took time.Duration) {
 	out, failure := decide(r, err)
 	rows := r.rows.Load()
 	attrs := []any{keyOutcome, out.String(), keyRows, rows, keyDuration, took.Round(time.Millisecond).String()}
 	if out == outDrop {
+		a.discard(hard, r)
 		a.metrics.jobEnded(r.job.Report, outcomeLeaseLost, took)
 		r.log.Warn("lease lost; job stopped without writing", attrs...)
 		return
 	}
+	discarded := false
 	backoff := a.cfg.HeartbeatInterval
 	for {
 		if r.fenced.Load() && out != outRelease {
@@ -329,12 +339,27 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 			out = outRelease
 			attrs[1] = out.String()
 		}
+		if out != outComplete && !discarded {
+			// Before the outcome: on a full disk the outcome write needs the space.
+			a.discard(hard, r)
+			discarded = true
+		}
 		ctx, cancel := context.WithTimeout(hard, a.callTimeout())
 		var werr error
 		var status queue.Status
 		switch out {
 		case outComplete:
-			werr = a.store.JobComplete(ctx, r.lease, rows)
+			werr = a.store.JobComplete(ctx, r.lease, queue.Completion{Rows: rows, ResultStore: a.results.Name(), ResultChunks: r.chunks})
+			if errors.Is(werr, queue.ErrFull) {
+				// The queue database cannot take even the completion: the result, which
+				// may be what fills it, goes, and the attempt fails, to run again once
+				// there is room.
+				cancel()
+				r.log.Warn("queue database full: failing the attempt instead of recording its success", keyError, werr.Error())
+				out, failure = outFail, queue.JobFailParams{Error: fmt.Sprintf("%v: record the result: %v", results.ErrUnavailable, werr), Retryable: true}
+				attrs[1] = out.String()
+				continue
+			}
 		case outCancelled:
 			werr = a.store.JobCancelled(ctx, r.lease)
 		case outRelease:
@@ -371,6 +396,22 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 		case <-t.C:
 		}
 		backoff = min(backoff*2, a.maxRetryWait())
+	}
+}
+
+// discard deletes the partial result of an attempt that will not succeed, once and
+// best effort: what it leaves, retention prunes later. It runs even when the queue
+// database is failing, with the usual bound on one call.
+func (a *Agent) discard(hard context.Context, r *run) {
+	ctx, cancel := context.WithTimeout(hard, a.callTimeout())
+	defer cancel()
+	n, err := a.results.Discard(ctx, r.lease.JobID, r.lease.Attempt)
+	if err != nil {
+		r.log.Warn("discarding the partial result failed; retention will prune it", keyError, err.Error())
+		return
+	}
+	if n > 0 {
+		r.log.Info("partial result discarded", "chunks", n)
 	}
 }
 

@@ -45,12 +45,22 @@ func (r Retention) pruneParams(now time.Time) queue.PruneParams {
 	return p
 }
 
+// prune deletes results past retention through the results store, then finished jobs
+// past theirs through the queue (with whatever chunks the queue database still holds
+// for them).
 func (a *Agent) prune(ctx context.Context, now time.Time) {
 	p := a.cfg.Retention.pruneParams(now)
 	cctx, cancel := context.WithTimeout(ctx, pruneTimeout)
 	defer cancel()
 	began := time.Now()
-	res, err := a.store.Prune(cctx, p)
+	var res queue.PruneResult
+	var err error
+	res.ResultJobs, err = a.results.Prune(cctx, p.ResultsBefore)
+	if err == nil {
+		var jobs queue.PruneResult
+		jobs, err = a.store.Prune(cctx, queue.PruneParams{JobsBefore: p.JobsBefore})
+		res.Jobs = jobs.Jobs
+	}
 	// Count what was deleted even when a later batch failed.
 	a.metrics.pruneDeleted.WithLabelValues("results").Add(float64(res.ResultJobs))
 	a.metrics.pruneDeleted.WithLabelValues("jobs").Add(float64(res.Jobs))

@@ -51,6 +51,9 @@ func (reportRunner) run(a *Agent, r *run) error {
 	defer typed.Close()
 
 	w := results.NewWriter(fencedChunks{a}, r.lease, typed.Columns())
+	// Whatever ends the result set, the chunks put so far are what a discard frees and
+	// what the completion records.
+	defer func() { r.chunks = w.Chunks() }()
 	for typed.Next() {
 		// Also stops a source that ignores cancellation.
 		if err := ctx.Err(); err != nil {
@@ -77,7 +80,7 @@ func (reportRunner) run(a *Agent, r *run) error {
 		return err
 	}
 	if def.Store != nil {
-		return a.writeHistory(ctx, r, def, values)
+		return a.writeHistory(ctx, r, def, values, w.Chunks())
 	}
 	return nil
 }
@@ -85,7 +88,7 @@ func (reportRunner) run(a *Agent, r *run) error {
 // writeHistory copies the attempt's stored result into the definition's store: table
 // in the history source (the warehouse), in one transaction fenced by the lease: a
 // zombie attempt cannot write, and readers see the whole run or none of it.
-func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Definition, values map[string]any) error {
+func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Definition, values map[string]any, chunks int) error {
 	name := a.cfg.HistorySource
 	src, err := a.open(ctx, name)
 	if err != nil {
@@ -96,7 +99,7 @@ func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Defini
 	if !ok || (src.Driver() != source.DialectMySQL && src.Driver() != source.DialectSQLite) {
 		return fmt.Errorf("history: source %q (%s) cannot hold history tables; it must be mysql or sqlite: %w", name, src.Driver(), reportdefs.ErrInvalid)
 	}
-	rows, err := results.Open(ctx, fencedChunks{a}, r.lease.JobID, r.lease.Attempt)
+	rows, err := results.Open(ctx, a.results, results.Ref{JobID: r.lease.JobID, Attempt: r.lease.Attempt, Chunks: chunks})
 	if err != nil {
 		return fmt.Errorf("history: read result: %w", err)
 	}
@@ -114,19 +117,15 @@ func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Defini
 	return nil
 }
 
-// fencedChunks is the agent's store as the result writer sees it: it counts the chunk
-// writes the queue fences out as stale writes. They are not queue calls for /readyz:
+// fencedChunks is the results store as the result writer sees it: it counts the chunk
+// writes the store fences out as stale writes. They are not queue calls for /readyz:
 // a failed chunk write ends the job, whose outcome write tells.
 type fencedChunks struct{ a *Agent }
 
-func (f fencedChunks) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
-	err := f.a.store.ResultChunkPut(ctx, l, seq, data)
+func (f fencedChunks) ChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
+	err := f.a.results.ChunkPut(ctx, l, seq, data)
 	if errors.Is(err, queue.ErrLeaseLost) {
 		f.a.metrics.staleWrites.Inc()
 	}
 	return err
-}
-
-func (f fencedChunks) ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
-	return f.a.store.ResultChunkGet(ctx, jobID, attempt, seq)
 }

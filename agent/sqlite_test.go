@@ -288,11 +288,11 @@ func (f *flakyStore) JobHeartbeat(ctx context.Context, l queue.Lease, rows int64
 	return f.Store.JobHeartbeat(ctx, l, rows, d)
 }
 
-func (f *flakyStore) JobComplete(ctx context.Context, l queue.Lease, rows int64) error {
+func (f *flakyStore) JobComplete(ctx context.Context, l queue.Lease, c queue.Completion) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	return f.Store.JobComplete(ctx, l, rows)
+	return f.Store.JobComplete(ctx, l, c)
 }
 
 func (f *flakyStore) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParams) (queue.Status, error) {

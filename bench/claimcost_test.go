@@ -119,7 +119,7 @@ func claimCostOp(b *testing.B, q loadedQueue) time.Duration {
 	if len(jobs) != 1 {
 		b.Fatalf("claimed %d jobs, want 1", len(jobs))
 	}
-	if err := q.s.JobComplete(ctx, jobs[0].Lease(), 0); err != nil {
+	if err := q.s.JobComplete(ctx, jobs[0].Lease(), queue.Completion{Rows: 0}); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

@@ -17,6 +17,7 @@ import (
 	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/internal/queue/mysql"
+	"rpt/internal/results"
 	"rpt/internal/source"
 	"rpt/internal/testenv"
 	"rpt/reportdefs"
@@ -146,7 +147,7 @@ func runSubmitToRunning(b *testing.B, broker string, poll time.Duration) {
 	rand.Read(prefixBytes[:])
 	prefix := "rpt-bench-" + hex.EncodeToString(prefixBytes[:])
 	log := slog.New(slog.DiscardHandler)
-	a := agent.New(clock, func(ctx context.Context, name string) (source.Source, error) {
+	a := agent.New(clock, results.InQueue(agentStore), func(ctx context.Context, name string) (source.Source, error) {
 		return source.Open(ctx, name, sources[name])
 	}, agent.Config{Name: "bench-pickup", Concurrency: concurrency, PollInterval: poll, Grace: time.Second}, log)
 

@@ -60,7 +60,7 @@ func runCompleteVariant(b *testing.B, variant string) {
 	switch variant {
 	case "store":
 		for _, l := range leases {
-			if err := s.JobComplete(ctx, l, 0); err != nil {
+			if err := s.JobComplete(ctx, l, queue.Completion{Rows: 0}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -235,7 +235,7 @@ func runNoop(b *testing.B, be backend, concurrent bool, agents, conc int) {
 func completeAll(ctx context.Context, fe *firstErr, s queue.Store, jobs []*queue.Job, conc int) {
 	if conc <= 1 {
 		for _, j := range jobs {
-			if err := s.JobComplete(ctx, j.Lease(), 0); err != nil {
+			if err := s.JobComplete(ctx, j.Lease(), queue.Completion{Rows: 0}); err != nil {
 				fe.set(err)
 				return
 			}
@@ -247,7 +247,7 @@ func completeAll(ctx context.Context, fe *firstErr, s queue.Store, jobs []*queue
 	for range min(conc, len(jobs)) {
 		wg.Go(func() {
 			for j := range work {
-				if err := s.JobComplete(ctx, j.Lease(), 0); err != nil {
+				if err := s.JobComplete(ctx, j.Lease(), queue.Completion{Rows: 0}); err != nil {
 					fe.set(err)
 				}
 			}
@@ -315,7 +315,7 @@ func runPickup(b *testing.B, be backend, poll time.Duration) {
 			}
 			mu.Unlock()
 			for _, j := range jobs {
-				if err := agentStore.JobComplete(ctx, j.Lease(), 0); err != nil {
+				if err := agentStore.JobComplete(ctx, j.Lease(), queue.Completion{Rows: 0}); err != nil {
 					fe.set(err)
 					return
 				}

@@ -126,7 +126,12 @@ func agentCommand(d *Deps) *ucli.Command {
 func runAgent(ctx context.Context, e *env, store queue.Store, cfg agent.Config, log *slog.Logger) error {
 	// The agent runs, unpublished, only what its own configuration ships or names.
 	cfg.ReportDirs = e.cfg.Reports
-	a := agent.New(store, e.openSource, cfg, log)
+	rs, err := e.resultsStore(store)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	a := agent.New(store, rs, e.openSource, cfg, log)
 	if e.cfg.MQTT == "" {
 		return a.Run(ctx)
 	}

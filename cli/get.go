@@ -74,7 +74,14 @@ func getCommand(d *Deps) *ucli.Command {
 			if err := jobs.Outcome(j); err != nil {
 				return err
 			}
-			rows, err := results.Open(c.Context, store, j.ID, j.ResultAttempt)
+			rs, err := e.resultsOf(store, j)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			// The rows end in an error, never short, when a chunk is missing (pruned
+			// while read: results.ErrPruned); the command then fails, whatever it printed.
+			rows, err := results.Open(c.Context, rs, results.RefOf(j))
 			if errors.Is(err, queue.ErrNotFound) {
 				return fmt.Errorf("job %d: its result is gone: results are kept for %s (retention.results); `rpt retry %d` runs it again: %w",
 					j.ID, age(e.cfg.Retention.Results), j.ID, err)

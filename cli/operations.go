@@ -218,8 +218,20 @@ func pruneCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer store.Close()
+			rs, err := e.resultsStore(store)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
 			now := d.Now()
-			res, err := store.Prune(c.Context, queue.PruneParams{ResultsBefore: now.Add(-keepResults), JobsBefore: now.Add(-keepJobs)})
+			// Results first, through the store that keeps them; then finished jobs. Only
+			// deletes: on a full queue database this is what frees room.
+			resultJobs, err := rs.Prune(c.Context, now.Add(-keepResults))
+			if err != nil {
+				return fmt.Errorf("prune results: %w", err)
+			}
+			res, err := store.Prune(c.Context, queue.PruneParams{JobsBefore: now.Add(-keepJobs)})
+			res.ResultJobs = resultJobs
 			if err != nil {
 				return fmt.Errorf("prune: %w", err)
 			}

@@ -96,7 +96,12 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			if err := jobs.Outcome(j); err != nil {
 				return err
 			}
-			rows, err := results.Open(ctx, store, j.ID, j.ResultAttempt)
+			rs, err := e.resultsOf(store, j)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			rows, err := results.Open(ctx, rs, results.RefOf(j))
 			if err != nil {
 				return fmt.Errorf("read result of job %d: %w", j.ID, err)
 			}

@@ -308,7 +308,7 @@ func testQueueRestart(t *testing.T, down time.Duration) {
 
 // resultOthers reads a job's result (its result attempt) and returns its "others" column.
 func resultOthers(ctx context.Context, r *rig, j jobRow) (int64, error) {
-	rows, err := results.Open(ctx, r.store, j.ID, j.ResultAttempt)
+	rows, err := results.Open(ctx, results.InQueue(r.store), results.Ref{JobID: j.ID, Attempt: j.ResultAttempt})
 	if err != nil {
 		return 0, err
 	}

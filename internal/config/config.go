@@ -39,6 +39,10 @@ const (
 	DefaultJobsRetention    = 90 * 24 * time.Hour
 )
 
+// ResultStores are the values results: may take: "queue" keeps results in the queue
+// database (the default).
+var ResultStores = []string{"queue"}
+
 // Drivers are the source drivers a sources: entry may name.
 var Drivers = []string{"sqlite", "mysql", "sqlserver", "plexws", "odbc"}
 
@@ -56,6 +60,9 @@ type Config struct {
 	Retention   Retention
 	Agent       Agent
 	LegacyTopic string // optional "<node>-report-complete" style completion topic
+	// Results names the store new results are written to; "" or "queue": the queue
+	// database. Jobs record the store they used, so changing it orphans nothing.
+	Results string
 
 	loc *time.Location
 }
@@ -284,6 +291,15 @@ func Parse(file string, data []byte, getenv func(string) string) (*Config, error
 				{"results", func(v *yaml.Node, path string) { d.duration(v, path, &c.Retention.Results) }},
 				{"jobs", func(v *yaml.Node, path string) { d.duration(v, path, &c.Retention.Jobs) }},
 			})
+		}},
+		{"results", func(v *yaml.Node, path string) {
+			if s, ok := d.str(v, path); ok && s != "" {
+				if !slices.Contains(ResultStores, s) {
+					p.at(v, path, "%s", didyoumean.Append(fmt.Sprintf("unknown results store %q (want %s; no other store is built in this binary)",
+						s, strings.Join(ResultStores, ", ")), s, ResultStores))
+				}
+				c.Results = s
+			}
 		}},
 		{"agent", func(v *yaml.Node, path string) { c.Agent = d.agent(v, path) }},
 		{"legacy_topic", func(v *yaml.Node, path string) {

@@ -28,6 +28,7 @@ agent:
   lease: 30s
   heartbeat: 10s
 legacy_topic: reports31-report-complete
+results: queue
 `
 
 var env = map[string]string{
@@ -76,6 +77,9 @@ func TestParseFull(t *testing.T) {
 	}
 	if c.LegacyTopic != "reports31-report-complete" {
 		t.Errorf("legacy_topic = %q", c.LegacyTopic)
+	}
+	if c.Results != "queue" {
+		t.Errorf("results = %q", c.Results)
 	}
 }
 
@@ -167,6 +171,8 @@ func TestParseBad(t *testing.T) {
 		{"bad label", "agent:\n  labels: {\"bad label\": x}\n", 2, "agent.labels.bad label", "bad label name"},
 		{"wildcard legacy topic", "legacy_topic: \"node/#\"\n", 1, "legacy_topic", "bad MQTT topic"},
 		{"bad mqtt", "mqtt: reports31:1883\n", 1, "mqtt", "bad broker URL"},
+		{"unknown results store", "queue: sqlite:x.db\nresults: mongo\n", 2, "results", `unknown results store "mongo" (want queue; no other store is built in this binary)`},
+		{"results not a string", "results: {store: queue}\n", 1, "results", "want a string"},
 		{"reports not a list", "reports: {a: b}\n", 1, "reports", "want a list"},
 		{"duplicate key", "queue: sqlite:a.db\nqueue: sqlite:b.db\n", 2, "queue", "duplicate key (first at line 1)"},
 		{"tabs", "agent:\n\tname: x\n", 2, "", "tab in indentation"},

@@ -11,6 +11,7 @@ import (
 	"rpt/internal/dsn"
 	"rpt/internal/errclass"
 	"rpt/internal/queue"
+	"rpt/internal/results"
 	"rpt/internal/source"
 	"rpt/reportdefs"
 )
@@ -36,6 +37,13 @@ var sentinels = []struct {
 	{source.ErrUnknownDriver, errclass.Invalid},
 	{queue.ErrUnavailable, errclass.Unavailable},
 	{source.ErrUnavailable, errclass.Unavailable},
+	// A result in a store this configuration does not name: configure it.
+	{results.ErrNotConfigured, errclass.Invalid},
+	// A results store that cannot keep or return a result, and a stored result found
+	// damaged (a chunk missing): the store's trouble, not the job's nor the input's.
+	{results.ErrUnavailable, errclass.Unavailable},
+	{results.ErrIncomplete, errclass.Unavailable},
+	{queue.ErrFull, errclass.Unavailable},
 	// Local faults: a full or failing disk is the machine's trouble, not the input's
 	// nor the job's.
 	{syscall.ENOSPC, errclass.Unavailable},

@@ -97,6 +97,11 @@ type Job struct {
 	CreatedAt         time.Time         `json:"created_at"`
 	StartedAt         *time.Time        `json:"started_at"`
 	FinishedAt        *time.Time        `json:"finished_at"`
+	// ResultStore names the results store holding the result ("" for jobs finished
+	// before it was recorded: the queue database); ResultChunks is its chunk count (0:
+	// not recorded). Both are written by JobComplete.
+	ResultStore  string `json:"result_store,omitempty"`
+	ResultChunks int    `json:"result_chunks,omitempty"`
 }
 
 // Lease identifies one claim of a job. Every agent write about a job is fenced by it:
@@ -109,6 +114,17 @@ type Lease struct {
 
 // Lease returns the lease the job was claimed under.
 func (j *Job) Lease() Lease { return Lease{JobID: j.ID, Token: j.LeaseToken, Attempt: j.Attempt} }
+
+// Completion is what JobComplete records about a succeeded attempt.
+type Completion struct {
+	Rows int64
+	// ResultStore names the results store the attempt wrote its result to (rpt.yaml
+	// results:); "" when the job kind keeps no result.
+	ResultStore string
+	// ResultChunks is how many chunks the result has, so that a reader can tell a
+	// complete result from one cut short (0: not known).
+	ResultChunks int
+}
 
 // JobEnqueueParams is a new job. Definition, Params and the rest are taken as given:
 // reportdefs resolves and validates them before they get here.
@@ -218,6 +234,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnavailable wraps errors reaching the queue database.
 	ErrUnavailable = errors.New("queue database unavailable")
+	// ErrFull wraps a write the queue database refused for want of space (SQLite's
+	// SQLITE_FULL, MySQL's "table is full" or "disk full"). The database answers: reads
+	// and deletes still work, so pruning and discarding partial results free room.
+	ErrFull = errors.New("queue database full")
 )
 
 // Store is the queue. Every method is safe for concurrent use by many goroutines and
@@ -236,9 +256,9 @@ type Store interface {
 	// JobHeartbeat renews the lease and records rows so far (a "progress" event when
 	// rows changed). ErrLeaseLost when fenced out.
 	JobHeartbeat(ctx context.Context, l Lease, rows int64, leaseDuration time.Duration) (Heartbeat, error)
-	// JobComplete marks the job succeeded with its row count; the lease's attempt is the
-	// result attempt. Frees slots.
-	JobComplete(ctx context.Context, l Lease, rows int64) error
+	// JobComplete marks the job succeeded with its row count and where its result lives;
+	// the lease's attempt is the result attempt. Frees slots.
+	JobComplete(ctx context.Context, l Lease, c Completion) error
 	// JobFail records an error: queued again after backoff (retry_scheduled) or failed.
 	// It returns the job's resulting status.
 	JobFail(ctx context.Context, l Lease, p JobFailParams) (Status, error)
@@ -262,11 +282,18 @@ type Store interface {
 	// EventList returns events with seq > afterSeq, for one job when jobID != 0.
 	EventList(ctx context.Context, jobID int64, afterSeq int64, limit int) ([]Event, error)
 
+	// The chunks of results kept in the queue database (the default results store).
+	// Only results.InQueue calls these; everything else goes through a results.Store.
+	//
 	// ResultChunkPut stores one chunk of the lease's attempt; fenced.
 	ResultChunkPut(ctx context.Context, l Lease, seq int, data []byte) error
 	// ResultChunkGet returns chunk seq (0, 1, ...) of (job, attempt); ErrNotFound past
 	// the last one. Readers pull one chunk at a time, so memory stays flat.
 	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
+	// ResultChunkDelete deletes every chunk of (job, attempt) unless that attempt is the
+	// job's succeeded result: an attempt that failed frees its space at once. It
+	// returns how many chunks it deleted.
+	ResultChunkDelete(ctx context.Context, jobID int64, attempt int) (int, error)
 
 	// AgentHeartbeat records an agent's presence (upsert). It never clears DrainRequested.
 	AgentHeartbeat(ctx context.Context, a Agent) error

@@ -13,12 +13,12 @@ import (
 // discardStore keeps nothing, so a benchmark measures the writer alone.
 type discardStore struct{ bytes int64 }
 
-func (s *discardStore) ResultChunkPut(_ context.Context, _ queue.Lease, _ int, data []byte) error {
+func (s *discardStore) ChunkPut(_ context.Context, _ queue.Lease, _ int, data []byte) error {
 	s.bytes += int64(len(data))
 	return nil
 }
 
-func (s *discardStore) ResultChunkGet(context.Context, int64, int, int) ([]byte, error) {
+func (s *discardStore) ChunkGet(context.Context, int64, int, int) ([]byte, error) {
 	return nil, queue.ErrNotFound
 }
 
@@ -77,7 +77,7 @@ func BenchmarkReadCSV(b *testing.B) {
 	b.ReportAllocs()
 	runs := 0
 	for b.Loop() {
-		rows, err := Open(ctx, store, 1, 1)
+		rows, err := Open(ctx, store, Ref{JobID: 1, Attempt: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,7 +1,7 @@
 // Package results stores the rows of a run as a result set and renders result sets in
 // the output formats users ask for (table, csv, json, yaml, xlsx).
 //
-// A result set is a sequence of chunks kept by a ChunkStore (the queue database by
+// A result set is a sequence of chunks kept by a Store (the queue database by
 // default), keyed by (job, attempt, seq). A Writer buffers at most one chunk, so memory
 // stays flat whatever the size of the result; a reader pulls one chunk at a time.
 //

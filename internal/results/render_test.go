@@ -109,7 +109,7 @@ func TestRenderFromStore(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()
 	writeAll(t, store, queue.Lease{JobID: 3, Attempt: 1}, allCols, renderRows, func(w *Writer) { w.maxChunkRows = 2 })
-	rows, err := Open(context.Background(), store, 3, 1)
+	rows, err := Open(context.Background(), store, Ref{JobID: 3, Attempt: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

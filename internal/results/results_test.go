@@ -17,7 +17,7 @@ import (
 	"rpt/internal/source"
 )
 
-// memStore is an in-memory ChunkStore. A put under a token other than the job's
+// memStore is an in-memory chunk store. A put under a token other than the job's
 // current one is fenced out, as the queue stores do.
 type memStore struct {
 	mu     sync.Mutex
@@ -36,7 +36,7 @@ func newMemStore() *memStore {
 	return &memStore{chunks: map[memKey][]byte{}, token: map[int64]string{}}
 }
 
-func (s *memStore) ResultChunkPut(_ context.Context, l queue.Lease, seq int, data []byte) error {
+func (s *memStore) ChunkPut(_ context.Context, l queue.Lease, seq int, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if tok, ok := s.token[l.JobID]; ok && tok != l.Token {
@@ -47,7 +47,7 @@ func (s *memStore) ResultChunkPut(_ context.Context, l queue.Lease, seq int, dat
 	return nil
 }
 
-func (s *memStore) ResultChunkGet(_ context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
+func (s *memStore) ChunkGet(_ context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	data, ok := s.chunks[memKey{jobID, attempt, seq}]
@@ -114,7 +114,7 @@ var allRows = [][]any{
 	{int64(math.MinInt64), "-0.01", math.Inf(-1), "yes", false, "2024-12-01", "2024-12-01T00:00:00Z", nil},
 }
 
-func writeAll(t testing.TB, store ChunkStore, lease queue.Lease, cols []source.Column, rows [][]any, tune func(*Writer)) *Writer {
+func writeAll(t testing.TB, store *memStore, lease queue.Lease, cols []source.Column, rows [][]any, tune func(*Writer)) *Writer {
 	t.Helper()
 	ctx := context.Background()
 	w := NewWriter(store, lease, cols)
@@ -132,9 +132,9 @@ func writeAll(t testing.TB, store ChunkStore, lease queue.Lease, cols []source.C
 	return w
 }
 
-func readAll(t testing.TB, store ChunkStore, jobID int64, attempt int) ([]source.Column, [][]any) {
+func readAll(t testing.TB, store *memStore, jobID int64, attempt int) ([]source.Column, [][]any) {
 	t.Helper()
-	rows, err := Open(context.Background(), store, jobID, attempt)
+	rows, err := Open(context.Background(), store, Ref{JobID: jobID, Attempt: attempt})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -433,7 +433,7 @@ func TestOpenErrors(t *testing.T) {
 			if tt.chunk1 != nil {
 				store.chunks[memKey{job, 1, 1}] = tt.chunk1
 			}
-			rows, err := Open(ctx, store, job, 1)
+			rows, err := Open(ctx, store, Ref{JobID: job, Attempt: 1})
 			if tt.openErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.openErr) {
 					t.Fatalf("Open err = %v, want %q", err, tt.openErr)
@@ -455,78 +455,6 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestCopy(t *testing.T) {
-	t.Parallel()
-	rows := make([][]any, 25)
-	for i := range rows {
-		rows[i] = []any{int64(i)}
-	}
-	cols := allCols[:1]
-	tests := []struct {
-		name      string
-		every     int64
-		srcErr    error
-		wantCalls []int64
-		wantErr   string
-	}{
-		{name: "progress every 10", every: 10, wantCalls: []int64{10, 20}},
-		{name: "progress every row count", every: 25, wantCalls: []int64{25}},
-		{name: "no progress", every: 0},
-		{name: "source error", every: 10, srcErr: errors.New("connection reset"), wantCalls: []int64{10, 20}, wantErr: "read source rows: connection reset"},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			store := newMemStore()
-			w := NewWriter(store, queue.Lease{JobID: int64(i), Attempt: 1}, cols)
-			w.maxChunkRows = 7
-			var calls []int64
-			n, err := Copy(ctx, w, &sliceRows{cols: cols, rows: rows, err: tt.srcErr}, tt.every, func(n int64) { calls = append(calls, n) })
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Copy err = %v, want %q", err, tt.wantErr)
-				}
-			} else if err != nil {
-				t.Fatalf("Copy: %v", err)
-			}
-			if n != 25 || w.Rows() != 25 {
-				t.Errorf("copied %d, Rows() = %d; want 25", n, w.Rows())
-			}
-			if !reflect.DeepEqual(calls, tt.wantCalls) {
-				t.Errorf("progress calls = %v, want %v", calls, tt.wantCalls)
-			}
-			if tt.wantErr != "" {
-				return
-			}
-			if err := w.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-			_, got := readAll(t, store, int64(i), 1)
-			sameRows(t, got, rows)
-		})
-	}
-}
-
-func TestCopyStopsOnCancel(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	cols := allCols[:1]
-	rows := make([][]any, 100)
-	for i := range rows {
-		rows[i] = []any{int64(i)}
-	}
-	w := NewWriter(newMemStore(), queue.Lease{JobID: 1, Attempt: 1}, cols)
-	n, err := Copy(ctx, w, &sliceRows{cols: cols, rows: rows}, 10, func(n int64) {
-		if n == 30 {
-			cancel()
-		}
-	})
-	if !errors.Is(err, context.Canceled) || n != 30 {
-		t.Errorf("Copy = %d, %v; want 30, context.Canceled", n, err)
-	}
-}
-
 func FuzzOpen(f *testing.F) {
 	store := newMemStore()
 	writeAll(f, store, queue.Lease{JobID: 1, Attempt: 1}, allCols, allRows, nil)
@@ -535,7 +463,7 @@ func FuzzOpen(f *testing.F) {
 	f.Fuzz(func(t *testing.T, chunk []byte) {
 		s := newMemStore()
 		s.chunks[memKey{1, 1, 0}] = chunk
-		rows, err := Open(context.Background(), s, 1, 1)
+		rows, err := Open(context.Background(), s, Ref{JobID: 1, Attempt: 1})
 		if err != nil {
 			return
 		}
@@ -558,7 +486,7 @@ func FuzzRows(f *testing.F) {
 		zw.Close()
 		s := newMemStore()
 		s.chunks[memKey{1, 1, 0}] = b.Bytes()
-		rows, err := Open(context.Background(), s, 1, 1)
+		rows, err := Open(context.Background(), s, Ref{JobID: 1, Attempt: 1})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

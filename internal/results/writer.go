@@ -11,15 +11,9 @@ import (
 	"rpt/internal/source"
 )
 
-// ChunkStore keeps the chunks of result sets. The queue stores implement it.
-type ChunkStore interface {
-	// ResultChunkPut stores chunk seq of the lease's attempt. It is fenced: it returns
-	// queue.ErrLeaseLost when the job no longer runs under the lease. The store must not
-	// keep data after it returns: the Writer reuses the buffer.
-	ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error
-	// ResultChunkGet returns chunk seq of (job, attempt); queue.ErrNotFound past the
-	// last one.
-	ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error)
+// ChunkWriter is what a Writer needs of a Store.
+type ChunkWriter interface {
+	ChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error
 }
 
 // Chunk limits: a chunk is put when its encoded rows reach about chunkBytes or it holds
@@ -33,7 +27,7 @@ const (
 // Writer streams rows into a result set, one chunk at a time. It is not safe for
 // concurrent use.
 type Writer struct {
-	store ChunkStore
+	store ChunkWriter
 	lease queue.Lease
 	cols  []source.Column
 	kinds []kind
@@ -54,7 +48,7 @@ type Writer struct {
 
 // NewWriter starts the result set of the lease's attempt with the given columns.
 // Nothing is stored until the first chunk fills or Close is called.
-func NewWriter(store ChunkStore, lease queue.Lease, cols []source.Column) *Writer {
+func NewWriter(store ChunkWriter, lease queue.Lease, cols []source.Column) *Writer {
 	w := &Writer{
 		store:         store,
 		lease:         lease,
@@ -78,6 +72,11 @@ func (w *Writer) Columns() []source.Column { return w.cols }
 
 // Rows returns the number of rows written so far.
 func (w *Writer) Rows() int64 { return w.rows }
+
+// Chunks returns the number of chunks put so far; after Close, the result's chunk
+// count, which the job records at completion (queue.Completion.ResultChunks) so that
+// readers can tell a complete result from a cut one.
+func (w *Writer) Chunks() int { return w.seq }
 
 // Write appends one row: one value per column, of the Go type the column's type
 // carries (see source.Type), nil for NULL. A value that does not fit its column is an
@@ -138,7 +137,7 @@ func (w *Writer) flush(ctx context.Context) error {
 		w.err = fmt.Errorf("compress result chunk %d: %w", w.seq, err)
 		return w.err
 	}
-	if err := w.store.ResultChunkPut(ctx, w.lease, w.seq, w.zbuf.Bytes()); err != nil {
+	if err := w.store.ChunkPut(ctx, w.lease, w.seq, w.zbuf.Bytes()); err != nil {
 		w.err = fmt.Errorf("put result chunk %d of job %d attempt %d: %w", w.seq, w.lease.JobID, w.lease.Attempt, err)
 		return w.err
 	}
@@ -146,30 +145,4 @@ func (w *Writer) flush(ctx context.Context) error {
 	w.rowsInChunk = 0
 	w.raw = w.raw[:0]
 	return nil
-}
-
-// Copy streams rows into w, calling progress with the rows copied so far every
-// `every` rows (every <= 0 or a nil progress: never); the agent heartbeats from it. It
-// returns the rows copied. It does not close w or rows: the caller closes w to finish
-// the result set, or abandons it on error.
-func Copy(ctx context.Context, w *Writer, rows source.Rows, every int64, progress func(rows int64)) (int64, error) {
-	var n int64
-	for rows.Next() {
-		// Checking the context on every row is cheap next to encoding it, and stops a
-		// cancelled copy at once even when the source ignores cancellation.
-		if err := ctx.Err(); err != nil {
-			return n, fmt.Errorf("copy result rows: %w", err)
-		}
-		if err := w.Write(ctx, rows.Values()); err != nil {
-			return n, err
-		}
-		n++
-		if every > 0 && progress != nil && n%every == 0 {
-			progress(n)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("read source rows: %w", err)
-	}
-	return n, nil
 }

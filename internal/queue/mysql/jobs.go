@@ -18,7 +18,7 @@ import (
 const jobColumns = "id, kind, report, definition, definition_sha256, params, source, route, scopes, neg_priority, " +
 	"status, attempt, failures, max_attempts, run_after, lease_token, lease_owner, lease_expires, cancel_requested_at, " +
 	"dedupe_key, once_key, submit_token, result_attempt, `rows`, error, retry_of, submitted_by, origin, timeout_ms, " +
-	"created_at, started_at, finished_at"
+	"created_at, started_at, finished_at, result_store, result_chunks"
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -33,11 +33,13 @@ func scanJob(r rowScanner) (*queue.Job, error) {
 		dedupe, once, token, errText             sql.NullString
 		retryOf                                  sql.NullInt64
 		timeoutMS                                int64
+		resultStore                              sql.NullString
+		resultChunks                             sql.NullInt64
 	)
 	err := r.Scan(&j.ID, &kind, &j.Report, &j.Definition, &j.DefinitionSHA256, &params, &j.Source, &route, &scopes,
 		&negPriority, &status, &j.Attempt, &j.Failures, &j.MaxAttempts, &j.RunAfter, &leaseToken, &leaseOwner,
 		&leaseExpires, &cancelAt, &dedupe, &once, &token, &j.ResultAttempt, &j.Rows, &errText, &retryOf,
-		&j.SubmittedBy, &j.Origin, &timeoutMS, &j.CreatedAt, &startedAt, &finAt)
+		&j.SubmittedBy, &j.Origin, &timeoutMS, &j.CreatedAt, &startedAt, &finAt, &resultStore, &resultChunks)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +69,8 @@ func scanJob(r rowScanner) (*queue.Job, error) {
 	j.Timeout = time.Duration(timeoutMS) * time.Millisecond
 	j.StartedAt = timePtr(startedAt)
 	j.FinishedAt = timePtr(finAt)
+	j.ResultStore = resultStore.String
+	j.ResultChunks = int(resultChunks.Int64)
 	j.RunAfter = j.RunAfter.UTC()
 	j.CreatedAt = j.CreatedAt.UTC()
 	return &j, nil
@@ -85,6 +89,14 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
+}
+
+// nullPositive stores 0 (not known) as NULL.
+func nullPositive(n int) any {
+	if n <= 0 {
+		return nil
+	}
+	return n
 }
 
 // micros is a duration as whole microseconds for INTERVAL ? MICROSECOND.
@@ -670,11 +682,13 @@ func fencedUpdate(ctx context.Context, tx *sql.Tx, l queue.Lease, set string, ar
 	return nil
 }
 
-// JobComplete marks the job succeeded; the lease's attempt is the result that counts.
-func (s *Store) JobComplete(ctx context.Context, l queue.Lease, rows int64) error {
+// JobComplete marks the job succeeded; the lease's attempt is the result that counts,
+// recorded with where its result lives and how many chunks it has.
+func (s *Store) JobComplete(ctx context.Context, l queue.Lease, c queue.Completion) error {
 	return s.inTx(ctx, fmt.Sprintf("complete job %d", l.JobID), func(tx *sql.Tx) error {
-		if err := fencedUpdate(ctx, tx, l, "status = 'succeeded', `rows` = ?, result_attempt = attempt, error = NULL, "+
-			"lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)", rows); err != nil {
+		if err := fencedUpdate(ctx, tx, l, "status = 'succeeded', `rows` = ?, result_attempt = attempt, "+
+			"result_store = ?, result_chunks = ?, error = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)",
+			c.Rows, nullString(c.ResultStore), nullPositive(c.ResultChunks)); err != nil {
 			return err
 		}
 		if err := freeSlots(ctx, tx, l.JobID); err != nil {

@@ -148,7 +148,7 @@ func TestSlotsHoldConcurrencyTwoUnderEightClaimers(t *testing.T) {
 						t.Errorf("%d jobs running in the database, limit %d", inDB, limit)
 					}
 					running.Add(-1)
-					if err := s.JobComplete(ctx, j.Lease(), 0); err != nil {
+					if err := s.JobComplete(ctx, j.Lease(), queue.Completion{Rows: 0}); err != nil {
 						t.Errorf("complete: %v", err)
 					}
 					done.Add(1)
@@ -213,7 +213,7 @@ func TestStaleLeaseAfterRescueIsFencedOut(t *testing.T) {
 	}{
 		{"heartbeat", func() error { _, err := s.JobHeartbeat(ctx, stale, 99, time.Minute); return err }},
 		{"result chunk", func() error { return s.ResultChunkPut(ctx, stale, 0, []byte("stale")) }},
-		{"complete", func() error { return s.JobComplete(ctx, stale, 99) }},
+		{"complete", func() error { return s.JobComplete(ctx, stale, queue.Completion{Rows: 99}) }},
 		{"fail", func() error {
 			_, err := s.JobFail(ctx, stale, queue.JobFailParams{Error: "x", Retryable: true})
 			return err
@@ -242,7 +242,7 @@ func TestStaleLeaseAfterRescueIsFencedOut(t *testing.T) {
 	if err := s.DB().QueryRowContext(ctx, "SELECT lease_token FROM rpt_slots WHERE scope = 'report:noop' AND n = 1").Scan(&slotOwner); err != nil || slotOwner != fresh.LeaseToken {
 		t.Errorf("slot held by %q (%v), want the new lease", slotOwner, err)
 	}
-	if err := s.JobComplete(ctx, fresh.Lease(), 1); err != nil {
+	if err := s.JobComplete(ctx, fresh.Lease(), queue.Completion{Rows: 1}); err != nil {
 		t.Errorf("complete with the new lease: %v", err)
 	}
 }
@@ -377,7 +377,7 @@ func BenchmarkSubmitClaimComplete(b *testing.B) {
 			if err != nil || len(jobs) != 1 {
 				b.Fatalf("claim: %d jobs, %v", len(jobs), err)
 			}
-			if err := s.JobComplete(ctx, jobs[0].Lease(), 0); err != nil {
+			if err := s.JobComplete(ctx, jobs[0].Lease(), queue.Completion{Rows: 0}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -448,7 +448,7 @@ func benchAgents(b *testing.B, agents int) {
 					go func() {
 						defer wg.Done()
 						defer func() { <-sem }()
-						if err := s.JobComplete(ctx, j.Lease(), 0); err != nil {
+						if err := s.JobComplete(ctx, j.Lease(), queue.Completion{Rows: 0}); err != nil {
 							b.Error(err)
 							cancel()
 							return
@@ -658,7 +658,7 @@ func TestClaimerProcess(t *testing.T) {
 		}
 		for _, j := range got {
 			fmt.Printf("claimed %d\n", j.ID)
-			if err := s.JobComplete(ctx, j.Lease(), 0); err != nil {
+			if err := s.JobComplete(ctx, j.Lease(), queue.Completion{Rows: 0}); err != nil {
 				t.Fatalf("complete %d: %v", j.ID, err)
 			}
 		}

@@ -226,11 +226,13 @@ func (s *Store) pruneResults(ctx context.Context, before time.Time) (int, error)
 	}
 }
 
-// deleteChunks deletes every result chunk of the jobs, pruneChunkRows per statement.
+// deleteChunks deletes every result chunk of the jobs, pruneChunkRows per statement,
+// in key order: chunk 0 of a result goes first, so a reader that finds a later chunk
+// missing and chunk 0 gone knows the result was pruned under it (results.ErrPruned).
 func (s *Store) deleteChunks(ctx context.Context, ids []int64) error {
 	in, args := queue.InList(ids)
 	for {
-		res, err := s.db.ExecContext(ctx, "DELETE FROM rpt_results WHERE job_id IN "+in+" LIMIT ?",
+		res, err := s.db.ExecContext(ctx, "DELETE FROM rpt_results WHERE job_id IN "+in+" ORDER BY job_id, attempt, seq LIMIT ?",
 			append(args, pruneChunkRows)...)
 		if err != nil {
 			return err

@@ -53,3 +53,35 @@ func (s *Store) ResultChunkGet(ctx context.Context, jobID int64, attempt int, se
 	}
 	return data, nil
 }
+
+// ResultChunkDelete deletes the chunks of (job, attempt), lowest seq first and
+// pruneChunkRows per statement (a result can be many MB), unless that attempt is the
+// job's succeeded result.
+func (s *Store) ResultChunkDelete(ctx context.Context, jobID int64, attempt int) (int, error) {
+	op := fmt.Sprintf("delete result chunks of job %d attempt %d", jobID, attempt)
+	var kept int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE id = ? AND status = 'succeeded' AND result_attempt = ?",
+		jobID, attempt).Scan(&kept)
+	if err != nil {
+		return 0, s.wrap(op, err)
+	}
+	if kept > 0 {
+		return 0, nil
+	}
+	total := 0
+	for {
+		res, err := s.db.ExecContext(ctx, "DELETE FROM rpt_results WHERE job_id = ? AND attempt = ? ORDER BY seq LIMIT ?",
+			jobID, attempt, pruneChunkRows)
+		if err != nil {
+			return total, s.wrap(op, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, s.wrap(op, err)
+		}
+		total += int(n)
+		if n < pruneChunkRows {
+			return total, nil
+		}
+	}
+}

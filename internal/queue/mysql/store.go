@@ -307,7 +307,10 @@ func (s *Store) wrap(op string, err error) error {
 	case mysqlErrNo(err) == errTableDenied || mysqlErrNo(err) == errDBAccessDenied:
 		return errclass.Errorf(errclass.Unavailable, "%s: the queue database refused the statement: the queue user lacks a grant this command needs: %w", op, err)
 	case mysqlErrNo(err) == errDiskFull || mysqlErrNo(err) == errRecordFileFull:
-		return errclass.Errorf(errclass.Unavailable, "%s: the queue database server is out of space (free disk space; `rpt db prune` deletes old results): %w", op, err)
+		// queue.ErrFull in the chain, not in the text: the agent fails such an attempt
+		// and discards its partial result.
+		return &errclass.Error{Class: errclass.Unavailable, Err: fmt.Errorf("%w: %w", queue.ErrFull, err),
+			Msg: fmt.Sprintf("%s: the queue database server is out of space (free disk space; `rpt db prune` deletes old results): %v", op, err)}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"Events", testEvents},
 		{"RouteAndSources", testRouteAndSources},
 		{"ResultChunks", testResultChunks},
+		{"CompletionRecordsResult", testCompletionRecordsResult},
 		{"Agents", testAgents},
 		{"JobList", testJobList},
 		{"MigrateTwice", testMigrateTwice},
@@ -159,7 +160,7 @@ func ids(jobs []*queue.Job) []int64 {
 
 func complete(t *testing.T, s queue.Store, j *queue.Job) {
 	t.Helper()
-	if err := s.JobComplete(t.Context(), j.Lease(), 0); err != nil {
+	if err := s.JobComplete(t.Context(), j.Lease(), queue.Completion{Rows: 0}); err != nil {
 		t.Fatalf("complete job %d: %v", j.ID, err)
 	}
 }
@@ -303,7 +304,7 @@ func testEnqueueGetRoundTrip(t *testing.T, s queue.Store) {
 		c.LeaseExpires == nil || c.StartedAt == nil || !bytes.Equal(c.Definition, p.Definition) {
 		t.Fatalf("claimed job = %+v, want running attempt 1 with a lease of %s and the definition", c, agentName)
 	}
-	if err := s.JobComplete(t.Context(), c.Lease(), 42); err != nil {
+	if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 42}); err != nil {
 		t.Fatalf("complete: %v", err)
 	}
 	j := wantStatus(t, s, c.ID, queue.StatusSucceeded)
@@ -478,7 +479,7 @@ func testConcurrentClaimers(t *testing.T, s queue.Store) {
 					}
 					claimed[j.ID] = name
 					mu.Unlock()
-					if err := s.JobComplete(context.Background(), j.Lease(), 1); err != nil {
+					if err := s.JobComplete(context.Background(), j.Lease(), queue.Completion{Rows: 1}); err != nil {
 						t.Errorf("%s: complete job %d: %v", name, j.ID, err)
 					}
 				}
@@ -530,7 +531,7 @@ func testExpiredLeaseRescued(t *testing.T, s queue.Store) {
 			second.ID, second.Attempt, second.Failures, j.ID)
 	}
 	// The first agent's lease is gone whatever it tries.
-	if err := s.JobComplete(t.Context(), stale, 1); !errors.Is(err, queue.ErrLeaseLost) {
+	if err := s.JobComplete(t.Context(), stale, queue.Completion{Rows: 1}); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("complete with the stale lease: %v, want ErrLeaseLost", err)
 	}
 	if _, err := s.JobHeartbeat(t.Context(), stale, 1, longLease); !errors.Is(err, queue.ErrLeaseLost) {
@@ -539,7 +540,7 @@ func testExpiredLeaseRescued(t *testing.T, s queue.Store) {
 	if err := s.ResultChunkPut(t.Context(), stale, 0, []byte("x")); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("chunk put with the stale lease: %v, want ErrLeaseLost", err)
 	}
-	if err := s.JobComplete(t.Context(), second.Lease(), 3); err != nil {
+	if err := s.JobComplete(t.Context(), second.Lease(), queue.Completion{Rows: 3}); err != nil {
 		t.Fatalf("complete with the new lease: %v", err)
 	}
 	if got := wantStatus(t, s, j.ID, queue.StatusSucceeded); got.ResultAttempt != 2 {
@@ -574,7 +575,7 @@ func testStaleToken(t *testing.T, s queue.Store) {
 	missing := queue.Lease{JobID: c.ID + 1000, Token: c.LeaseToken, Attempt: c.Attempt}
 	for _, l := range []queue.Lease{bad, missing} {
 		checks := map[string]error{}
-		checks["complete"] = s.JobComplete(t.Context(), l, 1)
+		checks["complete"] = s.JobComplete(t.Context(), l, queue.Completion{Rows: 1})
 		_, checks["heartbeat"] = s.JobHeartbeat(t.Context(), l, 1, longLease)
 		checks["chunk put"] = s.ResultChunkPut(t.Context(), l, 0, []byte("x"))
 		_, checks["fail"] = s.JobFail(t.Context(), l, queue.JobFailParams{Error: "x", Retryable: true})
@@ -590,7 +591,7 @@ func testStaleToken(t *testing.T, s queue.Store) {
 		t.Errorf("fenced-out writes changed the job: rows %d failures %d", got.Rows, got.Failures)
 	}
 	complete(t, s, c)
-	if err := s.JobComplete(t.Context(), c.Lease(), 1); !errors.Is(err, queue.ErrLeaseLost) {
+	if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 1}); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("second completion: %v, want ErrLeaseLost", err)
 	}
 	if _, err := s.JobHeartbeat(t.Context(), c.Lease(), 1, longLease); !errors.Is(err, queue.ErrLeaseLost) {
@@ -672,7 +673,7 @@ func runLimited(t *testing.T, s queue.Store, total, limit int) {
 					mu.Lock()
 					running--
 					mu.Unlock()
-					if err := s.JobComplete(context.Background(), j.Lease(), 0); err != nil {
+					if err := s.JobComplete(context.Background(), j.Lease(), queue.Completion{Rows: 0}); err != nil {
 						t.Errorf("%s: complete %d: %v", name, j.ID, err)
 					}
 					mu.Lock()
@@ -939,7 +940,7 @@ func testRelease(t *testing.T, s queue.Store) {
 		if got.Failures != 0 || got.LeaseToken != "" {
 			t.Fatalf("after release %d: failures %d, lease token %q: want 0 and none", i, got.Failures, got.LeaseToken)
 		}
-		if err := s.JobComplete(t.Context(), c.Lease(), 0); !errors.Is(err, queue.ErrLeaseLost) {
+		if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 0}); !errors.Is(err, queue.ErrLeaseLost) {
 			t.Errorf("complete after release: %v, want ErrLeaseLost", err)
 		}
 	}
@@ -1231,6 +1232,37 @@ func testResultChunks(t *testing.T, s queue.Store) {
 	}
 	if err := s.ResultChunkPut(t.Context(), c.Lease(), 3, []byte("late")); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("put after completion: %v, want ErrLeaseLost", err)
+	}
+}
+
+// testCompletionRecordsResult: the fenced completion records where the result lives
+// and its chunk count (migration 00003); a completion that names none leaves both
+// unset, as for jobs finished before they were recorded.
+func testCompletionRecordsResult(t *testing.T, s queue.Store) {
+	enqueue(t, s, job("recorded"))
+	c := claimOne(t, s)
+	if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 7, ResultStore: "archive", ResultChunks: 3}); err != nil {
+		t.Fatal(err)
+	}
+	got := wantStatus(t, s, c.ID, queue.StatusSucceeded)
+	if got.Rows != 7 || got.ResultStore != "archive" || got.ResultChunks != 3 || got.ResultAttempt != c.Attempt {
+		t.Errorf("completed job: rows %d, store %q, chunks %d, result attempt %d; want 7, archive, 3, %d",
+			got.Rows, got.ResultStore, got.ResultChunks, got.ResultAttempt, c.Attempt)
+	}
+	enqueue(t, s, job("unrecorded"))
+	u := claimOne(t, s)
+	if err := s.JobComplete(t.Context(), u.Lease(), queue.Completion{Rows: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, s, u.ID); got.ResultStore != "" || got.ResultChunks != 0 {
+		t.Errorf("completion without a result: store %q, chunks %d; want none", got.ResultStore, got.ResultChunks)
+	}
+	// A stale completion records nothing.
+	if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 9, ResultStore: "other", ResultChunks: 9}); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Errorf("second completion: %v, want ErrLeaseLost", err)
+	}
+	if got := get(t, s, c.ID); got.ResultStore != "archive" || got.ResultChunks != 3 {
+		t.Errorf("after a stale completion: store %q, chunks %d; want archive, 3", got.ResultStore, got.ResultChunks)
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 const jobColumns = `id, kind, report, definition, definition_sha256, params, source, route, scopes,
 	neg_priority, status, attempt, failures, max_attempts, run_after, lease_token, lease_owner,
 	lease_expires, cancel_requested_at, dedupe_key, once_key, submit_token, result_attempt, "rows",
-	error, retry_of, submitted_by, origin, timeout_ms, created_at, started_at, finished_at`
+	error, retry_of, submitted_by, origin, timeout_ms, created_at, started_at, finished_at,
+	result_store, result_chunks`
 
 // fenced is the condition of every agent write: it applies only while the job runs
 // under this lease.
@@ -47,6 +48,9 @@ func fromNullMicros(n sql.NullInt64) *time.Time {
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
+// nullPositive stores 0 (not known) as NULL.
+func nullPositive(n int) sql.NullInt64 { return sql.NullInt64{Int64: int64(n), Valid: n > 0} }
+
 func scanJob(sc rowScanner) (*queue.Job, error) {
 	var (
 		j                                        queue.Job
@@ -56,11 +60,14 @@ func scanJob(sc rowScanner) (*queue.Job, error) {
 		dedupe, once, submit                     sql.NullString
 		leaseExpires, cancelAt, retryOf          sql.NullInt64
 		startedAt, finishedAt                    sql.NullInt64
+		resultStore                              sql.NullString
+		resultChunks                             sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &kind, &j.Report, &j.Definition, &j.DefinitionSHA256, &params, &j.Source,
 		&route, &scopes, &negPriority, &status, &j.Attempt, &j.Failures, &j.MaxAttempts, &runAfter,
 		&leaseToken, &leaseOwner, &leaseExpires, &cancelAt, &dedupe, &once, &submit, &j.ResultAttempt,
-		&j.Rows, &j.Error, &retryOf, &j.SubmittedBy, &j.Origin, &timeMS, &createdAt, &startedAt, &finishedAt)
+		&j.Rows, &j.Error, &retryOf, &j.SubmittedBy, &j.Origin, &timeMS, &createdAt, &startedAt, &finishedAt,
+		&resultStore, &resultChunks)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +100,8 @@ func scanJob(sc rowScanner) (*queue.Job, error) {
 	j.CreatedAt = fromMicros(createdAt)
 	j.StartedAt = fromNullMicros(startedAt)
 	j.FinishedAt = fromNullMicros(finishedAt)
+	j.ResultStore = resultStore.String
+	j.ResultChunks = int(resultChunks.Int64)
 	return &j, nil
 }
 
@@ -391,11 +400,13 @@ func fencedUpdate(ctx context.Context, tx *wtx, l queue.Lease, set string, args 
 	return nil
 }
 
-// JobComplete marks the job succeeded; the lease's attempt becomes the result attempt.
-func (s *Store) JobComplete(ctx context.Context, l queue.Lease, rows int64) error {
+// JobComplete marks the job succeeded; the lease's attempt becomes the result attempt,
+// recorded with where its result lives and how many chunks it has.
+func (s *Store) JobComplete(ctx context.Context, l queue.Lease, c queue.Completion) error {
 	return s.write(ctx, fmt.Sprintf("complete job %d", l.JobID), func(tx *wtx) error {
 		if err := fencedUpdate(ctx, tx, l, `status = 'succeeded', "rows" = ?, result_attempt = attempt,
-			error = '', lease_expires = NULL, finished_at = `+nowUS, rows); err != nil {
+			result_store = ?, result_chunks = ?, error = '', lease_expires = NULL, finished_at = `+nowUS,
+			c.Rows, nullString(c.ResultStore), nullPositive(c.ResultChunks)); err != nil {
 			return err
 		}
 		if err := freeSlots(ctx, tx, l.JobID); err != nil {
@@ -684,45 +695,6 @@ func (s *Store) EventList(ctx context.Context, jobID int64, afterSeq int64, limi
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	return out, nil
-}
-
-// ResultChunkPut stores chunk seq of the lease's attempt, replacing a chunk written
-// before (a retried put); fenced.
-func (s *Store) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
-	if seq < 0 {
-		return fmt.Errorf("put result chunk of job %d: seq %d is negative", l.JobID, seq)
-	}
-	if data == nil {
-		data = []byte{}
-	}
-	return s.write(ctx, fmt.Sprintf("put result chunk %d of job %d", seq, l.JobID), func(tx *wtx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM rpt_jobs WHERE `+fenced+` AND attempt = ?`,
-			l.JobID, l.Token, l.Attempt).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return queue.ErrLeaseLost
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO rpt_results (job_id, attempt, seq, data) VALUES (?, ?, ?, ?)`,
-			l.JobID, l.Attempt, seq, data)
-		return err
-	})
-}
-
-// ResultChunkGet returns chunk seq of (job, attempt); ErrNotFound past the last one.
-func (s *Store) ResultChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
-	var data []byte
-	err := s.r.QueryRowContext(ctx, `SELECT data FROM rpt_results WHERE job_id = ? AND attempt = ? AND seq = ?`,
-		jobID, attempt, seq).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("get result chunk %d of job %d attempt %d: %w", seq, jobID, attempt, queue.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get result chunk %d of job %d attempt %d: %w", seq, jobID, attempt, err)
-	}
-	return data, nil
 }
 
 // AgentHeartbeat upserts an agent's row; last_seen is the database's now. It leaves

@@ -294,8 +294,11 @@ func localFault(err error) error {
 		return err
 	}
 	switch e.Code() & 0xff {
-	case 13: // SQLITE_FULL
-		return errclass.Errorf(errclass.Unavailable, "%w: the disk of the queue database is full (free space; `rpt db prune` deletes old results)", err)
+	case 13: // SQLITE_FULL: the disk, or the max_page_count limit, has no room
+		// queue.ErrFull in the chain, not in the text: the agent fails such an attempt
+		// and discards its partial result (reads and deletes still work).
+		return &errclass.Error{Class: errclass.Unavailable, Err: fmt.Errorf("%w: %w", queue.ErrFull, err),
+			Msg: err.Error() + ": the disk of the queue database is full (free space; `rpt db prune` deletes old results)"}
 	case 10, 8, 14, 3: // SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM
 		return errclass.Errorf(errclass.Unavailable, "%w (check the queue database file, its folder and permissions)", err)
 	}

@@ -149,7 +149,7 @@ func TestTwoStoresConcurrentClaims(t *testing.T) {
 					mu.Lock()
 					seen[j.ID]++
 					mu.Unlock()
-					if err := s.JobComplete(ctx, j.Lease(), 0); err != nil {
+					if err := s.JobComplete(ctx, j.Lease(), queue.Completion{Rows: 0}); err != nil {
 						t.Errorf("complete: %v", err)
 					}
 				}
@@ -234,7 +234,7 @@ func BenchmarkSubmitClaimComplete(b *testing.B) {
 		if err != nil || len(jobs) != 1 {
 			b.Fatalf("claim: %v, %v", jobs, err)
 		}
-		if err := s.JobComplete(ctx, jobs[0].Lease(), 1); err != nil {
+		if err := s.JobComplete(ctx, jobs[0].Lease(), queue.Completion{Rows: 1}); err != nil {
 			b.Fatal(err)
 		}
 	}
