@@ -389,7 +389,7 @@ func TestLatestMatchesResolvedParams(t *testing.T) {
 			t.Fatal(err)
 		}
 		j := claimOne(t, st)
-		if err := st.JobComplete(ctx, j.Lease(), 1); err != nil {
+		if err := st.JobComplete(ctx, j.Lease(), queue.Completion{Rows: 1}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, res.Job.ID)
