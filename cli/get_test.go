@@ -138,7 +138,7 @@ func TestGetPrunedWhileRead(t *testing.T) {
 }
 
 // TestGetIncompleteResult: a chunk missing from a result that is otherwise there fails
-// the command (exit 1), naming the chunk.
+// the command (exit 5: the store's trouble, not the job's), naming the chunk.
 func TestGetIncompleteResult(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	path := filepath.Join(t.TempDir(), "queue.db")
@@ -153,8 +153,8 @@ func TestGetIncompleteResult(t *testing.T) {
 	s.Close()
 	code, _, stderr := runGet(t, path, nil, strconv.FormatInt(j.ID, 10), "--csv")
 	want := "result of job " + strconv.FormatInt(j.ID, 10) + " attempt 1 is incomplete: chunk 2 of 3 missing"
-	if code != cli.ExitJobFailed || !strings.Contains(stderr, want) {
-		t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, cli.ExitJobFailed, want)
+	if code != cli.ExitUnreachable || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, cli.ExitUnreachable, want)
 	}
 }
 
