@@ -13,6 +13,7 @@ import (
 	"rpt/internal/queue"
 	"rpt/internal/queue/mysql"
 	"rpt/internal/queue/sqlite"
+	"rpt/internal/results"
 	"rpt/internal/source"
 	"rpt/internal/testenv"
 	"rpt/reportdefs"
@@ -196,7 +197,7 @@ func TestTrustedDefinitionsOnly(t *testing.T) {
 func TestTrustLookupUnavailableReleases(t *testing.T) {
 	store := newMemStore()
 	id := store.enqueueUnpublished("numbers", numbersDef, `{"count": 1}`)
-	a := New(store, (&fakeSource{rows: countRows}).opener(), testConfig(), nil)
+	a := New(store, results.InQueue(store), (&fakeSource{rows: countRows}).opener(), testConfig(), nil)
 	store.down.Store(true)
 	r := &run{job: &queue.Job{ID: id, Report: "numbers", Definition: []byte(numbersDef)}, log: a.log}
 	err := a.checkTrusted(context.Background(), r)
