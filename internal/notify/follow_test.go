@@ -275,3 +275,26 @@ func TestFollowForgedTerminalEventEndsNothing(t *testing.T) {
 		})
 	}
 }
+
+// Watching every job (rpt watch with no ID): an event of a job the table does not have
+// is not shown.
+func TestFollowAllShowsNoJobThatDoesNotExist(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, "127.0.0.1:0")
+	prefix := testPrefix(t)
+	pub := connect(t, Options{URL: agentURL(b), Prefix: prefix})
+	sub := connect(t, Options{URL: clientURL(b), Prefix: prefix})
+	waitConnected(t, sub)
+	src := &fakeEvents{}
+	f := &Follower{Source: src, Client: sub, Hold: 50 * time.Millisecond, PollDown: 20 * time.Millisecond, PollUp: time.Hour}
+	r := startFollow(t, t.Context(), f)
+	waitReads(t, src, 1)
+	pub.PublishEvent(EventFrom(ev(5, 404, "r", queue.EventSucceeded))) // no job 404
+	time.Sleep(200 * time.Millisecond)                                 // 4 holds: shown by now if it ever is
+	real := ev(6, 1, "r", queue.EventQueued)
+	src.commit(real)
+	pub.PublishEvent(EventFrom(real))
+	r.expect(t, "the real job only", 6)
+	r.expectNothingMore(t)
+	waitIgnored(t, f, 1)
+}
