@@ -34,6 +34,8 @@ var sentinels = []struct {
 	{queue.ErrInvalid, errclass.Invalid},
 	{source.ErrUnknownParam, errclass.Invalid},
 	{source.ErrConvert, errclass.Invalid},
+	// Report SQL that writes, refused by the source (read-only run): the definition is wrong.
+	{source.ErrReadOnly, errclass.Invalid},
 	{source.ErrUnknownDriver, errclass.Invalid},
 	{queue.ErrUnavailable, errclass.Unavailable},
 	{source.ErrUnavailable, errclass.Unavailable},

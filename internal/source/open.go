@@ -66,6 +66,7 @@ type sqlSource struct {
 	driver string
 	db     *sql.DB
 	killDB *sql.DB
+	readDB *sql.DB // SQLite: the read-only pool queries run on (readonly.go)
 }
 
 func (s *sqlSource) Name() string { return s.name }
@@ -76,8 +77,11 @@ func (s *sqlSource) Driver() string { return s.driver }
 
 func (s *sqlSource) Close() error {
 	err := s.db.Close()
-	if s.killDB != nil {
-		if kerr := s.killDB.Close(); err == nil {
+	for _, db := range []*sql.DB{s.killDB, s.readDB} {
+		if db == nil {
+			continue
+		}
+		if kerr := db.Close(); err == nil {
 			err = kerr
 		}
 	}
@@ -87,7 +91,8 @@ func (s *sqlSource) Close() error {
 // Query binds params and runs sql. SQLite and SQL Server cancel through their
 // drivers: modernc.org/sqlite calls sqlite3_interrupt when ctx ends, and
 // go-mssqldb sends a TDS attention packet, after which the server stops the
-// batch. MySQL needs queryMySQL.
+// batch. MySQL needs queryMySQL. Queries are read-only where the database can
+// enforce it (readonly.go).
 func (s *sqlSource) Query(ctx context.Context, query string, params map[string]any) (Rows, error) {
 	q, args, err := Bind(s.driver, query, params)
 	if err != nil {
@@ -96,8 +101,15 @@ func (s *sqlSource) Query(ctx context.Context, query string, params map[string]a
 	if s.driver == DialectMySQL {
 		return s.queryMySQL(ctx, q, args)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	db := s.db
+	if s.readDB != nil {
+		db = s.readDB
+	}
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
+		if ro := readOnlyRefusal(s.name, err); ro != err {
+			return nil, ro
+		}
 		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
 	}
 	r, err := newRows(ctx, s.driver, rows, nil)
@@ -121,6 +133,10 @@ func (s *sqlSource) queryMySQL(ctx context.Context, q string, args []any) (Rows,
 		_ = conn.Close()
 		return nil, fmt.Errorf("query source %q: connection id: %w", s.name, ctxError(ctx, err))
 	}
+	if err := mysqlBeginReadOnly(ctx, conn); err != nil {
+		_ = conn.Raw(func(any) error { return errBadConn }) // its session state is unknown
+		return nil, fmt.Errorf("query source %q: start a read-only transaction: %w", s.name, ctxError(ctx, connLost(err)))
+	}
 	run := &mysqlRun{src: s, conn: conn, id: id, done: make(chan struct{}), watched: make(chan struct{})}
 	go run.watch(ctx)
 	rows, err := conn.QueryContext(ctx, q, args...)
@@ -131,6 +147,9 @@ func (s *sqlSource) queryMySQL(ctx context.Context, q string, args []any) (Rows,
 			return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
 		}
 		_ = run.stop()
+		if ro := readOnlyRefusal(s.name, err); ro != err {
+			return nil, ro
+		}
 		return nil, fmt.Errorf("query source %q: %w", s.name, connLost(err))
 	}
 	r, err := newRows(ctx, s.driver, rows, run.stop)
@@ -176,7 +195,7 @@ func (m *mysqlRun) kill() {
 func (m *mysqlRun) stop() error {
 	close(m.done)
 	<-m.watched
-	if m.killed.Load() {
+	if m.killed.Load() || !mysqlEndReadOnly(m.conn) {
 		// Raw returning ErrBadConn closes the *sql.Conn and drops its driver connection.
 		_ = m.conn.Raw(func(any) error { return errBadConn })
 		return nil
@@ -214,7 +233,12 @@ func openSQLite(ctx context.Context, name string, cfg Config) (Source, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	return &sqlSource{name: name, driver: DialectSQLite, db: db}, nil
+	readDB, err := openSQLiteReader(path)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &sqlSource{name: name, driver: DialectSQLite, db: db, readDB: readDB}, nil
 }
 
 func openMySQL(ctx context.Context, name string, cfg Config) (Source, error) {

@@ -1,0 +1,95 @@
+package source
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/go-sql-driver/mysql"
+	"modernc.org/sqlite"
+)
+
+// Report SQL reads. Whoever wrote a definition, its query runs where the database
+// itself refuses writes, so that a slip past the other checks (trust, the
+// one-statement rule) still cannot change anything:
+//
+//   - MySQL/MariaDB: on the query's pinned connection, SET SESSION TRANSACTION READ
+//     ONLY and then START TRANSACTION READ ONLY. The session setting is what stops DDL:
+//     DROP TABLE commits the open transaction implicitly and would then run in a new,
+//     writable one (MariaDB 10.11 drops the table under START TRANSACTION READ ONLY
+//     alone). When the rows are closed, ROLLBACK and SET SESSION TRANSACTION READ WRITE
+//     give the connection back as it was; if either fails the connection is discarded.
+//   - SQLite: queries run on a pool of their own whose connections start with PRAGMA
+//     query_only and are never reused, so even a statement that turns the pragma off
+//     leaves nothing behind for the next query.
+//   - SQL Server (and Plex ODBC) have no client-side switch: their sources need a login
+//     that can only read (README).
+//
+// History writes (a definition's store:) do not go through Query: they use the
+// source's DB() pool, in results.WriteHistory's own fenced transaction.
+
+// ErrReadOnly is a report query that tried to write and was refused by the database.
+// It also matches ErrRequest: retrying the same SQL cannot help.
+var ErrReadOnly = errors.New("report SQL must only read")
+
+type readOnlyError struct {
+	source string
+	err    error
+}
+
+func (e *readOnlyError) Error() string {
+	return fmt.Sprintf("query source %q: %s: the database refused a write (%v)", e.source, ErrReadOnly, e.err)
+}
+
+func (e *readOnlyError) Unwrap() []error { return []error{ErrReadOnly, ErrRequest, e.err} }
+
+// MySQL and SQLite codes of a write refused by a read-only transaction or connection.
+const (
+	mysqlErrReadOnlyTx = 1792 // Cannot execute statement in a READ ONLY transaction
+	sqliteReadOnly     = 8    // SQLITE_READONLY (any extended code)
+)
+
+// readOnlyRefusal returns err as an ErrReadOnly error when it is the database refusing
+// a write, else err unchanged.
+func readOnlyRefusal(source string, err error) error {
+	var me *mysql.MySQLError
+	var se *sqlite.Error
+	switch {
+	case errors.As(err, &me) && me.Number == mysqlErrReadOnlyTx,
+		errors.As(err, &se) && se.Code()&0xff == sqliteReadOnly:
+		return &readOnlyError{source: source, err: err}
+	}
+	return err
+}
+
+// openSQLiteReader opens the pool report queries run on (see above).
+func openSQLiteReader(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout("+sqliteBusyTimeout+")&_pragma=query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxIdleConns(0)
+	return db, nil
+}
+
+// mysqlBeginReadOnly makes conn's session and a new transaction on it read-only.
+func mysqlBeginReadOnly(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION READ ONLY"); err != nil {
+		return err
+	}
+	_, err := conn.ExecContext(ctx, "START TRANSACTION READ ONLY")
+	return err
+}
+
+// mysqlEndReadOnly ends the read-only transaction and gives the session back its
+// read-write default; false means conn must be discarded.
+func mysqlEndReadOnly(conn *sql.Conn) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
+	defer cancel()
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		return false
+	}
+	_, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION READ WRITE")
+	return err == nil
+}
