@@ -86,8 +86,11 @@ func submitCommand(d *Deps) *ucli.Command {
 			req := jobs.SubmitRequest{Report: c.Args().First(), Params: params, Priority: c.Int("priority"),
 				Dedupe: c.String("dedupe"), OncePer: c.Duration("once-per"), Token: c.String("submit-token"),
 				Origin: queue.OriginCLI}
+			// One reading of the clock for the whole submit: --at +DURATION, relative
+			// parameters and the once key all count from the same instant.
+			now := d.Now()
 			if at := c.String("at"); at != "" {
-				t, err := parseAt(at, d.Now(), e.loc)
+				t, err := parseAt(at, now, e.loc)
 				if err != nil {
 					return err
 				}
@@ -109,6 +112,7 @@ func submitCommand(d *Deps) *ucli.Command {
 			pub := &lazyNotifier{e: e, ctx: ctx, store: store}
 			defer pub.close()
 			svc := e.jobs(store)
+			svc.Now = func() time.Time { return now }
 			svc.Publisher = pub
 			res, err := svc.Submit(ctx, req)
 			if err != nil {

@@ -53,9 +53,11 @@ var sentinels = []struct {
 	{syscall.EIO, errclass.Unavailable},
 	{syscall.EROFS, errclass.Unavailable},
 	// A path that does not exist or may not be opened was given by the caller (a
-	// --file, --config or report folder).
+	// --file, --config or report folder), or names a folder where a file belongs.
 	{fs.ErrNotExist, errclass.Invalid},
 	{fs.ErrPermission, errclass.Invalid},
+	{syscall.EISDIR, errclass.Invalid},
+	{syscall.ENOTDIR, errclass.Invalid},
 }
 
 // Class is the class of err: the class of an *errclass.Error in its chain, else the

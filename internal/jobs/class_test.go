@@ -44,6 +44,7 @@ func TestClass(t *testing.T) {
 		{"read-only file system", w(syscall.EROFS), errclass.Unavailable},
 		{"missing file", w(openErr), errclass.Invalid},
 		{"access denied to a file", w(&fs.PathError{Op: "open", Path: "x", Err: syscall.EACCES}), errclass.Invalid},
+		{"a folder given for a file", w(&fs.PathError{Op: "read", Path: "x", Err: syscall.EISDIR}), errclass.Invalid},
 		{"interrupted", w(context.Canceled), errclass.Interrupted},
 		{"classed beats sentinel", errclass.Errorf(errclass.Unavailable, "schema missing: %w", queue.ErrNotFound), errclass.Unavailable},
 		{"job outcome", jobs.Outcome(&queue.Job{ID: 1, Status: queue.StatusFailed}), errclass.JobFailed},
