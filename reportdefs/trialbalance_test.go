@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,15 +57,34 @@ type tbAccount struct {
 
 const pcnHQ, pcnOther = 123681, 295932
 
+// tbAccounts is a small double-entry ledger, each period's debits equal to its credits,
+// with the year closed into retained earnings in December. The entries (cents):
+//
+//	202411  cash sale 1000.00           Cash D 100000  Sales C 100000
+//	        goods on account 12.30      COGS D   1230  AP    C   1230
+//	202412  cash sale 250.00            Cash D  25000  Sales C  25000
+//	        goods for cash 300.00       COGS D  30000  Cash  C  30000
+//	        close 2024: Sales D 125000 (its year), COGS C 31230 (its year), RE C 93770
+//	202501  cash sale 100.00            Cash D  10000  Sales C  10000
+//	        goods on account 0.07       COGS D      7  AP    C      7
+//	        pay the vendor 12.30        AP   D   1230  Cash  C   1230
+//	202502  cash sale 0.01              Cash D      1  Sales C      1
+//	        goods for cash 0.99         COGS D     99  Cash  C     99
+//	202503  refund a return 0.05        Sales D     5  Cash  C      5
+//	        pay the vendor 0.07         AP   D      7  Cash  C      7
+//	202512  vendor rebate 1.06          Cash D    106  COGS  C    106
+//	        close 2025: Sales D 9996, COGS nothing (its year is 7 + 99 - 106 = 0), RE C 9996
 var tbAccounts = []tbAccount{
 	{1, "10000-000", "Cash", "Asset", 0, 10, "Current assets", 101, "Cash and equivalents", map[int][2]int64{
-		202411: {100000, 0}, 202412: {0, 5}, 202501: {1230, 0}, 202502: {0, 2460}}},
+		202411: {100000, 0}, 202412: {25000, 30000}, 202501: {10000, 1230}, 202502: {1, 99}, 202503: {0, 12}, 202512: {106, 0}}},
 	{2, "20000-000", "Accounts payable", "Liability", 0, 20, "Current liabilities", 201, "Payables", map[int][2]int64{
-		202411: {0, 1230}, 202501: {0, 5}, 202503: {1235, 0}}},
-	{3, "40000-000", "Sales", "Revenue", 1, 40, "Sales", 401, "Product sales", map[int][2]int64{
-		202411: {0, 50000}, 202412: {0, 25000}, 202501: {0, 10000}, 202502: {0, 1}, 202503: {5, 0}}},
-	{4, "50000-000", "Cost of goods sold", "Expense", 1, 50, "Cost of sales", 0, "", map[int][2]int64{
-		202412: {30000, 0}, 202501: {7, 0}, 202502: {99, 0}, 202512: {0, 106}}},
+		202411: {0, 1230}, 202501: {1230, 7}, 202503: {7, 0}}},
+	{3, "30000-000", "Retained earnings", "Equity", 0, 30, "Equity", 301, "Retained earnings", map[int][2]int64{
+		202412: {0, 93770}, 202512: {0, 9996}}},
+	{4, "40000-000", "Sales", "Revenue", 1, 40, "Sales", 401, "Product sales", map[int][2]int64{
+		202411: {0, 100000}, 202412: {125000, 25000}, 202501: {0, 10000}, 202502: {0, 1}, 202503: {5, 0}, 202512: {9996, 0}}},
+	{5, "50000-000", "Cost of goods sold", "Expense", 1, 50, "Cost of sales", 0, "", map[int][2]int64{
+		202411: {1230, 0}, 202412: {30000, 31230}, 202501: {7, 0}, 202502: {99, 0}, 202512: {0, 106}}},
 }
 
 // tbPeriods spans a year boundary: 202411 .. 202512 (14 periods).
@@ -252,20 +272,24 @@ func checkTrialBalance(t *testing.T, db *sql.DB, driver, report string) {
 	}{
 		{
 			// YTD of balance-sheet accounts includes 202411, before start_period;
-			// revenue/expense YTD resets in 202501.
+			// revenue/expense YTD resets in 202501, after the December close brought
+			// it to zero (Sales 2024: -1000.00 - 250.00 + 1250.00 close).
 			name:  "across the year boundary",
 			given: map[string]string{"start_period": "202412", "end_period": "202502"},
 			want: []want{
-				{"2024-12", "10000-000", "-0.05", "999.95"},
+				{"2024-12", "10000-000", "-50.00", "950.00"},
 				{"2024-12", "20000-000", "0.00", "-12.30"},
-				{"2024-12", "40000-000", "-250.00", "-750.00"},
-				{"2024-12", "50000-000", "300.00", "300.00"},
-				{"2025-01", "10000-000", "12.30", "1012.25"},
-				{"2025-01", "20000-000", "-0.05", "-12.35"},
+				{"2024-12", "30000-000", "-937.70", "-937.70"},
+				{"2024-12", "40000-000", "1000.00", "0.00"},
+				{"2024-12", "50000-000", "-12.30", "0.00"},
+				{"2025-01", "10000-000", "87.70", "1037.70"},
+				{"2025-01", "20000-000", "12.23", "-0.07"},
+				{"2025-01", "30000-000", "0.00", "-937.70"},
 				{"2025-01", "40000-000", "-100.00", "-100.00"},
 				{"2025-01", "50000-000", "0.07", "0.07"},
-				{"2025-02", "10000-000", "-24.60", "987.65"},
-				{"2025-02", "20000-000", "0.00", "-12.35"},
+				{"2025-02", "10000-000", "-0.98", "1036.72"},
+				{"2025-02", "20000-000", "0.00", "-0.07"},
+				{"2025-02", "30000-000", "0.00", "-937.70"},
 				{"2025-02", "40000-000", "-0.01", "-100.01"},
 				{"2025-02", "50000-000", "0.99", "1.06"},
 			},
@@ -274,8 +298,9 @@ func checkTrialBalance(t *testing.T, db *sql.DB, driver, report string) {
 			name:  "one period, earlier activity only in ytd",
 			given: map[string]string{"start_period": "202503", "end_period": "202503"},
 			want: []want{
-				{"2025-03", "10000-000", "0.00", "987.65"},
-				{"2025-03", "20000-000", "12.35", "0.00"},
+				{"2025-03", "10000-000", "-0.12", "1036.60"},
+				{"2025-03", "20000-000", "0.07", "0.00"},
+				{"2025-03", "30000-000", "0.00", "-937.70"},
 				{"2025-03", "40000-000", "0.05", "-99.96"},
 				{"2025-03", "50000-000", "0.00", "1.06"},
 			},
@@ -284,9 +309,10 @@ func checkTrialBalance(t *testing.T, db *sql.DB, driver, report string) {
 			name:  "last period of the data",
 			given: map[string]string{"start_period": "2025-12", "end_period": "202512", "pcn": "123681"},
 			want: []want{
-				{"2025-12", "10000-000", "0.00", "987.65"},
+				{"2025-12", "10000-000", "1.06", "1037.66"},
 				{"2025-12", "20000-000", "0.00", "0.00"},
-				{"2025-12", "40000-000", "0.00", "-99.96"},
+				{"2025-12", "30000-000", "-99.96", "-1037.66"},
+				{"2025-12", "40000-000", "99.96", "0.00"},
 				{"2025-12", "50000-000", "-1.06", "0.00"},
 			},
 		},
@@ -294,9 +320,10 @@ func checkTrialBalance(t *testing.T, db *sql.DB, driver, report string) {
 			name:  "default periods (last-month of 2026-01-10 = 202512)",
 			given: map[string]string{},
 			want: []want{
-				{"2025-12", "10000-000", "0.00", "987.65"},
+				{"2025-12", "10000-000", "1.06", "1037.66"},
 				{"2025-12", "20000-000", "0.00", "0.00"},
-				{"2025-12", "40000-000", "0.00", "-99.96"},
+				{"2025-12", "30000-000", "-99.96", "-1037.66"},
+				{"2025-12", "40000-000", "99.96", "0.00"},
 				{"2025-12", "50000-000", "-1.06", "0.00"},
 			},
 		},
@@ -329,8 +356,8 @@ func checkTrialBalance(t *testing.T, db *sql.DB, driver, report string) {
 		if first != (tbRow{"2024-11", "Asset", "Current assets", "Cash and equivalents", "10000-000", "Cash", "1000.00", "1000.00"}) {
 			t.Errorf("first row = %+v", first)
 		}
-		if cogs := got[3]; cogs.catType != "Expense" || cogs.subName != "" || cogs.ytd != "0.00" {
-			t.Errorf("COGS row = %+v (want Expense, no sub-category, 0.00)", cogs)
+		if cogs := got[4]; cogs.catType != "Expense" || cogs.subName != "" || cogs.ytd != "12.30" {
+			t.Errorf("COGS row = %+v (want Expense, no sub-category, 12.30)", cogs)
 		}
 		// An independent running sum in Go over the same activity agrees on every row.
 		ytd := map[int]int64{}
@@ -348,7 +375,34 @@ func checkTrialBalance(t *testing.T, db *sql.DB, driver, report string) {
 				i++
 			}
 		}
+		// A ledger: each period's rows sum to zero, current and year-to-date.
+		sums := map[string][2]int64{}
+		for _, g := range got {
+			s := sums[g.period]
+			s[0] += textCents(t, g.current)
+			s[1] += textCents(t, g.ytd)
+			sums[g.period] = s
+		}
+		for p, s := range sums {
+			if s != [2]int64{} {
+				t.Errorf("%s: current sums to %s, ytd to %s; want 0.00 and 0.00", p, centsText(s[0]), centsText(s[1]))
+			}
+		}
+		if len(sums) != 14 {
+			t.Errorf("%d periods, want 14", len(sums))
+		}
 	})
+}
+
+// textCents reads a decimal with two places as cents.
+func textCents(t *testing.T, s string) int64 {
+	t.Helper()
+	dot := strings.Index(s, ".")
+	n, err := strconv.ParseInt(strings.Replace(s, ".", "", 1), 10, 64)
+	if dot < 0 || len(s)-dot != 3 || err != nil {
+		t.Fatalf("money %q is not a decimal with two places", s)
+	}
+	return n
 }
 
 func centsText(c int64) string {
