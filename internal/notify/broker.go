@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -126,6 +127,33 @@ type aclHook struct {
 
 	mu       sync.Mutex
 	retained map[string]bool // topics holding a retained message from a client ($SYS aside)
+
+	warnMu     sync.Mutex
+	warnedAt   map[string]time.Time // per message: when it was last logged
+	suppressed map[string]int       // per message: how many were not logged since
+}
+
+// warnEvery is how often one kind of broker warning is logged: a client that retries a
+// wrong password or a too large retained message must not flood the log.
+const warnEvery = 10 * time.Second
+
+func (h *aclHook) warn(msg string, args ...any) {
+	h.warnMu.Lock()
+	if h.warnedAt == nil {
+		h.warnedAt, h.suppressed = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	if now.Sub(h.warnedAt[msg]) < warnEvery {
+		h.suppressed[msg]++
+		h.warnMu.Unlock()
+		return
+	}
+	if n := h.suppressed[msg]; n > 0 {
+		args = append(args, "more_not_logged", n)
+	}
+	h.warnedAt[msg], h.suppressed[msg] = now, 0
+	h.warnMu.Unlock()
+	h.log.Warn(msg, args...)
 }
 
 func (h *aclHook) ID() string { return "rpt-acl" }
@@ -157,12 +185,12 @@ func (h *aclHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) boo
 		return false
 	}
 	if subtle.ConstantTimeCompare(pk.Connect.Password, []byte(want)) != 1 {
-		h.log.Warn("mqtt connection refused: wrong password", "user", string(pk.Connect.Username), "remote", cl.Net.Remote)
+		h.warn("mqtt connection refused: wrong password", "user", string(pk.Connect.Username), "remote", cl.Net.Remote)
 		return false
 	}
 	if pk.Connect.WillFlag {
 		if !mayPublish(string(pk.Connect.Username), pk.Connect.WillTopic) {
-			h.log.Warn("mqtt connection refused: last will on a topic the user may not publish",
+			h.warn("mqtt connection refused: last will on a topic the user may not publish",
 				"user", string(pk.Connect.Username), "topic", pk.Connect.WillTopic)
 			return false
 		}
@@ -197,14 +225,14 @@ func (h *aclHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet
 
 func (h *aclHook) mayRetain(topic string, payload []byte) bool {
 	if len(payload) > h.opts.MaxRetainedSize {
-		h.log.Warn("mqtt retained message too large: not kept", "topic", topic, "bytes", len(payload), "max", h.opts.MaxRetainedSize)
+		h.warn("mqtt retained message too large: not kept", "topic", topic, "bytes", len(payload), "max", h.opts.MaxRetainedSize)
 		return false
 	}
 	h.mu.Lock()
 	full := !h.retained[topic] && len(h.retained) >= h.opts.MaxRetained
 	h.mu.Unlock()
 	if full {
-		h.log.Warn("mqtt retained messages at their maximum: not kept", "topic", topic, "max", h.opts.MaxRetained)
+		h.warn("mqtt retained messages at their maximum: not kept", "topic", topic, "max", h.opts.MaxRetained)
 		return false
 	}
 	return true

@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -250,5 +251,26 @@ func TestEmbeddedBrokerBoundsPacketsAndRetained(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(kept, " "), `rpt/agents/a0={"state":"draining"}`) {
 		t.Errorf("retained a0 was not updated: %s", strings.Join(kept, " "))
+	}
+}
+
+// A client retrying a wrong password (or a too large retained message) is logged once
+// per warnEvery, with the count of what was not logged.
+func TestBrokerWarningsAreRateLimited(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	h := &aclHook{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	for range 5 {
+		h.warn("mqtt connection refused: wrong password", "user", "rpt-agent")
+	}
+	if n := strings.Count(buf.String(), "wrong password"); n != 1 {
+		t.Fatalf("%d lines logged for 5 refusals in a row, want 1:\n%s", n, buf.String())
+	}
+	h.warnMu.Lock()
+	h.warnedAt["mqtt connection refused: wrong password"] = time.Now().Add(-warnEvery)
+	h.warnMu.Unlock()
+	h.warn("mqtt connection refused: wrong password", "user", "rpt-agent")
+	if !strings.Contains(buf.String(), "more_not_logged=4") {
+		t.Errorf("the next line does not count the 4 not logged:\n%s", buf.String())
 	}
 }
