@@ -27,6 +27,7 @@ func demoCommand(d *Deps) *ucli.Command {
 					&ucli.StringFlag{Name: "plants", Usage: "comma-separated `PCNS` of the plants with production data (default the seven plants)"},
 					&ucli.IntFlag{Name: "log-days", Value: 60, Usage: "`N` days of work-center logs and shift reports ending yesterday (0: none)"},
 					&ucli.StringFlag{Name: "into", Usage: "target `DSN` (sqlite:PATH or mysql://...; default the embedded demo database)"},
+					&ucli.BoolFlag{Name: "force", Usage: "load --into a database that has the demo's table names but was not made by a demo load (its rows for the PCNs loaded are deleted)"},
 				},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() > 0 {
@@ -57,8 +58,11 @@ func demoCommand(d *Deps) *ucli.Command {
 						return err
 					}
 					into := c.String("into")
+					opts.Force = c.Bool("force")
 					if into == "" {
+						// rpt's own demo database: whatever is in it, rpt put there.
 						into = "sqlite:" + filepath.Join(e.dataDir, "demo.db")
+						opts.Force = true
 					}
 					if _, err := dsn.Scheme(into); err != nil {
 						return fmt.Errorf("--into: %w", err)

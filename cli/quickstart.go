@@ -41,7 +41,7 @@ func quickstartCommand(d *Deps) *ucli.Command {
 					return fmt.Errorf("quickstart: %w", err)
 				}
 				fmt.Fprintf(d.Stderr, "loading demo data into %s ...\n", demoPath)
-				st, err := demo.Load(ctx, "sqlite:"+demoPath, demo.Options{Scale: 1})
+				st, err := demo.Load(ctx, "sqlite:"+demoPath, demo.Options{Scale: 1, Force: true}) // rpt's own demo database
 				if err != nil {
 					return fmt.Errorf("load demo data: %w", err)
 				}

@@ -94,6 +94,10 @@ type Options struct {
 	// production data at all.
 	LogDays int
 
+	// Force lets Load write into a database that has the demo's table names but no
+	// MarkerTable (rows of the loaded PCNs there are deleted); Generate ignores it.
+	Force bool
+
 	// logEnd is End's day (UTC): the first day without logs. Set by normalize.
 	logEnd time.Time
 }

@@ -40,7 +40,9 @@ type Stats struct {
 // the former as the ETL does), and the production tables for Options.Plants. It
 // creates the tables when absent and replaces the rows of the PCNs and plants it loads
 // (and the category types) in one transaction, so a failed or cancelled load leaves
-// the previous data as it was; other PCNs are kept.
+// the previous data as it was; other PCNs are kept. A database that has the demo's
+// table names but was not made by a demo load (no MarkerTable) is refused with
+// ErrNotDemo unless opts.Force.
 func Load(ctx context.Context, dsnStr string, opts Options) (Stats, error) {
 	start := time.Now()
 	o, err := opts.normalize()
@@ -105,9 +107,86 @@ func openMySQL(s string) (*sql.DB, error) {
 	return db, nil
 }
 
+// MarkerTable is the table a demo load creates first, before any data table: a
+// database that has the demo's table names without it was not made by rpt (a real Plex
+// replica, a warehouse), and a load that deletes and replaces PCN rows there would
+// destroy real data, so Load refuses it unless Options.Force.
+const MarkerTable = "rpt_demo_marker"
+
+// ErrNotDemo is a database whose tables rpt's demo load did not create. It is also
+// ErrInvalid (exit 2: the command was pointed at the wrong database).
+var ErrNotDemo error = notDemo{}
+
+type notDemo struct{}
+
+func (notDemo) Error() string        { return "not a demo database" }
+func (notDemo) Is(target error) bool { return target == ErrInvalid }
+
+// checkDemo refuses a database that holds any of the demo's tables but no marker.
+func checkDemo(ctx context.Context, db *sql.DB, driver string, force bool) error {
+	names := []string{MarkerTable}
+	for _, t := range slices.Concat(Tables(), WarehouseTables(), ProductionTables()) {
+		names = append(names, t.Name)
+	}
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	q := "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name IN " + placeholders(len(names))
+	if driver == "mysql" {
+		q = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN " + placeholders(len(names))
+	}
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("look for existing tables: %w", err)
+	}
+	defer rows.Close()
+	var found []string
+	marker := false
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return fmt.Errorf("look for existing tables: %w", err)
+		}
+		if strings.EqualFold(n, MarkerTable) {
+			marker = true
+		} else {
+			found = append(found, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look for existing tables: %w", err)
+	}
+	if marker || len(found) == 0 || force {
+		return nil
+	}
+	slices.Sort(found)
+	shown := found
+	if len(shown) > 3 {
+		shown = append(slices.Clone(shown[:3]), fmt.Sprintf("and %d more", len(found)-3))
+	}
+	return fmt.Errorf("%w: it has tables named like the demo's (%s) that no demo load created (no %s table); "+
+		"loading would delete and replace their rows for the PCNs loaded; give --force if this database is yours to overwrite",
+		ErrNotDemo, strings.Join(shown, ", "), MarkerTable)
+}
+
 func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return Stats{}, fmt.Errorf("connect: %w", err)
+	}
+	if err := checkDemo(ctx, db, driver, o.Force); err != nil {
+		return Stats{}, err
+	}
+	// The marker first: if a later CREATE fails, the next load still knows the
+	// database as rpt's.
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+MarkerTable+" (id INT NOT NULL PRIMARY KEY, note VARCHAR(200) NOT NULL)"); err != nil {
+		return Stats{}, fmt.Errorf("create table %s: %w", MarkerTable, err)
+	}
+	if _, err := db.ExecContext(ctx, "DELETE FROM "+MarkerTable); err != nil {
+		return Stats{}, fmt.Errorf("mark demo database: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO "+MarkerTable+" (id, note) VALUES (1, ?)", "made by rpt demo load: its tables hold generated data"); err != nil {
+		return Stats{}, fmt.Errorf("mark demo database: %w", err)
 	}
 	// DDL before the transaction: MySQL commits implicitly on CREATE TABLE.
 	for _, t := range slices.Concat(Tables(), WarehouseTables(), ProductionTables()) {

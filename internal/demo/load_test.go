@@ -452,3 +452,72 @@ func TestLoadedNeedsWarehouse(t *testing.T) {
 		t.Error("Loaded without the warehouse balances")
 	}
 }
+
+func TestLoadRefusesForeignTablesSQLite(t *testing.T) {
+	t.Parallel()
+	testLoadRefusesForeignTables(t, sqliteDSN(t))
+}
+
+func TestLoadRefusesForeignTablesMariaDB(t *testing.T) {
+	t.Parallel()
+	testLoadRefusesForeignTables(t, testenv.MariaDB(t))
+}
+
+// testLoadRefusesForeignTables makes a database that looks like a real Plex replica:
+// the demo's tables holding rows, but no marker (a demo load, its marker dropped, and
+// half the balances of the PCN deleted so the data differs from anything a load
+// writes). A load is refused and changes nothing; --force loads (and marks it); after
+// that a plain load is accepted.
+func testLoadRefusesForeignTables(t *testing.T, target string) {
+	ctx := context.Background()
+	opts := testOptions()
+	opts.Periods = 3
+	opts.LogDays = -1
+	if _, err := Load(ctx, target, opts); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := openTestDB(t, target)
+	for _, stmt := range []string{
+		"DROP TABLE " + MarkerTable,
+		"DELETE FROM " + TableBalance.Name + " WHERE account_key % 2 = 0",
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	count := func() int {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+TableBalance.Name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	real := count()
+	if real == 0 || real == AccountsPerScale*opts.Periods {
+		t.Fatalf("the real data has %d balances: the delete did not make it differ", real)
+	}
+
+	_, err := Load(ctx, target, opts)
+	if !errors.Is(err, ErrNotDemo) || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "accounting_account, ") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("load into a database rpt did not make: err = %v, want ErrNotDemo naming the tables and --force", err)
+	}
+	if n := count(); n != real {
+		t.Fatalf("the refused load changed the balances: %d, was %d", n, real)
+	}
+	var marker int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+MarkerTable).Scan(&marker); err == nil {
+		t.Errorf("the refused load created %s", MarkerTable)
+	}
+
+	forced := opts
+	forced.Force = true
+	if _, err := Load(ctx, target, forced); err != nil {
+		t.Fatalf("--force: %v", err)
+	}
+	if n := count(); n != AccountsPerScale*opts.Periods {
+		t.Errorf("after --force: %d balances, want %d", n, AccountsPerScale*opts.Periods)
+	}
+	if _, err := Load(ctx, target, opts); err != nil {
+		t.Fatalf("a database --force loaded is a demo database: %v", err)
+	}
+}
