@@ -325,6 +325,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(data)
 	f.Add([]byte("name: &a [*a]\n"))
 	f.Add([]byte("params:\n  - {name: a, type: list<enum>, values: [x], default: [x, y]}\n"))
+	f.Add([]byte(procDef))
+	f.Add([]byte(dataSourceDef))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := Parse("fuzz.yaml", data)
 		if err != nil {
@@ -332,6 +334,12 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error not ErrInvalid: %v", err)
 			}
 			return
+		}
+		// Every driver gets an answer about the request, never a panic.
+		for _, drv := range Drivers {
+			if err := d.CheckDriver(drv); err != nil && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("CheckDriver(%s): error not ErrInvalid: %v", drv, err)
+			}
 		}
 		// A parsed definition resolves its defaults and binds them without panicking.
 		if resolved, err := d.Resolve(nil, time.Date(2025, 3, 31, 0, 0, 0, 0, time.UTC), time.UTC); err == nil {
