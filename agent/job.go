@@ -349,7 +349,11 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 		var status queue.Status
 		switch out {
 		case outComplete:
-			werr = a.store.JobComplete(ctx, r.lease, queue.Completion{Rows: rows, ResultStore: a.results.Name(), ResultChunks: r.chunks})
+			c := queue.Completion{Rows: rows}
+			if r.chunks > 0 { // a kind that keeps no result records no store
+				c.ResultStore, c.ResultChunks = a.results.Name(), r.chunks
+			}
+			werr = a.store.JobComplete(ctx, r.lease, c)
 			if errors.Is(werr, queue.ErrFull) {
 				// The queue database cannot take even the completion: the result, which
 				// may be what fills it, goes, and the attempt fails, to run again once

@@ -153,3 +153,20 @@ func TestFullQueueRefusesCompletion(t *testing.T) {
 		t.Errorf("completion tried %d times, want once", n)
 	}
 }
+
+// TestCompletionRecordsResult: the completion records the store the result went to and
+// its chunk count, which readers check the result against.
+func TestCompletionRecordsResult(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	id := store.enqueue("numbers", numbersDef, `{"count": 25000}`) // 10,000 rows a chunk
+	startAgent(t, store, (&fakeSource{rows: countRows}).opener(), testConfig())
+	waitFor(t, "the job to end", func() bool { return store.get(id).Status.Terminal() })
+	job := store.get(id)
+	if job.Status != queue.StatusSucceeded || job.ResultStore != results.QueueStoreName || job.ResultChunks != 3 {
+		t.Fatalf("job %s, store %q, %d chunks, error %q; want succeeded in %q with 3", job.Status, job.ResultStore, job.ResultChunks, job.Error, results.QueueStoreName)
+	}
+	if got := readResult(t, store, id, job.ResultAttempt); len(got) != 25000 {
+		t.Errorf("read %d rows, want 25000", len(got))
+	}
+}
