@@ -9,7 +9,17 @@ package results
 //
 // Schema changes happen before the transaction, because MySQL commits implicitly on
 // DDL. They are additive only (create table, add column, add index), so a load that
-// rolls back afterwards leaves nothing a reader could notice but new NULL columns.
+// rolls back afterwards leaves nothing a reader could notice but new NULL columns, and
+// they come only after every check that can refuse the load up front has passed: the
+// table is rpt's (below), the table's fence still lets this attempt load, and the
+// first batch's values fit.
+//
+// Only rpt's own tables are written: a table rpt created for history (recorded in
+// rpt_history_tables in the same database when it creates one), or one the definition
+// adopts (store: {adopt: true}). A definition naming an ETL table is refused before
+// anything is created, altered or deleted. Tables rpt loaded before it kept the
+// registry (they have rpt's bookkeeping columns and a row in rpt_history_fence) are
+// recorded on their next load.
 
 import (
 	"context"
@@ -42,6 +52,7 @@ const (
 	historyColAttempt  = "rpt_attempt"
 	historyColLoadedAt = "rpt_loaded_at"
 	historyFenceTable  = "rpt_history_fence"
+	historyTablesTable = "rpt_history_tables"
 )
 
 // historyBatchRows is the most rows one INSERT carries; historyMaxArgs keeps wide
@@ -77,6 +88,9 @@ type HistorySpec struct {
 	ReplaceWhere string   // replace: the condition of the rows a run replaces, with :name parameters
 	// Params binds ReplaceWhere's :name parameters (reportdefs.BindValues' result).
 	Params map[string]any
+	// Adopt lets the load write into an existing table rpt did not create (store:
+	// {adopt: true}); without it only rpt's own history tables are written.
+	Adopt bool
 }
 
 // HistoryFence identifies the attempt that loads and lets the load check, inside its
@@ -324,11 +338,27 @@ func (h *historyLoad) prepareSchema(ctx context.Context, db *sql.DB, first [][]a
 	if err := retryBusy(ctx, func() error { return h.createFenceTable(ctx, db) }); err != nil {
 		return fmt.Errorf("create %s: %w", historyFenceTable, err)
 	}
+	if err := retryBusy(ctx, func() error { return h.createRegistry(ctx, db) }); err != nil {
+		return fmt.Errorf("create %s: %w", historyTablesTable, err)
+	}
 	existing, err := h.tableColumns(ctx, db)
 	if err != nil {
 		return fmt.Errorf("read columns of history table %s: %w", t, err)
 	}
+	if len(existing) > 0 {
+		if err := h.checkOwned(ctx, db, existing); err != nil {
+			return err
+		}
+	}
+	if err := h.preflight(ctx, db, existing, first); err != nil {
+		return err
+	}
 	if len(existing) == 0 {
+		// Recorded first, so that a load of the same table starting meanwhile, which
+		// finds the table created but not yet recorded, does not take it for a foreign one.
+		if err := retryBusy(ctx, func() error { return h.register(ctx, db) }); err != nil {
+			return fmt.Errorf("record history table %s in %s: %w", t, historyTablesTable, err)
+		}
 		if err := retryBusy(ctx, func() error { return h.createTable(ctx, db, first) }); err != nil {
 			return fmt.Errorf("create history table %s: %w", t, err)
 		}
@@ -336,16 +366,27 @@ func (h *historyLoad) prepareSchema(ctx context.Context, db *sql.DB, first [][]a
 			return fmt.Errorf("read columns of history table %s: %w", t, err)
 		}
 	}
+	type addColumn struct{ name, ddl string }
+	var adds []addColumn
 	for i, c := range h.cols {
-		if _, ok := existing[c.Name]; ok {
-			continue
+		if _, ok := existing[c.Name]; !ok {
+			adds = append(adds, addColumn{c.Name, h.columnDDL(i, first)})
 		}
-		stmt := "ALTER TABLE " + h.quote(t) + " ADD COLUMN " + h.quote(c.Name) + " " + h.columnDDL(i, first)
+	}
+	// An adopted table gets the bookkeeping columns the load writes (NULL in its own
+	// rows); rpt_id is not needed for loading and is never added.
+	for _, b := range h.bookkeeping() {
+		if _, ok := existing[b.name]; !ok {
+			adds = append(adds, addColumn{b.name, b.ddl})
+		}
+	}
+	for _, a := range adds {
+		stmt := "ALTER TABLE " + h.quote(t) + " ADD COLUMN " + h.quote(a.name) + " " + a.ddl
 		if err := retryBusy(ctx, func() error {
 			_, err := db.ExecContext(ctx, stmt)
 			return err
 		}); err != nil && !isDuplicateColumn(err) {
-			return fmt.Errorf("add column %s to history table %s: %w", c.Name, t, err)
+			return fmt.Errorf("add column %s to history table %s: %w", a.name, t, err)
 		}
 	}
 	if h.spec.Mode == HistoryUpsert {
@@ -649,8 +690,8 @@ func (h *historyLoad) lockFence(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return fmt.Errorf("lock fence row: %w", err)
 	}
-	if jobID == h.fence.JobID && attempt > h.fence.Attempt {
-		return fmt.Errorf("attempt %d of job %d already loaded it, not attempt %d: %w", attempt, jobID, h.fence.Attempt, queue.ErrLeaseLost)
+	if err := h.staleAttempt(jobID, attempt); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE rpt_history_fence SET job_id = ?, attempt = ?, loaded_at = "+h.nowSQL()+" WHERE table_name = ?",
 		h.fence.JobID, h.fence.Attempt, t); err != nil {
@@ -783,4 +824,124 @@ func historyDecimals(s string) int {
 		return 0
 	}
 	return len(strings.TrimRight(s[dot+1:], "0"))
+}
+
+// staleAttempt refuses the load when a later attempt of the same job has already
+// loaded the table (the fence row holds jobID and attempt).
+func (h *historyLoad) staleAttempt(jobID int64, attempt int) error {
+	if jobID == h.fence.JobID && attempt > h.fence.Attempt {
+		return fmt.Errorf("attempt %d of job %d already loaded it, not attempt %d: %w", attempt, jobID, h.fence.Attempt, queue.ErrLeaseLost)
+	}
+	return nil
+}
+
+// createRegistry creates rpt_history_tables, the list of the tables rpt created for
+// history in this database.
+func (h *historyLoad) createRegistry(ctx context.Context, db *sql.DB) error {
+	stmt := `CREATE TABLE IF NOT EXISTS rpt_history_tables (
+	table_name VARCHAR(64) NOT NULL PRIMARY KEY,
+	job_id BIGINT NOT NULL,
+	attempt INT NOT NULL,
+	created_at DATETIME(6) NOT NULL
+)`
+	if h.driver == source.DialectSQLite {
+		stmt = `CREATE TABLE IF NOT EXISTS rpt_history_tables (
+	table_name TEXT NOT NULL PRIMARY KEY,
+	job_id INTEGER NOT NULL,
+	attempt INTEGER NOT NULL,
+	created_at DATETIME NOT NULL
+)`
+	}
+	_, err := db.ExecContext(ctx, stmt)
+	return err
+}
+
+// register records the table as one of rpt's history tables.
+func (h *historyLoad) register(ctx context.Context, db *sql.DB) error {
+	verb := "INSERT OR IGNORE"
+	if h.driver == source.DialectMySQL {
+		verb = "INSERT IGNORE"
+	}
+	_, err := db.ExecContext(ctx, verb+" INTO rpt_history_tables (table_name, job_id, attempt, created_at) VALUES (?, ?, ?, "+h.nowSQL()+")",
+		h.spec.Table, h.fence.JobID, h.fence.Attempt)
+	return err
+}
+
+// checkOwned refuses an existing table that is neither one of rpt's history tables nor
+// adopted by the definition. A table rpt loaded before the registry existed (rpt's
+// bookkeeping columns, and a fence row an attempt wrote) is recorded now.
+func (h *historyLoad) checkOwned(ctx context.Context, db *sql.DB, existing map[string]int) error {
+	t := h.spec.Table
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_history_tables WHERE table_name = ?", t).Scan(&n); err != nil {
+		return fmt.Errorf("read %s: %w", historyTablesTable, err)
+	}
+	if n > 0 || h.spec.Adopt {
+		return nil
+	}
+	_, hasID := existing[historyColID]
+	_, hasJob := existing[historyColJobID]
+	_, hasAttempt := existing[historyColAttempt]
+	_, hasLoaded := existing[historyColLoadedAt]
+	if hasID && hasJob && hasAttempt && hasLoaded {
+		var loads int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_history_fence WHERE table_name = ? AND job_id > 0", t).Scan(&loads); err != nil {
+			return fmt.Errorf("read %s: %w", historyFenceTable, err)
+		}
+		if loads > 0 {
+			if err := retryBusy(ctx, func() error { return h.register(ctx, db) }); err != nil {
+				return fmt.Errorf("record history table %s in %s: %w", t, historyTablesTable, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %s: store.table: the table exists and rpt did not create it for history (it is not in %s); "+
+		"name a new table, or add adopt: true to store: to load into this one", ErrHistorySpec, t, historyTablesTable)
+}
+
+// preflight runs, before any schema change, the checks that can refuse the load up
+// front: the fence (a later attempt of the job already loaded the table) and the
+// first batch's values against the columns they will go into (a NULL key, a
+// decimal with more places than an existing column holds).
+func (h *historyLoad) preflight(ctx context.Context, db *sql.DB, existing map[string]int, first [][]any) error {
+	t := h.spec.Table
+	var jobID int64
+	var attempt int
+	err := db.QueryRowContext(ctx, "SELECT job_id, attempt FROM rpt_history_fence WHERE table_name = ?", t).Scan(&jobID, &attempt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read fence row of %s: %w", t, err)
+	default:
+		if err := h.staleAttempt(jobID, attempt); err != nil {
+			return fmt.Errorf("history table %s: %w", t, err)
+		}
+	}
+	h.scale = make([]int, len(h.cols))
+	for i, c := range h.cols {
+		h.scale[i] = -1
+		if c.Type != source.TypeDecimal {
+			continue
+		}
+		if s, ok := existing[c.Name]; ok {
+			h.scale[i] = s
+		} else if h.driver == source.DialectMySQL {
+			h.scale[i] = decimalScale(first, i)
+		}
+	}
+	for i, row := range first {
+		if _, err := h.appendArgs(nil, row, int64(i+1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bookkeeping are the columns every load writes besides the result's, with the type
+// they get when added to an adopted table.
+func (h *historyLoad) bookkeeping() []struct{ name, ddl string } {
+	if h.driver == source.DialectMySQL {
+		return []struct{ name, ddl string }{{historyColJobID, "BIGINT NULL"}, {historyColAttempt, "INT NULL"}, {historyColLoadedAt, "DATETIME(6) NULL"}}
+	}
+	return []struct{ name, ddl string }{{historyColJobID, "INTEGER"}, {historyColAttempt, "INTEGER"}, {historyColLoadedAt, "DATETIME"}}
 }
