@@ -2,6 +2,9 @@ package cli_test
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -10,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"rpt/cli"
+	"rpt/internal/dsn"
 	"rpt/internal/source"
+	"rpt/internal/testenv"
 )
 
 // leakPW is the password every form below carries; it must never be printed or logged.
@@ -190,4 +197,63 @@ wait:
 	cancel()
 	<-done
 	return out.String()
+}
+
+// TestLeakMariaDBQueue: a MariaDB queue reached with a password (a user made for the
+// test) through the commands, an agent and `rpt server` with its embedded broker; the
+// banner names the queue, and no output holds the password.
+func TestLeakMariaDBQueue(t *testing.T) {
+	root := testenv.MariaDB(t)
+	cfg, err := dsn.MySQL(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(must(mysql.NewConnector(cfg)))
+	defer db.Close()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	user := "rpt_leak_" + hex.EncodeToString(b[:])
+	for _, stmt := range []string{
+		"CREATE USER '" + user + "'@'%' IDENTIFIED BY '" + leakPW + "'",
+		"GRANT ALL ON `" + cfg.DBName + "`.* TO '" + user + "'@'%'",
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Skipf("cannot make a user with a password: %v", err)
+		}
+	}
+	t.Cleanup(func() { _, _ = db.Exec("DROP USER '" + user + "'@'%'") })
+	u, _ := url.Parse(root)
+	u.User = url.UserPassword(user, leakPW)
+	queue := u.String()
+
+	work := t.TempDir()
+	isolateEnv(t, work)
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"--queue", queue, "db", "migrate"},
+		{"--queue", queue, "jobs", "list"},
+		{"--queue", queue, "--mqtt", "tcp://rpt:" + leakPW + "@127.0.0.1:1", "submit", "trial-balance"},
+	} {
+		code, stdout, stderr := runCLI(t, context.Background(), args)
+		if code != 0 {
+			t.Fatalf("rpt %v: exit %d: %s", args, code, stderr)
+		}
+		all.WriteString(stdout + stderr)
+	}
+	banner := runUntil(t, "rpt server:", "--queue", queue, "server", "--broker", "127.0.0.1:0")
+	all.WriteString(banner)
+	all.WriteString(runUntil(t, `"agent started"`, "--queue", queue, "--mqtt", "tcp://rpt:"+leakPW+"@127.0.0.1:1", "agent", "--name", "leak"))
+	if !strings.Contains(banner, "rpt server: queue mysql://"+user+":xxxxx@") {
+		t.Errorf("the banner does not name the queue redacted:\n%s", banner)
+	}
+	if i := strings.Index(all.String(), leakPW); i >= 0 {
+		t.Errorf("password shown: ...%s...", all.String()[max(0, i-200):min(all.Len(), i+60)])
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
