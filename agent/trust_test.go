@@ -213,3 +213,33 @@ func TestTrustLookupUnavailableReleases(t *testing.T) {
 		t.Fatalf("check after publishing: %v", err)
 	}
 }
+
+// A trusted definition whose store: names a table rpt did not create (here the source's
+// own table) fails without a retry, and the table gains no column and loses no row.
+func TestHistoryIntoForeignTableRefused(t *testing.T) {
+	const def = "name: hist\nsource: db\nsql: SELECT id AS n FROM victims\nstore:\n  table: victims\n"
+	for _, backend := range []string{"sqlite", "mariadb"} {
+		t.Run(backend, func(t *testing.T) {
+			rig := newTrustRig(t, backend)
+			if _, _, err := rig.store.DefinitionPublish(context.Background(), queue.DefinitionPublishParams{Report: "hist", Definition: []byte(def)}); err != nil {
+				t.Fatal(err)
+			}
+			startAgent(t, rig.store, rig.open, testConfig())
+			j := rig.wait(t, rig.submit(t, def))
+			if j.Status != queue.StatusFailed || j.Attempt != 1 || !strings.Contains(j.Error, "the table exists and rpt did not create it for history") {
+				t.Errorf("job: status %s attempt %d error %q; want failed at once, refused", j.Status, j.Attempt, j.Error)
+			}
+			if n := rig.victims(t); n != 3 {
+				t.Errorf("victims has %d rows, want 3", n)
+			}
+			var cols int
+			q := "SELECT COUNT(*) FROM pragma_table_info('victims')"
+			if backend == "mariadb" {
+				q = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'victims'"
+			}
+			if err := rig.db.QueryRow(q).Scan(&cols); err != nil || cols != 1 {
+				t.Errorf("victims has %d columns (%v), want its 1", cols, err)
+			}
+		})
+	}
+}
