@@ -12,6 +12,7 @@ import (
 	"rpt/agent"
 	"rpt/internal/notify"
 	"rpt/internal/queue"
+	"rpt/internal/source"
 )
 
 func agentCommand(d *Deps) *ucli.Command {
@@ -101,7 +102,7 @@ func agentCommand(d *Deps) *ucli.Command {
 			}
 			defer store.Close()
 			cfg := agent.Config{
-				Name: name, Labels: labels, Sources: sourceNames(e.cfg.Sources),
+				Name: name, Labels: labels, // Sources: runAgent
 				Concurrency: concurrency, LeaseDuration: lease, HeartbeatInterval: ac.Heartbeat,
 				Grace: c.Duration("grace"), PollInterval: c.Duration("poll"), Version: d.Version,
 				Listen:        c.String("listen"),
@@ -123,7 +124,20 @@ func agentCommand(d *Deps) *ucli.Command {
 // announced cancels reach it at once, its presence is retained with a last will, and a
 // relay publishes the events table (duplicates from several agents are harmless:
 // subscribers dedupe by seq). Nothing waits on the broker: without one the agent polls.
+//
+// The agent advertises (and claims jobs of) the configured sources this binary can open:
+// one whose driver is not built here is left out with a warning, so its jobs wait for
+// an agent that has the driver instead of failing here.
 func runAgent(ctx context.Context, e *env, store queue.Store, cfg agent.Config, log *slog.Logger) error {
+	names, skipped := runnableSources(e.cfg.Sources)
+	for _, n := range skipped {
+		log.Warn("source not served: its driver is not built in this binary", "source", n, "driver", e.cfg.Sources[n].DriverName())
+	}
+	if len(names) == 0 && len(skipped) > 0 {
+		// An empty list would mean "any source".
+		return usagef("agent: no configured source can run in this binary (%s: driver not built)", strings.Join(skipped, ", "))
+	}
+	cfg.Sources = names
 	// The agent runs, unpublished, only what its own configuration ships or names.
 	cfg.ReportDirs = e.cfg.Reports
 	rs, err := e.resultsStore(store)
@@ -177,4 +191,17 @@ func parseLabels(given []string) (map[string]string, error) {
 		}
 	}
 	return labels, nil
+}
+
+// runnableSources splits the configured sources (sorted by name) into those whose
+// driver this binary has and those whose driver it lacks (plexws, odbc).
+func runnableSources(m map[string]source.Config) (names, skipped []string) {
+	for _, n := range sourceNames(m) {
+		if source.Built(m[n].DriverName()) {
+			names = append(names, n)
+		} else {
+			skipped = append(skipped, n)
+		}
+	}
+	return names, skipped
 }

@@ -49,7 +49,7 @@ func serverCommand(d *Deps) *ucli.Command {
 			host, _ := os.Hostname()
 			fmt.Fprintf(d.Stderr, "rpt server: queue %s, broker %s, agent %s\n", redactedQueue(e), dsn.Redact(e.cfg.MQTT), host+"-server")
 			return runAgent(ctx, e, store, agent.Config{
-				Name: host + "-server", Sources: sourceNames(e.cfg.Sources), Concurrency: c.Int("concurrency"),
+				Name: host + "-server", Concurrency: c.Int("concurrency"), // Sources: runAgent
 				Listen: c.String("listen"), Version: d.Version, PruneInterval: agent.DefaultPruneInterval,
 				Retention: agent.Retention{Results: e.cfg.Retention.Results, Jobs: e.cfg.Retention.Jobs},
 			}, log)

@@ -59,6 +59,16 @@ func Open(ctx context.Context, name string, cfg Config) (Source, error) {
 	return s, nil
 }
 
+// Built reports whether this binary can open sources of the driver (sqlite, mysql,
+// sqlserver); plexws and odbc are named in configurations but not built yet.
+func Built(driver string) bool {
+	switch driver {
+	case DialectSQLite, DialectMySQL, DialectSQLServer:
+		return true
+	}
+	return false
+}
+
 // sqlSource is a database/sql source. For MySQL it also keeps a second pool
 // used only to send KILL QUERY, so a cancel is never stuck behind a full pool.
 type sqlSource struct {
