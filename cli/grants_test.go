@@ -129,3 +129,66 @@ func TestSubmitterGrantsCannotPublish(t *testing.T) {
 		t.Errorf("publish as admin printed %q", stdout.String())
 	}
 }
+
+// TestRoleGrantsRunAJob: with exactly the README's grants, the three roles do their
+// work on one MariaDB queue: the admin publishes, the agent (its own account) claims,
+// runs and completes the job and stores its result, the submitter submits, waits and
+// reads the result.
+func TestRoleGrantsRunAJob(t *testing.T) {
+	rootDSN := testenv.MariaDB(t)
+	ctx := context.Background()
+	st, err := mysql.Open(ctx, rootDSN, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(rootDSN)
+	db := strings.TrimPrefix(u.Path, "/")
+	subDSN := createRoleUser(t, st.DB(), rootDSN, db, "rpt_submitter")
+	agentDSN := createRoleUser(t, st.DB(), rootDSN, db, "rpt_agent")
+
+	work := t.TempDir()
+	t.Setenv("HOME", filepath.Join(work, "home"))
+	t.Setenv("XDG_DATA_HOME", filepath.Join(work, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
+	for _, k := range []string{"RPT_QUEUE", "RPT_CONFIG", "RPT_REPORTS", "RPT_MQTT"} {
+		t.Setenv(k, "")
+	}
+	defs := filepath.Join(work, "defs")
+	if err := os.Mkdir(defs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(defs, "one.yaml"), []byte("name: one\nsource: db\nsql: SELECT 41 + 1 AS answer\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(work, "rpt.yaml")
+	// The source's login is not the queue's: here the test server's.
+	if err := os.WriteFile(cfg, []byte("sources:\n  db: {driver: mysql, dsn: \""+rootDSN+"\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	as := func(dsn string, args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := cli.Main(ctx, append([]string{"rpt", "--config", cfg, "--queue", dsn, "--retry-for", "0"}, args...), deps(&stdout, &stderr))
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, errOut := as(rootDSN, "--reports", defs, "reports", "publish", filepath.Join(defs, "one.yaml")); code != 0 {
+		t.Fatalf("publish as admin: exit %d: %s", code, errOut)
+	}
+	logs, stop := startAgent(t, "--config", cfg, "--queue", agentDSN)
+	code, out, errOut := as(subDSN, "--reports", defs, "submit", "one", "--wait", "--timeout", "60s")
+	if code != 0 {
+		t.Fatalf("submit --wait as submitter: exit %d: %s\nagent log:\n%s", code, errOut, logs.String())
+	}
+	id := strings.TrimSpace(out)
+	code, out, errOut = as(subDSN, "get", id, "--csv")
+	if code != 0 || out != "answer\n42\n" {
+		t.Errorf("get as submitter: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	stop()
+	if strings.Contains(logs.String(), "denied") {
+		t.Errorf("the agent met a refused statement:\n%s", logs.String())
+	}
+}
