@@ -159,15 +159,7 @@ func elapsed(now time.Time, started, finished *time.Time) string {
 	return roundDur(end.Sub(*started)).String()
 }
 
-func roundDur(d time.Duration) time.Duration {
-	switch {
-	case d < time.Second:
-		return d.Round(time.Millisecond)
-	case d < time.Minute:
-		return d.Round(100 * time.Millisecond)
-	}
-	return d.Round(time.Second)
-}
+func roundDur(d time.Duration) time.Duration { return jobs.RoundDuration(d) }
 
 // memRows is a small in-memory source.Rows so listings use the same renderers as results.
 type memRows struct {
