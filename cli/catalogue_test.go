@@ -523,7 +523,7 @@ reports: [defs]
 sources:
   bad: {driver: mysql, dsn: "mysql://rpt:`+pw+`@127.0.0.1:1/rpt?timeout=1s", max_concurrent: 2}
   good: {driver: sqlite, dsn: "sqlite:`+filepath.Join(work, "good.db")+`"}
-  ws: {driver: plexws, url: "https://ws.example.invalid/api", user: me, password: "${RPT_TEST_WS_PASSWORD}"}
+  ws: {driver: sqlserver, dsn: "sqlserver://me:${RPT_TEST_WS_PASSWORD}@ws.example.invalid/api"}
 `))
 	writeFile(t, filepath.Join(work, "defs", "fail.yaml"), []byte("name: fail\nsource: bad\nmax_attempts: 1\nsql: SELECT 1 AS one\n"))
 	writeFile(t, filepath.Join(work, "defs", "ok.yaml"), []byte("name: ok\nsource: good\nsql: SELECT 1 AS one\n"))

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"rpt/internal/didyoumean"
+	"rpt/internal/yamlstrict"
 )
 
 //go:embed reports/*.yaml
@@ -52,10 +53,10 @@ func LoadCatalog(dirs ...string) (*Catalog, error) {
 	for _, dir := range dirs {
 		entries, err := os.ReadDir(dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, &FieldError{File: dir, Msg: "reports folder does not exist (named by reports: in rpt.yaml, --reports or RPT_REPORTS)"})
+			errs = append(errs, fieldError(dir, yamlstrict.Pos{}, "", "reports folder does not exist (named by reports: in rpt.yaml, --reports or RPT_REPORTS)"))
 			continue
 		} else if err != nil {
-			errs = append(errs, &FieldError{File: dir, Msg: fmt.Sprintf("cannot read reports folder: %v", errors.Unwrap(err))})
+			errs = append(errs, fieldError(dir, yamlstrict.Pos{}, "", "cannot read reports folder: %v", errors.Unwrap(err)))
 			continue
 		}
 		for _, e := range entries {
@@ -70,8 +71,7 @@ func LoadCatalog(dirs ...string) (*Catalog, error) {
 				continue
 			}
 			if prev, dup := fromDir[d.Name]; dup {
-				errs = append(errs, &FieldError{File: file, Line: 1, Field: "name",
-					Msg: fmt.Sprintf("report %q is also defined in %s", d.Name, prev)})
+				errs = append(errs, fieldError(file, d.NamePos, "name", "report %q is also defined in %s", d.Name, prev))
 				continue
 			}
 			fromDir[d.Name] = file

@@ -7,10 +7,10 @@
 package reportdefs
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,29 +19,32 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"rpt/internal/didyoumean"
+	"rpt/internal/inputfile"
 	"rpt/internal/source"
+	"rpt/internal/storemode"
+	"rpt/internal/yamlstrict"
 )
 
 // DefaultMaxAttempts is max_attempts when a definition does not set it.
 const DefaultMaxAttempts = 3
 
-// Store modes of a store: block.
+// Store modes of a store: block (the one set: internal/storemode).
 const (
-	StoreAppend  = "append"
-	StoreUpsert  = "upsert"
-	StoreReplace = "replace"
+	StoreAppend  = storemode.Append
+	StoreUpsert  = storemode.Upsert
+	StoreReplace = storemode.Replace
 )
-
-// Drivers a dialects: entry may name (the source drivers).
-var Drivers = []string{"sqlite", "mysql", "sqlserver", "plexws", "odbc"}
 
 // Definition is one parsed, validated report definition.
 type Definition struct {
 	Name        string
+	NamePos     yamlstrict.Pos // where name: is written
 	Title       string
 	Description string
 	Source      string
-	Params      []Param
+	// SourcePos is where source: is written, for errors about the source.
+	SourcePos yamlstrict.Pos
+	Params    []Param
 	// Concurrency is the most runs at once across all agents (0: unlimited); with Group
 	// set, the limit is shared by every report of the group.
 	Concurrency int
@@ -64,7 +67,7 @@ type Definition struct {
 	Raw      []byte // the file as read: the snapshot a job carries
 	File     string
 
-	keyLines map[string]int // line of each top-level key, for errors found after parsing
+	keyPos map[string]yamlstrict.Pos // where each top-level key is, for errors found after parsing
 }
 
 // Store is a definition's store: block: write each run's rows into a warehouse table.
@@ -91,6 +94,7 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	paramRE   = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	identRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	tableRE   = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`) // what the history loader accepts
 	labelRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 	emailRE   = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)
 	placeRE   = regexp.MustCompile(`\{([^{}]*)\}`)
@@ -118,8 +122,8 @@ var validationNow = time.Date(2000, 1, 15, 12, 0, 0, 0, time.UTC)
 // before it is read into memory.
 const MaxDefinitionSize = 1 << 20
 
-// ParseFile reads and parses one definition file, refusing one over MaxDefinitionSize
-// without reading it whole.
+// ParseFile reads and parses one definition file, refusing one over
+// MaxDefinitionSize, a directory, FIFO or device without reading it.
 func ParseFile(path string) (*Definition, error) {
 	data, err := ReadFile(path)
 	if err != nil {
@@ -128,246 +132,260 @@ func ParseFile(path string) (*Definition, error) {
 	return Parse(path, data)
 }
 
-// ReadFile reads a definition file, reading at most MaxDefinitionSize+1 bytes: a
-// larger file is an error satisfying errors.Is(err, ErrInvalid).
+const what = "a report definition"
+
+// ReadFile reads a definition file through inputfile.Read: at most
+// MaxDefinitionSize+1 bytes, and nothing from a path that is not a regular file. Every
+// error is a *FieldError naming the file and satisfies errors.Is(err, ErrInvalid).
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := inputfile.Read(path, MaxDefinitionSize, what)
 	if err != nil {
-		return nil, fmt.Errorf("read report definition: %w", err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxDefinitionSize {
-		return nil, tooBig(path, st.Size())
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxDefinitionSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read report definition: %w", err)
-	}
-	if len(data) > MaxDefinitionSize {
-		return nil, tooBig(path, -1)
+		msg := err.Error()
+		var ie *inputfile.Error
+		if errors.As(err, &ie) {
+			msg = ie.Msg
+		}
+		return nil, fieldError(path, yamlstrict.Pos{}, "", "%s", msg)
 	}
 	return data, nil
 }
 
-func tooBig(file string, size int64) error {
-	what := "more than 1 MiB"
-	if size >= 0 {
-		what = sizeText(size)
-	}
-	return &FieldError{File: file, Msg: fmt.Sprintf("file is %s; a report definition may be at most 1 MiB", what)}
-}
-
-// sizeText prints a byte count the way people read it: 512 bytes, 64.0 KiB, 50.0 MiB.
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
 // Parse decodes and validates one definition. file names the source in errors. Every
-// problem of the file is returned (errors.Join, ordered by line), each a *FieldError
-// satisfying errors.Is(err, ErrInvalid).
+// problem of the file is returned (errors.Join, ordered by position), each a
+// *FieldError satisfying errors.Is(err, ErrInvalid).
 func Parse(file string, data []byte) (*Definition, error) {
-	if len(data) > MaxDefinitionSize {
-		return nil, tooBig(file, int64(len(data)))
+	doc := &yamlstrict.Doc{File: file, Class: ErrInvalid, What: what, MaxSize: MaxDefinitionSize}
+	if len(data) <= MaxDefinitionSize && len(strings.TrimSpace(string(data))) == 0 {
+		doc.Addf(yamlstrict.Pos{Line: 1}, "", "empty file")
+		return nil, doc.Err()
 	}
-	p := &problems{file: file}
-	data = trimBOM(data)
-	if !checkText(p, data) {
-		return nil, p.err()
+	root := doc.Parse(data)
+	if doc.Failed() {
+		return nil, doc.Err()
 	}
-	root := parseYAML(p, data)
 	if root == nil {
-		return nil, p.err()
+		doc.Addf(yamlstrict.Pos{Line: 1}, "", "empty file")
+		return nil, doc.Err()
 	}
+	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	d := &Definition{Raw: slices.Clone(data), File: file, MaxAttempts: DefaultMaxAttempts}
-	var sqlNode *yaml.Node
+	var sqlNode, groupNode, filenameNode *yaml.Node
 	dialectNodes := map[string]*yaml.Node{}
-	var replaceNode *yaml.Node
-	var filenameNode *yaml.Node
-	var groupNode *yaml.Node
 	var reqNodes requestNodes
-	seen := mapping(p, root, "", []field{
-		{"name", func(v *yaml.Node, path string) {
-			if s, ok := str(p, v, path); ok {
+	var store *yaml.Node
+	seen := doc.Mapping(root, "",
+		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, path string) {
+			d.NamePos = yamlstrict.PosOf(v)
+			if s, ok := doc.Str(v, path); ok {
 				if !nameRE.MatchString(s) || len(s) > 100 {
-					p.at(v, path, "bad name %q (want lower-case letters, digits and '-', starting with a letter or digit)", s)
+					doc.At(v, path, "bad name %q (want lower-case letters, digits and '-', starting with a letter or digit)", s)
 				}
 				d.Name = s
 			}
 		}},
-		{"title", func(v *yaml.Node, path string) { d.Title, _ = str(p, v, path) }},
-		{"description", func(v *yaml.Node, path string) { d.Description, _ = str(p, v, path) }},
-		{"source", func(v *yaml.Node, path string) {
-			if s, ok := str(p, v, path); ok {
+		yamlstrict.Field{Key: "title", Fn: func(v *yaml.Node, path string) { d.Title, _ = doc.Str(v, path) }},
+		yamlstrict.Field{Key: "description", Fn: func(v *yaml.Node, path string) { d.Description, _ = doc.Str(v, path) }},
+		yamlstrict.Field{Key: "source", Fn: func(v *yaml.Node, path string) {
+			d.SourcePos = yamlstrict.PosOf(v)
+			if s, ok := doc.Str(v, path); ok {
 				if !nameRE.MatchString(s) && !identRE.MatchString(s) {
-					p.at(v, path, "bad source name %q", s)
+					doc.At(v, path, "bad source name %q", s)
 				}
 				d.Source = s
 			}
 		}},
-		{"params", func(v *yaml.Node, path string) { d.Params = parseParams(p, v, path) }},
-		{"concurrency", func(v *yaml.Node, path string) {
-			if n, ok := integer(p, v, path); ok {
+		yamlstrict.Field{Key: "params", Fn: func(v *yaml.Node, path string) { d.Params = parseParams(doc, v, path) }},
+		yamlstrict.Field{Key: "concurrency", Fn: func(v *yaml.Node, path string) {
+			if n, ok := doc.Int(v, path); ok {
 				if n < 1 {
-					p.at(v, path, "must be at least 1 (omit it for unlimited), got %d", n)
+					doc.At(v, path, "must be at least 1 (omit it for unlimited), got %d", n)
 				}
 				d.Concurrency = n
 			}
 		}},
-		{"group", func(v *yaml.Node, path string) {
+		yamlstrict.Field{Key: "group", Fn: func(v *yaml.Node, path string) {
 			groupNode = v
-			if s, ok := str(p, v, path); ok {
+			if s, ok := doc.Str(v, path); ok {
 				if !nameRE.MatchString(s) {
-					p.at(v, path, "bad group name %q (want lower-case letters, digits and '-')", s)
+					doc.At(v, path, "bad group name %q (want lower-case letters, digits and '-')", s)
 				}
 				d.Group = s
 			}
 		}},
-		{"timeout", func(v *yaml.Node, path string) {
-			if s, ok := str(p, v, path); ok {
+		yamlstrict.Field{Key: "timeout", Fn: func(v *yaml.Node, path string) {
+			if s, ok := doc.Str(v, path); ok {
 				t, err := time.ParseDuration(s)
 				switch {
 				case err != nil:
-					p.at(v, path, "bad duration %q (want e.g. 90s, 30m, 2h)", s)
+					doc.At(v, path, "bad duration %q (want e.g. 90s, 30m, 2h)", s)
 				case t <= 0:
-					p.at(v, path, "must be positive (omit it for no timeout), got %q", s)
+					doc.At(v, path, "must be positive (omit it for no timeout), got %q", s)
 				}
 				d.Timeout = t
 			}
 		}},
-		{"max_attempts", func(v *yaml.Node, path string) {
-			if n, ok := integer(p, v, path); ok {
+		yamlstrict.Field{Key: "max_attempts", Fn: func(v *yaml.Node, path string) {
+			if n, ok := doc.Int(v, path); ok {
 				if n < 1 || n > 100 {
-					p.at(v, path, "must be 1-100, got %d", n)
+					doc.At(v, path, "must be 1-100, got %d", n)
 				}
 				d.MaxAttempts = n
 			}
 		}},
-		{"requires", func(v *yaml.Node, path string) {
+		yamlstrict.Field{Key: "requires", Fn: func(v *yaml.Node, path string) {
 			d.Requires = map[string]string{}
-			strMap(p, v, path, func(k *yaml.Node, key, val, vpath string) {
+			doc.StrMap(v, path, func(k *yaml.Node, key, val, vpath string) {
 				if !labelRE.MatchString(key) {
-					p.at(k, vpath, "bad label name %q", key)
+					doc.At(k, vpath, "bad label name %q", key)
 				}
 				d.Requires[key] = val
 			})
 		}},
-		{"columns", func(v *yaml.Node, path string) {
+		yamlstrict.Field{Key: "columns", Fn: func(v *yaml.Node, path string) {
 			d.Columns = map[string]source.Type{}
-			strMap(p, v, path, func(k *yaml.Node, key, val, vpath string) {
+			doc.StrMap(v, path, func(k *yaml.Node, key, val, vpath string) {
 				if !columnRE.MatchString(key) {
-					p.at(k, vpath, "bad column name %q", key)
+					doc.At(k, vpath, "bad column name %q", key)
 				}
 				if !slices.Contains(columnTypes, source.Type(val)) {
-					p.at(k, vpath, "%s", didyoumean.Append(fmt.Sprintf("unknown column type %q (want int, decimal, float, string, bool, date, datetime)", val), val, columnTypeNames()))
+					doc.At(k, vpath, "%s", didyoumean.Append(fmt.Sprintf("unknown column type %q (want int, decimal, float, string, bool, date, datetime)", val), val, columnTypeNames()))
 				}
 				d.Columns[key] = source.Type(val)
 			})
 		}},
-		{"sql", func(v *yaml.Node, path string) {
+		yamlstrict.Field{Key: "sql", Fn: func(v *yaml.Node, path string) {
 			sqlNode = v
-			if s, ok := str(p, v, path); ok {
+			if s, ok := doc.Str(v, path); ok {
 				if strings.TrimSpace(s) == "" {
-					p.at(v, path, "empty SQL")
+					doc.At(v, path, "empty SQL")
 				}
 				d.SQL = s
 			}
 		}},
-		{"dialects", func(v *yaml.Node, path string) {
+		yamlstrict.Field{Key: "dialects", Fn: func(v *yaml.Node, path string) {
 			d.Dialects = map[string]string{}
-			if v.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(v.Content); i += 2 {
-					dialectNodes[v.Content[i].Value] = v.Content[i+1]
+			drivers := source.KnownDrivers()
+			doc.Pairs(v, path, "a mapping (driver: SQL)", "key", func(k, sqlv *yaml.Node, vpath string) {
+				val, ok := doc.Str(sqlv, vpath)
+				if !ok {
+					return
 				}
-			}
-			strMap(p, v, path, func(k *yaml.Node, key, val, vpath string) {
-				if !slices.Contains(Drivers, key) {
-					p.at(k, vpath, "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", key, strings.Join(Drivers, ", ")), key, Drivers))
+				if !slices.Contains(drivers, k.Value) {
+					doc.At(k, vpath, "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", k.Value, strings.Join(drivers, ", ")), k.Value, drivers))
 				}
 				if strings.TrimSpace(val) == "" {
-					p.at(k, vpath, "empty SQL")
+					doc.At(k, vpath, "empty SQL")
 				}
-				d.Dialects[key] = val
+				d.Dialects[k.Value] = val
+				dialectNodes[k.Value] = sqlv
 			})
 		}},
-		{"procedure", func(v *yaml.Node, path string) { d.Procedure = parseProcedure(p, v, path, &reqNodes) }},
-		{"datasource", func(v *yaml.Node, path string) { d.DataSource = parseDataSource(p, v, path, &reqNodes) }},
-		{"store", func(v *yaml.Node, path string) {
-			d.Store, replaceNode = parseStore(p, v, path)
-		}},
-		{"deliver", func(v *yaml.Node, path string) { d.Deliver = parseDeliver(p, v, path, d) }},
-		{"filename", func(v *yaml.Node, path string) {
-			d.Filename, _ = str(p, v, path)
+		yamlstrict.Field{Key: "procedure", Fn: func(v *yaml.Node, path string) { d.Procedure = parseProcedure(doc, v, path, &reqNodes) }},
+		yamlstrict.Field{Key: "datasource", Fn: func(v *yaml.Node, path string) { d.DataSource = parseDataSource(doc, v, path, &reqNodes) }},
+		yamlstrict.Field{Key: "store", Fn: func(v *yaml.Node, path string) { store = v; d.Store = parseStore(doc, v, path) }},
+		yamlstrict.Field{Key: "deliver", Fn: func(v *yaml.Node, path string) { d.Deliver = parseDeliver(doc, v, path, d) }},
+		yamlstrict.Field{Key: "filename", Fn: func(v *yaml.Node, path string) {
+			d.Filename, _ = doc.Str(v, path)
 			filenameNode = v
 		}},
-	})
+	)
 	if root.Kind != yaml.MappingNode {
-		return nil, p.err()
+		return nil, doc.Err()
 	}
 	for _, req := range []string{"name", "source"} {
 		if seen[req] == nil {
-			p.at(root, req, "missing (required)")
+			doc.At(root, req, "missing (required)")
 		}
 	}
 	if groupNode != nil && d.Concurrency == 0 {
-		p.at(groupNode, "group", "needs concurrency: (the number of runs the group allows at once)")
+		doc.At(groupNode, "group", "needs concurrency: (the number of runs the group allows at once)")
 	}
 	declared := map[string]bool{}
 	for _, prm := range d.Params {
 		declared[prm.Name] = true
 	}
-	checkRequest(p, root, d, seen, &reqNodes)
-	checkSQLParams(p, sqlNode, "sql", d.SQL, declared)
-	for _, drv := range sortedKeys(d.Dialects) {
-		checkSQLParams(p, dialectNodes[drv], "dialects."+drv, d.Dialects[drv], declared)
-	}
-	if d.Store != nil && replaceNode != nil {
-		checkSQLParams(p, replaceNode, "store.replace_where", d.Store.ReplaceWhere, declared)
-	}
-	if d.Deliver != nil && d.Deliver.Email != nil {
-		checkFilename(p, filenameLine(root), "deliver.email.filename", d.Deliver.Email.Filename, declared)
-	}
-	if filenameNode != nil {
-		checkFilename(p, filenameNode.Line, "filename", d.Filename, declared)
-		if strings.ContainsAny(d.Filename, "/\\") {
-			p.at(filenameNode, "filename", "%q: a file name, not a path", d.Filename)
+	checkRequest(doc, root, d, seen, &reqNodes)
+	// sql: runs on every driver that has no dialects: entry of its own, so it is read
+	// as each of them reads it (a MySQL backslash escape is no escape to SQLite).
+	var generic []string
+	for _, drv := range source.Drivers {
+		if _, own := d.Dialects[drv]; !own {
+			generic = append(generic, drv)
 		}
 	}
-	if err := p.err(); err != nil {
+	if len(generic) == 0 {
+		generic = source.Drivers
+	}
+	checkQuery(doc, sqlNode, "sql", d.SQL, generic, declared)
+	for _, drv := range sortedKeys(d.Dialects) {
+		checkQuery(doc, dialectNodes[drv], "dialects."+drv, d.Dialects[drv], []string{drv}, declared)
+	}
+	if d.Store != nil && d.Store.ReplaceWhere != "" {
+		where := yamlstrict.Lookup(store, "replace_where")
+		checkParams(doc, where, "store.replace_where", d.Store.ReplaceWhere, source.Drivers, declared)
+		checkSQL(doc, where, "store.replace_where", d.Store.ReplaceWhere, source.Drivers, source.CheckCondition)
+	}
+	if d.Deliver != nil && d.Deliver.Email != nil {
+		at := yamlstrict.PosOf(yamlstrict.Lookup(root, "deliver", "email", "filename"))
+		if at.Line == 0 {
+			at = yamlstrict.PosOf(root)
+		}
+		checkFilename(doc, at, "deliver.email.filename", d.Deliver.Email.Filename, declared)
+	}
+	if filenameNode != nil {
+		checkFilename(doc, yamlstrict.PosOf(filenameNode), "filename", d.Filename, declared)
+		if strings.ContainsAny(d.Filename, "/\\") {
+			doc.At(filenameNode, "filename", "%q: a file name, not a path", d.Filename)
+		}
+	}
+	if err := doc.Err(); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-func trimBOM(data []byte) []byte {
-	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
-		return data[3:]
-	}
-	return data
+// checkQuery checks report SQL as each of drivers reads it: its parameters and that it
+// is one statement.
+func checkQuery(doc *yamlstrict.Doc, n *yaml.Node, path, sql string, drivers []string, declared map[string]bool) {
+	checkParams(doc, n, path, sql, drivers, declared)
+	checkSQL(doc, n, path, sql, drivers, source.CheckStatement)
 }
 
-// checkSQLParams reports each ":name" in sql that is not a declared parameter, at the
-// line it is on.
-func checkSQLParams(p *problems, n *yaml.Node, path, sql string, declared map[string]bool) {
+// checkParams reports, at the place in the file where each is written, every ":name"
+// in sql that is not a declared parameter and every positional placeholder, as any of
+// drivers reads the text (the scanner Bind uses, so validation sees what runs).
+func checkParams(doc *yamlstrict.Doc, n *yaml.Node, path, sql string, drivers []string, declared map[string]bool) {
 	if n == nil || sql == "" {
 		return
 	}
 	reported := map[string]bool{}
-	for _, ref := range sqlParams(sql) {
-		if declared[ref.Name] || reported[ref.Name] {
-			continue
+	for _, drv := range drivers {
+		for _, ref := range source.ParamRefs(drv, sql) {
+			if (!ref.Positional && declared[ref.Name]) || reported[ref.Name] {
+				continue
+			}
+			reported[ref.Name] = true
+			at := yamlstrict.TextPos(n, doc.Source, ref.Offset)
+			if ref.Positional {
+				doc.Addf(at, path, "positional placeholder %s: parameters are bound by name, write :name", ref.Name)
+				continue
+			}
+			doc.Addf(at, path, ":%s is not a declared parameter (declared: %s)", ref.Name, declaredList(declared))
 		}
-		reported[ref.Name] = true
-		line := n.Line + strings.Count(sql[:ref.Start], "\n")
-		if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-			line++ // block scalar text starts on the line after the indicator
+	}
+}
+
+// checkSQL reports the first problem check finds in sql as any of drivers reads it.
+func checkSQL(doc *yamlstrict.Doc, n *yaml.Node, path, sql string, drivers []string, check func(dialect, sql string) error) {
+	if n == nil || sql == "" {
+		return
+	}
+	for _, drv := range drivers {
+		var se *source.SQLError
+		if err := check(drv, sql); errors.As(err, &se) {
+			doc.Addf(yamlstrict.TextPos(n, doc.Source, se.Offset), path, "%s", se.Msg)
+			return
 		}
-		p.add(line, path, ":%s is not a declared parameter (declared: %s)", ref.Name, declaredList(declared))
 	}
 }
 
@@ -387,92 +405,92 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func parseParams(p *problems, n *yaml.Node, path string) []Param {
+func parseParams(doc *yamlstrict.Doc, n *yaml.Node, path string) []Param {
 	if n.Kind != yaml.SequenceNode {
-		p.at(n, path, "want a list of parameters, got %s", kindName(n))
+		doc.At(n, path, "want a list of parameters, got %s", doc.Describe(n))
 		return nil
 	}
 	var out []Param
 	names := map[string]int{}
 	for i, c := range n.Content {
-		ppath := fmt.Sprintf("%s[%d]", path, i)
+		ppath := yamlstrict.Index(path, i)
 		prm := Param{Required: true, Line: c.Line}
 		var typeNode, defNode, valuesNode *yaml.Node
-		seen := mapping(p, c, ppath, []field{
-			{"name", func(v *yaml.Node, fp string) {
-				if s, ok := str(p, v, fp); ok {
+		seen := doc.Mapping(c, ppath,
+			yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, fp string) {
+				if s, ok := doc.Str(v, fp); ok {
 					if !paramRE.MatchString(s) {
-						p.at(v, fp, "bad parameter name %q (want lower-case letters, digits and '_', not starting with a digit)", s)
+						doc.At(v, fp, "bad parameter name %q (want lower-case letters, digits and '_', not starting with a digit)", s)
 					} else if line, dup := names[s]; dup {
-						p.at(v, fp, "duplicate parameter %q (first at line %d)", s, line)
+						doc.At(v, fp, "duplicate parameter %q (first at line %d)", s, line)
 					} else {
 						names[s] = v.Line
 					}
 					prm.Name = s
 				}
 			}},
-			{"type", func(v *yaml.Node, fp string) {
+			yamlstrict.Field{Key: "type", Fn: func(v *yaml.Node, fp string) {
 				typeNode = v
-				if s, ok := str(p, v, fp); ok {
+				if s, ok := doc.Str(v, fp); ok {
 					if _, _, valid := validType(s); !valid {
-						p.at(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown type %q (%s)", s, typeWant), s, knownTypes()))
+						doc.At(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown type %q (%s)", s, typeWant), s, knownTypes()))
 					}
 					prm.Type = s
 				}
 			}},
-			{"title", func(v *yaml.Node, fp string) { prm.Title, _ = str(p, v, fp) }},
-			{"description", func(v *yaml.Node, fp string) { prm.Description, _ = str(p, v, fp) }},
-			{"values", func(v *yaml.Node, fp string) {
+			yamlstrict.Field{Key: "title", Fn: func(v *yaml.Node, fp string) { prm.Title, _ = doc.Str(v, fp) }},
+			yamlstrict.Field{Key: "description", Fn: func(v *yaml.Node, fp string) { prm.Description, _ = doc.Str(v, fp) }},
+			yamlstrict.Field{Key: "values", Fn: func(v *yaml.Node, fp string) {
 				valuesNode = v
-				vals, _ := strList(p, v, fp)
+				vals, _ := doc.StrList(v, fp)
 				dup := map[string]bool{}
 				for j, s := range vals {
 					if dup[s] {
-						p.at(v.Content[j], fmt.Sprintf("%s[%d]", fp, j), "duplicate value %q", s)
+						doc.At(v.Content[j], yamlstrict.Index(fp, j), "duplicate value %q", s)
 					}
 					dup[s] = true
 				}
 				prm.Values = vals
 			}},
-			{"default", func(v *yaml.Node, fp string) {
+			yamlstrict.Field{Key: "default", Fn: func(v *yaml.Node, fp string) {
 				defNode = v
 				switch {
-				case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+				case yamlstrict.IsNull(v):
 				case v.Kind == yaml.SequenceNode:
-					vals, ok := strList(p, v, fp)
+					vals, ok := doc.StrList(v, fp)
 					if ok {
 						prm.Default, prm.HasDefault = strings.Join(vals, ","), true
 					}
 				default:
-					if s, ok := str(p, v, fp); ok {
+					if s, ok := doc.Str(v, fp); ok {
 						prm.Default, prm.HasDefault = s, true
 					}
 				}
 			}},
-			{"required", func(v *yaml.Node, fp string) { prm.Required, _ = boolean(p, v, fp) }},
-		})
+			yamlstrict.Field{Key: "required", Fn: func(v *yaml.Node, fp string) { prm.Required, _ = doc.Bool(v, fp) }},
+		)
 		if c.Kind != yaml.MappingNode {
 			continue
 		}
 		if seen["name"] == nil {
-			p.at(c, ppath+".name", "missing (required)")
+			doc.At(c, ppath+".name", "missing (required)")
 		}
 		if seen["type"] == nil {
-			p.at(c, ppath+".type", "missing (required; %s)", strings.TrimPrefix(typeWant, "want "))
+			doc.At(c, ppath+".type", "missing (required; %s)", strings.TrimPrefix(typeWant, "want "))
 		}
 		elem, list, valid := validType(prm.Type)
 		if valid {
 			if elem == TypeEnum && len(prm.Values) == 0 {
-				p.at(typeNode, ppath+".values", "an enum needs values: [...]")
+				doc.At(typeNode, ppath+".values", "an enum needs values: [...]")
 			}
 			if elem != TypeEnum && valuesNode != nil {
-				p.at(valuesNode, ppath+".values", "values: is only for enum types")
+				doc.At(valuesNode, ppath+".values", "values: is only for enum types")
 			}
 			if prm.HasDefault && (elem == TypeEnum) == (len(prm.Values) > 0) {
 				if prm.Default == "" && !list && elem != TypeString {
-					p.at(defNode, ppath+".default", "empty default (omit it, or use required: false for NULL)")
+					doc.At(defNode, ppath+".default", "empty default (omit it, or use required: false for NULL)")
 				} else if _, err := prm.value(prm.Default, validationNow); err != nil {
-					p.at(defNode, ppath+".default", "bad %s default %q: %v", prm.Type, prm.Default, err)
+					doc.At(defNode, ppath+".default", "bad %s default %q: %v", prm.Type, prm.Default, err)
 				}
 			}
 		}
@@ -481,52 +499,59 @@ func parseParams(p *problems, n *yaml.Node, path string) []Param {
 	return out
 }
 
-func parseStore(p *problems, n *yaml.Node, path string) (*Store, *yaml.Node) {
+// reservedTablePrefix starts the names of rpt's own tables (the queue's rpt_jobs, the
+// history fence, ...): a store: block may not load into one.
+const reservedTablePrefix = "rpt_"
+
+func parseStore(doc *yamlstrict.Doc, n *yaml.Node, path string) *Store {
 	s := &Store{Mode: StoreAppend}
 	var modeNode, keyNode, whereNode *yaml.Node
-	seen := mapping(p, n, path, []field{
-		{"table", func(v *yaml.Node, fp string) {
-			if t, ok := str(p, v, fp); ok {
-				if !identRE.MatchString(t) || len(t) > 64 {
-					p.at(v, fp, "bad table name %q (want letters, digits and '_')", t)
+	seen := doc.Mapping(n, path,
+		yamlstrict.Field{Key: "table", Fn: func(v *yaml.Node, fp string) {
+			if t, ok := doc.Str(v, fp); ok {
+				switch {
+				case !tableRE.MatchString(t):
+					doc.At(v, fp, "bad table name %q (want a plain name: lower-case letters, digits and '_', at most 64)", t)
+				case strings.HasPrefix(t, reservedTablePrefix):
+					doc.At(v, fp, "table %q: names starting with %s are rpt's own tables; choose another name", t, reservedTablePrefix)
 				}
 				s.Table = t
 			}
 		}},
-		{"mode", func(v *yaml.Node, fp string) {
+		yamlstrict.Field{Key: "mode", Fn: func(v *yaml.Node, fp string) {
 			modeNode = v
-			if m, ok := str(p, v, fp); ok {
-				if m != StoreAppend && m != StoreUpsert && m != StoreReplace {
-					p.at(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown store mode %q (want append, upsert, replace)", m), m, []string{StoreAppend, StoreUpsert, StoreReplace}))
+			if m, ok := doc.Str(v, fp); ok {
+				if !slices.Contains(storemode.All, m) {
+					doc.At(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown store mode %q (want %s)", m, strings.Join(storemode.All, ", ")), m, storemode.All))
 				}
 				s.Mode = m
 			}
 		}},
-		{"key", func(v *yaml.Node, fp string) {
+		yamlstrict.Field{Key: "key", Fn: func(v *yaml.Node, fp string) {
 			keyNode = v
-			keys, _ := strList(p, v, fp)
+			keys, _ := doc.StrList(v, fp)
 			for j, k := range keys {
 				if !identRE.MatchString(k) {
-					p.at(v.Content[j], fmt.Sprintf("%s[%d]", fp, j), "bad column name %q", k)
+					doc.At(v.Content[j], yamlstrict.Index(fp, j), "bad column name %q", k)
 				}
 			}
 			s.Key = keys
 		}},
-		{"replace_where", func(v *yaml.Node, fp string) {
+		yamlstrict.Field{Key: "replace_where", Fn: func(v *yaml.Node, fp string) {
 			whereNode = v
-			if w, ok := str(p, v, fp); ok {
+			if w, ok := doc.Str(v, fp); ok {
 				if strings.TrimSpace(w) == "" {
-					p.at(v, fp, "empty condition")
+					doc.At(v, fp, "empty condition")
 				}
 				s.ReplaceWhere = w
 			}
 		}},
-	})
+	)
 	if n.Kind != yaml.MappingNode {
-		return nil, nil
+		return nil
 	}
 	if seen["table"] == nil {
-		p.at(n, path+".table", "missing (required)")
+		doc.At(n, path+".table", "missing (required)")
 	}
 	at := modeNode
 	if at == nil {
@@ -535,77 +560,73 @@ func parseStore(p *problems, n *yaml.Node, path string) (*Store, *yaml.Node) {
 	switch s.Mode {
 	case StoreUpsert:
 		if len(s.Key) == 0 {
-			p.at(at, path+".key", "mode upsert needs key: [columns]")
+			doc.At(at, path+".key", "mode upsert needs key: [columns]")
 		}
 	case StoreReplace:
 		if s.ReplaceWhere == "" && whereNode == nil {
-			p.at(at, path+".replace_where", "mode replace needs replace_where: (a condition on the parameters)")
+			doc.At(at, path+".replace_where", "mode replace needs replace_where: (a condition on the parameters)")
 		}
 	}
 	if keyNode != nil && s.Mode != StoreUpsert {
-		p.at(keyNode, path+".key", "key: is only for mode upsert")
+		doc.At(keyNode, path+".key", "key: is only for mode upsert")
 	}
 	if whereNode != nil && s.Mode != StoreReplace {
-		p.at(whereNode, path+".replace_where", "replace_where: is only for mode replace")
+		doc.At(whereNode, path+".replace_where", "replace_where: is only for mode replace")
 	}
-	return s, whereNode
+	return s
 }
 
 var emailFormats = []string{"xlsx", "csv", "json"}
 
-func parseDeliver(p *problems, n *yaml.Node, path string, d *Definition) *Deliver {
+func parseDeliver(doc *yamlstrict.Doc, n *yaml.Node, path string, d *Definition) *Deliver {
 	out := &Deliver{}
-	mapping(p, n, path, []field{
-		{"email", func(v *yaml.Node, fp string) {
+	doc.Mapping(n, path,
+		yamlstrict.Field{Key: "email", Fn: func(v *yaml.Node, fp string) {
 			e := &Email{Format: "xlsx"}
-			seen := mapping(p, v, fp, []field{
-				{"to", func(v *yaml.Node, fp string) {
-					if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
-						e.To = []string{v.Value} // a single address needs no list
-					} else {
-						e.To, _ = strList(p, v, fp)
-					}
+			seen := doc.Mapping(v, fp,
+				yamlstrict.Field{Key: "to", Fn: func(v *yaml.Node, fp string) {
+					e.To, _ = doc.StrOrList(v, fp) // a single address needs no list
 					for j, addr := range e.To {
 						if !emailRE.MatchString(addr) {
-							p.at(v, fmt.Sprintf("%s[%d]", fp, j), "bad e-mail address %q", addr)
+							doc.At(v, yamlstrict.Index(fp, j), "bad e-mail address %q", addr)
 						}
 					}
 				}},
-				{"format", func(v *yaml.Node, fp string) {
-					if f, ok := str(p, v, fp); ok {
+				yamlstrict.Field{Key: "format", Fn: func(v *yaml.Node, fp string) {
+					if f, ok := doc.Str(v, fp); ok {
 						if !slices.Contains(emailFormats, f) {
-							p.at(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown format %q (want %s)", f, strings.Join(emailFormats, ", ")), f, emailFormats))
+							doc.At(v, fp, "%s", didyoumean.Append(fmt.Sprintf("unknown format %q (want %s)", f, strings.Join(emailFormats, ", ")), f, emailFormats))
 						}
 						e.Format = f
 					}
 				}},
-				{"filename", func(v *yaml.Node, fp string) {
-					if f, ok := str(p, v, fp); ok {
+				yamlstrict.Field{Key: "filename", Fn: func(v *yaml.Node, fp string) {
+					if f, ok := doc.Str(v, fp); ok {
 						if strings.ContainsAny(f, `/\`) || strings.TrimSpace(f) == "" {
-							p.at(v, fp, "bad file name %q (no directories)", f)
+							doc.At(v, fp, "bad file name %q (no directories)", f)
 						}
 						e.Filename = f
 					}
 				}},
-			})
+			)
 			if v.Kind == yaml.MappingNode && (seen["to"] == nil || len(e.To) == 0) {
-				p.at(v, fp+".to", "missing (at least one address)")
+				doc.At(v, fp+".to", "missing (at least one address)")
 			}
 			out.Email = e
 			d.Deliver = out
 		}},
-	})
+	)
 	return out
 }
 
 // checkFilename reports {placeholders} in a file name template that are neither
 // parameters nor the built-ins date, report, job.
-func checkFilename(p *problems, line int, field, template string, declared map[string]bool) {
+func checkFilename(doc *yamlstrict.Doc, at yamlstrict.Pos, field, template string, declared map[string]bool) {
 	for _, m := range placeRE.FindAllStringSubmatch(template, -1) {
 		if declared[m[1]] || slices.Contains(filenames, m[1]) {
 			continue
 		}
-		p.add(line, field, "unknown placeholder {%s} (want a parameter or date, report, job)", m[1])
+		doc.Addf(at, field, "unknown placeholder {%s} (want a parameter or date, report, job)", m[1])
 	}
 }
 
@@ -633,23 +654,6 @@ func (d *Definition) FileName(job int64, resolved json.RawMessage, finished time
 		}
 		return ""
 	})
-}
-
-func filenameLine(root *yaml.Node) int {
-	n := root
-	for _, key := range []string{"deliver", "email", "filename"} {
-		next := (*yaml.Node)(nil)
-		for i := 0; n != nil && n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				next = n.Content[i+1]
-			}
-		}
-		if next == nil {
-			return root.Line
-		}
-		n = next
-	}
-	return n.Line
 }
 
 // SQLFor returns the SQL to run on a source of the given driver: the dialects: entry

@@ -147,7 +147,7 @@ func TestParamLimits(t *testing.T) {
 		want  string
 	}{
 		{"value at the limit", map[string]string{"s": strings.Repeat("v", MaxParamValue)}, ""},
-		{"value over the limit", map[string]string{"s": strings.Repeat("v", MaxParamValue+1)}, `param "s": value is 64.0 KiB; at most 64.0 KiB`},
+		{"value over the limit", map[string]string{"s": strings.Repeat("v", MaxParamValue+1)}, `param "s": value is 64.0 KiB; at most 64 KiB`},
 		{"too many", many, "201 parameters given; at most 200"},
 		{"long name", map[string]string{strings.Repeat("n", 101): "1"}, "name is 101 bytes"},
 	}

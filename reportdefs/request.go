@@ -10,6 +10,7 @@ import (
 
 	"rpt/internal/queue"
 	"rpt/internal/source"
+	"rpt/internal/yamlstrict"
 )
 
 // A definition asks its source for rows in one of three forms: sql: (or dialects:),
@@ -33,68 +34,68 @@ type requestNodes struct {
 }
 
 // parseProcedure reads procedure: {name, args}.
-func parseProcedure(p *problems, n *yaml.Node, path string, rn *requestNodes) *source.Procedure {
+func parseProcedure(doc *yamlstrict.Doc, n *yaml.Node, path string, rn *requestNodes) *source.Procedure {
 	proc := &source.Procedure{}
-	seen := mapping(p, n, path, []field{
-		{"name", func(v *yaml.Node, fp string) {
-			if s, ok := str(p, v, fp); ok {
+	seen := doc.Mapping(n, path,
+		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, fp string) {
+			if s, ok := doc.Str(v, fp); ok {
 				if !procNameRE.MatchString(s) {
-					p.at(v, fp, "bad procedure name %q (want name or schema.name: letters, digits and '_')", s)
+					doc.At(v, fp, "bad procedure name %q (want name or schema.name: letters, digits and '_')", s)
 				}
 				proc.Name = s
 			}
 		}},
-		{"args", func(v *yaml.Node, fp string) {
+		yamlstrict.Field{Key: "args", Fn: func(v *yaml.Node, fp string) {
 			rn.procArgs = v
-			proc.Args, _ = strList(p, v, fp)
+			proc.Args, _ = doc.StrList(v, fp)
 		}},
-	})
+	)
 	if n.Kind == yaml.MappingNode && seen["name"] == nil {
-		p.at(n, path+".name", "missing (the procedure to call)")
+		doc.At(n, path+".name", "missing (the procedure to call)")
 	}
 	return proc
 }
 
 // parseDataSource reads datasource: {key, name, inputs, columns}.
-func parseDataSource(p *problems, n *yaml.Node, path string, rn *requestNodes) *source.DataSource {
+func parseDataSource(doc *yamlstrict.Doc, n *yaml.Node, path string, rn *requestNodes) *source.DataSource {
 	ds := &source.DataSource{}
-	seen := mapping(p, n, path, []field{
-		{"key", func(v *yaml.Node, fp string) {
-			if k, ok := integer(p, v, fp); ok {
+	seen := doc.Mapping(n, path,
+		yamlstrict.Field{Key: "key", Fn: func(v *yaml.Node, fp string) {
+			if k, ok := doc.Int(v, fp); ok {
 				if k < 1 {
-					p.at(v, fp, "must be the data source's key (a positive number), got %d", k)
+					doc.At(v, fp, "must be the data source's key (a positive number), got %d", k)
 				}
 				ds.Key = k
 			}
 		}},
-		{"name", func(v *yaml.Node, fp string) { ds.Name, _ = str(p, v, fp) }},
-		{"inputs", func(v *yaml.Node, fp string) {
+		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, fp string) { ds.Name, _ = doc.Str(v, fp) }},
+		yamlstrict.Field{Key: "inputs", Fn: func(v *yaml.Node, fp string) {
 			rn.dsInputs = v
 			ds.Inputs = map[string]string{}
-			strMap(p, v, fp, func(k *yaml.Node, key, val, vpath string) { ds.Inputs[key] = val })
+			doc.StrMap(v, fp, func(k *yaml.Node, key, val, vpath string) { ds.Inputs[key] = val })
 		}},
-		{"columns", func(v *yaml.Node, fp string) {
-			cols, _ := strList(p, v, fp)
+		yamlstrict.Field{Key: "columns", Fn: func(v *yaml.Node, fp string) {
+			cols, _ := doc.StrList(v, fp)
 			for j, c := range cols {
 				if !columnRE.MatchString(c) {
-					p.at(v.Content[j], fmt.Sprintf("%s[%d]", fp, j), "bad column name %q", c)
+					doc.At(v.Content[j], yamlstrict.Index(fp, j), "bad column name %q", c)
 				}
 			}
 			ds.Columns = cols
 		}},
-	})
+	)
 	if n.Kind == yaml.MappingNode && seen["key"] == nil {
-		p.at(n, path+".key", "missing (the data source's key in Plex)")
+		doc.At(n, path+".key", "missing (the data source's key in Plex)")
 	}
 	return ds
 }
 
 // checkRequest runs after the whole file is read: exactly one request form, and the
 // parameters a procedure or data source passes are declared, single values.
-func checkRequest(p *problems, root *yaml.Node, d *Definition, seen map[string]*yaml.Node, rn *requestNodes) {
-	d.keyLines = make(map[string]int, len(seen))
+func checkRequest(doc *yamlstrict.Doc, root *yaml.Node, d *Definition, seen map[string]*yaml.Node, rn *requestNodes) {
+	d.keyPos = make(map[string]yamlstrict.Pos, len(seen))
 	for k, n := range seen {
-		d.keyLines[k] = n.Line
+		d.keyPos[k] = yamlstrict.PosOf(n)
 	}
 	var forms []string
 	for _, k := range []string{"sql", "dialects", "procedure", "datasource"} {
@@ -104,18 +105,18 @@ func checkRequest(p *problems, root *yaml.Node, d *Definition, seen map[string]*
 	}
 	switch {
 	case len(forms) == 0:
-		p.at(root, "sql", "missing (a definition needs sql:, dialects:, procedure: or datasource:)")
+		doc.At(root, "sql", "missing (a definition needs sql:, dialects:, procedure: or datasource:)")
 	case len(forms) > 1 && !(len(forms) == 2 && forms[0] == "sql" && forms[1] == "dialects"):
 		other := forms[len(forms)-1]
-		p.at(seen[other], other, "cannot be combined with %s: (a definition asks its source in one way)", forms[0])
+		doc.At(seen[other], other, "cannot be combined with %s: (a definition asks its source in one way)", forms[0])
 	}
 	arg := func(n *yaml.Node, path, name string) {
 		prm := d.Param(name)
 		switch {
 		case prm == nil:
-			p.at(n, path, "%q is not a declared parameter (declared: %s)", name, d.paramNames())
+			doc.At(n, path, "%q is not a declared parameter (declared: %s)", name, d.paramNames())
 		case prm.List():
-			p.at(n, path, "%q is a list (%s); a procedure or data source takes single values", name, prm.Type)
+			doc.At(n, path, "%q is a list (%s); a procedure or data source takes single values", name, prm.Type)
 		}
 	}
 	if d.Procedure != nil && rn.procArgs != nil && rn.procArgs.Kind == yaml.SequenceNode {
@@ -181,8 +182,7 @@ func (d *Definition) CheckDriver(driver string) error {
 	} else {
 		return nil
 	}
-	return &FieldError{File: d.File, Line: d.keyLines[key], Field: key,
-		Msg: fmt.Sprintf("source %q is %s: %s", d.Source, driver, msg)}
+	return fieldError(d.File, d.keyPos[key], key, "source %q is %s: %s", d.Source, driver, msg)
 }
 
 // routeFor is the route of a run of d: its requires: labels and the capability label

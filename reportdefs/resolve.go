@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"rpt/internal/didyoumean"
+	"rpt/internal/inputfile"
 	"rpt/internal/queue"
 	"rpt/internal/source"
 )
@@ -98,7 +99,7 @@ func checkParamLimits(given map[string]string) error {
 			return paramErrorf("param %.40q...: name is %d bytes; at most %d", name, len(name), maxParamName)
 		}
 		if v := given[name]; len(v) > MaxParamValue {
-			return paramErrorf("param %q: value is %s; at most %s", name, sizeText(int64(len(v))), sizeText(MaxParamValue))
+			return paramErrorf("param %q: value is %s; at most %s", name, inputfile.Size(int64(len(v))), inputfile.Size(MaxParamValue))
 		}
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"rpt/internal/source"
 )
 
 // tbSchema is the demo's SQLite shape of the Plex accounting views and of the warehouse
@@ -179,27 +181,6 @@ func fillTrialBalance(t *testing.T, db *sql.DB, cents bool) {
 	}
 }
 
-// bindPositional replaces each :name with ? and lists the values in order, the way the
-// source package binds for real.
-func bindPositional(t *testing.T, q string, params map[string]any) (string, []any) {
-	t.Helper()
-	var b strings.Builder
-	var args []any
-	last := 0
-	for _, ref := range sqlParams(q) {
-		v, ok := params[ref.Name]
-		if !ok {
-			t.Fatalf("no value for :%s", ref.Name)
-		}
-		b.WriteString(q[last:ref.Start])
-		b.WriteString("?")
-		args = append(args, v)
-		last = ref.End
-	}
-	b.WriteString(q[last:])
-	return b.String(), args
-}
-
 type tbRow struct {
 	period, catType, catName, subName, accountNo, accountName, current, ytd string
 }
@@ -214,7 +195,10 @@ func runTrialBalance(t *testing.T, db *sql.DB, driver string, d *Definition, giv
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, args := bindPositional(t, d.SQLFor(driver), params)
+	q, args, err := source.Bind(driver, d.SQLFor(driver), params)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rows, err := db.QueryContext(context.Background(), q, args...)
 	if err != nil {
 		t.Fatalf("query: %v", err)
@@ -465,7 +449,7 @@ func TestTrialBalanceDialects(t *testing.T) {
 			for _, drv := range append([]string{"mysql"}, tt.dialects...) {
 				q := d.SQLFor(drv)
 				names := map[string]bool{}
-				for _, ref := range sqlParams(q) {
+				for _, ref := range source.ParamRefs(drv, q) {
 					names[ref.Name] = true
 				}
 				if len(names) != 3 || !names["pcn"] || !names["start_period"] || !names["end_period"] {

@@ -6,11 +6,8 @@
 package config
 
 import (
-	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -21,13 +18,14 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // containers often lack /usr/share/zoneinfo; timezone: must still load
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
 	"rpt/internal/didyoumean"
 	"rpt/internal/dsn"
+	"rpt/internal/inputfile"
 	"rpt/internal/source"
+	"rpt/internal/yamlstrict"
 )
 
 // ErrInvalid marks every configuration error (exit code 2).
@@ -42,9 +40,6 @@ const (
 // ResultStores are the values results: may take: "queue" keeps results in the queue
 // database (the default).
 var ResultStores = []string{"queue"}
-
-// Drivers are the source drivers a sources: entry may name.
-var Drivers = []string{"sqlite", "mysql", "sqlserver", "plexws", "odbc"}
 
 // Config is a parsed rpt.yaml. Zero values mean "not set": the CLI fills them from
 // flags, the environment or its defaults.
@@ -96,226 +91,136 @@ func (c *Config) Location() *time.Location {
 	return c.loc
 }
 
-// Error is one problem in the file.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Is makes every Error match ErrInvalid.
-func (e *Error) Is(target error) bool { return target == ErrInvalid }
+// Error is one problem in the file, at file:line:column, naming the field.
+type Error = yamlstrict.Error
 
 // MaxFileSize is the largest config file accepted; a real rpt.yaml is a few KiB.
 const MaxFileSize = 1 << 20
 
+const what = "a config file"
+
 // Load reads and parses a config file, expanding ${VAR} from the process environment.
-// A file over MaxFileSize is refused without reading it whole.
+// A file over MaxFileSize, a directory, FIFO or device is refused without being read.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &Error{File: path, Msg: "config file does not exist (named by --config or RPT_CONFIG?)"}
-	} else if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	data, err := inputfile.Read(path, MaxFileSize, what)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		msg := err.Error()
+		var ie *inputfile.Error
+		if errors.As(err, &ie) {
+			msg = ie.Msg
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			msg = "config file does not exist (named by --config or RPT_CONFIG?)"
+		}
+		return nil, &Error{File: path, Msg: msg, Class: ErrInvalid}
 	}
 	return Parse(path, data, os.Getenv)
 }
 
-type problems struct {
-	file string
-	errs []*Error
-}
-
-func (p *problems) add(line int, field, format string, args ...any) {
-	p.errs = append(p.errs, &Error{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-func (p *problems) at(n *yaml.Node, field, format string, args ...any) {
-	p.add(n.Line, field, format, args...)
-}
-
-func (p *problems) err() error {
-	if len(p.errs) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(p.errs, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
-	errs := make([]error, len(p.errs))
-	for i, e := range p.errs {
-		errs[i] = e
-	}
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return errors.Join(errs...)
-}
-
 var (
-	yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	nameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-	labelRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
-	daysRE     = regexp.MustCompile(`^([0-9]+)d(.*)$`)
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+	daysRE  = regexp.MustCompile(`^([0-9]+)d(.*)$`)
 )
 
 // Parse decodes a config. file names it in errors and anchors relative report folders;
 // getenv supplies ${VAR} values (an empty value counts as unset; write ${VAR:-} to
-// allow it). Every problem is returned (errors.Join, ordered by line), each satisfying
-// errors.Is(err, ErrInvalid); no message contains a password.
+// allow it). Every problem is returned (errors.Join, ordered by position), each an
+// *Error satisfying errors.Is(err, ErrInvalid); no message contains a password.
 func Parse(file string, data []byte, getenv func(string) string) (*Config, error) {
-	p := &problems{file: file}
-	if len(data) > MaxFileSize {
-		p.add(0, "", "file is larger than 1 MiB; a config file may be at most 1 MiB")
-		return nil, p.err()
-	}
-	c := Default()
-	c.File = file
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
-	if !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 {
-		p.add(1, "", "binary content: not a UTF-8 text file")
-		return nil, p.err()
+	d := &yamlstrict.Doc{File: file, Class: ErrInvalid, What: what, MaxSize: MaxFileSize,
+		Expand:     func(s string) (string, error) { return expand(s, getenv) },
+		HideValues: true, NullIsEmpty: true}
+	c := Default()
+	c.File = file
+	root := d.Parse(data)
+	if d.Failed() {
+		return nil, d.Err()
 	}
-	for i, line := range strings.Split(string(data), "\n") {
-		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
-		if strings.ContainsRune(indent, '\t') {
-			p.add(i+1, "", "tab in indentation: indent with spaces")
-		}
+	if root == nil || yamlstrict.IsNull(root) {
+		return c.finish(d) // an empty file is all defaults
 	}
-	if len(p.errs) > 0 {
-		return nil, p.err()
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-		return c.finish(p) // an empty file is all defaults
-	} else if err != nil {
-		msg := err.Error()
-		line := 1
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		}
-		p.add(line, "", "YAML: %s", strings.TrimPrefix(msg, "yaml: "))
-		return nil, p.err()
-	}
-	var next yaml.Node
-	if err := dec.Decode(&next); err == nil {
-		p.add(next.Line, "", "more than one YAML document")
-	}
-	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
-		return c.finish(p)
-	}
-	root := doc.Content[0]
-	if hasAlias(root, 0) {
-		p.at(root, "", "YAML anchors and aliases are not supported")
-		return nil, p.err()
-	}
-	d := &decoder{p: p, getenv: getenv}
-	d.mapping(root, "", []field{
-		{"queue", func(v *yaml.Node, path string) {
-			if s, ok := d.str(v, path); ok && s != "" {
+	d.Mapping(root, "",
+		yamlstrict.Field{Key: "queue", Fn: func(v *yaml.Node, path string) {
+			if s, ok := d.Str(v, path); ok && s != "" {
 				c.Queue = s
 				scheme, err := dsn.Scheme(s)
 				switch {
 				case err != nil:
-					p.at(v, path, "%s", unexpanded(err, v, s))
+					d.At(v, path, "%s", unexpanded(err, v, s))
 				case scheme == "sqlite":
 					if _, err := dsn.SQLitePath(s); err != nil {
-						p.at(v, path, "%s", unexpanded(err, v, s))
+						d.At(v, path, "%s", unexpanded(err, v, s))
 					}
 				case scheme == "mysql":
 					if _, err := dsn.MySQL(s); err != nil {
-						p.at(v, path, "%s", unexpanded(err, v, s))
+						d.At(v, path, "%s", unexpanded(err, v, s))
 					}
 				default:
-					p.at(v, path, "the queue must be mysql://... or sqlite:PATH, got a %s DSN", scheme)
+					d.At(v, path, "the queue must be mysql://... or sqlite:PATH, got a %s DSN", scheme)
 				}
 			}
 		}},
-		{"mqtt", func(v *yaml.Node, path string) {
-			if s, ok := d.str(v, path); ok && s != "" {
+		yamlstrict.Field{Key: "mqtt", Fn: func(v *yaml.Node, path string) {
+			if s, ok := d.Str(v, path); ok && s != "" {
 				u, err := url.Parse(s)
 				if err != nil || u.Host == "" || !slices.Contains([]string{"tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss"}, u.Scheme) {
-					p.at(v, path, "bad broker URL %q (want tcp://host:port, ssl://, ws:// or wss://)", shown(v, s))
+					d.At(v, path, "bad broker URL %q (want tcp://host:port, ssl://, ws:// or wss://)", shown(v, s))
 				}
 				c.MQTT = s
 			}
 		}},
-		{"timezone", func(v *yaml.Node, path string) {
-			if s, ok := d.str(v, path); ok && s != "" {
+		yamlstrict.Field{Key: "timezone", Fn: func(v *yaml.Node, path string) {
+			if s, ok := d.Str(v, path); ok && s != "" {
 				loc, err := time.LoadLocation(s)
 				if err != nil {
-					p.at(v, path, "unknown time zone %q (want an IANA name such as America/Indiana/Indianapolis)", shown(v, s))
+					d.At(v, path, "unknown time zone %q (want an IANA name such as America/Indiana/Indianapolis)", shown(v, s))
 				}
 				c.Timezone, c.loc = s, loc
 			}
 		}},
-		{"reports", func(v *yaml.Node, path string) {
-			if v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
-				if s, ok := d.str(v, path); ok {
-					c.Reports = []string{s} // one folder needs no list
-				}
-			} else {
-				c.Reports = d.strList(v, path)
-			}
+		yamlstrict.Field{Key: "reports", Fn: func(v *yaml.Node, path string) {
+			c.Reports, _ = d.StrOrList(v, path)
 			for i, dir := range c.Reports {
 				if strings.TrimSpace(dir) == "" {
-					p.at(v, fmt.Sprintf("%s[%d]", path, i), "empty folder name")
+					d.At(v, yamlstrict.Index(path, i), "empty folder name")
 				}
 			}
 		}},
-		{"sources", func(v *yaml.Node, path string) { c.Sources = d.sources(v, path) }},
-		{"retention", func(v *yaml.Node, path string) {
-			d.mapping(v, path, []field{
-				{"results", func(v *yaml.Node, path string) { d.duration(v, path, &c.Retention.Results) }},
-				{"jobs", func(v *yaml.Node, path string) { d.duration(v, path, &c.Retention.Jobs) }},
-			})
+		yamlstrict.Field{Key: "sources", Fn: func(v *yaml.Node, path string) { c.Sources = sources(d, v, path) }},
+		yamlstrict.Field{Key: "retention", Fn: func(v *yaml.Node, path string) {
+			d.Mapping(v, path,
+				yamlstrict.Field{Key: "results", Fn: func(v *yaml.Node, path string) { duration(d, v, path, &c.Retention.Results) }},
+				yamlstrict.Field{Key: "jobs", Fn: func(v *yaml.Node, path string) { duration(d, v, path, &c.Retention.Jobs) }},
+			)
 		}},
-		{"results", func(v *yaml.Node, path string) {
-			if s, ok := d.str(v, path); ok && s != "" {
+		yamlstrict.Field{Key: "results", Fn: func(v *yaml.Node, path string) {
+			if s, ok := d.Str(v, path); ok && s != "" {
 				if !slices.Contains(ResultStores, s) {
-					p.at(v, path, "%s", didyoumean.Append(fmt.Sprintf("unknown results store %q (want %s; no other store is built in this binary)",
+					d.At(v, path, "%s", didyoumean.Append(fmt.Sprintf("unknown results store %q (want %s; no other store is built in this binary)",
 						s, strings.Join(ResultStores, ", ")), s, ResultStores))
 				}
 				c.Results = s
 			}
 		}},
-		{"agent", func(v *yaml.Node, path string) { c.Agent = d.agent(v, path) }},
-		{"legacy_topic", func(v *yaml.Node, path string) {
-			if s, ok := d.str(v, path); ok {
+		yamlstrict.Field{Key: "agent", Fn: func(v *yaml.Node, path string) { c.Agent = agent(d, v, path) }},
+		yamlstrict.Field{Key: "legacy_topic", Fn: func(v *yaml.Node, path string) {
+			if s, ok := d.Str(v, path); ok {
 				if s == "" || strings.ContainsAny(s, "+#\x00") || strings.HasPrefix(s, "/") {
-					p.at(v, path, "bad MQTT topic %q (no wildcards + or #, not empty)", shown(v, s))
+					d.At(v, path, "bad MQTT topic %q (no wildcards + or #, not empty)", shown(v, s))
 				}
 				c.LegacyTopic = s
 			}
 		}},
-	})
-	return c.finish(p)
+	)
+	return c.finish(d)
 }
 
-func (c *Config) finish(p *problems) (*Config, error) {
-	if err := p.err(); err != nil {
+func (c *Config) finish(d *yamlstrict.Doc) (*Config, error) {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	base := filepath.Dir(c.File)
@@ -327,143 +232,18 @@ func (c *Config) finish(p *problems) (*Config, error) {
 	return c, nil
 }
 
-func hasAlias(n *yaml.Node, depth int) bool {
-	if n.Kind == yaml.AliasNode || n.Anchor != "" || depth > 100 {
-		return true
-	}
-	for _, c := range n.Content {
-		if hasAlias(c, depth+1) {
-			return true
-		}
-	}
-	return false
-}
-
-type decoder struct {
-	p      *problems
-	getenv func(string) string
-}
-
-type field struct {
-	key string
-	fn  func(v *yaml.Node, path string)
-}
-
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return "a scalar"
-	}
-	return "something else"
-}
-
-// mapping walks a mapping strictly: unknown and duplicate keys are errors.
-func (d *decoder) mapping(n *yaml.Node, path string, fields []field) map[string]*yaml.Node {
-	seen := map[string]*yaml.Node{}
-	if n.Kind != yaml.MappingNode {
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-			return seen // "retention:" with nothing under it
-		}
-		d.p.at(n, path, "want a mapping (key: value), got %s", kindName(n))
-		return seen
-	}
-	want := make([]string, len(fields))
-	for i, f := range fields {
-		want[i] = f.key
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		sub := joinPath(path, k.Value)
-		if prev, dup := seen[k.Value]; dup {
-			d.p.at(k, sub, "duplicate key (first at line %d)", prev.Line)
-			continue
-		}
-		seen[k.Value] = k
-		idx := slices.IndexFunc(fields, func(f field) bool { return f.key == k.Value })
-		if idx < 0 {
-			d.p.at(k, sub, "%s", didyoumean.Append(fmt.Sprintf("unknown key %q (want %s)", k.Value, strings.Join(want, ", ")), k.Value, want))
-			continue
-		}
-		fields[idx].fn(v, sub)
-	}
-	return seen
-}
-
-// str returns a scalar's text with ${VAR} expanded; null is "".
-func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.p.at(n, path, "want a string, got %s", kindName(n))
-		return "", false
-	}
-	if n.Tag == "!!null" {
-		return "", true
-	}
-	s, err := expand(n.Value, d.getenv)
-	if err != nil {
-		d.p.at(n, path, "%v", err)
-		return "", false
-	}
-	return s, true
-}
-
-func (d *decoder) strList(n *yaml.Node, path string) []string {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		d.p.at(n, path, "want a list, got %s", kindName(n))
-		return nil
-	}
-	var out []string
-	for i, c := range n.Content {
-		if s, ok := d.str(c, fmt.Sprintf("%s[%d]", path, i)); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// integer accepts an int scalar, or a ${VAR} that expands to one.
-func (d *decoder) integer(n *yaml.Node, path string) (int, bool) {
-	s, ok := d.str(n, path)
-	if !ok {
-		return 0, false
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		// The text as written, not as expanded: a mistyped ${VAR} may hold a secret.
-		d.p.at(n, path, "want an integer, got %q", n.Value)
-		return 0, false
-	}
-	return v, true
-}
-
-func (d *decoder) duration(n *yaml.Node, path string, dst *time.Duration) {
-	s, ok := d.str(n, path)
+func duration(d *yamlstrict.Doc, n *yaml.Node, path string, dst *time.Duration) {
+	s, ok := d.Str(n, path)
 	if !ok {
 		return
 	}
 	v, err := ParseDuration(s)
 	if err != nil {
-		d.p.at(n, path, "bad duration %q (want e.g. 7d, 12h, 30m)", n.Value)
+		d.At(n, path, "bad duration %q (want e.g. 7d, 12h, 30m)", n.Value)
 		return
 	}
 	if v <= 0 {
-		d.p.at(n, path, "must be positive, got %q", n.Value)
+		d.At(n, path, "must be positive, got %q", n.Value)
 		return
 	}
 	*dst = v
@@ -491,114 +271,88 @@ func ParseDuration(s string) (time.Duration, error) {
 	return days + v, nil
 }
 
-func (d *decoder) agent(n *yaml.Node, path string) Agent {
+func agent(d *yamlstrict.Doc, n *yaml.Node, path string) Agent {
 	var a Agent
 	var leaseNode *yaml.Node
-	d.mapping(n, path, []field{
-		{"name", func(v *yaml.Node, fp string) {
-			if s, ok := d.str(v, fp); ok {
+	d.Mapping(n, path,
+		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, fp string) {
+			if s, ok := d.Str(v, fp); ok {
 				if s != "" && !nameRE.MatchString(s) {
-					d.p.at(v, fp, "bad agent name %q (want letters, digits, '-' and '_')", shown(v, s))
+					d.At(v, fp, "bad agent name %q (want letters, digits, '-' and '_')", shown(v, s))
 				}
 				a.Name = s
 			}
 		}},
-		{"concurrency", func(v *yaml.Node, fp string) {
-			if x, ok := d.integer(v, fp); ok {
+		yamlstrict.Field{Key: "concurrency", Fn: func(v *yaml.Node, fp string) {
+			if x, ok := d.Int(v, fp); ok {
 				if x < 1 || x > 1000 {
-					d.p.at(v, fp, "must be 1-1000, got %d", x)
+					d.At(v, fp, "must be 1-1000, got %d", x)
 				}
 				a.Concurrency = x
 			}
 		}},
-		{"labels", func(v *yaml.Node, fp string) { a.Labels = d.labels(v, fp) }},
-		{"lease", func(v *yaml.Node, fp string) { leaseNode = v; d.duration(v, fp, &a.Lease) }},
-		{"heartbeat", func(v *yaml.Node, fp string) { d.duration(v, fp, &a.Heartbeat) }},
-	})
+		yamlstrict.Field{Key: "labels", Fn: func(v *yaml.Node, fp string) {
+			a.Labels = map[string]string{}
+			d.Pairs(v, fp, "a mapping (label: value)", "label", func(k, v *yaml.Node, sub string) {
+				if !labelRE.MatchString(k.Value) {
+					d.At(k, sub, "bad label name %q", k.Value)
+				}
+				if s, ok := d.Str(v, sub); ok {
+					a.Labels[k.Value] = s
+				}
+			})
+		}},
+		yamlstrict.Field{Key: "lease", Fn: func(v *yaml.Node, fp string) { leaseNode = v; duration(d, v, fp, &a.Lease) }},
+		yamlstrict.Field{Key: "heartbeat", Fn: func(v *yaml.Node, fp string) { duration(d, v, fp, &a.Heartbeat) }},
+	)
 	if a.Lease > 0 && a.Heartbeat > 0 && a.Heartbeat*2 > a.Lease {
-		d.p.at(leaseNode, path+".heartbeat", "heartbeat %s must be at most half the lease %s, or a lease expires between heartbeats", a.Heartbeat, a.Lease)
+		d.At(leaseNode, path+".heartbeat", "heartbeat %s must be at most half the lease %s, or a lease expires between heartbeats", a.Heartbeat, a.Lease)
 	}
 	return a
 }
 
-func (d *decoder) labels(n *yaml.Node, path string) map[string]string {
-	out := map[string]string{}
-	if n.Kind != yaml.MappingNode {
-		d.p.at(n, path, "want a mapping (label: value), got %s", kindName(n))
-		return out
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		sub := joinPath(path, k.Value)
-		if _, dup := out[k.Value]; dup {
-			d.p.at(k, sub, "duplicate label")
-			continue
-		}
-		if !labelRE.MatchString(k.Value) {
-			d.p.at(k, sub, "bad label name %q", k.Value)
-		}
-		if s, ok := d.str(v, sub); ok {
-			out[k.Value] = s
-		}
-	}
-	return out
-}
-
-func (d *decoder) sources(n *yaml.Node, path string) map[string]source.Config {
+func sources(d *yamlstrict.Doc, n *yaml.Node, path string) map[string]source.Config {
 	out := map[string]source.Config{}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return out
-	}
-	if n.Kind != yaml.MappingNode {
-		d.p.at(n, path, "want a mapping of source names, got %s", kindName(n))
-		return out
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		name := k.Value
-		sub := joinPath(path, name)
-		if _, dup := out[name]; dup {
-			d.p.at(k, sub, "duplicate source")
-			continue
+	d.Pairs(n, path, "a mapping of source names", "source", func(k, v *yaml.Node, sub string) {
+		if !nameRE.MatchString(k.Value) {
+			d.At(k, sub, "bad source name %q (want letters, digits, '-' and '_')", k.Value)
 		}
-		if !nameRE.MatchString(name) {
-			d.p.at(k, sub, "bad source name %q (want letters, digits, '-' and '_')", name)
-		}
-		out[name] = d.source(v, sub)
-	}
+		out[k.Value] = sourceConfig(d, v, sub)
+	})
 	return out
 }
 
-func (d *decoder) source(n *yaml.Node, path string) source.Config {
+func sourceConfig(d *yamlstrict.Doc, n *yaml.Node, path string) source.Config {
 	var sc source.Config
+	if n.Kind != yaml.MappingNode {
+		d.At(n, path, "want a mapping (driver: ..., dsn: ...), got %s", d.Describe(n))
+		return sc
+	}
 	nodes := map[string]*yaml.Node{}
 	badDSN := false // already reported (an unset ${VAR}): no "missing" on top
-	seen := d.mapping(n, path, []field{
-		{"driver", func(v *yaml.Node, fp string) { nodes["driver"] = v; sc.Driver, _ = d.str(v, fp) }},
-		{"dsn", func(v *yaml.Node, fp string) {
+	seen := d.Mapping(n, path,
+		yamlstrict.Field{Key: "driver", Fn: func(v *yaml.Node, fp string) { nodes["driver"] = v; sc.Driver, _ = d.Str(v, fp) }},
+		yamlstrict.Field{Key: "dsn", Fn: func(v *yaml.Node, fp string) {
 			nodes["dsn"] = v
 			var ok bool
-			if sc.DSN, ok = d.str(v, fp); !ok {
+			if sc.DSN, ok = d.Str(v, fp); !ok {
 				badDSN = true
 			}
 		}},
-		{"url", func(v *yaml.Node, fp string) { nodes["url"] = v; sc.URL, _ = d.str(v, fp) }},
-		{"user", func(v *yaml.Node, fp string) { sc.User, _ = d.str(v, fp) }},
-		{"password", func(v *yaml.Node, fp string) { sc.Password, _ = d.str(v, fp) }},
-		{"max_concurrent", func(v *yaml.Node, fp string) {
-			if x, ok := d.integer(v, fp); ok {
+		yamlstrict.Field{Key: "url", Fn: func(v *yaml.Node, fp string) { nodes["url"] = v; sc.URL, _ = d.Str(v, fp) }},
+		yamlstrict.Field{Key: "user", Fn: func(v *yaml.Node, fp string) { sc.User, _ = d.Str(v, fp) }},
+		yamlstrict.Field{Key: "password", Fn: func(v *yaml.Node, fp string) { sc.Password, _ = d.Str(v, fp) }},
+		yamlstrict.Field{Key: "max_concurrent", Fn: func(v *yaml.Node, fp string) {
+			if x, ok := d.Int(v, fp); ok {
 				if x < 0 {
-					d.p.at(v, fp, "must be 0 (unlimited) or more, got %d", x)
+					d.At(v, fp, "must be 0 (unlimited) or more, got %d", x)
 				}
 				sc.MaxConcurrent = x
 			}
 		}},
-	})
-	if n.Kind != yaml.MappingNode {
-		return sc
-	}
+	)
 	if seen["driver"] == nil {
-		d.p.at(n, path+".driver", "missing (want %s)", strings.Join(Drivers, ", "))
+		d.At(n, path+".driver", "missing (want %s)", strings.Join(source.Drivers, ", "))
 		return sc
 	}
 	at := func(key string) *yaml.Node {
@@ -612,37 +366,36 @@ func (d *decoder) source(n *yaml.Node, path string) source.Config {
 			return false
 		}
 		if sc.DSN == "" {
-			d.p.at(at("dsn"), path+".dsn", "missing (driver %s needs a dsn)", sc.Driver)
+			d.At(at("dsn"), path+".dsn", "missing (driver %s needs a dsn)", sc.Driver)
 			return false
 		}
 		return true
 	}
 	switch sc.Driver {
-	case "sqlite":
+	case source.DialectSQLite:
 		if needDSN() {
 			if _, err := dsn.SQLitePath(sc.DSN); err != nil {
-				d.p.at(at("dsn"), path+".dsn", "%s", unexpanded(err, at("dsn"), sc.DSN))
+				d.At(at("dsn"), path+".dsn", "%s", unexpanded(err, at("dsn"), sc.DSN))
 			}
 		}
-	case "mysql":
+	case source.DialectMySQL:
 		if needDSN() {
 			if _, err := dsn.MySQL(sc.DSN); err != nil {
-				d.p.at(at("dsn"), path+".dsn", "%s", unexpanded(err, at("dsn"), sc.DSN))
+				d.At(at("dsn"), path+".dsn", "%s", unexpanded(err, at("dsn"), sc.DSN))
 			}
 		}
-	case "sqlserver", "odbc":
+	case source.DialectSQLServer:
 		needDSN()
-	case "plexws":
-		u, err := url.Parse(sc.URL)
-		if sc.URL == "" {
-			d.p.at(at("url"), path+".url", "missing (driver plexws needs the web service url)")
-		} else if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			d.p.at(at("url"), path+".url", "bad URL %q (want https://host/...)", shown(at("url"), sc.URL))
-		}
 	case "":
-		// already reported by str
+		// already reported by Str
 	default:
-		d.p.at(at("driver"), path+".driver", "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", shown(at("driver"), sc.Driver), strings.Join(Drivers, ", ")), sc.Driver, Drivers))
+		if slices.Contains(source.PlannedDrivers, sc.Driver) {
+			// Accepting it would let agents advertise the source and fail every job
+			// max_attempts times; refuse it where the operator can fix it.
+			d.At(at("driver"), path+".driver", "driver %q is not built in this binary (built: %s)", sc.Driver, strings.Join(source.Drivers, ", "))
+			break
+		}
+		d.At(at("driver"), path+".driver", "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", shown(at("driver"), sc.Driver), strings.Join(source.Drivers, ", ")), sc.Driver, source.Drivers))
 	}
 	return sc
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +15,7 @@ timezone: America/Indiana/Indianapolis
 reports: [./reports, /abs/reports]
 sources:
   warehouse: {driver: mysql, dsn: "mysql://reader:${WH_PASSWORD}@reports31:30031/plex", max_concurrent: 8}
-  plex:      {driver: plexws, url: "https://api.plexonline.com/ws", user: "${PLEX_WS_USER}", password: "${PLEX_WS_PASSWORD}", max_concurrent: 2}
-  plex-odbc: {driver: odbc, dsn: "DSN=Plex", max_concurrent: 2}
+  plex:      {driver: mysql, dsn: "mysql://${PLEX_WS_USER}:${PLEX_WS_PASSWORD}@plex-replica:3306/plex", max_concurrent: 2}
   azure-dw:  {driver: sqlserver, dsn: "${AZURE_DW_DSN}"}
   demo:      {driver: sqlite, dsn: "sqlite:demo.db"}
 retention: {results: 7d, jobs: 1d12h}
@@ -56,13 +54,13 @@ func TestParseFull(t *testing.T) {
 	if want := []string{filepath.Join("etc", "rpt", "reports"), "/abs/reports"}; strings.Join(c.Reports, "|") != strings.Join(want, "|") {
 		t.Errorf("reports = %v, want %v", c.Reports, want)
 	}
-	if len(c.Sources) != 5 {
+	if len(c.Sources) != 4 {
 		t.Fatalf("sources = %v", c.Sources)
 	}
 	if s := c.Sources["warehouse"]; s.Driver != "mysql" || s.MaxConcurrent != 8 || !strings.Contains(s.DSN, "s3cret-wh") {
 		t.Errorf("warehouse = %+v", s)
 	}
-	if s := c.Sources["plex"]; s.Driver != "plexws" || s.User != "wsuser" || s.Password != "s3cret-ws" || s.URL != "https://api.plexonline.com/ws" {
+	if s := c.Sources["plex"]; s.Driver != "mysql" || s.DSN != "mysql://wsuser:s3cret-ws@plex-replica:3306/plex" || s.MaxConcurrent != 2 {
 		t.Errorf("plex = %+v", s)
 	}
 	if c.Sources["azure-dw"].DSN != env["AZURE_DW_DSN"] || c.Sources["demo"].DSN != "sqlite:demo.db" {
@@ -143,44 +141,48 @@ func TestParseBad(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, yaml string
-		line       int
+		at         string // line:column, or a line alone where no column applies
 		field, msg string
 	}{
-		{"unknown key", "queue: sqlite:x.db\nqueu: y\n", 2, "queu", `unknown key "queu" (want queue, mqtt,`},
-		{"unset variable", "queue: sqlite:x.db\nmqtt: tcp://${BROKER_HOST}:1883\n", 2, "mqtt", "environment variable BROKER_HOST is not set"},
-		{"bad timezone", "timezone: America/Indianapolis/Nowhere\n", 1, "timezone", `unknown time zone "America/Indianapolis/Nowhere"`},
-		{"bad queue dsn", "queue: postgres://x\n", 1, "queue", "want sqlite:PATH or mysql://"},
-		{"sqlserver queue", "queue: sqlserver://x\n", 1, "queue", "the queue must be mysql://"},
-		{"sqlite queue without path", "queue: \"sqlite:\"\n", 1, "queue", "no path"},
-		{"unknown driver", "sources:\n  w: {driver: postgres, dsn: x}\n", 2, "sources.w.driver", `unknown driver "postgres"`},
-		{"missing driver", "sources:\n  w: {dsn: x}\n", 2, "sources.w.driver", "missing"},
-		{"sqlite source without dsn", "sources:\n  demo: {driver: sqlite}\n", 2, "sources.demo.dsn", "missing"},
-		{"sqlite source with a mysql dsn", "sources:\n  demo: {driver: sqlite, dsn: \"mysql://h/db\"}\n", 2, "sources.demo.dsn", "is not sqlite:PATH"},
-		{"mysql source bad dsn", "sources:\n  wh:\n    driver: mysql\n    dsn: \"mysql:///nohost\"\n", 4, "sources.wh.dsn", "has no host"},
-		{"plexws without url", "sources:\n  plex: {driver: plexws}\n", 2, "sources.plex.url", "missing"},
-		{"plexws bad url", "sources:\n  plex: {driver: plexws, url: \"ftp://x\"}\n", 2, "sources.plex.url", "bad URL"},
-		{"unknown source key", "sources:\n  w:\n    driver: mysql\n    dns: mysql://h/db\n", 4, "sources.w.dns", `unknown key "dns"`},
-		{"negative max_concurrent", "sources:\n  w: {driver: odbc, dsn: DSN=Plex, max_concurrent: -1}\n", 2, "sources.w.max_concurrent", "must be 0"},
-		{"bad source name", "sources:\n  \"my source\": {driver: odbc, dsn: DSN=Plex}\n", 2, "sources.my source", "bad source name"},
-		{"bad retention", "retention:\n  results: 7 days\n", 2, "retention.results", `bad duration "7 days"`},
-		{"zero retention", "retention: {jobs: 0d}\n", 1, "retention.jobs", "must be positive"},
-		{"unknown retention key", "retention: {events: 7d}\n", 1, "retention.events", "unknown key"},
-		{"agent concurrency zero", "agent: {concurrency: 0}\n", 1, "agent.concurrency", "must be 1-1000"},
-		{"agent concurrency text", "agent: {concurrency: many}\n", 1, "agent.concurrency", "want an integer"},
-		{"heartbeat too slow", "agent:\n  lease: 30s\n  heartbeat: 20s\n", 2, "agent.heartbeat", "at most half the lease"},
-		{"bad label", "agent:\n  labels: {\"bad label\": x}\n", 2, "agent.labels.bad label", "bad label name"},
-		{"wildcard legacy topic", "legacy_topic: \"node/#\"\n", 1, "legacy_topic", "bad MQTT topic"},
-		{"bad mqtt", "mqtt: reports31:1883\n", 1, "mqtt", "bad broker URL"},
-		{"unknown results store", "queue: sqlite:x.db\nresults: mongo\n", 2, "results", `unknown results store "mongo" (want queue; no other store is built in this binary)`},
-		{"results not a string", "results: {store: queue}\n", 1, "results", "want a string"},
-		{"reports not a list", "reports: {a: b}\n", 1, "reports", "want a list"},
-		{"duplicate key", "queue: sqlite:a.db\nqueue: sqlite:b.db\n", 2, "queue", "duplicate key (first at line 1)"},
-		{"tabs", "agent:\n\tname: x\n", 2, "", "tab in indentation"},
-		{"binary", "queue: \x00\x01", 1, "", "binary content"},
-		{"syntax", "queue: [x\n", 0, "", "YAML:"},
-		{"top-level list", "- queue\n", 1, "", "want a mapping"},
-		{"aliases", "queue: &q sqlite:a.db\nmqtt: *q\n", 1, "", "anchors and aliases"},
-		{"two documents", "queue: sqlite:a.db\n---\nqueue: sqlite:b.db\n", 2, "", "more than one YAML document"},
+		{"unknown key", "queue: sqlite:x.db\nqueu: y\n", "2:1", "queu", `unknown key "queu" (want queue, mqtt,`},
+		{"unset variable", "queue: sqlite:x.db\nmqtt: tcp://${BROKER_HOST}:1883\n", "2:7", "mqtt", "environment variable BROKER_HOST is not set"},
+		{"bad timezone", "timezone: America/Indianapolis/Nowhere\n", "1:11", "timezone", `unknown time zone "America/Indianapolis/Nowhere"`},
+		{"bad queue dsn", "queue: postgres://x\n", "1:8", "queue", "want sqlite:PATH or mysql://"},
+		{"sqlserver queue", "queue: sqlserver://x\n", "1:8", "queue", "the queue must be mysql://"},
+		{"sqlite queue without path", "queue: \"sqlite:\"\n", "1:8", "queue", "no path"},
+		{"unknown driver", "sources:\n  w: {driver: postgres, dsn: x}\n", "2:15", "sources.w.driver", `unknown driver "postgres" (want sqlite, mysql, sqlserver)`},
+		{"missing driver", "sources:\n  w: {dsn: x}\n", "2:6", "sources.w.driver", "missing"},
+		{"source not a mapping", "sources:\n  w: \"mysql://u:pw@h/db\"\n", "2:6", "sources.w", "want a mapping (driver: ..., dsn: ...), got a scalar"},
+		{"source with nothing", "sources:\n  w:\n", "2:5", "sources.w", "want a mapping (driver: ..., dsn: ...), got null"},
+		{"sqlite source without dsn", "sources:\n  demo: {driver: sqlite}\n", "2:9", "sources.demo.dsn", "missing"},
+		{"sqlite source with a mysql dsn", "sources:\n  demo: {driver: sqlite, dsn: \"mysql://h/db\"}\n", "2:31", "sources.demo.dsn", "is not sqlite:PATH"},
+		{"mysql source bad dsn", "sources:\n  wh:\n    driver: mysql\n    dsn: \"mysql:///nohost\"\n", "4:10", "sources.wh.dsn", "has no host"},
+		{"plexws not built", "sources:\n  plex: {driver: plexws, url: \"https://x\"}\n", "2:18", "sources.plex.driver", `driver "plexws" is not built in this binary (built: sqlite, mysql, sqlserver)`},
+		{"odbc not built", "sources:\n  o:\n    driver: odbc\n    dsn: DSN=Plex\n", "3:13", "sources.o.driver", `driver "odbc" is not built in this binary`},
+		{"unknown source key", "sources:\n  w:\n    driver: mysql\n    dns: mysql://h/db\n", "4:5", "sources.w.dns", `unknown key "dns"`},
+		{"negative max_concurrent", "sources:\n  w: {driver: sqlserver, dsn: x, max_concurrent: -1}\n", "2:50", "sources.w.max_concurrent", "must be 0"},
+		{"bad source name", "sources:\n  \"my source\": {driver: sqlserver, dsn: x}\n", "2:3", "sources.my source", "bad source name"},
+		{"duplicate source", "sources:\n  w: {driver: sqlserver, dsn: x}\n  w: {driver: sqlserver, dsn: y}\n", "3:3", "sources.w", "duplicate source (first at line 2)"},
+		{"bad retention", "retention:\n  results: 7 days\n", "2:12", "retention.results", `bad duration "7 days"`},
+		{"zero retention", "retention: {jobs: 0d}\n", "1:19", "retention.jobs", "must be positive"},
+		{"unknown retention key", "retention: {events: 7d}\n", "1:13", "retention.events", "unknown key"},
+		{"agent concurrency zero", "agent: {concurrency: 0}\n", "1:22", "agent.concurrency", "must be 1-1000"},
+		{"agent concurrency text", "agent: {concurrency: many}\n", "1:22", "agent.concurrency", `want an integer, got "many"`},
+		{"agent concurrency list", "agent: {concurrency: [1]}\n", "1:22", "agent.concurrency", "want an integer, got a list"},
+		{"heartbeat too slow", "agent:\n  lease: 30s\n  heartbeat: 20s\n", "2:10", "agent.heartbeat", "at most half the lease"},
+		{"bad label", "agent:\n  labels: {\"bad label\": x}\n", "2:12", "agent.labels.bad label", "bad label name"},
+		{"wildcard legacy topic", "legacy_topic: \"node/#\"\n", "1:15", "legacy_topic", "bad MQTT topic"},
+		{"bad mqtt", "mqtt: reports31:1883\n", "1:7", "mqtt", "bad broker URL"},
+		{"unknown results store", "queue: sqlite:x.db\nresults: mongo\n", "2:10", "results", `unknown results store "mongo" (want queue; no other store is built in this binary)`},
+		{"results not a string", "results: {store: queue}\n", "1:10", "results", "want a string"},
+		{"reports not a list", "reports: {a: b}\n", "1:10", "reports", "want a list"},
+		{"duplicate key", "queue: sqlite:a.db\nqueue: sqlite:b.db\n", "2:1", "queue", "duplicate key (first at line 1)"},
+		{"tabs", "agent:\n\tname: x\n", "2:1", "", "tab in indentation"},
+		{"binary", "queue: \x00\x01", "1", "", "binary content"},
+		{"syntax", "queue: [x\n", "", "", "YAML:"},
+		{"top-level list", "- queue\n", "1:1", "", "want a mapping"},
+		{"aliases", "queue: &q sqlite:a.db\nmqtt: *q\n", "1:8", "", "anchors and aliases"},
+		{"two documents", "queue: sqlite:a.db\n---\nqueue: sqlite:b.db\n", "", "", "more than one YAML document"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,8 +195,8 @@ func TestParseBad(t *testing.T) {
 				t.Errorf("not ErrInvalid: %v", err)
 			}
 			want := "rpt.yaml:"
-			if tt.line > 0 {
-				want = fmt.Sprintf("rpt.yaml:%d: ", tt.line)
+			if tt.at != "" {
+				want = "rpt.yaml:" + tt.at + ": "
 			}
 			if tt.field != "" {
 				want += tt.field + ": "

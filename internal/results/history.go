@@ -34,13 +34,15 @@ import (
 
 	"rpt/internal/queue"
 	"rpt/internal/source"
+	"rpt/internal/storemode"
 )
 
-// History modes, the values of HistorySpec.Mode (reportdefs' store: mode).
+// History modes, the values of HistorySpec.Mode (a definition's store: mode; the one
+// set of names is internal/storemode).
 const (
-	HistoryAppend  = "append"
-	HistoryUpsert  = "upsert"
-	HistoryReplace = "replace"
+	HistoryAppend  = storemode.Append
+	HistoryUpsert  = storemode.Upsert
+	HistoryReplace = storemode.Replace
 )
 
 // Columns every history table has besides the result's columns: which job and

@@ -114,15 +114,19 @@ func listValues(v any) ([]any, bool) {
 type tokenKind int
 
 const (
-	tokenText       tokenKind = iota // SQL passed through verbatim, including literals and comments
+	tokenCode       tokenKind = iota // SQL outside literals and comments
+	tokenQuoted                      // a string literal or quoted identifier, quotes included
+	tokenComment                     // a comment, its markers included (a line comment without its newline)
 	tokenParam                       // ":name"
 	tokenPositional                  // "?" or "@pN" already in the SQL: mixing them with :name would misnumber arguments
 )
 
+// token is a piece of SQL text; the pieces of a scan put together are the text.
 type token struct {
-	kind tokenKind
-	text string
-	line int
+	kind  tokenKind
+	text  string
+	line  int // 1-based line of the text where the token starts
+	start int // byte offset of the token in the text
 }
 
 func isIdentStart(c byte) bool {
@@ -133,30 +137,53 @@ func isIdentChar(c byte) bool {
 	return isIdentStart(c) || ('0' <= c && c <= '9')
 }
 
-// scanSQL splits query into tokens for emit. It knows only what Bind needs:
-// where literals, quoted identifiers and comments begin and end (so a ":x"
-// inside them is not a parameter), and where parameters are. Unterminated
-// literals run to the end of the input; the database reports them.
+// scanSQL splits query into tokens for emit, reading it as dialect does. It is the one
+// reader of SQL text in rpt: Bind, the parameter check of report definitions
+// (ParamRefs) and the statement checks (CheckStatement, CheckCondition) all use it, so
+// what validation sees is what runs. It knows only where literals, quoted identifiers
+// and comments begin and end (a ":x" or ";" inside them is text), and where parameters
+// are. Unterminated literals and comments run to the end of the input; the database
+// reports them.
 func scanSQL(dialect, q string, emit func(token) error) error {
+	return scanSQLWith(dialect, q, dialect == DialectMySQL, emit)
+}
+
+// scanSQLWith is scanSQL with MySQL's backslash escapes inside '...' and "..." on or
+// off: a server running with sql_mode NO_BACKSLASH_ESCAPES reads them as plain
+// backslashes, and the statement checks look at both readings.
+func scanSQLWith(dialect, q string, backslash bool, emit func(token) error) error {
+	mysql := dialect == DialectMySQL
 	line := 1
-	start := 0 // start of the pending text run
+	start, startLine := 0, 1 // the pending run of code
 	flush := func(end int) error {
 		if end > start {
-			if err := emit(token{kind: tokenText, text: q[start:end], line: line}); err != nil {
+			if err := emit(token{kind: tokenCode, text: q[start:end], line: startLine, start: start}); err != nil {
 				return err
 			}
 		}
-		start = end
+		start, startLine = end, line
 		return nil
 	}
-	// skipQuoted returns the index after the literal that opens at i with quote
-	// byte close; a doubled close byte is an escaped one, and in MySQL so is
-	// a backslash-escaped byte inside '...' and "...".
-	skipQuoted := func(i int, closing byte, backslash bool) int {
+	// piece emits q[i:j] as one token of kind after the pending code.
+	piece := func(kind tokenKind, i, j int) error {
+		if err := flush(i); err != nil {
+			return err
+		}
+		if err := emit(token{kind: kind, text: q[i:j], line: line, start: i}); err != nil {
+			return err
+		}
+		line += strings.Count(q[i:j], "\n")
+		start, startLine = j, line
+		return nil
+	}
+	// skipQuoted returns the index after the literal that opens at i with quote byte
+	// closing; a doubled closing byte is an escaped one, and with esc so is a
+	// backslash-escaped byte.
+	skipQuoted := func(i int, closing byte, esc bool) int {
 		for j := i + 1; j < len(q); j++ {
 			switch q[j] {
 			case '\\':
-				if backslash {
+				if esc {
 					j++
 				}
 			case closing:
@@ -169,39 +196,46 @@ func scanSQL(dialect, q string, emit func(token) error) error {
 		}
 		return len(q)
 	}
-	countLines := func(from, to int) {
-		line += strings.Count(q[from:to], "\n")
-	}
-	mysql := dialect == DialectMySQL
 	for i := 0; i < len(q); {
 		c := q[i]
 		var next byte
 		if i+1 < len(q) {
 			next = q[i+1]
 		}
+		var err error
 		switch {
 		case c == '\'':
-			j := skipQuoted(i, '\'', mysql)
-			countLines(i, j)
-			i = j
+			j := skipQuoted(i, '\'', backslash)
+			err, i = piece(tokenQuoted, i, j), j
 		case c == '"':
-			j := skipQuoted(i, '"', mysql)
-			countLines(i, j)
-			i = j
+			j := skipQuoted(i, '"', backslash)
+			err, i = piece(tokenQuoted, i, j), j
 		case c == '`':
 			j := skipQuoted(i, '`', false)
-			countLines(i, j)
-			i = j
+			err, i = piece(tokenQuoted, i, j), j
 		case c == '[' && !mysql:
 			j := skipQuoted(i, ']', false)
-			countLines(i, j)
-			i = j
-		case c == '-' && next == '-', c == '#' && mysql:
+			err, i = piece(tokenQuoted, i, j), j
+		case c == '-' && next == '-' && (!mysql || i+2 >= len(q) || q[i+2] <= ' '),
+			c == '#' && mysql:
+			// MySQL starts a -- comment only before a space or control character:
+			// "1--1" is one minus minus one there.
 			j := strings.IndexByte(q[i:], '\n')
 			if j < 0 {
-				i = len(q)
+				j = len(q)
 			} else {
-				i += j // the newline itself is counted below
+				j += i // the newline is code, counted below
+			}
+			err, i = piece(tokenComment, i, j), j
+		case c == '/' && next == '*' && mysql && (strings.HasPrefix(q[i:], "/*!") || strings.HasPrefix(q[i:], "/*M!")):
+			// An executable comment: MySQL (MariaDB for /*M!) runs what is inside, so
+			// it is read as code; its closing */ is then plain text.
+			i += 3
+			if q[i-1] == 'M' {
+				i++
+			}
+			for i < len(q) && '0' <= q[i] && q[i] <= '9' {
+				i++
 			}
 		case c == '/' && next == '*':
 			j := strings.Index(q[i+2:], "*/")
@@ -209,33 +243,20 @@ func scanSQL(dialect, q string, emit func(token) error) error {
 			if j >= 0 {
 				end = i + 2 + j + 2
 			}
-			countLines(i, end)
-			i = end
+			err, i = piece(tokenComment, i, end), end
 		case c == '\n':
 			line++
 			i++
 		case c == ':' && next == ':':
 			i += 2
 		case c == ':' && isIdentStart(next):
-			if err := flush(i); err != nil {
-				return err
-			}
 			j := i + 1
 			for j < len(q) && isIdentChar(q[j]) {
 				j++
 			}
-			if err := emit(token{kind: tokenParam, text: q[i:j], line: line}); err != nil {
-				return err
-			}
-			i, start = j, j
+			err, i = piece(tokenParam, i, j), j
 		case c == '?' && dialect != DialectSQLServer:
-			if err := flush(i); err != nil {
-				return err
-			}
-			if err := emit(token{kind: tokenPositional, text: "?", line: line}); err != nil {
-				return err
-			}
-			i, start = i+1, i+1
+			err, i = piece(tokenPositional, i, i+1), i+1
 		case c == '@' && dialect == DialectSQLServer && (i == 0 || !isIdentChar(q[i-1]) && q[i-1] != '@') &&
 			(next == 'p' || next == 'P') && i+2 < len(q) && '0' <= q[i+2] && q[i+2] <= '9':
 			j := i + 2
@@ -246,15 +267,12 @@ func scanSQL(dialect, q string, emit func(token) error) error {
 				i = j // a variable like @p1x is the user's own
 				continue
 			}
-			if err := flush(i); err != nil {
-				return err
-			}
-			if err := emit(token{kind: tokenPositional, text: q[i:j], line: line}); err != nil {
-				return err
-			}
-			i, start = j, j
+			err, i = piece(tokenPositional, i, j), j
 		default:
 			i++
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return flush(len(q))
