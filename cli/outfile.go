@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"unicode"
 	"unicode/utf8"
+
+	"rpt/internal/errclass"
 )
 
 // writeOutput writes a result to the --file path without ever destroying what is there:
@@ -107,7 +109,7 @@ func writeDirect(path, target string, write func(io.Writer) error) error {
 	// was checked (a regular file here would be written without truncation).
 	if fi, err := f.Stat(); err != nil || fi.Mode()&(fs.ModeNamedPipe|fs.ModeCharDevice) == 0 {
 		f.Close()
-		return fmt.Errorf("--file %s: changed while opening it; not written", path)
+		return errclass.Errorf(errclass.Conflict, "--file %s: changed while opening it; not written", path)
 	}
 	if err := write(f); err != nil {
 		f.Close()
@@ -164,7 +166,7 @@ func writeReplace(path, target string, old fs.FileInfo, write func(io.Writer) er
 	// not replaced.
 	if fi, err := os.Lstat(target); err == nil && !fi.Mode().IsRegular() {
 		os.Remove(tmp)
-		return fmt.Errorf("--file %s: became a %s while writing; not replaced", path, kindOf(fi.Mode()))
+		return errclass.Errorf(errclass.Conflict, "--file %s: became a %s while writing; not replaced", path, kindOf(fi.Mode()))
 	}
 	if err := os.Rename(tmp, target); err != nil {
 		os.Remove(tmp)

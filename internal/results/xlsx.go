@@ -1,7 +1,6 @@
 package results
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
+
+	"rpt/internal/errclass"
 )
 
 // Excel limits.
@@ -31,7 +32,8 @@ const (
 
 // ErrCellTooLong is a text value longer than an Excel cell holds: the sheet is not
 // written rather than written with the value cut. csv, json and yaml carry any length.
-var ErrCellTooLong = errors.New("value too long for an Excel cell")
+// It is the caller's choice of format that cannot hold the result: invalid (exit 2).
+var ErrCellTooLong = errclass.New(errclass.Invalid, "value too long for an Excel cell")
 
 // xlsxSheetRows is how many data rows one sheet holds: Excel's 1,048,576 rows less
 // the header. A larger result continues on "<name> (2)", "<name> (3)", ... A variable

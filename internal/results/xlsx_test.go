@@ -12,6 +12,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"rpt/internal/errclass"
 	"rpt/internal/source"
 )
 
@@ -466,5 +467,15 @@ func TestRenderXLSXCellLimit(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("%s: %d bytes written despite the error", tc.name, out.Len())
 		}
+	}
+}
+
+// TestCellTooLongIsInvalid: an overlong cell is the caller's choice of format (exit 2),
+// not an internal error.
+func TestCellTooLongIsInvalid(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("render xlsx: %w", fmt.Errorf("%w: row 1", ErrCellTooLong))
+	if c, ok := errclass.Of(err); !ok || c != errclass.Invalid {
+		t.Errorf("class %v, %v; want invalid", c, ok)
 	}
 }
