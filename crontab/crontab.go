@@ -52,7 +52,7 @@ type Entry struct {
 	Words [][]Word
 	// Assigns is the NAME=value prefixes of each of Words' commands.
 	Assigns [][]Word
-	colMap []int // Command byte offset -> column on the line
+	colMap  []int // Command byte offset -> column on the line
 }
 
 // Word is one shell word of the command.

@@ -30,7 +30,7 @@ func (s *Schedule) dayMatches(c civil) bool {
 // civil is a wall-clock minute with no zone; arithmetic is done in UTC, which has no
 // daylight saving, and only the result is placed in a zone.
 type civil struct {
-	t time.Time // in UTC, seconds zero
+	t   time.Time // in UTC, seconds zero
 	day int
 }
 
