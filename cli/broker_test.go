@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +32,7 @@ func TestEmbeddedBrokerCredentialsComeFromTheQueue(t *testing.T) {
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	server := &env{d: &Deps{Stderr: io.Discard}, cfg: &config.Config{}, log: quiet}
-	stop, err := startEmbeddedBroker(ctx, server, st, "127.0.0.1:0", quiet)
+	stop, err := startEmbeddedBroker(ctx, server, st, "127.0.0.1:0", false, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,5 +70,51 @@ func TestEmbeddedBrokerCredentialsComeFromTheQueue(t *testing.T) {
 	given := &env{d: &Deps{Stderr: io.Discard}, cfg: &config.Config{MQTT: "tcp://someone:pw@127.0.0.1:1"}, log: quiet}
 	if user, _ := given.mqttCredentials(ctx, st, notify.ClientUser); user != "" {
 		t.Errorf("URL with a user: stored credentials used (%q)", user)
+	}
+}
+
+// rpt server where another broker holds the default address (a Mosquitto on the same
+// machine) takes a free port and names it; the same address given with --broker is
+// refused with a message about the broker, class unavailable (exit 5).
+func TestEmbeddedBrokerNextToAnotherBroker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "rpt.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	var said strings.Builder
+	server := &env{d: &Deps{Stderr: &said}, cfg: &config.Config{}, log: quiet}
+	stop, err := startEmbeddedBroker(ctx, server, st, addr, true, quiet)
+	if err != nil {
+		t.Fatalf("default address taken: %v, want a free port instead", err)
+	}
+	defer stop()
+	if server.cfg.MQTT == "" || strings.Contains(server.cfg.MQTT, addr) {
+		t.Errorf("broker URL %q, want one on another port than %s", server.cfg.MQTT, addr)
+	}
+	if !strings.Contains(said.String(), addr+" is taken") || !strings.Contains(said.String(), "--mqtt "+server.cfg.MQTT) {
+		t.Errorf("message %q does not name the taken address and the --mqtt to use", said.String())
+	}
+
+	explicit := &env{d: &Deps{Stderr: io.Discard}, cfg: &config.Config{}, log: quiet}
+	_, err = startEmbeddedBroker(ctx, explicit, st, addr, false, quiet)
+	if err == nil || !strings.Contains(err.Error(), addr+" is already in use") || strings.Contains(err.Error(), "queue") {
+		t.Errorf("explicit address taken: err = %v, want a refusal naming the broker's address, not the queue", err)
+	}
+	if got := ExitCode(err); got != ExitUnreachable {
+		t.Errorf("exit code %d, want %d", got, ExitUnreachable)
 	}
 }

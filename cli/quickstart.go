@@ -56,7 +56,7 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			// The same wiring as rpt server: an embedded broker on a free port and an
 			// in-process agent, stopped (before the broker) when the result is in.
 			log := slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			stopBroker, err := startEmbeddedBroker(ctx, e, store, "127.0.0.1:0", log)
+			stopBroker, err := startEmbeddedBroker(ctx, e, store, "127.0.0.1:0", false, log)
 			if err != nil {
 				return err
 			}

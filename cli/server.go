@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"syscall"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -41,7 +44,7 @@ func serverCommand(d *Deps) *ucli.Command {
 			}
 			defer store.Close()
 			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
-			stop, err := startEmbeddedBroker(ctx, e, store, c.String("broker"), log)
+			stop, err := startEmbeddedBroker(ctx, e, store, c.String("broker"), !c.IsSet("broker"), log)
 			if err != nil {
 				return err
 			}
@@ -61,7 +64,11 @@ func serverCommand(d *Deps) *ucli.Command {
 // configuration at it; addr "" keeps the configured broker. Its passwords are those kept
 // with the queue (generated the first time), which every rpt on the queue reads to
 // connect; they are never printed.
-func startEmbeddedBroker(ctx context.Context, e *env, store queue.Settings, addr string, log *slog.Logger) (stop func(), err error) {
+//
+// Where another broker already listens on the default address (a Mosquitto on the same
+// machine), the embedded one takes a free port instead and says which; an address given
+// with --broker is not second-guessed.
+func startEmbeddedBroker(ctx context.Context, e *env, store queue.Settings, addr string, isDefault bool, log *slog.Logger) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -71,8 +78,18 @@ func startEmbeddedBroker(ctx context.Context, e *env, store queue.Settings, addr
 	}
 	creds.Logger = log
 	b, err := notify.StartBroker(ctx, addr, creds)
+	if errors.Is(err, syscall.EADDRINUSE) && isDefault {
+		host, _, _ := net.SplitHostPort(addr)
+		if b, err = notify.StartBroker(ctx, net.JoinHostPort(host, "0"), creds); err == nil {
+			fmt.Fprintf(e.d.Stderr, "rpt server: %s is taken (another MQTT broker runs there?); the embedded broker listens on %s instead: give other rpt commands --mqtt %s (or RPT_MQTT)\n",
+				addr, b.URL(), b.URL())
+		}
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%w: %s is already in use (another MQTT broker?): choose another --broker ADDR, or use that broker with --broker \"\" --mqtt URL", notify.ErrBroker, addr)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: embedded mqtt broker on %s: %v", queue.ErrUnavailable, addr, err)
+		return nil, fmt.Errorf("%w: on %s: %v", notify.ErrBroker, addr, err)
 	}
 	// No user in the URL: each rpt takes its role's credentials from the queue.
 	e.cfg.MQTT = b.URL()

@@ -10,6 +10,7 @@ import (
 	"rpt/internal/demo"
 	"rpt/internal/dsn"
 	"rpt/internal/errclass"
+	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 	"rpt/internal/source"
@@ -39,6 +40,7 @@ var sentinels = []struct {
 	{source.ErrUnknownDriver, errclass.Invalid},
 	{queue.ErrUnavailable, errclass.Unavailable},
 	{source.ErrUnavailable, errclass.Unavailable},
+	{notify.ErrBroker, errclass.Unavailable},
 	// A result in a store this configuration does not name: configure it.
 	{results.ErrNotConfigured, errclass.Invalid},
 	// A results store that cannot keep or return a result, and a stored result found

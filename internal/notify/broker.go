@@ -58,6 +58,10 @@ type BrokerOptions struct {
 	Logger *slog.Logger
 }
 
+// ErrBroker is the embedded broker failing to start (its address taken, a listener
+// refused): infrastructure, not the queue's nor the input's.
+var ErrBroker = errors.New("embedded mqtt broker")
+
 // Broker is the embedded MQTT broker of one-machine mode (rpt server, rpt quickstart):
 // plain TCP, two users with passwords and an ACL (see AgentUser, ClientUser), bounded
 // packets and retained messages, kept in memory.
