@@ -25,7 +25,8 @@
 //     failures against max_attempts)
 //
 // Whatever the end other than success, the attempt's partial result is discarded first
-// (results.Store.Discard), so a full disk is freed before the outcome is written.
+// (results.Store.Discard), so a full disk is freed before the outcome is written; only
+// a self-fenced attempt leaves it to retention, as its database is not answering.
 package agent
 
 import (

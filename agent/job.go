@@ -339,8 +339,10 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 			out = outRelease
 			attrs[1] = out.String()
 		}
-		if out != outComplete && !discarded {
-			// Before the outcome: on a full disk the outcome write needs the space.
+		if out != outComplete && !discarded && !r.fenced.Load() {
+			// Before the outcome: on a full disk the outcome write needs the space. Not
+			// when self-fenced: the database has not answered for most of a lease, and the
+			// release must not wait on a delete; retention prunes those chunks.
 			a.discard(hard, r)
 			discarded = true
 		}
