@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
-.PHONY: help build test test-unit test-integration bench bench-report chaos fuzz fuzz-short lint verify
+.PHONY: help build image image-odbc deploy-check test test-unit test-integration bench bench-report chaos fuzz fuzz-short lint verify
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -12,6 +12,16 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 build: ## build bin/rpt, its version stamped from git (rpt version)
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/rpt ./cmd/rpt
+
+IMAGE ?= registry.local/rpt
+image: ## the container image (deploy/Dockerfile: static, non-root), tagged $(IMAGE):$(VERSION)
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+image-odbc: ## the glibc image for the ODBC build (deploy/Dockerfile.odbc), tagged $(IMAGE):$(VERSION)-odbc
+	docker build -f deploy/Dockerfile.odbc --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION)-odbc .
+
+deploy-check: ## deploy/'s tests: the image's build flags, the non-root run, every overlay rendered and checked
+	$(GO) test -count=1 -v ./deploy/
 
 # The packages where goroutines and processes meet also run under the race detector
 # (the rest would only be slower: the CLI scripts and demo loads are process- and I/O-bound).
