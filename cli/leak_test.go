@@ -49,6 +49,7 @@ var leakBrokers = []string{
 	"tcp:/rpt:" + leakPW + "@127.0.0.1:1",
 	"tcp://rpt@127.0.0.1:1?password=" + leakPW,
 	"ftp://rpt:" + leakPW + "@127.0.0.1:1",
+	"tcp://rpt:" + leakPW + "%zz@127.0.0.1:1", // a bad escape: the parse error quotes it
 }
 
 // Queue DSNs with a password, in the forms people write.
@@ -73,7 +74,7 @@ func TestLeakEveryForm(t *testing.T) {
 		t.Helper()
 		checked++
 		all.WriteString(text)
-		for _, leak := range []string{leakPW, url.QueryEscape(leakPW), "Pw-451"} {
+		for _, leak := range []string{leakPW, url.QueryEscape(leakPW), "Pw-451", "%zz"} {
 			if i := strings.Index(text, leak); i >= 0 {
 				t.Errorf("%s shows the password: ...%s...", what, text[max(0, i-200):min(len(text), i+60)])
 			}

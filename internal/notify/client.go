@@ -118,10 +118,15 @@ type Client struct {
 func Connect(ctx context.Context, o Options) (*Client, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil {
-		// url.Error repeats the URL, password and all: keep only its reason.
+		// url.Error repeats the URL, password and all: keep only its reason, and not
+		// even that when the URL has a password (`invalid URL escape "%zz"` quotes a
+		// piece of it).
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if shown := dsn.Redact(o.URL); shown != o.URL {
+			return nil, fmt.Errorf("mqtt url %q: cannot parse it (a %% in the password is written %%25)", shown)
 		}
 		return nil, fmt.Errorf("mqtt url: cannot parse it: %w", err)
 	}
