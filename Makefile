@@ -3,7 +3,7 @@ GO ?= go
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
-.PHONY: help build image image-odbc deploy-check test test-unit test-integration bench bench-report chaos fuzz fuzz-short lint verify
+.PHONY: help build install image image-odbc deploy-check test test-unit test-integration bench bench-report chaos fuzz fuzz-short lint verify
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ image-odbc: ## the glibc image for the ODBC build (deploy/Dockerfile.odbc), tagg
 
 deploy-check: ## deploy/'s tests: the image's build flags, the non-root run, every overlay rendered and checked
 	$(GO) test -count=1 -v ./deploy/
+
+install: ## go install rpt into $(go env GOPATH)/bin (put that on your PATH), its version stamped as by build
+	$(GO) install -trimpath -ldflags "-X main.version=$(VERSION)" ./cmd/rpt
 
 # The packages where goroutines and processes meet also run under the race detector
 # (the rest would only be slower: the CLI scripts and demo loads are process- and I/O-bound).

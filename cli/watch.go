@@ -65,7 +65,7 @@ func closeNotifier(c *notify.Client) {
 func watchCommand(d *Deps) *ucli.Command {
 	return &ucli.Command{
 		Name:      "watch",
-		Usage:     "live job events: a line per event on a terminal, one JSON event per line in a pipe",
+		Usage:     "live job events: a line per job on a terminal (updated in place), one JSON event per line in a pipe",
 		ArgsUsage: "[ID]...",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "report", Usage: "events of every run of `REPORT`"},
