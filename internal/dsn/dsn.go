@@ -211,15 +211,15 @@ func isScheme(s string) bool {
 // redactKeyValues hides the value of every KEY=VALUE whose key ends in password, passwd
 // or pwd (any case): up to the next ; & or space, or the closing quote or brace.
 func redactKeyValues(s string) string {
-	lower := strings.ToLower(s)
 	var b strings.Builder
 	last := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] != '=' {
 			continue
 		}
-		key := strings.TrimRight(lower[last:i], " ")
-		if !strings.HasSuffix(key, "password") && !strings.HasSuffix(key, "passwd") && !strings.HasSuffix(key, "pwd") {
+		// Compared in place (strings.ToLower may change the length of the text).
+		key := strings.TrimRight(s[last:i], " ")
+		if !hasSuffixFold(key, "password") && !hasSuffixFold(key, "passwd") && !hasSuffixFold(key, "pwd") {
 			continue
 		}
 		v := i + 1
@@ -259,4 +259,8 @@ func redactKeyValues(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }

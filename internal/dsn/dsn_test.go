@@ -98,18 +98,19 @@ var passwordForms = []string{
 func TestRedact(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"mysql://rpt:s3cret@h:3306/rpt":    "mysql://rpt:xxxxx@h:3306/rpt",
-		"mysql://rpt@h/rpt":                "mysql://rpt@h/rpt",
-		"mysql://rpt@h:3306/rpt?x=a@b":     "mysql://rpt@h:3306/rpt?x=a@b",
-		"sqlite:/x.db":                     "sqlite:/x.db",
-		"sqlite:/data/a@b.db":              "sqlite:/data/a@b.db",
-		"mysql://rpt:xxxxx@h/rpt":          "mysql://rpt:xxxxx@h/rpt",
-		"mysql://rpt:p%zzw@db/rpt":         "mysql://rpt:xxxxx@db/rpt",
-		"mysql://rpt:p@ss:w/rd@db/rpt":     "mysql://rpt:xxxxx@db/rpt",
-		"DSN=Plex":                         "DSN=Plex",
-		"mail ops@example.com at 10:30":    "mail ops@example.com at 10:30",
-		"password=":                        "password=",
-		"Access denied for user 'rpt'@'h'": "Access denied for user 'rpt'@'h'",
+		"mysql://rpt:s3cret@h:3306/rpt":      "mysql://rpt:xxxxx@h:3306/rpt",
+		"mysql://rpt@h/rpt":                  "mysql://rpt@h/rpt",
+		"mysql://rpt@h:3306/rpt?x=a@b":       "mysql://rpt@h:3306/rpt?x=a@b",
+		"sqlite:/x.db":                       "sqlite:/x.db",
+		"sqlite:/data/a@b.db":                "sqlite:/data/a@b.db",
+		"mysql://rpt:xxxxx@h/rpt":            "mysql://rpt:xxxxx@h/rpt",
+		"mysql://rpt:p%zzw@db/rpt":           "mysql://rpt:xxxxx@db/rpt",
+		"mysql://rpt:p@ss:w/rd@db/rpt":       "mysql://rpt:xxxxx@db/rpt",
+		"DSN=Plex":                           "DSN=Plex",
+		"mail ops@example.com at 10:30":      "mail ops@example.com at 10:30",
+		"password=":                          "password=",
+		"\u212a\u212a\u212a PASSWORD=s3cret": "\u212a\u212a\u212a PASSWORD=xxxxx", // Kelvin signs lower-case to fewer bytes
+		"Access denied for user 'rpt'@'h'":   "Access denied for user 'rpt'@'h'",
 		// No slash at all: the user goes too (the scheme is not told from a user).
 		"mysql:rpt:s3cret@db/rpt": "mysql:xxxxx@db/rpt",
 		// In a message: each DSN in it, and the text around it kept.
