@@ -96,6 +96,7 @@ func NewApp(d *Deps) *ucli.App {
 			reportsCommand(d),
 			dbCommand(d),
 			demoCommand(d),
+			tokensCommand(d),
 			versionCommand(d),
 		},
 	}

@@ -28,6 +28,8 @@ var sentinels = []struct {
 	// Not found before invalid: an unknown report also matches reportdefs.ErrInvalid.
 	{queue.ErrNotFound, errclass.NotFound},
 	{reportdefs.ErrNotFound, errclass.NotFound},
+	// A name that is taken (an API token's): pick another.
+	{queue.ErrExists, errclass.Conflict},
 	{reportdefs.ErrInvalid, errclass.Invalid},
 	{config.ErrInvalid, errclass.Invalid},
 	{dsn.ErrInvalid, errclass.Invalid},

@@ -189,6 +189,9 @@ type JobListParams struct {
 	Status Status
 	Report string
 	Limit  int
+	// Before, when set, keeps jobs with an id below it: the next page of a listing
+	// (keyset paging, stable while new jobs arrive).
+	Before int64
 	// Params, when set, keeps jobs whose resolved params contain these values (rpt get --latest -p).
 	Params map[string]any
 }
@@ -246,6 +249,7 @@ type Store interface {
 	Operations
 	Settings
 	Definitions
+	Tokens
 
 	// JobEnqueue inserts a queued job and its "queued" event, or returns the job an
 	// active dedupe key, a once key or a submit token already names.

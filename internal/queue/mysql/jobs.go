@@ -916,7 +916,7 @@ const listPage = 500
 // Limit <= 0 means all.
 func (s *Store) JobList(ctx context.Context, p queue.JobListParams) ([]*queue.Job, error) {
 	var out []*queue.Job
-	var before int64
+	before := p.Before
 	for {
 		q := "SELECT " + jobColumns + " FROM rpt_jobs WHERE 1 = 1"
 		var args []any

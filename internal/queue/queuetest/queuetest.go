@@ -63,7 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"JobList", testJobList},
 		{"MigrateTwice", testMigrateTwice},
 	}
-	for _, tc := range append(append(append(tests, operationsTests...), settingsTests...), definitionsTests...) {
+	for _, tc := range append(append(append(append(tests, operationsTests...), settingsTests...), definitionsTests...), tokensTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, newStore(t))
@@ -1334,6 +1334,11 @@ func testJobList(t *testing.T, s queue.Store) {
 		{"params and limit", queue.JobListParams{Params: map[string]any{"pcn": 1}, Limit: 2}, []int64{tb3.ID, gl.ID}},
 		{"params no match", queue.JobListParams{Params: map[string]any{"pcn": 9}}, nil},
 		{"unknown report", queue.JobListParams{Report: "nope"}, nil},
+		{"before", queue.JobListParams{Before: gl.ID}, []int64{tb2.ID, tb1.ID}},
+		{"before and limit", queue.JobListParams{Before: tb3.ID, Limit: 1}, []int64{gl.ID}},
+		{"before and report", queue.JobListParams{Before: tb3.ID, Report: "tb"}, []int64{tb2.ID, tb1.ID}},
+		{"before and params", queue.JobListParams{Before: tb3.ID, Params: map[string]any{"pcn": 1}}, []int64{gl.ID, tb1.ID}},
+		{"before the first", queue.JobListParams{Before: tb1.ID}, nil},
 	}
 	for _, tc := range tests {
 		got, err := s.JobList(t.Context(), tc.p)

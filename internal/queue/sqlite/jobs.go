@@ -629,6 +629,10 @@ func (s *Store) JobList(ctx context.Context, p queue.JobListParams) ([]*queue.Jo
 		q.WriteString(` AND report = ?`)
 		args = append(args, p.Report)
 	}
+	if p.Before > 0 {
+		q.WriteString(` AND id < ?`)
+		args = append(args, p.Before)
+	}
 	q.WriteString(` ORDER BY id DESC`)
 	// With a params filter the limit applies after matching, in Go.
 	if p.Limit > 0 && len(p.Params) == 0 {
