@@ -46,7 +46,10 @@ func Main(ctx context.Context, args []string, d Deps) int {
 		d.Now = time.Now
 	}
 	app := NewApp(&d)
-	err := app.RunContext(ctx, reorderArgs(app, args))
+	err := checkParamText(args)
+	if err == nil {
+		err = app.RunContext(ctx, reorderArgs(app, args))
+	}
 	if err != nil {
 		fmt.Fprintf(d.Stderr, "rpt: %s\n", err)
 	}
@@ -174,11 +177,13 @@ func loadEnv(c *ucli.Context, d *Deps) (*env, error) {
 	if cfg.Sources == nil {
 		cfg.Sources = map[string]source.Config{}
 	}
-	// The embedded default: the demo database stands in for the warehouse and for Plex
-	// (it holds both shapes of the accounting data).
-	demoDSN := "sqlite:" + filepath.Join(dataDir, "demo.db")
-	for _, name := range []string{"demo", "warehouse", "plex"} {
-		if _, ok := cfg.Sources[name]; !ok {
+	// The embedded default, only when there is no rpt.yaml at all: the demo database
+	// stands in for the warehouse and for Plex (it holds both shapes of the accounting
+	// data). A configuration file gets exactly the sources it names, so a report on a
+	// source it leaves out fails clearly instead of showing demo numbers as live data.
+	if cfg.File == "" {
+		demoDSN := "sqlite:" + filepath.Join(dataDir, "demo.db")
+		for _, name := range []string{"demo", "warehouse", "plex"} {
 			cfg.Sources[name] = source.Config{Driver: "sqlite", DSN: demoDSN}
 		}
 	}

@@ -147,6 +147,9 @@ func TestParamLimits(t *testing.T) {
 		want  string
 	}{
 		{"value at the limit", map[string]string{"s": strings.Repeat("v", MaxParamValue)}, ""},
+		{"UTF-8 value", map[string]string{"s": "naïve café 日本 \U0001F389"}, ""},
+		{"value not UTF-8", map[string]string{"s": "caf\xe9"}, `param "s": value is not UTF-8 text (byte 0xe9 at offset 3)`},
+		{"truncated sequence", map[string]string{"s": "ok \xe6\x97"}, `param "s": value is not UTF-8 text (byte 0xe6 at offset 3)`},
 		{"value over the limit", map[string]string{"s": strings.Repeat("v", MaxParamValue+1)}, `param "s": value is 64.0 KiB; at most 64 KiB`},
 		{"too many", many, "201 parameters given; at most 200"},
 		{"long name", map[string]string{strings.Repeat("n", 101): "1"}, "name is 101 bytes"},

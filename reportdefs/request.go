@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"rpt/internal/didyoumean"
 	"rpt/internal/queue"
 	"rpt/internal/source"
 	"rpt/internal/yamlstrict"
@@ -201,4 +202,24 @@ func (d *Definition) routeFor() map[string]string {
 		route[queue.FeatureLabel(f)] = queue.CapabilityYes
 	}
 	return route
+}
+
+// CheckSource checks d against the configured sources as every front door does before
+// it queues or runs anything: its source: must be configured (the error names the
+// source, where it is written and what is configured; where names the configuration,
+// such as the rpt.yaml path), and that source's driver must be able to run its request
+// (CheckDriver). Validate, submit and `rpt reports run` call it, so a definition is
+// refused the same way at each.
+func (d *Definition) CheckSource(sources map[string]source.Config, where string) error {
+	sc, ok := sources[d.Source]
+	if !ok {
+		names := sortedKeys(sources)
+		list := strings.Join(names, ", ")
+		if list == "" {
+			list = "none"
+		}
+		msg := fmt.Sprintf("%q is not configured in %s (sources: %s)", d.Source, where, list)
+		return fieldError(d.File, d.SourcePos, "source", "%s", didyoumean.Append(msg, d.Source, names))
+	}
+	return d.CheckDriver(sc.DriverName())
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"rpt/internal/didyoumean"
 	"rpt/internal/inputfile"
@@ -101,8 +102,30 @@ func checkParamLimits(given map[string]string) error {
 		if v := given[name]; len(v) > MaxParamValue {
 			return paramErrorf("param %q: value is %s; at most %s", name, inputfile.Size(int64(len(v))), inputfile.Size(MaxParamValue))
 		}
+		// Bytes that are not UTF-8 would be replaced on the way to the database (JSON,
+		// the drivers), so a different value than the one given would be queried.
+		if i := invalidUTF8(name); i >= 0 {
+			return paramErrorf("param %q: name is not UTF-8 text (byte 0x%02x at offset %d)", name, name[i], i)
+		}
+		if v := given[name]; invalidUTF8(v) >= 0 {
+			i := invalidUTF8(v)
+			return paramErrorf("param %q: value is not UTF-8 text (byte 0x%02x at offset %d); give parameters in UTF-8", name, v[i], i)
+		}
 	}
 	return nil
+}
+
+// invalidUTF8 is the offset of the first byte of s that is not part of valid UTF-8,
+// or -1.
+func invalidUTF8(s string) int {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 func (d *Definition) paramList() []string {

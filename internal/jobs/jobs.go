@@ -212,15 +212,11 @@ func (s *Service) prepare(r SubmitRequest, now time.Time) (queue.JobEnqueueParam
 	if err != nil {
 		return queue.JobEnqueueParams{}, err
 	}
-	// A job for a source no agent is configured with would wait forever; the submitting
-	// side shares rpt.yaml with the agents, so an unknown name is a mistake to report now.
-	if _, ok := s.sources()[def.Source]; !ok {
-		return queue.JobEnqueueParams{}, errclass.Errorf(errclass.Invalid, "%s:%d: source: %q is not configured in %s (sources: %s)",
-			def.File, keyLine(def.Raw, "source"), def.Source, ConfigName(s.Config), strings.Join(SourceNames(s.sources()), ", "))
-	}
-	// A request the source cannot run (a procedure on SQLite) is refused here, not by
-	// an agent max_attempts times.
-	if err := def.CheckDriver(s.sources()[def.Source].DriverName()); err != nil {
+	// A job for a source no agent is configured with would wait forever, and a request
+	// the source cannot run (a procedure on SQLite) would fail on an agent max_attempts
+	// times: the submitting side shares rpt.yaml with the agents, so both are mistakes
+	// to report now.
+	if err := def.CheckSource(s.sources(), ConfigName(s.Config)); err != nil {
 		return queue.JobEnqueueParams{}, err
 	}
 	at := now
@@ -280,16 +276,6 @@ func ConfigName(c *config.Config) string {
 		return "the built-in defaults (no rpt.yaml)"
 	}
 	return c.File
-}
-
-// keyLine is the line of a top-level "key:" in a definition file, 1 if not found.
-func keyLine(raw []byte, key string) int {
-	for i, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, key+":") {
-			return i + 1
-		}
-	}
-	return 1
 }
 
 // Get returns one job; an unknown id is queue.ErrNotFound naming it.

@@ -306,7 +306,7 @@ func TestSubmitInvalidRequests(t *testing.T) {
 	// A definition whose source is not configured: named with file:line.
 	svc.Config.Sources = map[string]source.Config{"other": {Driver: "sqlite", DSN: "sqlite:x.db"}}
 	_, err := svc.Submit(context.Background(), jobs.SubmitRequest{Report: "rel"})
-	if err == nil || !strings.Contains(err.Error(), `rel.yaml:2: source: "demo" is not configured`) || jobs.Class(err) != errclass.Invalid {
+	if err == nil || !strings.Contains(err.Error(), `rel.yaml:2:9: source: "demo" is not configured`) || jobs.Class(err) != errclass.Invalid {
 		t.Errorf("unconfigured source: %v", err)
 	}
 	if n := countJobs(t, st); n != 0 {
