@@ -163,11 +163,18 @@ func (r *rig) rpt(args ...string) (string, error) {
 }
 
 // enqueue queues a run of def with the Go store (as rpt submit would, without a process
-// per job).
+// per job). It publishes the definition first, as an admin would (rpt reports publish):
+// tests rewrite a report's file between jobs, so the agents' catalogue alone would not
+// hold the snapshot of every queued job, and agents run only trusted definitions.
 func (r *rig) enqueue(ctx context.Context, def *reportdefs.Definition, params map[string]string) (int64, error) {
 	resolved, err := def.Resolve(params, time.Now(), time.UTC)
 	if err != nil {
 		return 0, err
+	}
+	if _, _, err := r.store.DefinitionPublish(ctx, queue.DefinitionPublishParams{
+		Report: def.Name, Definition: def.Raw, PublishedBy: "e2e",
+	}); err != nil {
+		return 0, fmt.Errorf("publish %s: %w", def.Name, err)
 	}
 	p := def.JobParams(resolved, r.srcCfg)
 	p.Origin = queue.OriginCLI
