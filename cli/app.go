@@ -50,7 +50,11 @@ func Main(ctx context.Context, args []string, d Deps) int {
 	if err == nil {
 		err = app.RunContext(ctx, reorderArgs(app, args))
 	}
-	if err != nil {
+	var bare bareError
+	switch {
+	case errors.As(err, &bare):
+		fmt.Fprintln(d.Stderr, bare.Error())
+	case err != nil:
 		fmt.Fprintf(d.Stderr, "rpt: %s\n", err)
 	}
 	return ExitCode(err)

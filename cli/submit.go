@@ -8,6 +8,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/internal/errclass"
 	"rpt/internal/jobs"
 	"rpt/internal/notify"
 	"rpt/internal/queue"
@@ -118,10 +119,15 @@ func submitCommand(d *Deps) *ucli.Command {
 			if err != nil {
 				return err
 			}
+			// From here the clock moves on: why a job waits is asked of the present.
+			svc.Now = d.Now
 			if !res.Queued {
 				fmt.Fprintf(d.Stderr, "job %d already exists (%s); not queued again\n", res.Job.ID, res.Job.Status)
 			}
 			fmt.Fprintln(d.Stdout, res.Job.ID)
+			if d.StderrTTY && res.Job.Status == queue.StatusQueued {
+				warnWait(ctx, d, svc, res.Job)
+			}
 			if !c.Bool("wait") {
 				return nil
 			}
@@ -162,8 +168,27 @@ func parseTime(flag, s string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, usagef("%s %q: want RFC 3339 (2026-11-30T07:20:00Z) or 'YYYY-MM-DD HH:MM' in the configured time zone", flag, s)
 }
 
+// warnWait tells a person at a terminal why the job they just queued cannot start
+// (no agent running, none with its source or labels, a pause): the reasons rpt jobs
+// show gives. A wait that is expected (--at in the future, slots taken by other runs of
+// the report, an agent that will claim it) says nothing. It only advises: a queue that
+// cannot answer the question leaves the submit as it was.
+func warnWait(ctx context.Context, d *Deps, svc *jobs.Service, j *queue.Job) {
+	why, err := svc.WaitReasons(ctx, j)
+	if err != nil {
+		return
+	}
+	for _, r := range why {
+		if strings.HasPrefix(r, "runnable:") || strings.HasPrefix(r, "not due:") || strings.HasPrefix(r, "no free slot:") {
+			continue
+		}
+		fmt.Fprintf(d.Stderr, "rpt: job %d will wait: %s\n", j.ID, r)
+	}
+}
+
 // waitJob waits for a job with progress on a terminal's stderr: a line that redraws
-// itself with each event. Interrupting stops the wait, never the job.
+// itself with each event. Interrupting stops the wait, never the job: the error then
+// says so, and how to stop the job too. A timeout says why a queued job still waits.
 func waitJob(ctx context.Context, e *env, svc *jobs.Service, client *notify.Client, id int64, timeout time.Duration) (*queue.Job, error) {
 	d := e.d
 	start := time.Now()
@@ -176,11 +201,37 @@ func waitJob(ctx context.Context, e *env, svc *jobs.Service, client *notify.Clie
 		fmt.Fprintln(d.Stderr)
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintf(d.Stderr, "stopped waiting; job %d goes on (rpt watch %d)\n", id, id)
-		return nil, ctx.Err()
+		return nil, interrupted(svc, id)
+	}
+	if err != nil && j != nil && j.Status == queue.StatusQueued && jobs.Class(err) == errclass.NotFinished {
+		if why, werr := svc.WaitReasons(ctx, j); werr == nil && len(why) > 0 {
+			return j, errclass.Errorf(errclass.NotFinished, "%s: %s", err, strings.Join(why, "; "))
+		}
 	}
 	return j, err
 }
+
+// interrupted is the error of a wait stopped by Ctrl-C: the job's state read afresh
+// (the command's context is done, so a short one of its own) and how to stop it.
+// Main prints it without the "rpt: " prefix: it is the whole answer, not a failure.
+func interrupted(svc *jobs.Service, id int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	msg := fmt.Sprintf("interrupted; job %d goes on (rpt cancel %d stops it)", id, id)
+	if j, err := svc.Store.JobGet(ctx, id); err == nil {
+		if j.Status.Terminal() {
+			msg = fmt.Sprintf("interrupted; job %d is %s", id, j.Status)
+		} else {
+			msg = fmt.Sprintf("interrupted; job %d is still %s (rpt cancel %d stops it)", id, j.Status, id)
+		}
+	}
+	return bareError{errclass.New(errclass.Interrupted, msg)}
+}
+
+// bareError is printed by Main as it is, without the "rpt: " prefix.
+type bareError struct{ error }
+
+func (b bareError) Unwrap() error { return b.error }
 
 // lazyNotifier is a jobs.Publisher that connects to the broker on first use, so a
 // command that has nothing to publish never waits for one.
