@@ -19,7 +19,9 @@ func runSubmit(t *testing.T, ctx context.Context, dir string, tty bool, args ...
 	d := deps(&out, &errb)
 	d.StderrTTY = tty
 	cfg := filepath.Join(dir, "rpt.yaml")
-	if err := os.WriteFile(cfg, nil, 0o644); err != nil {
+	// The shipped trial balance reads the warehouse; submitting needs it named only.
+	yaml := "sources:\n  warehouse: {driver: sqlite, dsn: \"sqlite:" + filepath.Join(dir, "demo.db") + "\"}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The queue's clock is the real one (agents' last_seen, run_after); relative
