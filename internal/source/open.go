@@ -104,6 +104,11 @@ func (s *sqlSource) Close() error {
 // batch. MySQL needs queryMySQL. Queries are read-only where the database can
 // enforce it (readonly.go).
 func (s *sqlSource) Query(ctx context.Context, query string, params map[string]any) (Rows, error) {
+	// One statement, whatever path the SQL came by (validation checked it already; a
+	// snapshot or caller that skipped it does not get a second statement to the server).
+	if err := CheckStatement(s.driver, query); err != nil {
+		return nil, fmt.Errorf("query source %q: %w", s.name, err)
+	}
 	q, args, err := Bind(s.driver, query, params)
 	if err != nil {
 		return nil, fmt.Errorf("query source %q: %w", s.name, err)

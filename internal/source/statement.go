@@ -8,7 +8,8 @@ import (
 
 // ErrStatement marks SQL that is not what its place allows: report SQL that holds a
 // second statement, a store.replace_where that is not a single condition. Retrying
-// does not help; the definition must change.
+// does not help; the definition must change. Query refuses such SQL too, so the check
+// holds at run time for every caller.
 var ErrStatement = errors.New("SQL statement")
 
 // SQLError is a problem at a place in SQL text.
@@ -19,7 +20,10 @@ type SQLError struct {
 }
 
 func (e *SQLError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
-func (e *SQLError) Unwrap() error { return ErrStatement }
+
+// Unwrap: ErrStatement, and ErrRequest (a request the source will never run, so a job
+// is not retried for it).
+func (e *SQLError) Unwrap() []error { return []error{ErrStatement, ErrRequest} }
 
 // ParamRef is a parameter reference in SQL text: ":name", or a positional placeholder
 // ("?", SQL Server's "@p1") that Bind refuses.

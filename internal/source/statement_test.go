@@ -1,7 +1,10 @@
 package source
 
 import (
+	"context"
+	"database/sql"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -177,4 +180,36 @@ func FuzzCheckStatement(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// TestQueryRefusesSecondStatement: the run path refuses a second statement before the
+// database sees it (SQLite would run both), as a request error that is not retried.
+func TestQueryRefusesSecondStatement(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/q.db"
+	if err := os.WriteFile(path, nil, 0o644); err != nil { // an empty file is an empty database
+		t.Fatal(err)
+	}
+	src, err := Open(context.Background(), "s", Config{Driver: DialectSQLite, DSN: "sqlite:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	db := src.(interface{ DB() *sql.DB }).DB()
+	if _, err := db.Exec("CREATE TABLE keep (x INTEGER); INSERT INTO keep VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Query(context.Background(), "SELECT 1 AS one; DROP TABLE keep", nil)
+	if !errors.Is(err, ErrStatement) || !errors.Is(err, ErrRequest) {
+		t.Fatalf("Query = %v, want ErrStatement and ErrRequest", err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM keep").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("table keep: %d rows, %v (the second statement ran)", n, err)
+	}
+	rows, err := src.Query(context.Background(), "SELECT 1 AS one;", nil)
+	if err != nil {
+		t.Fatalf("one statement with a trailing ;: %v", err)
+	}
+	rows.Close()
 }
