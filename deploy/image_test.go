@@ -261,6 +261,10 @@ func TestDockerfileRules(t *testing.T) {
 		if len(user) == 0 || user[len(user)-1][1] == "0" {
 			t.Errorf("%s: no numeric non-root USER in the final stage (%q)", tc.file, user)
 		}
+		// The pod's runAsUser is the image's user, so files the image owns stay readable.
+		if ds := readBaseDaemonSet(t); len(user) > 0 && user[len(user)-1][1] != fmt.Sprint(ds.Spec.Template.Spec.SecurityContext.RunAsUser) {
+			t.Errorf("%s: USER %s, but base/daemonset.yaml runs as %d", tc.file, user[len(user)-1][1], ds.Spec.Template.Spec.SecurityContext.RunAsUser)
+		}
 		if strings.Count(string(data), "\nFROM ") < 2 {
 			t.Errorf("%s: not a multi-stage build", tc.file)
 		}
