@@ -104,6 +104,7 @@ func NewApp(d *Deps) *ucli.App {
 			dbCommand(d),
 			demoCommand(d),
 			tokensCommand(d),
+			cronCommand(d),
 			versionCommand(d),
 		},
 	}

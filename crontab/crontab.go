@@ -6,14 +6,12 @@
 package crontab
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
 	"rpt/internal/errclass"
+	"rpt/internal/inputfile"
 )
 
 // File is a parsed crontab.
@@ -126,34 +124,13 @@ const MaxFileSize = 1 << 20
 // MaxLine is the longest line accepted (Vixie cron's own limit is lower still).
 const MaxLine = 8192
 
-// ReadFile reads a crontab without trusting it: a FIFO or device is refused before it
-// is opened for reading, and a file over MaxFileSize is refused without reading it
-// whole.
+// ReadFile reads a crontab without trusting it (internal/inputfile): a FIFO or device
+// is refused without being read, and a file over MaxFileSize without reading it whole.
+// Every refusal is invalid input (exit 2).
 func ReadFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
+	data, err := inputfile.Read(path, MaxFileSize, "a crontab")
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, &Error{File: path, Msg: "file does not exist"}
-		}
-		return nil, errclass.Errorf(errclass.Invalid, "%s: %v", path, err)
-	}
-	if st.IsDir() {
-		return nil, &Error{File: path, Msg: "is a folder, not a crontab file"}
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &Error{File: path, Msg: "is not a regular file (a FIFO or device is not read)"}
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, errclass.Errorf(errclass.Invalid, "%s: %v", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, errclass.Errorf(errclass.Invalid, "%s: %v", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, &Error{File: path, Msg: fmt.Sprintf("larger than %d bytes; not a crontab", MaxFileSize)}
+		return nil, errclass.Wrap(errclass.Invalid, err)
 	}
 	return data, nil
 }
@@ -362,6 +339,9 @@ func (p *parser) entry(n int, s string, i int) {
 		}
 		*dst[k] = bits
 	}
+	if bad {
+		return
+	}
 	if i < len(s) && !isBlank(s[i]) {
 		p.errorf(n, i+1, "schedule", "%q: want a blank between the schedule and the command", word(s[i:]))
 		return
@@ -373,13 +353,14 @@ func (p *parser) entry(n int, s string, i int) {
 		p.errorf(n, i+1, "command", "missing: a schedule line needs a command after its five fields")
 		return
 	}
-	if bad {
-		return
-	}
 	e := &Entry{Line: n, Spec: spec, Schedule: sch, Loc: p.loc, Env: append([]EnvVar(nil), p.f.Env...), CommandCol: i + 1}
 	e.splitPercent(s[i:], i+1)
 	if err := e.parseWords(); err != nil {
-		p.errs = append(p.errs, &Error{File: p.f.Name, Line: n, Col: err.col, Field: "command", Msg: err.msg})
+		msg := err.msg
+		if e.PercentCol > 0 {
+			msg += fmt.Sprintf(" (the unescaped %% at column %d ended the command: write \\%% for a literal %%)", e.PercentCol)
+		}
+		p.errs = append(p.errs, &Error{File: p.f.Name, Line: n, Col: err.col, Field: "command", Msg: msg})
 		return
 	}
 	p.f.Entries = append(p.f.Entries, e)
