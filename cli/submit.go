@@ -62,7 +62,7 @@ func submitCommand(d *Deps) *ucli.Command {
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() != 1 {
-				return usagef("submit: want one REPORT, got %d arguments", c.NArg())
+				return usagef("submit: want one REPORT, got %d arguments%s", c.NArg(), paramHint(c.Args().Slice()))
 			}
 			if c.String("dedupe") != "" && c.IsSet("once-per") {
 				return usagef("submit: --dedupe and --once-per cannot be combined")
@@ -138,6 +138,21 @@ func submitCommand(d *Deps) *ucli.Command {
 			return jobs.Outcome(j)
 		},
 	}
+}
+
+// paramHint is the advice for a name=value given where a REPORT was expected (the
+// -p forgotten): "; parameters go after -p: -p start_period=202501", or "".
+func paramHint(args []string) string {
+	var ps []string
+	for _, a := range args {
+		if name, _, ok := strings.Cut(a, "="); ok && name != "" && !strings.ContainsAny(name, " \t") {
+			ps = append(ps, "-p "+a)
+		}
+	}
+	if len(ps) == 0 {
+		return ""
+	}
+	return "; parameters go after -p: " + strings.Join(ps, " ")
 }
 
 // parseAt reads --at: RFC 3339, "YYYY-MM-DD HH:MM[:SS]" in loc, or "+DURATION".

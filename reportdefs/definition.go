@@ -45,6 +45,9 @@ type Definition struct {
 	// SourcePos is where source: is written, for errors about the source.
 	SourcePos yamlstrict.Pos
 	Params    []Param
+	// Range names two parameters (range: [start_period, end_period]) of which the first
+	// may not come after the second: a reversed range is refused at submit.
+	Range []string
 	// Concurrency is the most runs at once across all agents (0: unlimited); with Group
 	// set, the limit is shared by every report of the group.
 	Concurrency int
@@ -169,7 +172,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 	}
 	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	d := &Definition{Raw: slices.Clone(data), File: file, MaxAttempts: DefaultMaxAttempts}
-	var sqlNode, groupNode, filenameNode *yaml.Node
+	var sqlNode, groupNode, filenameNode, rangeNode *yaml.Node
 	dialectNodes := map[string]*yaml.Node{}
 	var reqNodes requestNodes
 	var store *yaml.Node
@@ -195,6 +198,15 @@ func Parse(file string, data []byte) (*Definition, error) {
 			}
 		}},
 		yamlstrict.Field{Key: "params", Fn: func(v *yaml.Node, path string) { d.Params = parseParams(doc, v, path) }},
+		yamlstrict.Field{Key: "range", Fn: func(v *yaml.Node, path string) {
+			rangeNode = v
+			if names, ok := doc.StrList(v, path); ok {
+				if len(names) != 2 {
+					doc.At(v, path, "want two parameters, [from, to], got %d", len(names))
+				}
+				d.Range = names
+			}
+		}},
 		yamlstrict.Field{Key: "concurrency", Fn: func(v *yaml.Node, path string) {
 			if n, ok := doc.Int(v, path); ok {
 				if n < 1 {
@@ -303,6 +315,9 @@ func Parse(file string, data []byte) (*Definition, error) {
 	declared := map[string]bool{}
 	for _, prm := range d.Params {
 		declared[prm.Name] = true
+	}
+	if rangeNode != nil && len(d.Range) == 2 {
+		checkRange(doc, rangeNode, d)
 	}
 	checkRequest(doc, root, d, seen, &reqNodes)
 	// sql: runs on every driver that has no dialects: entry of its own, so it is read
@@ -673,4 +688,26 @@ func (d *Definition) Param(name string) *Param {
 		}
 	}
 	return nil
+}
+
+// checkRange: range: names two different declared single-value parameters of one
+// ordered type (int, date, period).
+func checkRange(doc *yamlstrict.Doc, n *yaml.Node, d *Definition) {
+	from, to := d.Param(d.Range[0]), d.Param(d.Range[1])
+	for i, name := range d.Range {
+		if d.Param(name) == nil {
+			doc.At(n, fmt.Sprintf("range[%d]", i), "%q is not a declared parameter (declared: %s)", name, d.paramNames())
+		}
+	}
+	if from == nil || to == nil {
+		return
+	}
+	switch {
+	case from.Name == to.Name:
+		doc.At(n, "range", "names %q twice (want [from, to])", from.Name)
+	case from.Type != to.Type:
+		doc.At(n, "range", "%s is %s and %s is %s (want one type)", from.Name, from.Type, to.Name, to.Type)
+	case from.Type != TypeInt && from.Type != TypeDate && from.Type != TypePeriod:
+		doc.At(n, "range", "%s is %s (want int, date or period)", from.Name, from.Type)
+	}
 }

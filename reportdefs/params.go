@@ -172,6 +172,9 @@ func scalarValue(t string, values []string, s string, now time.Time) (any, error
 		}
 		d, err := time.Parse(time.DateOnly, s)
 		if err != nil {
+			if msg := dayNotInMonth(s); msg != "" {
+				return nil, fmt.Errorf("%s", msg)
+			}
 			return nil, fmt.Errorf("want YYYY-MM-DD or today, yesterday, this-month, last-month, -Nd, -Nm")
 		}
 		return d.Format(time.DateOnly), nil
@@ -250,4 +253,28 @@ func (p *Param) value(s string, now time.Time) (any, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// dayNotInMonth names what is wrong with a date written right that does not exist
+// ("February 2026 has 28 days", "month 13 is not 01-12"), or is "" when s is not
+// YYYY-MM-DD at all: "want YYYY-MM-DD" would send one looking for a format mistake.
+func dayNotInMonth(s string) string {
+	var y, m, d int
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return ""
+	}
+	if _, err := fmt.Sscanf(s, "%4d-%2d-%2d", &y, &m, &d); err != nil || y < 1000 {
+		return ""
+	}
+	switch {
+	case m < 1 || m > 12:
+		return fmt.Sprintf("month %02d is not 01-12", m)
+	case d < 1:
+		return fmt.Sprintf("day %02d is not a day of the month", d)
+	}
+	days := time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if d > days {
+		return fmt.Sprintf("%s %d has %d days", time.Month(m), y, days)
+	}
+	return ""
 }

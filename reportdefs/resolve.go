@@ -45,11 +45,18 @@ func (d *Definition) Resolve(given map[string]string, now time.Time, loc *time.L
 		prm := &d.Params[i]
 		text, ok := given[prm.Name]
 		if ok && text == "" && prm.Elem() != TypeString {
-			ok = false // "-p x=" means "not given": the default or NULL applies
-			if prm.Required && !prm.HasDefault {
+			// "-p x=" of an optional parameter asks for NULL. Of any other it is a
+			// mistake (a shell variable that was empty): taking the default silently
+			// would run a report nobody asked for.
+			if prm.Required && prm.HasDefault {
+				errs = append(errs, paramErrorf("param %q (%s): empty value (leave -p %s out for its default, %s)", prm.Name, prm.Type, prm.Name, prm.Default))
+				continue
+			}
+			if prm.Required {
 				errs = append(errs, paramErrorf("param %q (%s): empty value", prm.Name, prm.Type))
 				continue
 			}
+			ok = false
 		}
 		if !ok {
 			if !prm.HasDefault {
@@ -72,7 +79,34 @@ func (d *Definition) Resolve(given map[string]string, now time.Time, loc *time.L
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if err := d.checkRange(out); err != nil {
+		return nil, err
+	}
 	return canonicalJSON(out)
+}
+
+// checkRange refuses a reversed range: the definition's range: [from, to] with from
+// after to would run and return no rows, which reads as "nothing happened" when it is
+// a typo. Either end NULL (optional, not given) is no range to check.
+func (d *Definition) checkRange(out map[string]any) error {
+	if len(d.Range) != 2 {
+		return nil
+	}
+	from, to := d.Range[0], d.Range[1]
+	a, b := out[from], out[to]
+	var after bool
+	switch av := a.(type) {
+	case int64:
+		bv, ok := b.(int64)
+		after = ok && av > bv
+	case string: // dates, canonical YYYY-MM-DD: their order is the strings' order
+		bv, ok := b.(string)
+		after = ok && av > bv
+	}
+	if after {
+		return paramErrorf("params %q and %q: %s=%v is after %s=%v (the range runs from %s to %s); swap them", from, to, from, a, to, b, from, to)
+	}
+	return nil
 }
 
 // Limits on what a run may be given: a definition declares a handful of parameters

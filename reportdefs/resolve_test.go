@@ -257,3 +257,68 @@ func TestJobParams(t *testing.T) {
 		t.Errorf("unlimited scopes = %v", p.Scopes)
 	}
 }
+
+// TestResolveRange: a definition's range: [from, to] refuses from after to at
+// resolve time, naming both (it used to run and return no rows); equal ends and an
+// end left NULL pass. The shipped trial balances declare their periods a range.
+func TestResolveRange(t *testing.T) {
+	t.Parallel()
+	d := mustParse(t, `name: r
+source: warehouse
+params:
+  - {name: from_day, type: date}
+  - {name: to_day, type: date, required: false}
+range: [from_day, to_day]
+sql: SELECT :from_day, :to_day
+`)
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	for _, ok := range []map[string]string{
+		{"from_day": "2026-01-31", "to_day": "2026-02-01"},
+		{"from_day": "2026-02-01", "to_day": "2026-02-01"},
+		{"from_day": "2026-02-01"}, // to_day NULL: nothing to compare
+	} {
+		if _, err := d.Resolve(ok, now, time.UTC); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+	_, err := d.Resolve(map[string]string{"from_day": "2026-12-02", "to_day": "yesterday"}, now, time.UTC)
+	if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "from_day=2026-12-02 is after to_day=2026-11-28") {
+		t.Errorf("reversed dates: %v", err)
+	}
+	cat, err := LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"trial-balance", "trial-balance-live"} {
+		tb, err := cat.Get(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tb.Resolve(map[string]string{"start_period": "202512", "end_period": "202501"}, now, time.UTC)
+		if err == nil || !strings.Contains(err.Error(), `params "start_period" and "end_period"`) {
+			t.Errorf("%s: reversed periods: %v", name, err)
+		}
+	}
+}
+
+// TestResolveEmptyValue: "-p x=" of a parameter with a default is refused naming it
+// (it used to take the default silently); of an optional one it is NULL.
+func TestResolveEmptyValue(t *testing.T) {
+	t.Parallel()
+	d := mustParse(t, `name: e
+source: warehouse
+params:
+  - {name: p, type: period, default: last-month}
+  - {name: o, type: int, required: false}
+sql: SELECT :p, :o
+`)
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	_, err := d.Resolve(map[string]string{"p": ""}, now, time.UTC)
+	if err == nil || err.Error() != `param "p" (period): empty value (leave -p p out for its default, last-month)` {
+		t.Errorf("empty with a default: %v", err)
+	}
+	got, err := d.Resolve(map[string]string{"o": ""}, now, time.UTC)
+	if err != nil || string(got) != `{"o":null,"p":202610}` {
+		t.Errorf("empty optional: %s, %v", got, err)
+	}
+}

@@ -312,8 +312,15 @@ func checkTrialBalance(t *testing.T, db *sql.DB, driver, report string) {
 			},
 		},
 		{
-			name:  "start after end gives nothing",
-			given: map[string]string{"start_period": "202503", "end_period": "202502"},
+			name:  "one period: start equal to end",
+			given: map[string]string{"start_period": "202512", "end_period": "202512"},
+			want: []want{
+				{"2025-12", "10000-000", "1.06", "1037.66"},
+				{"2025-12", "20000-000", "0.00", "0.00"},
+				{"2025-12", "30000-000", "-99.96", "-1037.66"},
+				{"2025-12", "40000-000", "99.96", "0.00"},
+				{"2025-12", "50000-000", "-1.06", "0.00"},
+			},
 		},
 	}
 	for _, tt := range tests {
