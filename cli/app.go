@@ -103,7 +103,7 @@ func NewApp(d *Deps) *ucli.App {
 			reportsCommand(d),
 			dbCommand(d),
 			demoCommand(d),
-			tokensCommand(d),
+			tokensCommand(d), apiCommand(d),
 			cronCommand(d),
 			versionCommand(d),
 		},

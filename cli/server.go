@@ -25,6 +25,7 @@ func serverCommand(d *Deps) *ucli.Command {
 			&ucli.StringFlag{Name: "broker", Value: "127.0.0.1:1883", Usage: "embedded MQTT broker listen `ADDR` (\"\" for none: use --mqtt's)", EnvVars: []string{"RPT_SERVER_BROKER"}},
 			&ucli.IntFlag{Name: "concurrency", Value: 2, Usage: "the agent runs at most `N` jobs at once"},
 			&ucli.StringFlag{Name: "listen", Usage: "agent /healthz /readyz /metrics on `ADDR`", EnvVars: []string{"RPT_AGENT_LISTEN"}},
+			&ucli.StringFlag{Name: "api", Usage: "also serve the HTTP API on `ADDR` (off unless given; see rpt api)", EnvVars: []string{"RPT_SERVER_API"}},
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -49,6 +50,16 @@ func serverCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer stop()
+			if addr := c.String("api"); addr != "" {
+				ln, err := listenAPI(addr)
+				if err != nil {
+					return err
+				}
+				apiErr := make(chan error, 1)
+				actx, stopAPI := context.WithCancel(ctx)
+				defer func() { stopAPI(); <-apiErr }()
+				go func() { apiErr <- serveAPI(actx, e, store, ln, log) }()
+			}
 			host, _ := os.Hostname()
 			fmt.Fprintf(d.Stderr, "rpt server: queue %s, broker %s, agent %s\n", redactedQueue(e), dsn.Redact(e.cfg.MQTT), host+"-server")
 			return runAgent(ctx, e, store, agent.Config{

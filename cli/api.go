@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/internal/api"
+	"rpt/internal/queue"
+	"rpt/internal/results"
+)
+
+// defaultAPIListen is where the API listens unless told: this machine only.
+const defaultAPIListen = "127.0.0.1:8080"
+
+func apiCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:  "api",
+		Usage: "serve the HTTP API (/api/v1; API tokens from rpt tokens create) until stopped",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "listen", Value: defaultAPIListen, Usage: "listen on `ADDR` (host:port)", EnvVars: []string{"RPT_API_LISTEN"}},
+		},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("api: unexpected argument %q", c.Args().First())
+			}
+			e, err := loadEnv(c, d)
+			if err != nil {
+				return err
+			}
+			store, err := e.openQueueFor(c.Context, queueWrite)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			ln, err := listenAPI(c.String("listen"))
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
+			return serveAPI(c.Context, e, store, ln, log)
+		},
+	}
+}
+
+// listenAPI listens on addr; a bad or taken address is the caller's to fix (exit 2).
+func listenAPI(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usagef("api: listen on %s: %v", addr, err)
+	}
+	return ln, nil
+}
+
+// serveAPI answers the API over store until ctx ends. Jobs go
+// through the same job service as rpt submit, cancel and retry; results are read and
+// named as rpt get reads and names them.
+func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, log *slog.Logger) error {
+	svc := e.jobs(store)
+	// One broker connection for the process, so agents hear of new jobs and cancels at once.
+	if client := e.notifier(ctx, store); client != nil {
+		defer closeNotifier(client)
+		svc.Publisher = client
+	}
+	s := &api.Server{
+		Jobs: svc,
+		OpenResults: func(_ context.Context, j *queue.Job) (results.Store, error) {
+			return e.resultsOf(store, j)
+		},
+		FileName: func(j *queue.Job, ext string) (string, error) { return defaultFileName(e, j, ext) },
+		Log:      log,
+	}
+	fmt.Fprintf(e.d.Stderr, "rpt api: listening on http://%s/api/v1 (queue %s)\n", ln.Addr(), redactedQueue(e))
+	return s.Serve(ctx, ln)
+}
