@@ -104,7 +104,7 @@ func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Defini
 		return fmt.Errorf("history: read result: %w", err)
 	}
 	defer rows.Close()
-	spec := results.HistorySpec{Table: def.Store.Table, Mode: def.Store.Mode, Key: def.Store.Key, ReplaceWhere: def.Store.ReplaceWhere, Params: values}
+	spec := results.HistorySpec{Table: def.Store.Table, Mode: def.Store.Mode, Key: def.Store.Key, ReplaceWhere: def.Store.ReplaceWhere, Params: values, Adopt: def.Store.Adopt}
 	fence := results.HistoryFence{JobID: r.lease.JobID, Attempt: r.lease.Attempt, Check: func(ctx context.Context) error {
 		_, err := a.store.JobHeartbeat(ctx, r.lease, r.rows.Load(), a.cfg.LeaseDuration)
 		return err

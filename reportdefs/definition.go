@@ -79,6 +79,9 @@ type Store struct {
 	Mode         string // append, upsert or replace
 	Key          []string
 	ReplaceWhere string
+	// Adopt lets the load write into an existing table rpt did not create for history
+	// (an ETL table); without it such a table is refused.
+	Adopt bool
 }
 
 // Deliver is a definition's deliver: block.
@@ -551,6 +554,11 @@ func parseStore(doc *yamlstrict.Doc, n *yaml.Node, path string) *Store {
 				}
 			}
 			s.Key = keys
+		}},
+		yamlstrict.Field{Key: "adopt", Fn: func(v *yaml.Node, fp string) {
+			if b, ok := doc.Bool(v, fp); ok {
+				s.Adopt = b
+			}
 		}},
 		yamlstrict.Field{Key: "replace_where", Fn: func(v *yaml.Node, fp string) {
 			whereNode = v

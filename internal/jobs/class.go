@@ -39,6 +39,8 @@ var sentinels = []struct {
 	{source.ErrConvert, errclass.Invalid},
 	// Report SQL that writes, refused by the source (read-only run): the definition is wrong.
 	{source.ErrReadOnly, errclass.Invalid},
+	// SQL that is not one statement (or a replace_where that is not one condition).
+	{source.ErrStatement, errclass.Invalid},
 	{source.ErrUnknownDriver, errclass.Invalid},
 	{queue.ErrUnavailable, errclass.Unavailable},
 	{source.ErrUnavailable, errclass.Unavailable},

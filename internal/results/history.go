@@ -228,7 +228,11 @@ func newHistoryLoad(driver string, spec HistorySpec, fence HistoryFence, cols []
 		if strings.TrimSpace(spec.ReplaceWhere) == "" {
 			return nil, fmt.Errorf("%w %s: store.replace_where: mode replace needs a condition", ErrHistorySpec, spec.Table)
 		}
-		// Bind now, so a missing parameter fails before anything is created.
+		// A condition, never statements (validate checks it too); bound now, so a
+		// missing parameter fails before anything is created.
+		if err := source.CheckCondition(driver, spec.ReplaceWhere); err != nil {
+			return nil, fmt.Errorf("%w %s: store.replace_where: %w", ErrHistorySpec, spec.Table, err)
+		}
 		if _, _, err := source.Bind(driver, spec.ReplaceWhere, spec.Params); err != nil {
 			return nil, fmt.Errorf("%w %s: store.replace_where: %w", ErrHistorySpec, spec.Table, err)
 		}

@@ -145,3 +145,30 @@ func indexCount(t *testing.T, w warehouse, table string) int {
 	}
 	return n
 }
+
+// TestHistoryReplaceWhereIsACondition: a replace_where carrying a second statement or a
+// comment is refused before anything is created or run, on both warehouses.
+func TestHistoryReplaceWhereIsACondition(t *testing.T) {
+	t.Parallel()
+	for _, w := range warehouses(t) {
+		t.Run(w.driver, func(t *testing.T) {
+			if _, err := w.db.Exec("CREATE TABLE precious (id INTEGER)"); err != nil {
+				t.Fatal(err)
+			}
+			cols := []source.Column{{Name: "a", Type: source.TypeInt}}
+			for _, where := range []string{"1 = 1; DROP TABLE precious", "a = 1) OR (1 = 1", "a = 1 -- and the rest"} {
+				spec := HistorySpec{Table: "replaced", Mode: HistoryReplace, ReplaceWhere: where}
+				_, err := WriteHistory(context.Background(), w.db, w.driver, spec, okFence(1, 1), &histRows{cols: cols, data: [][]any{{int64(1)}}})
+				if !errors.Is(err, ErrHistorySpec) || !errors.Is(err, source.ErrStatement) || !strings.Contains(err.Error(), "store.replace_where") {
+					t.Errorf("replace_where %q: err = %v, want refused as not a condition", where, err)
+				}
+			}
+			if got := columnNames(t, w, "replaced"); len(got) != 0 {
+				t.Errorf("the history table was created: %v", got)
+			}
+			if got := columnNames(t, w, "precious"); len(got) != 1 {
+				t.Errorf("precious has columns %v, want its one", got)
+			}
+		})
+	}
+}

@@ -106,8 +106,9 @@ func (s *sqlSource) Close() error {
 func (s *sqlSource) Query(ctx context.Context, query string, params map[string]any) (Rows, error) {
 	// One statement, whatever path the SQL came by (validation checked it already; a
 	// snapshot or caller that skipped it does not get a second statement to the server).
+	// Also ErrRequest: an agent does not retry it. readonly.go is the next line of defence.
 	if err := CheckStatement(s.driver, query); err != nil {
-		return nil, fmt.Errorf("query source %q: %w", s.name, err)
+		return nil, fmt.Errorf("query source %q: %w: %w", s.name, ErrRequest, err)
 	}
 	q, args, err := Bind(s.driver, query, params)
 	if err != nil {

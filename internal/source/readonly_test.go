@@ -67,7 +67,7 @@ func TestReportSQLCannotWrite(t *testing.T) {
 
 			writes := []struct {
 				sql      string
-				readOnly bool // refused as a write (ErrReadOnly), not by the parser
+				readOnly bool // refused by the database as a write (ErrReadOnly), else as a second statement
 			}{
 				{"DELETE FROM x", true},
 				{"DELETE FROM x WHERE id = 1", true},
@@ -84,6 +84,9 @@ func TestReportSQLCannotWrite(t *testing.T) {
 					t.Errorf("%s: no error", w.sql)
 				} else if w.readOnly && (!errors.Is(err, ErrReadOnly) || !errors.Is(err, ErrRequest) || !strings.Contains(err.Error(), "report SQL must only read")) {
 					t.Errorf("%s: err = %v, want ErrReadOnly", w.sql, err)
+				} else if !w.readOnly && (!errors.Is(err, ErrStatement) || !errors.Is(err, ErrRequest)) {
+					// Refused before it reaches the database: one statement only.
+					t.Errorf("%s: err = %v, want ErrStatement", w.sql, err)
 				}
 				if got := state(); got != before {
 					t.Fatalf("after %q the table changed: %s, was %s", w.sql, got, before)
