@@ -217,7 +217,7 @@ func TestTrustLookupUnavailableReleases(t *testing.T) {
 // A trusted definition whose store: names a table rpt did not create (here the source's
 // own table) fails without a retry, and the table gains no column and loses no row.
 func TestHistoryIntoForeignTableRefused(t *testing.T) {
-	const def = "name: hist\nsource: db\nsql: SELECT id AS n FROM victims\nstore:\n  table: victims\n"
+	const def = "name: hist\nsource: db\nsql: SELECT id + 10 AS id FROM victims\nstore:\n  table: victims\n"
 	for _, backend := range []string{"sqlite", "mariadb"} {
 		t.Run(backend, func(t *testing.T) {
 			rig := newTrustRig(t, backend)
@@ -239,6 +239,18 @@ func TestHistoryIntoForeignTableRefused(t *testing.T) {
 			}
 			if err := rig.db.QueryRow(q).Scan(&cols); err != nil || cols != 1 {
 				t.Errorf("victims has %d columns (%v), want its 1", cols, err)
+			}
+
+			// The definition that adopts the table loads there, keeping its rows.
+			adopting := strings.Replace(def, "  table: victims\n", "  table: victims\n  adopt: true\n", 1)
+			if _, _, err := rig.store.DefinitionPublish(context.Background(), queue.DefinitionPublishParams{Report: "hist", Definition: []byte(adopting)}); err != nil {
+				t.Fatal(err)
+			}
+			if j := rig.wait(t, rig.submit(t, adopting)); j.Status != queue.StatusSucceeded {
+				t.Errorf("adopting job: status %s error %q, want succeeded", j.Status, j.Error)
+			}
+			if n := rig.victims(t); n != 6 {
+				t.Errorf("victims has %d rows after the adopting load, want its 3 and 3 loaded", n)
 			}
 		})
 	}

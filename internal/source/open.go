@@ -175,6 +175,7 @@ func (s *sqlSource) queryMySQL(ctx context.Context, q string, args []any) (Rows,
 	// Closing rows before their end would make go-sql-driver read and discard
 	// the rest of the result, however long; stop the statement instead.
 	r.abort = run.kill
+	r.onEOF = run.endReadOnly
 	return r, nil
 }
 
@@ -187,6 +188,7 @@ type mysqlRun struct {
 	done    chan struct{}
 	watched chan struct{}
 	killed  atomic.Bool
+	ended   int // 0: read-only transaction open; 1: ended, connection reusable; -1: ended badly
 }
 
 func (m *mysqlRun) watch(ctx context.Context) {
@@ -211,7 +213,10 @@ func (m *mysqlRun) kill() {
 func (m *mysqlRun) stop() error {
 	close(m.done)
 	<-m.watched
-	if m.killed.Load() || !mysqlEndReadOnly(m.conn) {
+	if m.ended == 0 {
+		m.endReadOnly()
+	}
+	if m.killed.Load() || m.ended < 0 {
 		// Raw returning ErrBadConn closes the *sql.Conn and drops its driver connection.
 		_ = m.conn.Raw(func(any) error { return errBadConn })
 		return nil

@@ -18,8 +18,11 @@ import (
 //     ONLY and then START TRANSACTION READ ONLY. The session setting is what stops DDL:
 //     DROP TABLE commits the open transaction implicitly and would then run in a new,
 //     writable one (MariaDB 10.11 drops the table under START TRANSACTION READ ONLY
-//     alone). When the rows are closed, ROLLBACK and SET SESSION TRANSACTION READ WRITE
-//     give the connection back as it was; if either fails the connection is discarded.
+//     alone). As soon as the result is read to its end (or the rows are closed),
+//     ROLLBACK and SET SESSION TRANSACTION READ WRITE give the connection back as it
+//     was; if either fails the connection is discarded. Ending at the last row matters:
+//     the transaction holds metadata locks on the tables it read, and a history load
+//     that adds a column to one of them would wait for them until the rows are closed.
 //   - SQLite: queries run on a pool of their own whose connections start with PRAGMA
 //     query_only and are never reused, so even a statement that turns the pragma off
 //     leaves nothing behind for the next query.
@@ -92,4 +95,16 @@ func mysqlEndReadOnly(conn *sql.Conn) bool {
 	}
 	_, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION READ WRITE")
 	return err == nil
+}
+
+// endReadOnly ends the run's read-only transaction once (the result was read to its
+// end, or the rows are closed), recording whether the connection can be reused.
+func (m *mysqlRun) endReadOnly() {
+	if m.ended != 0 {
+		return
+	}
+	m.ended = -1
+	if mysqlEndReadOnly(m.conn) {
+		m.ended = 1
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runAll runs q and reads it to the end, returning the first error from the query,
@@ -114,5 +115,35 @@ func TestReportSQLCannotWrite(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadOnlyEndsAtLastRow: on MariaDB the read-only transaction ends when the result
+// has been read to its end, before the rows are closed: it holds metadata locks on the
+// tables it read, and an agent adds history columns while its rows are still open.
+func TestReadOnlyEndsAtLastRow(t *testing.T) {
+	src, db := openMariaDB(t, "CREATE TABLE x (id INTEGER)", "INSERT INTO x VALUES (1), (2)")
+	rows, err := src.Query(context.Background(), "SELECT id FROM x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = 5"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "ALTER TABLE x ADD COLUMN note TEXT"); err != nil {
+		t.Fatalf("ALTER TABLE while the read rows are open: %v", err)
 	}
 }

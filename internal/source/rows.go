@@ -27,6 +27,7 @@ type sqlRows struct {
 	err     error
 	onClose func() error
 	abort   func() // stops the statement on the server when rows are closed before their end
+	onEOF   func() // runs once when the result has been read to its end (readonly.go)
 	closed  bool
 	eof     bool
 }
@@ -125,6 +126,15 @@ func (r *sqlRows) Next() bool {
 	default:
 		if !r.rows.Next() {
 			r.eof = true
+			if r.onEOF != nil && r.rows.Err() == nil {
+				// Closed first: a procedure call's further result sets are read off the
+				// connection before anything else is sent on it.
+				if err := r.rows.Close(); err != nil {
+					r.err = err
+					return false
+				}
+				r.onEOF()
+			}
 			return false
 		}
 		if err := r.rows.Scan(r.holders...); err != nil {
