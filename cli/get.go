@@ -13,7 +13,7 @@ import (
 	"rpt/reportdefs"
 )
 
-const resultFormats = "table|csv|json|yaml|xlsx"
+const resultFormats = "table|csv|tsv|json|yaml|xlsx"
 
 func getCommand(d *Deps) *ucli.Command {
 	return &ucli.Command{
@@ -127,7 +127,7 @@ func resultFormat(c *ucli.Context, d *Deps) (string, error) {
 		return "", usagef("get: give one of --csv, --json, -o")
 	}
 	switch format {
-	case "table", "csv", "json", "yaml", "xlsx":
+	case "table", "csv", "tsv", "json", "yaml", "xlsx":
 		return format, nil
 	case "":
 	default:

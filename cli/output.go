@@ -22,7 +22,7 @@ func outputFlag(usage string) ucli.Flag {
 	return &ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: usage}
 }
 
-const listFormats = "table|csv|json|yaml"
+const listFormats = "table|csv|tsv|json|yaml"
 
 // listFormat is the -o format of a listing: table on a TTY, plain rows in a pipe.
 func listFormat(c *ucli.Context, d *Deps) (string, error) {
@@ -33,7 +33,7 @@ func listFormat(c *ucli.Context, d *Deps) (string, error) {
 			return "table", nil
 		}
 		return "plain", nil
-	case "table", "csv", "json", "yaml", "plain":
+	case "table", "csv", "tsv", "json", "yaml", "plain":
 		return f, nil
 	}
 	return "", usagef("-o/--output: unknown format %q (want %s)", f, listFormats)

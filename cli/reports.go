@@ -151,9 +151,9 @@ func reportsCommand(d *Deps) *ucli.Command {
 						}
 					}
 					switch format {
-					case "table", "csv", "json", "yaml":
+					case "table", "csv", "tsv", "json", "yaml":
 					default:
-						return usagef("-o/--output: unknown format %q (want table|csv|json|yaml)", format)
+						return usagef("-o/--output: unknown format %q (want table|csv|tsv|json|yaml)", format)
 					}
 					e, err := loadEnv(c, d)
 					if err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/rogpeppe/go-internal/txtar"
 
 	"rpt/internal/dsn"
 )
@@ -168,5 +169,40 @@ func cmdNormEvents(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("normevents: %v", err)
 		}
 		fmt.Fprintf(ts.Stdout(), "%s\n", b)
+	}
+}
+
+// TestREADMEScripts: the shell lines the scripts run as the README's examples
+// (readme-*.sh files in testdata/script) are in README.md exactly, so a test runs what
+// a reader copies.
+func TestREADMEScripts(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts, err := filepath.Glob("testdata/script/*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, s := range scripts {
+		a, err := txtar.ParseFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range a.Files {
+			if !strings.HasPrefix(f.Name, "readme-") {
+				continue
+			}
+			for _, line := range strings.Split(strings.TrimSpace(string(f.Data)), "\n") {
+				found++
+				if !strings.Contains(string(readme), "\n"+line+"\n") {
+					t.Errorf("%s: %s: line not in README.md: %s", filepath.Base(s), f.Name, line)
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no readme-*.sh lines found in testdata/script")
 	}
 }

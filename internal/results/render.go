@@ -20,7 +20,7 @@ import (
 )
 
 // Formats are the output formats Render knows, in the order help text lists them.
-var Formats = []string{"table", "csv", "json", "yaml", "xlsx"}
+var Formats = []string{"table", "csv", "tsv", "json", "yaml", "xlsx"}
 
 // RenderOptions tune Render.
 type RenderOptions struct {
@@ -41,6 +41,8 @@ func FormatFromPath(path string) (string, bool) {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".csv":
 		return "csv", true
+	case ".tsv":
+		return "tsv", true
 	case ".json":
 		return "json", true
 	case ".yaml", ".yml":
@@ -64,6 +66,8 @@ func Render(ctx context.Context, w io.Writer, format string, rows source.Rows, o
 	switch format {
 	case "csv":
 		err = renderCSV(w, rr)
+	case "tsv":
+		err = renderTSV(w, rr)
 	case "json":
 		err = renderJSON(w, rr)
 	case "yaml":
@@ -193,6 +197,62 @@ func renderCSV(w io.Writer, rr *rowReader) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// renderTSV writes tab-separated values for shell pipelines (awk -F'\t', cut): a
+// header of column names, then one line per row, NULL empty. A line is always one row
+// and a tab always separates columns, so no value may hold either: a backslash, tab,
+// newline and carriage return in a value are written \\, \t, \n and \r (the text
+// format of PostgreSQL's COPY and MySQL's LOAD DATA, which read it back exactly).
+func renderTSV(w io.Writer, rr *rowReader) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var line []byte
+	for i, c := range rr.cols {
+		if i > 0 {
+			line = append(line, '\t')
+		}
+		line = appendTSV(line, c.Name)
+	}
+	line = append(line, '\n')
+	if _, err := bw.Write(line); err != nil {
+		return err
+	}
+	for rr.next() {
+		line = line[:0]
+		for i, v := range rr.vals {
+			if i > 0 {
+				line = append(line, '\t')
+			}
+			line = appendTSV(line, textValue(rr.kinds[i], v))
+		}
+		line = append(line, '\n')
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
+	}
+	if rr.err != nil {
+		return rr.err
+	}
+	return bw.Flush()
+}
+
+// appendTSV appends s with the four bytes TSV cannot carry escaped.
+func appendTSV(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // renderJSON writes a JSON array with one object per line, keyed by column name:

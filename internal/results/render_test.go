@@ -68,6 +68,7 @@ func TestRenderGolden(t *testing.T) {
 		opts   RenderOptions
 	}{
 		{"all.csv", "csv", allCols, renderRows, RenderOptions{}},
+		{"all.tsv", "tsv", allCols, renderRows, RenderOptions{}},
 		{"all.json", "json", allCols, renderRows, RenderOptions{}},
 		{"all.yaml", "yaml", allCols, renderRows, RenderOptions{}},
 		{"all.table", "table", allCols, renderRows, RenderOptions{}},
@@ -75,6 +76,7 @@ func TestRenderGolden(t *testing.T) {
 		{"capped.table", "table", narrow, narrowRows, RenderOptions{MaxTableRows: 2}},
 		{"capped_total.table", "table", narrow, narrowRows, RenderOptions{MaxTableRows: 1, TotalRows: 1000}},
 		{"empty.csv", "csv", narrow, nil, RenderOptions{}},
+		{"empty.tsv", "tsv", narrow, nil, RenderOptions{}},
 		{"empty.json", "json", narrow, nil, RenderOptions{}},
 		{"empty.yaml", "yaml", narrow, nil, RenderOptions{}},
 		{"empty.table", "table", narrow, nil, RenderOptions{}},
@@ -250,7 +252,7 @@ func TestRenderErrors(t *testing.T) {
 		wantErr string
 		wantIs  error
 	}{
-		{name: "unknown format", format: "xml", rows: &sliceRows{cols: cols}, wantErr: `unknown output format "xml" (valid: table, csv, json, yaml, xlsx)`},
+		{name: "unknown format", format: "xml", rows: &sliceRows{cols: cols}, wantErr: `unknown output format "xml" (valid: table, csv, tsv, json, yaml, xlsx)`},
 		{name: "bad value names row and column", format: "json", rows: &sliceRows{cols: cols, rows: [][]any{{"1.00"}, {"1,00"}}}, wantErr: `render json: row 2: column "amount" (decimal): value "1,00" is not a decimal number`},
 		{name: "unknown column type", format: "csv", rows: &sliceRows{cols: []source.Column{{Name: "x", Type: "money"}}}, wantErr: `column "x": unknown type "money"`},
 		{name: "source error", format: "csv", rows: &sliceRows{cols: cols, rows: [][]any{{"1.00"}}, err: errors.New("boom")}, wantErr: "read rows: boom"},
@@ -289,6 +291,7 @@ func TestFormatFromPath(t *testing.T) {
 		wantOK bool
 	}{
 		{"out.csv", "csv", true},
+		{"out.tsv", "tsv", true},
 		{"/tmp/x.JSON", "json", true},
 		{"a.yaml", "yaml", true},
 		{"a.yml", "yaml", true},
@@ -376,5 +379,42 @@ func TestRenderTableEscapesControl(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "\x1b[2J\x1b[H\x1b[31mpwned") {
 		t.Errorf("csv changed the value: %q", out.String())
+	}
+}
+
+// TestRenderTSVEscapes: a value holding a tab, newline, carriage return or backslash
+// stays one field of one line (escaped \t \n \r \\), so awk -F'\t' and cut see the
+// columns; unescaping gives back the exact value. A comma needs no quoting, unlike CSV
+// where "Selling, General and Administrative" splits awk -F, into two columns.
+func TestRenderTSVEscapes(t *testing.T) {
+	t.Parallel()
+	cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "amount", Type: source.TypeDecimal}}
+	values := []string{"Selling, General and Administrative", "a\tb", "two\nlines", "cr\rhere", `back\slash`, `\t literal`, ""}
+	rows := make([][]any, len(values))
+	for i, v := range values {
+		rows[i] = []any{v, "-1.50"}
+	}
+	rows = append(rows, []any{nil, nil})
+	var out bytes.Buffer
+	if err := Render(context.Background(), &out, "tsv", &sliceRows{cols: cols, rows: rows}, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != len(rows)+1 || lines[0] != "name\tamount" {
+		t.Fatalf("%d lines (want %d), header %q:\n%s", len(lines), len(rows)+1, lines[0], out.String())
+	}
+	unescape := strings.NewReplacer(`\\`, `\`, `\t`, "\t", `\n`, "\n", `\r`, "\r")
+	for i, v := range values {
+		f := strings.Split(lines[i+1], "\t")
+		if len(f) != 2 || f[1] != "-1.50" {
+			t.Errorf("row %d: fields %q", i, f)
+			continue
+		}
+		if got := unescape.Replace(f[0]); got != v {
+			t.Errorf("row %d: %q unescapes to %q, want %q", i, f[0], got, v)
+		}
+	}
+	if last := lines[len(lines)-1]; last != "\t" {
+		t.Errorf("NULLs: %q, want two empty fields", last)
 	}
 }
