@@ -71,6 +71,9 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "POST /api/v1/jobs/{id}/retry", queue.RoleSubmitter, s.retry)
 	s.route(mux, "GET /api/v1/jobs/{id}/result", queue.RoleViewer, s.result)
 	s.route(mux, "POST /api/v1/agents/{name}/drain", queue.RoleAdmin, s.drain)
+	s.route(mux, "GET /api/v1/pauses", queue.RoleViewer, s.listPauses)
+	s.route(mux, "PUT /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(true))
+	s.route(mux, "DELETE /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(false))
 	// Anything else under /api/v1 is a 404 in the API's shape, but only to a caller with
 	// a token: what exists is not told to strangers.
 	s.route(mux, "/api/v1/", queue.RoleViewer, func(w http.ResponseWriter, r *http.Request) {

@@ -444,7 +444,11 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if limit == 0 {
-		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+		cd := mime.FormatMediaType("attachment", map[string]string{"filename": name})
+		if cd == "" { // a name mime cannot encode: the plain one
+			cd = fmt.Sprintf("attachment; filename=job-%d.%s", j.ID, format)
+		}
+		w.Header().Set("Content-Disposition", cd)
 	}
 	if err := results.Render(r.Context(), w, format, src, results.RenderOptions{TotalRows: j.Rows, SheetName: j.Report}); err != nil {
 		// The status is sent: cut the connection so the client sees a broken download,
@@ -477,4 +481,51 @@ func (l *limitRows) Next() bool {
 	}
 	l.left--
 	return l.Rows.Next()
+}
+
+func (s *Server) listPauses(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.Jobs.Store.PauseList(r.Context())
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("list pauses: %w", err), "")
+		return
+	}
+	if ps == nil {
+		ps = []queue.Pause{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pauses": ps})
+}
+
+// pause pauses (PUT) or resumes (DELETE) a report's or a source's claims, as rpt pause
+// and rpt resume: the name is checked, so a typo is not a pause that never matches.
+func (s *Server) pause(paused bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.emptyBody(w, r) {
+			return
+		}
+		kind, name := r.PathValue("kind"), r.PathValue("name")
+		switch kind {
+		case queue.PauseReport:
+			cat, err := s.Jobs.Catalog()
+			if err == nil {
+				_, err = cat.Get(name)
+			}
+			if err != nil {
+				s.fail(w, r, err, "")
+				return
+			}
+		case queue.PauseSource:
+			if _, err := s.Jobs.SourceConfig(name); err != nil {
+				s.fail(w, r, err, "name")
+				return
+			}
+		default:
+			s.fail(w, r, errclass.Errorf(errclass.Invalid, "pause kind %q: want report or source", kind), "kind")
+			return
+		}
+		if err := s.Jobs.Store.PauseSet(r.Context(), kind, name, paused); err != nil {
+			s.fail(w, r, fmt.Errorf("pause %s %s: %w", kind, name, err), "")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"kind": kind, "name": name, "paused": paused})
+	}
 }

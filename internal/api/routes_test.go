@@ -34,6 +34,9 @@ func TestRolesPerRoute(t *testing.T) {
 			{"POST", fmt.Sprintf("/api/v1/jobs/%d/retry", done), "", queue.RoleSubmitter, 201},
 			{"POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", done), "", queue.RoleSubmitter, 200},
 			{"POST", "/api/v1/agents/nobody/drain", "", queue.RoleAdmin, 404},
+			{"GET", "/api/v1/pauses", "", queue.RoleViewer, 200},
+			{"PUT", "/api/v1/pauses/report/numbers", "", queue.RoleAdmin, 200},
+			{"DELETE", "/api/v1/pauses/report/numbers", "", queue.RoleAdmin, 200},
 		}
 		for _, rt := range routes {
 			name := rt.method + " " + rt.path
@@ -393,3 +396,48 @@ func TestReports(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+// Pausing a report holds its queued jobs (as rpt pause); names are checked.
+func TestPauses(t *testing.T) {
+	forStores(t, func(t *testing.T, f *fixture) {
+		admin := f.tokens[queue.RoleAdmin]
+		id := f.submit(1)
+		if r := f.do("PUT", "/api/v1/pauses/report/numbers", admin, ""); r.status != 200 {
+			t.Fatalf("pause: %d %s", r.status, r.body)
+		}
+		r := f.do("GET", "/api/v1/pauses", f.tokens[queue.RoleViewer], "")
+		if r.status != 200 || !strings.Contains(string(r.body), `"name": "numbers"`) {
+			t.Errorf("pauses: %d %s", r.status, r.body)
+		}
+		r = f.do("GET", fmt.Sprintf("/api/v1/jobs/%d", id), admin, "")
+		if !strings.Contains(string(r.body), "paused: report numbers") {
+			t.Errorf("paused job does not say why it waits: %s", r.body)
+		}
+		if got, _ := f.st.JobClaim(context.Background(), queue.JobClaimParams{Agent: "a", Limit: 1, LeaseDuration: 60e9}); len(got) != 0 {
+			t.Errorf("a paused report's job was claimed")
+		}
+		if r := f.do("DELETE", "/api/v1/pauses/report/numbers", admin, ""); r.status != 200 {
+			t.Fatalf("resume: %d %s", r.status, r.body)
+		}
+		if r := f.do("GET", "/api/v1/pauses", admin, ""); !strings.Contains(string(r.body), `"pauses": []`) {
+			t.Errorf("after resume: %s", r.body)
+		}
+		for _, c := range []struct {
+			path   string
+			status int
+			field  string
+		}{
+			{"/api/v1/pauses/report/nosuch", 404, ""},
+			{"/api/v1/pauses/source/nowhere", 400, "name"},
+			{"/api/v1/pauses/job/1", 400, "kind"},
+		} {
+			r := f.do("PUT", c.path, admin, "")
+			if _, _, field := r.errorOf(t); r.status != c.status || field != c.field {
+				t.Errorf("PUT %s: %d %s", c.path, r.status, r.body)
+			}
+		}
+		if ps, _ := f.st.PauseList(context.Background()); len(ps) != 0 {
+			t.Errorf("refused pauses were stored: %+v", ps)
+		}
+	})
+}
