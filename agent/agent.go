@@ -60,6 +60,7 @@ type Store interface {
 	JobRescue(ctx context.Context) (int, error)
 	AgentHeartbeat(ctx context.Context, a queue.Agent) error
 	AgentGet(ctx context.Context, name string) (queue.Agent, error)
+	AgentUndrain(ctx context.Context, name string) error
 	QueueStats(ctx context.Context) (queue.QueueStats, error)
 	Prune(ctx context.Context, p queue.PruneParams) (queue.PruneResult, error)
 	// DefinitionGet finds a published definition: the agent runs a job's snapshot only
@@ -360,6 +361,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.log.Info("agent started", "concurrency", a.cfg.Concurrency, "sources", a.cfg.Sources,
 		"labels", a.cfg.Labels, "lease", a.cfg.LeaseDuration.String(), "version", a.cfg.Version)
+	a.clearEarlierDrain(hard)
 	a.agentHeartbeat(hard)
 
 	poll := time.NewTicker(a.cfg.PollInterval)
@@ -585,6 +587,25 @@ func (a *Agent) agentHeartbeat(ctx context.Context) {
 		Draining: a.drain.Load(),
 	})
 	a.queueCall("agent heartbeat", err)
+}
+
+// clearEarlierDrain withdraws a drain request an earlier process of this name left in
+// its row. Agents named after their node (a DaemonSet) keep the name across restarts:
+// without this, the pod that replaces a drained one would start drained, never become
+// ready, and stall the rolling update. A drain asks a running process to finish; it
+// does not outlive it.
+func (a *Agent) clearEarlierDrain(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+	defer cancel()
+	row, err := a.store.AgentGet(cctx, a.cfg.Name)
+	if err != nil || !row.DrainRequested {
+		return // a new name, or the queue not answering: the first beat will say so
+	}
+	if err := a.store.AgentUndrain(cctx, a.cfg.Name); err != nil {
+		a.queueCall("undrain agent", err)
+		return
+	}
+	a.log.Info("cleared the drain request an earlier agent of this name left", "agent_host", row.Host, "last_seen", row.LastSeen)
 }
 
 // checkDrainRequest reads the agent's own row: `rpt agents drain` sets DrainRequested

@@ -284,6 +284,16 @@ func (s *memStore) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 	return nil
 }
 
+func (s *memStore) AgentUndrain(ctx context.Context, name string) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.drainRequested, name)
+	return nil
+}
+
 // requestDrain is rpt agents drain.
 func (s *memStore) requestDrain(name string) {
 	s.mu.Lock()

@@ -393,6 +393,35 @@ func TestDrainRequested(t *testing.T) {
 	}
 }
 
+// A drain request an earlier process of the same name left (a DaemonSet pod drained,
+// then replaced on its node) does not hold the new process: it clears the request,
+// says so, and claims work.
+func TestEarlierDrainRequestCleared(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	cfg := testConfig()
+	store.AgentHeartbeat(context.Background(), queue.Agent{Name: cfg.Name, Host: "old-pod", Draining: true})
+	store.requestDrain(cfg.Name)
+	a, _ := startAgent(t, store, (&fakeSource{rows: countRows}).opener(), cfg)
+	// Several presence beats (each also reads the drain request) go by first.
+	waitFor(t, "presence beats", func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return len(store.agents) >= 6
+	})
+	id := store.enqueue("numbers", numbersDef, `{"count": 1}`)
+	waitFor(t, "the job to run", func() bool { return store.get(id).Status.Terminal() })
+	if st := store.get(id).Status; st != queue.StatusSucceeded {
+		t.Errorf("job %s, want succeeded", st)
+	}
+	if a.Draining() {
+		t.Error("the new agent drains because of its predecessor's request")
+	}
+	if code, _ := get(t, a.Handler(), "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz %d, want 200", code)
+	}
+}
+
 func TestPruner(t *testing.T) {
 	t.Parallel()
 	const day = 24 * time.Hour

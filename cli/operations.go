@@ -85,6 +85,22 @@ func agentsCommand(d *Deps) *ucli.Command {
 					})
 				},
 			},
+			{
+				Name: "undrain", Usage: "withdraw a drain request (an agent already draining finishes; a new process of that name claims again)", ArgsUsage: "AGENT",
+				Action: func(c *ucli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("agents undrain: want one AGENT name")
+					}
+					name := c.Args().First()
+					return withStore(c, d, func(e *env, store queue.Store) error {
+						if err := store.AgentUndrain(c.Context, name); err != nil {
+							return fmt.Errorf("undrain agent %q: %w", name, err)
+						}
+						fmt.Fprintf(d.Stderr, "agent %s: drain request withdrawn\n", name)
+						return nil
+					})
+				},
+			},
 		},
 	}
 }

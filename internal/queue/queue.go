@@ -344,6 +344,10 @@ type Operations interface {
 	// AgentDrain asks an agent to stop claiming and finish its work (sets DrainRequested);
 	// the agent learns of it from AgentGet. ErrNotFound for an unknown agent.
 	AgentDrain(ctx context.Context, name string) error
+	// AgentUndrain withdraws a drain request (rpt agents undrain; a new agent process
+	// of the same name, since agents named after their node outlive a restart); an
+	// agent already draining finishes draining. ErrNotFound for an unknown agent.
+	AgentUndrain(ctx context.Context, name string) error
 	// EventLastSeq is the highest event seq (0 when there are none): where a watcher
 	// that wants only news starts.
 	EventLastSeq(ctx context.Context) (int64, error)

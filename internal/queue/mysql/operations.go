@@ -28,9 +28,17 @@ func (s *Store) AgentGet(ctx context.Context, name string) (queue.Agent, error) 
 
 // AgentDrain sets the agent's drain request; its heartbeats leave it set.
 func (s *Store) AgentDrain(ctx context.Context, name string) error {
-	op := "drain agent " + name
+	return s.agentDrainSet(ctx, "drain agent "+name, name, true)
+}
+
+// AgentUndrain clears the agent's drain request.
+func (s *Store) AgentUndrain(ctx context.Context, name string) error {
+	return s.agentDrainSet(ctx, "undrain agent "+name, name, false)
+}
+
+func (s *Store) agentDrainSet(ctx context.Context, op, name string, drain bool) error {
 	// The connection reports found rows, so an agent already asked still counts as found.
-	res, err := s.db.ExecContext(ctx, "UPDATE rpt_agents SET drain_requested = 1 WHERE name = ?", name)
+	res, err := s.db.ExecContext(ctx, "UPDATE rpt_agents SET drain_requested = ? WHERE name = ?", drain, name)
 	if err != nil {
 		return s.wrap(op, err)
 	}

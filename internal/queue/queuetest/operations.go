@@ -192,8 +192,27 @@ func testAgentDrain(t *testing.T, s queue.Store) {
 		t.Errorf("drain of %s marked %s", a.Name, b.Name)
 	}
 
+	// Undrain withdraws the request (twice is no error) and touches no other agent.
+	if err := s.AgentDrain(t.Context(), b.Name); err != nil {
+		t.Fatalf("drain %s: %v", b.Name, err)
+	}
+	for range 2 {
+		if err := s.AgentUndrain(t.Context(), a.Name); err != nil {
+			t.Fatalf("undrain: %v", err)
+		}
+	}
+	if agentGet(t, s, a.Name).DrainRequested {
+		t.Errorf("undrain left %s's drain request set", a.Name)
+	}
+	if !agentGet(t, s, b.Name).DrainRequested {
+		t.Errorf("undrain of %s cleared %s's request", a.Name, b.Name)
+	}
+
 	if err := s.AgentDrain(t.Context(), "nope"); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("drain of an unknown agent: %v, want ErrNotFound", err)
+	}
+	if err := s.AgentUndrain(t.Context(), "nope"); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("undrain of an unknown agent: %v, want ErrNotFound", err)
 	}
 	if _, err := s.AgentGet(t.Context(), "nope"); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("get of an unknown agent: %v, want ErrNotFound", err)
