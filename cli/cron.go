@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -22,6 +23,17 @@ func cronCommand(d *Deps) *ucli.Command {
 		Name:  "cron",
 		Usage: "check crontab files and show when their lines run",
 		Subcommands: []*ucli.Command{
+			{
+				Name:      "run",
+				Usage:     "run crontab files in this process (containers, hosts without cron): rpt submit lines through the queue with their exact occurrence, others through /bin/sh; JSON log on stderr; SIGTERM stops",
+				ArgsUsage: "FILE...",
+				Action: func(c *ucli.Context) error {
+					if c.NArg() == 0 {
+						return usagef("cron run: want one or more crontab FILEs")
+					}
+					return cronRun(c, d)
+				},
+			},
 			{
 				Name:      "lint",
 				Usage:     "check crontab files as cron and rpt submit would read them (exit 2 on any error)",
@@ -107,6 +119,39 @@ func cronLint(c *ucli.Context, d *Deps) error {
 		fmt.Fprintf(d.Stderr, "cron lint: no errors, %s\n", plural(warns, "warning"))
 	}
 	return nil
+}
+
+func cronRun(c *ucli.Context, d *Deps) error {
+	var files []*crontab.File
+	for _, path := range c.Args().Slice() {
+		f, err := crontab.Load(path, time.Local)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+	}
+	e, err := loadEnv(c, d)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context
+	store, err := e.openQueueFor(ctx, queueWrite)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	pub := &lazyNotifier{e: e, ctx: ctx, store: store}
+	defer pub.close()
+	svc := e.jobs(store)
+	svc.Publisher = pub
+	log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
+	r, err := crontab.NewRunner(files, svc, log)
+	if err != nil {
+		return err
+	}
+	r.Now = d.Now
+	log.Info("running", "lines", r.String())
+	return r.Run(ctx)
 }
 
 func plural(n int, word string) string {

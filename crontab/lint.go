@@ -76,7 +76,11 @@ func LintFile(name string, data []byte, def *time.Location, o LintOptions) []Pro
 // Lint checks what cron would run from f as cron runs it (PATH, working directory,
 // '%', mail) and every rpt submit line as rpt submit would check it (jobs.Check).
 func Lint(f *File, o LintOptions) []Problem {
-	l := &linter{f: f, o: o}
+	return lint(&linter{f: f, o: o})
+}
+
+func lint(l *linter) []Problem {
+	f := l.f
 	if l.o.Now.IsZero() {
 		l.o.Now = time.Now()
 	}
@@ -104,6 +108,9 @@ type linter struct {
 	f   *File
 	o   LintOptions
 	out []Problem
+	// onSubmit, when set, is given each rpt submit line's request once its form is
+	// valid (the runner submits what lint read).
+	onSubmit func(e *Entry, req jobs.SubmitRequest)
 }
 
 func (l *linter) add(sev Severity, line, col int, field, format string, args ...any) {
@@ -322,6 +329,9 @@ func (l *linter) submit(e *Entry, exe Word, flags []flagWord, positional []Word,
 	}
 	if !oncePerGiven && req.Dedupe == "" {
 		l.warn(e.Line, report.Col, "rpt submit", "no --once-per or --dedupe: each node that runs this file queues its own job (add --once-per 1h)")
+	}
+	if ok && l.onSubmit != nil {
+		l.onSubmit(e, req)
 	}
 	if !ok || l.o.Service == nil {
 		return
