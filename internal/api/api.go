@@ -77,9 +77,28 @@ func (s *Server) Handler() http.Handler {
 	// Anything else under /api/v1 is a 404 in the API's shape, but only to a caller with
 	// a token: what exists is not told to strangers.
 	s.route(mux, "/api/v1/", queue.RoleViewer, func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowed(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed",
+				Message: fmt.Sprintf("%s %s: allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))}})
+			return
+		}
 		s.fail(w, r, errclass.Errorf(errclass.NotFound, "%s %s: no such route", r.Method, r.URL.Path), "")
 	})
 	return s.logged(mux)
+}
+
+// allowed lists the methods a route of r's path answers (none: the path is unknown).
+func allowed(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/v1/" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // route registers h behind authentication and a minimum role.

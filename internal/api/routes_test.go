@@ -76,6 +76,14 @@ func TestRolesPerRoute(t *testing.T) {
 		if r := f.do("GET", "/api/v1/nothing", f.tokens[queue.RoleViewer], ""); r.status != 404 {
 			t.Errorf("unknown route: %d", r.status)
 		}
+		// A known path with another method: 405 naming the allowed ones, and nothing done.
+		r := f.do("DELETE", fmt.Sprintf("/api/v1/jobs/%d", done), f.tokens[queue.RoleAdmin], "")
+		if code, _, _ := r.errorOf(t); r.status != 405 || code != "method_not_allowed" || r.header.Get("Allow") != "GET" {
+			t.Errorf("DELETE a job: %d %s (Allow %q)", r.status, r.body, r.header.Get("Allow"))
+		}
+		if r := f.do("GET", "/api/v1/jobs/1/cancel", f.tokens[queue.RoleAdmin], ""); r.status != 405 || r.header.Get("Allow") != "POST" {
+			t.Errorf("GET cancel: %d %s", r.status, r.body)
+		}
 	})
 }
 
