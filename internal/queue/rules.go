@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -160,6 +161,17 @@ func ScanLeasedJobs(rows *sql.Rows, withFailures bool) ([]LeasedJob, error) {
 		out = append(out, j)
 	}
 	return out, rows.Err()
+}
+
+// CheckPause validates PauseSet's arguments.
+func CheckPause(kind, name string) error {
+	if kind != PauseReport && kind != PauseSource {
+		return fmt.Errorf("%w: kind: %q is not %q or %q", ErrInvalid, kind, PauseReport, PauseSource)
+	}
+	if strings.TrimSpace(name) == "" {
+		return fmt.Errorf("%w: name: empty", ErrInvalid)
+	}
+	return nil
 }
 
 // RescueError is the error recorded for an attempt whose lease expired.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"rpt/internal/queue"
@@ -52,17 +51,6 @@ func (s *Store) agentDrainSet(ctx context.Context, op, name string, drain bool) 
 	return nil
 }
 
-// validPause checks PauseSet's arguments.
-func validPause(kind, name string) error {
-	if kind != queue.PauseReport && kind != queue.PauseSource {
-		return fmt.Errorf("%w: kind: %q is not %q or %q", queue.ErrInvalid, kind, queue.PauseReport, queue.PauseSource)
-	}
-	if strings.TrimSpace(name) == "" {
-		return fmt.Errorf("%w: name: empty", queue.ErrInvalid)
-	}
-	return nil
-}
-
 // PauseSet pauses or resumes claims of a report's or source's jobs; setting the state
 // it already has changes nothing (a pause keeps its first created_at). Claims read the
 // pauses at the start of their transaction, so a claim already running may still take
@@ -73,7 +61,7 @@ func (s *Store) PauseSet(ctx context.Context, kind, name string, paused bool) er
 		verb = "pause"
 	}
 	op := fmt.Sprintf("%s %s %s", verb, kind, name)
-	if err := validPause(kind, name); err != nil {
+	if err := queue.CheckPause(kind, name); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	var err error

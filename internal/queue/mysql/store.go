@@ -23,7 +23,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"path"
 	"strconv"
 	"syscall"
 	"time"
@@ -400,16 +399,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]queue.Migration, error) 
 	if err != nil {
 		return nil, s.wrap("migration status", err)
 	}
-	out := make([]queue.Migration, 0, len(st))
-	for _, m := range st {
-		q := queue.Migration{Version: m.Source.Version, Name: path.Base(m.Source.Path)}
-		if m.State == goose.StateApplied {
-			at := m.AppliedAt.UTC()
-			q.AppliedAt = &at
-		}
-		out = append(out, q)
-	}
-	return out, nil
+	return queue.MigrationsFromGoose(st), nil
 }
 
 func (s *Store) provider() (*goose.Provider, error) {

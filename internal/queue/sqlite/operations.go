@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"rpt/internal/queue"
@@ -80,17 +79,6 @@ func (s *Store) agentDrainSet(ctx context.Context, op, name string, drain bool) 
 	})
 }
 
-// validPause checks PauseSet's arguments.
-func validPause(kind, name string) error {
-	if kind != queue.PauseReport && kind != queue.PauseSource {
-		return fmt.Errorf("%w: kind: %q is not %q or %q", queue.ErrInvalid, kind, queue.PauseReport, queue.PauseSource)
-	}
-	if strings.TrimSpace(name) == "" {
-		return fmt.Errorf("%w: name: empty", queue.ErrInvalid)
-	}
-	return nil
-}
-
 // PauseSet pauses or resumes claims of a report's or source's jobs; setting the state
 // it already has changes nothing (a pause keeps its first created_at).
 func (s *Store) PauseSet(ctx context.Context, kind, name string, paused bool) error {
@@ -99,7 +87,7 @@ func (s *Store) PauseSet(ctx context.Context, kind, name string, paused bool) er
 		verb = "pause"
 	}
 	op := fmt.Sprintf("%s %s %s", verb, kind, name)
-	if err := validPause(kind, name); err != nil {
+	if err := queue.CheckPause(kind, name); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return s.write(ctx, op, func(tx *wtx) error {

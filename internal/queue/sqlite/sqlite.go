@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -235,16 +234,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]queue.Migration, error) 
 	if err != nil {
 		return nil, fmt.Errorf("migration status: %w", err)
 	}
-	out := make([]queue.Migration, 0, len(st))
-	for _, m := range st {
-		mig := queue.Migration{Version: m.Source.Version, Name: path.Base(m.Source.Path)}
-		if m.State == goose.StateApplied && !m.AppliedAt.IsZero() {
-			at := m.AppliedAt.UTC()
-			mig.AppliedAt = &at
-		}
-		out = append(out, mig)
-	}
-	return out, nil
+	return queue.MigrationsFromGoose(st), nil
 }
 
 // write runs fn in one BEGIN IMMEDIATE transaction, again from the start when SQLite
