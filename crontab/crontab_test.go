@@ -330,6 +330,8 @@ func FuzzParse(f *testing.F) {
 		"* * * * * x", "10 3,7,11,15,19,23 * * * /usr/local/bin/rpt submit trial-balance --once-per 1h",
 		"@daily a%b%c", "CRON_TZ=America/Detroit\n0 2 * * * x", "*/0 * * * * x", "0 0 * * 7 \\%x",
 		"X = 'y'\n# c\n\n1-5/2 * * jan-dec sun-sat a", "* * * * * echo 'a", "@reboot x",
+		"RPT_CONFIG=x\n0 0 * * * A=1 rpt --config=y submit r -p a=1 -p=b=2 --once-per 1h --dedupe -- x y | rpt submit",
+		"0 0 * * * rpt submit r --once-per", "0 0 * * * rpt -p", "0 0 * * * rpt submit r --bogus v w",
 	} {
 		f.Add(s)
 	}
@@ -346,6 +348,12 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 			return
+		}
+		// Lint reads every rpt line's words and flags; it must never panic on them.
+		for _, p := range Lint(file, LintOptions{Now: time.Date(2027, 3, 14, 0, 0, 0, 0, time.UTC), IsExecutable: func(string) bool { return false }}) {
+			if p.Line < 1 {
+				t.Fatalf("problem without a line: %s", p)
+			}
 		}
 		for _, e := range file.Entries {
 			next := e.Schedule.Next(time.Date(2027, 3, 14, 0, 0, 0, 0, time.UTC), e.Loc)
