@@ -23,9 +23,10 @@ func agentCommand(d *Deps) *ucli.Command {
 			&ucli.IntFlag{Name: "concurrency", Value: 2, Usage: "run at most `N` jobs at once", EnvVars: []string{"RPT_AGENT_CONCURRENCY"}},
 			&ucli.StringSliceFlag{Name: "label", Usage: "`key=value` label that definitions' requires: match (repeat)", EnvVars: []string{"RPT_AGENT_LABELS"}},
 			&ucli.StringFlag{Name: "name", Usage: "agent `NAME` (default host-pid)", EnvVars: []string{"RPT_AGENT_NAME"}},
-			&ucli.DurationFlag{Name: "lease", Usage: "lease `DURATION`: a dead agent's jobs run again after it (default 30s)"},
-			&ucli.DurationFlag{Name: "grace", Usage: "on SIGTERM, how long running jobs may finish before they are released (default 30s)"},
-			&ucli.DurationFlag{Name: "poll", Usage: "claim poll interval when idle (default 1s)"},
+			// Zero means "the configured or built-in value", so the default is shown as text.
+			&ucli.DurationFlag{Name: "lease", Usage: "lease `DURATION`: a dead agent's jobs run again after it", DefaultText: "30s, or rpt.yaml's agent lease"},
+			&ucli.DurationFlag{Name: "grace", Usage: "on SIGTERM, the `DURATION` running jobs may take to finish before they are released", DefaultText: "30s"},
+			&ucli.DurationFlag{Name: "poll", Usage: "when idle, claim every `DURATION` (a wake-up over MQTT claims at once)", DefaultText: "1s"},
 			&ucli.StringFlag{Name: "listen", Usage: "serve /healthz, /readyz and /metrics on `ADDR` (e.g. :9464); empty serves none",
 				EnvVars: []string{"RPT_AGENT_LISTEN"}},
 			&ucli.DurationFlag{Name: "prune-interval", Value: agent.DefaultPruneInterval,

@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"rpt/internal/config"
+	"rpt/internal/didyoumean"
 	"rpt/internal/dsn"
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
@@ -78,11 +80,11 @@ func NewApp(d *Deps) *ucli.App {
 			return ucli.ShowAppHelp(c)
 		},
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "config", Usage: "config file (default ./rpt.yaml, else the user config dir)", EnvVars: []string{"RPT_CONFIG"}},
-			&ucli.StringFlag{Name: "queue", Usage: "queue database: mysql://user:pass@host:port/db or sqlite:PATH", EnvVars: []string{"RPT_QUEUE"}},
-			&ucli.StringFlag{Name: "mqtt", Usage: "MQTT broker URL, e.g. tcp://host:1883", EnvVars: []string{"RPT_MQTT"}},
+			&ucli.StringFlag{Name: "config", Usage: "config `FILE` (default ./rpt.yaml, else the user config dir)", EnvVars: []string{"RPT_CONFIG"}},
+			&ucli.StringFlag{Name: "queue", Usage: "queue database `DSN`: mysql://user:pass@host:port/db or sqlite:PATH", EnvVars: []string{"RPT_QUEUE"}},
+			&ucli.StringFlag{Name: "mqtt", Usage: "MQTT broker `URL`, e.g. tcp://host:1883", EnvVars: []string{"RPT_MQTT"}},
 			&ucli.StringFlag{Name: "mqtt-prefix", Value: "rpt", Usage: "MQTT topic `PREFIX` (one per deployment sharing a broker)", EnvVars: []string{"RPT_MQTT_PREFIX"}},
-			&ucli.StringFlag{Name: "reports", Usage: "extra report definition folder", EnvVars: []string{"RPT_REPORTS"}},
+			&ucli.StringFlag{Name: "reports", Usage: "extra report definition folder `DIR`", EnvVars: []string{"RPT_REPORTS"}},
 			&ucli.DurationFlag{Name: "retry-for", Value: defaultRetryFor,
 				Usage:   "retry a queue database that does not answer for `DURATION` before giving up (exit 5); 0 never; rpt agent waits until it answers unless set",
 				EnvVars: []string{"RPT_RETRY_FOR"}},
@@ -109,15 +111,56 @@ func NewApp(d *Deps) *ucli.App {
 		},
 	}
 	setUsageErrors(app.Commands)
+	addExamples(app.Commands, "")
 	app.OnUsageError = onUsageError
 	return app
 }
 
 func onUsageError(c *ucli.Context, err error, _ bool) error {
+	msg := flagSuggestion(c, err.Error())
 	if c != nil && c.Command != nil && c.Command.Name != "" {
-		return usagef("%s: %s (rpt %s --help lists the flags)", c.Command.Name, err, c.Command.Name)
+		return usagef("%s: %s (rpt %s --help lists the flags)", c.Command.Name, msg, c.Command.Name)
 	}
-	return usagef("%s (rpt --help lists the flags)", err)
+	return usagef("%s (rpt --help lists the flags)", msg)
+}
+
+// flagSuggestion adds "did you mean `--concurrency`?" to the flag package's "flag
+// provided but not defined: -concurency", from the flags of the command and the
+// global ones: report and parameter names get the same help.
+func flagSuggestion(c *ucli.Context, msg string) string {
+	const undefined = "flag provided but not defined: "
+	bad, ok := strings.CutPrefix(msg, undefined)
+	if !ok || c == nil {
+		return msg
+	}
+	bad = strings.TrimLeft(bad, "-")
+	var known []string
+	add := func(fs []ucli.Flag) {
+		for _, f := range fs {
+			known = append(known, f.Names()...)
+		}
+	}
+	if c.Command != nil {
+		add(c.Command.Flags)
+	}
+	if c.App != nil {
+		add(c.App.Flags)
+	}
+	s := didyoumean.Suggest(bad, known)
+	if s == "" {
+		return msg
+	}
+	// Suggest quotes the bare name; a flag is written with its dashes.
+	for _, k := range known {
+		if s == "did you mean `"+k+"`?" {
+			dash := "--"
+			if len(k) == 1 {
+				dash = "-"
+			}
+			return msg + "; did you mean `" + dash + k + "`?"
+		}
+	}
+	return msg
 }
 
 func setUsageErrors(cmds []*ucli.Command) {

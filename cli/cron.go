@@ -50,7 +50,7 @@ func cronCommand(d *Deps) *ucli.Command {
 				Usage:     "print the next runs of each line of a crontab file, in its time zone",
 				ArgsUsage: "FILE",
 				Flags: []ucli.Flag{
-					&ucli.IntFlag{Name: "n", Value: 3, Usage: "runs per line"},
+					&ucli.IntFlag{Name: "n", Value: 3, Usage: "`N` runs per line"},
 					&ucli.StringFlag{Name: "from", Usage: "start after `TIME` (RFC 3339, or 'YYYY-MM-DD HH:MM' in this host's zone); default now"},
 				},
 				Action: func(c *ucli.Context) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -19,7 +20,8 @@ import (
 )
 
 func outputFlag(usage string) ucli.Flag {
-	return &ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: usage}
+	// The placeholder names the kind; the usage lists the formats.
+	return &ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FORMAT`: " + strings.TrimPrefix(usage, "format: ")}
 }
 
 const listFormats = "table|csv|tsv|json|yaml"

@@ -51,7 +51,7 @@ func submitCommand(d *Deps) *ucli.Command {
 		ArgsUsage: "REPORT",
 		Flags: []ucli.Flag{
 			paramFlag(),
-			&ucli.IntFlag{Name: "priority", Usage: "higher runs first"},
+			&ucli.IntFlag{Name: "priority", Usage: "priority `N`: higher runs first"},
 			&ucli.StringFlag{Name: "at", Usage: "run at or after `TIME` (RFC 3339, 'YYYY-MM-DD HH:MM' in the configured time zone, or +DURATION)"},
 			&ucli.StringFlag{Name: "occurrence", Usage: "the `TIME` this run stands for (a cron occurrence): relative parameters and the --once-per key are resolved at it, in the configured time zone"},
 			&ucli.StringFlag{Name: "dedupe", Usage: "while a job with this `KEY` is queued or running, return its id instead"},

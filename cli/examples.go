@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// examples are shown under each command's help (rpt submit --help), by the command's
+// path. TestHelpTeaches fails for a command without one: a new command adds its line
+// here. Dates are relative words (last-month, -3m, +10m), so an example never goes
+// stale.
+var examples = map[string][]string{
+	"quickstart": {"rpt quickstart                 # demo data, an in-process agent, a trial balance printed",
+		"rpt quickstart --max-rows 5"},
+	"server": {"rpt server                     # embedded broker, the queue and an agent in one process",
+		"rpt server --concurrency 4 --broker 127.0.0.1:1884"},
+	"agent": {"rpt agent --concurrency 4 --label plant=albion",
+		"RPT_QUEUE='mysql://rpt:SECRET@reports31:30031/rpt' rpt agent --listen :9464"},
+	"agents":         {"rpt agents list", "rpt agents drain reports31-4711"},
+	"agents list":    {"rpt agents list -o json"},
+	"agents undrain": {"rpt agents undrain reports31-4711"},
+	"agents drain":   {"rpt agents drain reports31-4711   # then stop it; its running jobs finish first"},
+	"pause":          {"rpt pause report trial-balance", "rpt pause source plex   # Plex maintenance", "rpt pause   # list the pauses"},
+	"resume":         {"rpt resume source plex"},
+	"submit": {"rpt submit trial-balance -p start_period=-3m -p end_period=last-month --wait",
+		"id=$(rpt submit daily-production -p pcn=300758 -p report_date=yesterday)",
+		"rpt submit trial-balance --at +10m --once-per 1h"},
+	"jobs":      {"rpt jobs", "rpt jobs show 42"},
+	"jobs list": {"rpt jobs list --status failed --report trial-balance --limit 5", "rpt jobs list -o tsv | cut -f1,3"},
+	"jobs show": {"rpt jobs show 42   # for a queued job: why it waits"},
+	"cancel":    {"rpt cancel 42"},
+	"retry":     {"rpt retry 42 --wait"},
+	"get": {"rpt get 42", "rpt get 42 --file tb.xlsx", "rpt get 42 -o tsv | awk -F'\\t' 'NR > 1 { n++ } END { print n }'",
+		"rpt get --latest trial-balance -p pcn=123681 --csv"},
+	"watch":            {"rpt watch 42", "rpt watch --report trial-balance --history"},
+	"reports":          {"rpt reports list", "rpt reports show trial-balance"},
+	"reports publish":  {"rpt reports publish reports/scrap-by-shift.yaml", "rpt reports publish   # the whole catalogue"},
+	"reports list":     {"rpt reports list -o json"},
+	"reports show":     {"rpt reports show trial-balance"},
+	"reports validate": {"rpt reports validate reports/*.yaml", "rpt reports validate   # the whole catalogue"},
+	"reports run":      {"rpt reports run mean-time-to-failure -p pcn=300758 -o csv"},
+	"db":               {"rpt db migrate", "rpt db status"},
+	"db prune":         {"rpt db prune --results 7d --jobs 90d"},
+	"db migrate":       {"rpt db migrate   # once per version, as the admin: RPT_QUEUE='mysql://rpt_admin:SECRET@reports31:30031/rpt'"},
+	"db status":        {"rpt db status -o json"},
+	"demo":             {"rpt demo load"},
+	"demo load":        {"rpt demo load --scale 2 --periods 13", "rpt demo load --into mysql://root@127.0.0.1:3306/demo"},
+	"tokens":           {"rpt tokens create ci --role submitter", "rpt tokens list"},
+	"tokens create":    {"rpt tokens create ci --role submitter"},
+	"tokens list":      {"rpt tokens list -o json"},
+	"tokens revoke":    {"rpt tokens revoke ci"},
+	"api":              {"rpt api --listen 127.0.0.1:8080"},
+	"cron":             {"rpt cron lint /etc/cron.d/rpt", "rpt cron next /etc/cron.d/rpt"},
+	"cron lint":        {"rpt cron lint crontab/examples/reports.crontab"},
+	"cron next":        {"rpt cron next -n 5 crontab/examples/reports.crontab"},
+	"version":          {"rpt version"},
+	"completion":       {"source <(rpt completion bash)", "rpt completion zsh > \"${fpath[1]}/_rpt\"", "rpt completion fish > ~/.config/fish/completions/rpt.fish"},
+}
+
+// addExamples appends each command's examples to its help description.
+func addExamples(cmds []*ucli.Command, path string) {
+	for _, c := range cmds {
+		name := strings.TrimSpace(path + " " + c.Name)
+		if ex := examples[name]; len(ex) > 0 {
+			text := "Examples:\n   " + strings.Join(ex, "\n   ")
+			if c.Description != "" {
+				text = c.Description + "\n\n   " + text
+			}
+			c.Description = text
+		}
+		addExamples(c.Subcommands, name)
+	}
+}
