@@ -22,6 +22,7 @@ func apiCommand(d *Deps) *ucli.Command {
 		Usage: "serve the HTTP API (/api/v1; API tokens from rpt tokens create) until stopped",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "listen", Value: defaultAPIListen, Usage: "listen on `ADDR` (host:port)", EnvVars: []string{"RPT_API_LISTEN"}},
+			&ucli.BoolFlag{Name: "legacy-report", Usage: "also answer the old system's POST /report (report_name, start_period, end_period, email)", EnvVars: []string{"RPT_API_LEGACY_REPORT"}},
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 0 {
@@ -41,7 +42,7 @@ func apiCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			log := slog.New(slog.NewJSONHandler(d.Stderr, nil))
-			return serveAPI(c.Context, e, store, ln, log)
+			return serveAPI(c.Context, e, store, ln, c.Bool("legacy-report"), log)
 		},
 	}
 }
@@ -58,7 +59,7 @@ func listenAPI(addr string) (net.Listener, error) {
 // serveAPI answers the API over store until ctx ends. Jobs go
 // through the same job service as rpt submit, cancel and retry; results are read and
 // named as rpt get reads and names them.
-func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, log *slog.Logger) error {
+func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, legacy bool, log *slog.Logger) error {
 	svc := e.jobs(store)
 	// One broker connection for the process, so agents hear of new jobs and cancels at once.
 	if client := e.notifier(ctx, store); client != nil {
@@ -72,6 +73,7 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 		},
 		FileName: func(j *queue.Job, ext string) (string, error) { return defaultFileName(e, j, ext) },
 		Log:      log,
+		Legacy:   legacy,
 	}
 	fmt.Fprintf(e.d.Stderr, "rpt api: listening on http://%s/api/v1 (queue %s)\n", ln.Addr(), redactedQueue(e))
 	return s.Serve(ctx, ln)

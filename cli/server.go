@@ -58,7 +58,7 @@ func serverCommand(d *Deps) *ucli.Command {
 				apiErr := make(chan error, 1)
 				actx, stopAPI := context.WithCancel(ctx)
 				defer func() { stopAPI(); <-apiErr }()
-				go func() { apiErr <- serveAPI(actx, e, store, ln, log) }()
+				go func() { apiErr <- serveAPI(actx, e, store, ln, false, log) }()
 			}
 			host, _ := os.Hostname()
 			fmt.Fprintf(d.Stderr, "rpt server: queue %s, broker %s, agent %s\n", redactedQueue(e), dsn.Redact(e.cfg.MQTT), host+"-server")

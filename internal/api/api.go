@@ -43,6 +43,9 @@ type Server struct {
 	// FileName is the download's file name for job j in format ext: the report's
 	// filename: template made safe, as `rpt get` saves it.
 	FileName func(j *queue.Job, ext string) (string, error)
+	// Legacy serves POST /report, the old system's submit call, for scripts written
+	// against it (still with a submitter's token).
+	Legacy bool
 	// Log receives one line per request (never a token nor a body); nil: discarded.
 	Log *slog.Logger
 }
@@ -74,6 +77,9 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "GET /api/v1/pauses", queue.RoleViewer, s.listPauses)
 	s.route(mux, "PUT /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(true))
 	s.route(mux, "DELETE /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(false))
+	if s.Legacy {
+		s.route(mux, "POST /report", queue.RoleSubmitter, s.legacyReport)
+	}
 	// Anything else under /api/v1 is a 404 in the API's shape, but only to a caller with
 	// a token: what exists is not told to strangers.
 	s.route(mux, "/api/v1/", queue.RoleViewer, func(w http.ResponseWriter, r *http.Request) {
@@ -183,6 +189,11 @@ var paramField = regexp.MustCompile(`^param "([^"]+)"`)
 // parameter in field; an internal error's text stays in the log, the caller gets its
 // class only (it may hold paths or driver details).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, field string) {
+	s.failStatus(w, r, err, field, 0)
+}
+
+// failStatus is fail with the status forced (0: the class's).
+func (s *Server) failStatus(w http.ResponseWriter, r *http.Request, err error, field string, force int) {
 	class := jobs.Class(err)
 	status := class.HTTP()
 	msg := err.Error()
@@ -198,6 +209,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, field s
 	case class == errclass.Internal:
 		s.log().Error("api: internal error", "method", r.Method, "path", r.URL.Path, "error", err)
 		msg = "internal error (logged by the server)"
+	}
+	if force != 0 {
+		status = force
 	}
 	if rl, ok := w.(*statusRecorder); ok {
 		rl.err = err

@@ -37,6 +37,15 @@ filename: "nums-{label}-{n}.csv"
 sql: SELECT :n AS n, :label AS label
 `
 
+// periodsDef takes the old API's two periods.
+const periodsDef = `name: periods
+source: demo
+params:
+  - {name: start_period, type: period}
+  - {name: end_period,   type: period}
+sql: SELECT :start_period AS s, :end_period AS e
+`
+
 type store struct {
 	name string
 	open func(t *testing.T) queue.Store
@@ -85,6 +94,9 @@ func newFixture(t *testing.T, st queue.Store) *fixture {
 	if err := os.WriteFile(filepath.Join(dir, "numbers.yaml"), []byte(numbersDef), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "periods.yaml"), []byte(periodsDef), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Default()
 	cfg.Reports = []string{dir}
 	cfg.Sources = map[string]source.Config{"demo": {Driver: "sqlite", DSN: "sqlite:" + filepath.Join(dir, "demo.db")}}
@@ -101,7 +113,8 @@ func newFixture(t *testing.T, st queue.Store) *fixture {
 			}
 			return d.FileName(j.ID, j.Params, time.Now(), time.UTC, ext), nil
 		},
-		Log: slogTo(logs),
+		Log:    slogTo(logs),
+		Legacy: true,
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
