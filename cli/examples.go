@@ -52,6 +52,7 @@ var examples = map[string][]string{
 	"tokens revoke":    {"rpt tokens revoke ci"},
 	"api":              {"rpt api --listen 127.0.0.1:8080"},
 	"cron":             {"rpt cron lint /etc/cron.d/rpt", "rpt cron next /etc/cron.d/rpt"},
+	"cron run":         {"rpt cron run crontab/examples/reports.crontab   # in a container or on a host without cron"},
 	"cron lint":        {"rpt cron lint crontab/examples/reports.crontab"},
 	"cron next":        {"rpt cron next -n 5 crontab/examples/reports.crontab"},
 	"version":          {"rpt version"},
