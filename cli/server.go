@@ -58,7 +58,14 @@ func serverCommand(d *Deps) *ucli.Command {
 				apiErr := make(chan error, 1)
 				actx, stopAPI := context.WithCancel(ctx)
 				defer func() { stopAPI(); <-apiErr }()
-				go func() { apiErr <- serveAPI(actx, e, store, ln, false, log) }()
+				go func() {
+					err := serveAPI(actx, e, store, ln, false, log)
+					if err != nil {
+						// The agent goes on: its jobs need not stop because the API did.
+						log.Error("api stopped", "error", err)
+					}
+					apiErr <- err
+				}()
 			}
 			host, _ := os.Hostname()
 			fmt.Fprintf(d.Stderr, "rpt server: queue %s, broker %s, agent %s\n", redactedQueue(e), dsn.Redact(e.cfg.MQTT), host+"-server")
