@@ -28,7 +28,7 @@ install: ## go install rpt into $(go env GOPATH)/bin (put that on your PATH), it
 
 # The packages where goroutines and processes meet also run under the race detector
 # (the rest would only be slower: the CLI scripts and demo loads are process- and I/O-bound).
-RACE_PKGS := ./agent/... ./internal/queue/... ./internal/notify/... ./internal/results/... ./internal/source/... ./e2e/...
+RACE_PKGS := ./agent/... ./internal/queue/... ./internal/notify/... ./internal/results/... ./internal/source/... ./internal/jobs/... ./internal/api/... ./crontab/... ./e2e/...
 
 test: ## every test: unit, SQLite, MariaDB (RPT_TEST_MYSQL_DSN), CLI end-to-end; race detector where it matters
 	$(GO) vet $(PKGS)
@@ -63,6 +63,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10s)
 	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzBind$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/results -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/results -run '^$$' -fuzz '^FuzzRows$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzCheckStatement$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./crontab -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 fuzz-short: ## the parsers' fuzz targets for a few seconds each (CI)
 	$(GO) test ./reportdefs -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s
@@ -70,6 +72,8 @@ fuzz-short: ## the parsers' fuzz targets for a few seconds each (CI)
 	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s
 	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzMySQL$$' -fuzztime 5s
 	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzBind$$' -fuzztime 5s
+	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzCheckStatement$$' -fuzztime 5s
+	$(GO) test ./crontab -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
