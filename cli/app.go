@@ -47,6 +47,10 @@ func Main(ctx context.Context, args []string, d Deps) int {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if len(args) > 1 && args[1] == completeArg {
+		complete(ctx, d, args[2:])
+		return ExitOK
+	}
 	app := NewApp(&d)
 	err := checkParamText(args)
 	if err == nil {
@@ -108,6 +112,7 @@ func NewApp(d *Deps) *ucli.App {
 			tokensCommand(d), apiCommand(d),
 			cronCommand(d),
 			versionCommand(d),
+			completionCommand(d),
 		},
 	}
 	setUsageErrors(app.Commands)
