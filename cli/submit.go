@@ -164,7 +164,14 @@ func parseAt(s string, now time.Time, loc *time.Location) (time.Time, error) {
 		}
 		return now.Add(d).UTC(), nil
 	}
-	return parseTime("--at", s, loc)
+	t, err := parseTime("--at", s, loc)
+	if err != nil {
+		// The example is tomorrow, so copying it queues a run that is not already due.
+		ex := now.Add(24 * time.Hour).In(loc)
+		return time.Time{}, usagef("--at %q: want RFC 3339 (%s), 'YYYY-MM-DD HH:MM' (%s) or +DURATION", s,
+			ex.UTC().Truncate(time.Hour).Format(time.RFC3339), ex.Truncate(time.Hour).Format("2006-01-02 15:04"))
+	}
+	return t, nil
 }
 
 // parseTime reads a time flag: RFC 3339, or "YYYY-MM-DD HH:MM[:SS]" in loc.
