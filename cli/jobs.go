@@ -58,7 +58,7 @@ func jobsCommand(d *Deps) *ucli.Command {
 		Flags:  listFlags(),
 		Action: list,
 		Subcommands: []*ucli.Command{
-			{Name: "list", Usage: "list jobs, newest first", Flags: listFlags(), Action: list},
+			{Name: "list", Usage: "list jobs, newest first: id, report, status, attempt, agent, rows, created, elapsed, error", Flags: listFlags(), Action: list},
 			{
 				Name: "show", Usage: "show one job", ArgsUsage: "ID",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats)},

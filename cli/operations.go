@@ -19,7 +19,7 @@ func agentsCommand(d *Deps) *ucli.Command {
 		Usage: "the agents sharing this queue",
 		Subcommands: []*ucli.Command{
 			{
-				Name: "list", Usage: "host, labels, sources, version, running jobs, last seen",
+				Name: "list", Usage: "every agent: name, host, labels, sources, version, running (jobs), state (up, draining, drain requested, gone), last_seen",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
 				Action: func(c *ucli.Context) error {
 					format, err := listFormat(c, d)

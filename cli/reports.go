@@ -22,7 +22,7 @@ func reportsCommand(d *Deps) *ucli.Command {
 		Subcommands: []*ucli.Command{
 			publishCommand(d),
 			{
-				Name: "list", Usage: "the reports this machine knows", Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
+				Name: "list", Usage: "the reports this machine knows: name, title, source, params", Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
 				Action: func(c *ucli.Context) error {
 					format, err := listFormat(c, d)
 					if err != nil {
