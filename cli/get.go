@@ -68,7 +68,7 @@ func getCommand(d *Deps) *ucli.Command {
 					return err
 				}
 				if j, err = svc.Get(c.Context, id); err != nil {
-					return err
+					return unknownJob(err)
 				}
 			}
 			if err := jobs.Outcome(j); err != nil {

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/internal/errclass"
 	"rpt/internal/jobs"
 	"rpt/internal/queue"
 	"rpt/internal/results"
@@ -75,7 +77,7 @@ func jobsCommand(d *Deps) *ucli.Command {
 						svc := e.jobs(store)
 						j, err := svc.Get(c.Context, id)
 						if err != nil {
-							return err
+							return unknownJob(err)
 						}
 						v, err := svc.Describe(c.Context, j)
 						if err != nil {
@@ -139,6 +141,15 @@ func jobID(c *ucli.Context) (int64, error) {
 	return id, nil
 }
 
+// unknownJob adds to "job N not found" where to look for the ids there are: a
+// mistyped id is the usual cause. Other errors pass unchanged.
+func unknownJob(err error) error {
+	if !errors.Is(err, queue.ErrNotFound) {
+		return err
+	}
+	return &errclass.Error{Class: errclass.NotFound, Msg: err.Error() + " (rpt jobs list shows the jobs there are)", Err: err}
+}
+
 func withStore(c *ucli.Context, d *Deps, fn func(*env, queue.Store) error) error {
 	e, err := loadEnv(c, d)
 	if err != nil {
@@ -168,7 +179,7 @@ func cancelCommand(d *Deps) *ucli.Command {
 				svc.Publisher = pub
 				j, err := svc.Cancel(c.Context, id)
 				if err != nil {
-					return err
+					return unknownJob(err)
 				}
 				switch {
 				case j.Status == queue.StatusCancelled:
@@ -195,7 +206,7 @@ func retryCommand(d *Deps) *ucli.Command {
 			return withStore(c, d, func(e *env, store queue.Store) error {
 				j, err := e.jobs(store).Retry(c.Context, id, queue.OriginCLI)
 				if err != nil {
-					return err
+					return unknownJob(err)
 				}
 				fmt.Fprintln(d.Stdout, j.ID)
 				return nil
@@ -206,5 +217,9 @@ func retryCommand(d *Deps) *ucli.Command {
 
 // getJob reads one job, an unknown id an error naming it.
 func getJob(c *ucli.Context, store queue.Store, id int64) (*queue.Job, error) {
-	return (&jobs.Service{Store: store}).Get(c.Context, id)
+	j, err := (&jobs.Service{Store: store}).Get(c.Context, id)
+	if err != nil {
+		return nil, unknownJob(err)
+	}
+	return j, nil
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -282,9 +283,23 @@ func ConfigName(c *config.Config) string {
 func (s *Service) Get(ctx context.Context, id int64) (*queue.Job, error) {
 	j, err := s.Store.JobGet(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("job %d: %w", id, err)
+		return nil, jobErr(id, err)
 	}
 	return j, nil
+}
+
+// jobErr names the job once. The stores' errors already carry the id and the
+// operation ("get job: job 9: not found"), which read as repeated words; an unknown
+// id becomes just "job 9 not found", keeping queue.ErrNotFound in the chain for
+// errors.Is and the class (exit 2, HTTP 404). Other errors keep their own text.
+func jobErr(id int64, err error) error {
+	if errors.Is(err, queue.ErrNotFound) {
+		return &errclass.Error{Class: errclass.NotFound, Msg: fmt.Sprintf("job %d not found", id), Err: err}
+	}
+	if strings.Contains(err.Error(), fmt.Sprintf("job %d", id)) {
+		return err
+	}
+	return fmt.Errorf("job %d: %w", id, err)
 }
 
 // List lists jobs, newest first.
@@ -302,7 +317,7 @@ func (s *Service) List(ctx context.Context, p queue.JobListParams) ([]*queue.Job
 func (s *Service) Cancel(ctx context.Context, id int64) (*queue.Job, error) {
 	j, err := s.Store.JobCancel(ctx, id)
 	if err != nil {
-		return nil, err // the store names the job
+		return nil, jobErr(id, err)
 	}
 	if j.Status == queue.StatusRunning && s.Publisher != nil {
 		s.Publisher.PublishCancel(id)
