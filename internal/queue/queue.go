@@ -363,7 +363,10 @@ type Operations interface {
 
 // Settings are small named values kept with the queue (rpt_settings), so that every
 // process pointed at the same queue finds them without configuration: the embedded
-// broker's generated credentials. Whoever can read the queue can read them.
+// broker's generated credentials. Settings (rpt_settings) are readable by every role;
+// agent secrets (rpt_agent_secrets) only by the agent and admin roles, where the
+// database's grants keep roles apart (the README's MySQL grants), so a submitter cannot
+// read the agent's broker password.
 type Settings interface {
 	// SettingGet returns a setting's value; ErrNotFound when it is not set.
 	SettingGet(ctx context.Context, name string) (string, error)
@@ -371,6 +374,10 @@ type Settings interface {
 	// the value stored: of several processes initialising one name at once, all get
 	// the first one's value.
 	SettingInit(ctx context.Context, name, value string) (string, error)
+	// AgentSecretGet and AgentSecretInit are SettingGet and SettingInit on the agent
+	// secrets (a separate name space).
+	AgentSecretGet(ctx context.Context, name string) (string, error)
+	AgentSecretInit(ctx context.Context, name, value string) (string, error)
 }
 
 // Migration is one embedded schema version and whether it is applied.
