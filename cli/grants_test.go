@@ -6,14 +6,18 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"rpt/cli"
+	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/internal/queue/mysql"
 	"rpt/internal/testenv"
@@ -177,8 +181,50 @@ func TestRoleGrantsRunAJob(t *testing.T) {
 	if code, _, errOut := as(rootDSN, "--reports", defs, "reports", "publish", filepath.Join(defs, "one.yaml")); code != 0 {
 		t.Fatalf("publish as admin: exit %d: %s", code, errOut)
 	}
-	logs, stop := startAgent(t, "--config", cfg, "--queue", agentDSN)
-	code, out, errOut := as(subDSN, "--reports", defs, "submit", "one", "--wait", "--timeout", "60s")
+	// The embedded broker as rpt server runs it (its passwords kept with the queue): the
+	// agent's account reads the agent's password and connects in its role, which the
+	// retained presence shows (only rpt-agent may publish it); the submitter connects as
+	// rpt-client with the password its grants let it read.
+	creds, err := notify.BrokerCredentials(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	broker, err := notify.StartBroker(ctx, "127.0.0.1:0", creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	subStore, err := mysql.Open(ctx, subDSN, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subStore.Close()
+	clientPw, ok, err := notify.StoredCredentials(ctx, subStore, notify.ClientUser)
+	if err != nil || !ok || clientPw != creds.ClientPassword {
+		t.Fatalf("the submitter reads the client's broker password: ok %v, err %v, right one %v", ok, err, clientPw == creds.ClientPassword)
+	}
+	watcher, err := notify.Connect(ctx, notify.Options{URL: broker.URL(), Username: notify.ClientUser, Password: clientPw, Logger: creds.Logger})
+	if err != nil {
+		t.Fatalf("the submitter connects to the broker: %v", err)
+	}
+	defer watcher.Close()
+	up := make(chan struct{}, 1)
+	watcher.SubscribePresence(func(p notify.Presence) {
+		if p.Agent == "catalogue-agent" && p.State == "up" {
+			select {
+			case up <- struct{}{}:
+			default:
+			}
+		}
+	})
+	logs, stop := startAgent(t, "--config", cfg, "--queue", agentDSN, "--mqtt", broker.URL())
+	select {
+	case <-up:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the agent (README agent grants) did not connect to the embedded broker as %s:\n%s", notify.AgentUser, logs.String())
+	}
+	code, out, errOut := as(subDSN, "--mqtt", broker.URL(), "--reports", defs, "submit", "one", "--wait", "--timeout", "60s")
 	if code != 0 {
 		t.Fatalf("submit --wait as submitter: exit %d: %s\nagent log:\n%s", code, errOut, logs.String())
 	}
@@ -188,7 +234,60 @@ func TestRoleGrantsRunAJob(t *testing.T) {
 		t.Errorf("get as submitter: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 	stop()
-	if strings.Contains(logs.String(), "denied") {
+	if strings.Contains(logs.String(), "denied") || strings.Contains(logs.String(), "broker credentials") {
 		t.Errorf("the agent met a refused statement:\n%s", logs.String())
+	}
+}
+
+// TestSubmitterCannotReadTheAgentsBrokerPassword: with exactly the README's submitter
+// grants, an account reads the client's broker password but not the agent's (which would
+// let it publish forged agent events); the agent's grants read it.
+func TestSubmitterCannotReadTheAgentsBrokerPassword(t *testing.T) {
+	rootDSN := testenv.MariaDB(t)
+	ctx := context.Background()
+	st, err := mysql.Open(ctx, rootDSN, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	creds, err := notify.BrokerCredentials(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(rootDSN)
+	db := strings.TrimPrefix(u.Path, "/")
+	open := func(dsn string) *mysql.Store {
+		s, err := mysql.Open(ctx, dsn, queue.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	sub := open(createRoleUser(t, st.DB(), rootDSN, db, "rpt_submitter"))
+	agent := open(createRoleUser(t, st.DB(), rootDSN, db, "rpt_agent"))
+
+	pw, ok, err := notify.StoredCredentials(ctx, sub, notify.AgentUser)
+	if err == nil || ok || pw != "" {
+		t.Errorf("the submitter read the agent's broker password (ok %v, err %v, right one %v)", ok, err, pw == creds.AgentPassword)
+	} else if !strings.Contains(err.Error(), "denied") || strings.Contains(err.Error(), creds.AgentPassword) {
+		t.Errorf("the submitter's refusal should be the database's denial, without the password: %v", err)
+	}
+	// Not through any other table either: no table the submitter reads holds it.
+	var n int
+	if err := sub.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_settings WHERE value = ?", creds.AgentPassword).Scan(&n); err != nil || n != 0 {
+		t.Errorf("rpt_settings holds the agent's password in %d rows (%v)", n, err)
+	}
+	if err := sub.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_agent_secrets").Scan(&n); err == nil {
+		t.Errorf("the submitter may SELECT from rpt_agent_secrets")
+	}
+	if pw, ok, err := notify.StoredCredentials(ctx, sub, notify.ClientUser); err != nil || !ok || pw != creds.ClientPassword {
+		t.Errorf("the submitter reads the client's broker password: ok %v, err %v, right one %v", ok, err, pw == creds.ClientPassword)
+	}
+	if pw, ok, err := notify.StoredCredentials(ctx, agent, notify.AgentUser); err != nil || !ok || pw != creds.AgentPassword {
+		t.Errorf("the agent reads its broker password: ok %v, err %v, right one %v", ok, err, pw == creds.AgentPassword)
 	}
 }
