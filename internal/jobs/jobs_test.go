@@ -374,7 +374,8 @@ func TestCancelRetryAndPublish(t *testing.T) {
 	}
 	if _, err := svc.Retry(ctx, 999, queue.OriginCLI); jobs.Class(err) != errclass.NotFound || !strings.Contains(err.Error(), "job 999") {
 		t.Errorf("retry of an unknown job: %v, want not found naming it", err)
-	} // Every way to an unknown job says so once, in the same words (the stores' own
+	}
+	// Every way to an unknown job says so once, in the same words (the stores' own
 	// "get job: job 999: not found" repeated them), still matching queue.ErrNotFound.
 	_, errGet := svc.Get(ctx, 999)
 	_, errCancel := svc.Cancel(ctx, 999)
