@@ -37,7 +37,7 @@ var examples = map[string][]string{
 	"reports":          {"rpt reports list", "rpt reports show trial-balance"},
 	"reports publish":  {"rpt reports publish reports/scrap-by-shift.yaml", "rpt reports publish   # the whole catalogue"},
 	"reports list":     {"rpt reports list -o json"},
-	"reports show":     {"rpt reports show trial-balance"},
+	"reports show":     {"rpt reports show trial-balance", "rpt reports show trial-balance -o json"},
 	"reports validate": {"rpt reports validate reports/*.yaml", "rpt reports validate   # the whole catalogue"},
 	"reports run":      {"rpt reports run mean-time-to-failure -p pcn=300758 -o csv"},
 	"db":               {"rpt db migrate", "rpt db status"},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
 
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
@@ -68,10 +69,17 @@ func reportsCommand(d *Deps) *ucli.Command {
 				},
 			},
 			{
-				Name: "show", Usage: "print a report's definition", ArgsUsage: "NAME",
+				Name: "show", Usage: "print a report's definition: the file as written (table), or its parsed form (json, yaml)", ArgsUsage: "NAME",
+				Flags: []ucli.Flag{outputFlag("format: table|json|yaml")},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() != 1 {
 						return usagef("reports show: want one report NAME")
+					}
+					format := c.String("output")
+					switch format {
+					case "", "table", "json", "yaml":
+					default:
+						return usagef("-o/--output: unknown format %q (want table|json|yaml)", format)
 					}
 					e, err := loadEnv(c, d)
 					if err != nil {
@@ -84,6 +92,19 @@ func reportsCommand(d *Deps) *ucli.Command {
 					def, err := cat.Get(c.Args().First())
 					if err != nil {
 						return err
+					}
+					switch format {
+					case "json":
+						return writeJSON(d.Stdout, definitionViewOf(def))
+					case "yaml":
+						// Encoded from the struct (yaml tags), not through writeYAML's
+						// map, so the keys keep the definition's order: name first.
+						enc := yaml.NewEncoder(d.Stdout)
+						enc.SetIndent(2)
+						if err := enc.Encode(definitionViewOf(def)); err != nil {
+							return err
+						}
+						return enc.Close()
 					}
 					fmt.Fprintf(d.Stdout, "# %s\n", def.File)
 					_, err = d.Stdout.Write(def.Raw)
@@ -212,4 +233,64 @@ func reportsCommand(d *Deps) *ucli.Command {
 			},
 		},
 	}
+}
+
+// definitionView is `reports show -o json|yaml`: what a script needs to build a
+// submit (parameters with their types and defaults) and to know how the report runs.
+// A definition names its source and never holds credentials (those are in rpt.yaml's
+// sources); the delivery block, which may hold addresses, is left out all the same.
+type definitionView struct {
+	Name        string            `json:"name" yaml:"name"`
+	Title       string            `json:"title,omitempty" yaml:"title,omitempty"`
+	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
+	File        string            `json:"file" yaml:"file"`
+	Source      string            `json:"source" yaml:"source"`
+	Params      []paramView       `json:"params" yaml:"params"`
+	Range       []string          `json:"range,omitempty" yaml:"range,omitempty"`
+	Concurrency int               `json:"concurrency" yaml:"concurrency"` // 0: unlimited
+	Group       string            `json:"group,omitempty" yaml:"group,omitempty"`
+	Timeout     string            `json:"timeout,omitempty" yaml:"timeout,omitempty"` // a Go duration; absent: none
+	MaxAttempts int               `json:"max_attempts,omitempty" yaml:"max_attempts,omitempty"`
+	Requires    map[string]string `json:"requires,omitempty" yaml:"requires,omitempty"`
+	Filename    string            `json:"filename,omitempty" yaml:"filename,omitempty"`
+	Store       *storeView        `json:"store,omitempty" yaml:"store,omitempty"`
+}
+
+type paramView struct {
+	Name        string   `json:"name" yaml:"name"`
+	Type        string   `json:"type" yaml:"type"`
+	Title       string   `json:"title,omitempty" yaml:"title,omitempty"`
+	Description string   `json:"description,omitempty" yaml:"description,omitempty"`
+	Values      []string `json:"values,omitempty" yaml:"values,omitempty"`
+	Default     *string  `json:"default,omitempty" yaml:"default,omitempty"` // absent: no default (an empty default is "")
+	Required    bool     `json:"required" yaml:"required"`
+}
+
+type storeView struct {
+	Table        string   `json:"table" yaml:"table"`
+	Mode         string   `json:"mode" yaml:"mode"`
+	Key          []string `json:"key,omitempty" yaml:"key,omitempty"`
+	ReplaceWhere string   `json:"replace_where,omitempty" yaml:"replace_where,omitempty"`
+	Adopt        bool     `json:"adopt,omitempty" yaml:"adopt,omitempty"`
+}
+
+func definitionViewOf(def *reportdefs.Definition) definitionView {
+	v := definitionView{Name: def.Name, Title: def.Title, Description: def.Description, File: def.File, Source: def.Source,
+		Params: []paramView{}, Range: def.Range, Concurrency: def.Concurrency, Group: def.Group, MaxAttempts: def.MaxAttempts,
+		Requires: def.Requires, Filename: def.Filename}
+	if def.Timeout > 0 {
+		v.Timeout = def.Timeout.String()
+	}
+	for _, p := range def.Params {
+		pv := paramView{Name: p.Name, Type: p.Type, Title: p.Title, Description: p.Description, Values: p.Values, Required: p.Required}
+		if p.HasDefault {
+			dflt := p.Default
+			pv.Default = &dflt
+		}
+		v.Params = append(v.Params, pv)
+	}
+	if st := def.Store; st != nil {
+		v.Store = &storeView{Table: st.Table, Mode: st.Mode, Key: st.Key, ReplaceWhere: st.ReplaceWhere, Adopt: st.Adopt}
+	}
+	return v
 }
