@@ -1,5 +1,7 @@
 # rpt: make help lists the targets.
 GO ?= go
+# bash for pipefail: a test run piped into its summary still fails when a test fails.
+SHELL := /bin/bash
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
@@ -30,13 +32,13 @@ install: ## go install rpt into $(go env GOPATH)/bin (put that on your PATH), it
 # (the rest would only be slower: the CLI scripts and demo loads are process- and I/O-bound).
 RACE_PKGS := ./agent/... ./internal/queue/... ./internal/notify/... ./internal/results/... ./internal/source/... ./internal/jobs/... ./internal/api/... ./crontab/... ./e2e/...
 
-test: ## every test: unit, SQLite, MariaDB (RPT_TEST_MYSQL_DSN), CLI end-to-end; race detector where it matters
+test: ## every test: unit, SQLite, MariaDB (RPT_TEST_MYSQL_DSN), CLI end-to-end; race detector where it matters; ends with how many skipped and why
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	set -o pipefail; $(GO) test -count=1 -timeout 20m -json $(PKGS) | awk -f .ci/testsummary.awk
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 
 test-unit: ## tests that need no server (MariaDB tests skip)
-	RPT_TEST_MYSQL_DSN= $(GO) test -count=1 $(PKGS)
+	set -o pipefail; RPT_TEST_MYSQL_DSN= $(GO) test -count=1 -json $(PKGS) | awk -f .ci/testsummary.awk
 
 test-integration: ## only the tests that talk to MariaDB
 	RPT_TEST_REQUIRE_MYSQL=1 $(GO) test -race -count=1 -run 'MySQL|MariaDB' $(PKGS)
