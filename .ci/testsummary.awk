@@ -17,6 +17,7 @@ function jstr(line, key,    i, s, out, c, n) {
 			c = substr(s, i, 1)
 			if (c == "n") c = "\n"
 			else if (c == "t") c = "\t"
+			else if (c == "r") c = ""
 			else if (c == "u") { c = "?"; if (substr(s, i + 1, 4) == "003c") c = "<"; else if (substr(s, i + 1, 4) == "003e") c = ">"; else if (substr(s, i + 1, 4) == "0026") c = "&"; i += 4 }
 		}
 		out = out c
