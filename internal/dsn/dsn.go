@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -29,14 +31,14 @@ func Scheme(s string) (string, error) {
 	case s == "":
 		return "", fmt.Errorf("%w: empty", ErrInvalid)
 	}
-	return "", fmt.Errorf("%w: %q: want sqlite:PATH or mysql://user:pass@host:port/db", ErrInvalid, Redact(s))
+	return "", fmt.Errorf("%w: %s: want sqlite:PATH or mysql://user:pass@host:port/db", ErrInvalid, quoted(s))
 }
 
 // SQLitePath returns the file path of a "sqlite:PATH" DSN (query parameters dropped).
 func SQLitePath(s string) (string, error) {
 	p, ok := strings.CutPrefix(s, "sqlite:")
 	if !ok {
-		return "", fmt.Errorf("%w: %q is not sqlite:PATH", ErrInvalid, Redact(s))
+		return "", fmt.Errorf("%w: %s is not sqlite:PATH", ErrInvalid, quoted(s))
 	}
 	p = strings.TrimPrefix(p, "//")
 	if i := strings.IndexByte(p, '?'); i >= 0 {
@@ -53,7 +55,7 @@ func SQLitePath(s string) (string, error) {
 func MySQL(s string) (*mysql.Config, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "mysql" {
-		return nil, fmt.Errorf("%w: %q: want mysql://user:pass@host:port/db", ErrInvalid, Redact(s))
+		return nil, fmt.Errorf("%w: %s: want mysql://user:pass@host:port/db", ErrInvalid, quoted(s))
 	}
 	cfg := mysql.NewConfig()
 	cfg.Net = "tcp"
@@ -62,7 +64,7 @@ func MySQL(s string) (*mysql.Config, error) {
 		cfg.Addr = u.Host + ":3306"
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("%w: %q has no host", ErrInvalid, Redact(s))
+		return nil, fmt.Errorf("%w: %s has no host", ErrInvalid, quoted(s))
 	}
 	if u.User != nil {
 		cfg.User = u.User.Username()
@@ -105,6 +107,29 @@ func MySQL(s string) (*mysql.Config, error) {
 		cfg.Timeout = 5 * time.Second
 	}
 	return cfg, nil
+}
+
+// quoted is s for an error message: redacted and quoted, or not shown at all when a
+// word of a password it held also stands elsewhere in it (a host named like the
+// password), where the redacted text would still show it.
+func quoted(s string) string {
+	r := Redact(s)
+	if r != s {
+		pre, suf := 0, 0
+		for pre < len(s) && pre < len(r) && s[pre] == r[pre] {
+			pre++
+		}
+		for suf < len(s)-pre && suf < len(r)-pre && s[len(s)-1-suf] == r[len(r)-1-suf] {
+			suf++
+		}
+		hidden := s[pre : len(s)-suf]
+		for _, w := range strings.FieldsFunc(hidden, func(c rune) bool { return !unicode.IsLetter(c) && !unicode.IsDigit(c) }) {
+			if len(w) >= 4 && strings.Contains(r, w) {
+				return "(not shown: it holds a password that also appears elsewhere in it)"
+			}
+		}
+	}
+	return strconv.Quote(r)
 }
 
 // Redacted is what Redact puts where a password was.
