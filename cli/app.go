@@ -116,6 +116,8 @@ func NewApp(d *Deps) *ucli.App {
 		},
 	}
 	setUsageErrors(app.Commands)
+	checkOutputs(app.Commands)
+	tidyDefaults(app.Flags, app.Commands)
 	addExamples(app.Commands, "")
 	app.OnUsageError = onUsageError
 	return app
@@ -139,6 +141,9 @@ func flagSuggestion(c *ucli.Context, msg string) string {
 		return msg
 	}
 	bad = strings.TrimLeft(bad, "-")
+	if len(bad) < 2 {
+		return msg // one letter is one edit from every other: no suggestion is better than a wrong one
+	}
 	var known []string
 	add := func(fs []ucli.Flag) {
 		for _, f := range fs {

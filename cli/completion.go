@@ -188,7 +188,8 @@ func listReports(ctx context.Context, d Deps, global []string) []reportNames {
 
 func jobIDs(ctx context.Context, d Deps, global []string) []string {
 	var ids []string
-	for _, line := range strings.Split(string(runQuiet(ctx, d, global, "jobs", "list", "-o", "plain", "--limit", "50")), "\n") {
+	lines := strings.Split(string(runQuiet(ctx, d, global, "jobs", "list", "-o", "tsv", "--limit", "50")), "\n")
+	for _, line := range lines[min(1, len(lines)):] { // after the header
 		if id, _, ok := strings.Cut(line, "\t"); ok {
 			ids = append(ids, id)
 		}

@@ -39,7 +39,7 @@ func dbCommand(d *Deps) *ucli.Command {
 				},
 			},
 			{
-				Name: "status", Usage: "list schema versions and when they were applied",
+				Name: "status", Usage: "the schema migrations applied: version, name, applied (when)",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
 				Action: func(c *ucli.Context) error {
 					format, err := listFormat(c, d)

@@ -16,7 +16,7 @@ import (
 func jobsCommand(d *Deps) *ucli.Command {
 	listFlags := func() []ucli.Flag {
 		return []ucli.Flag{
-			&ucli.StringFlag{Name: "status", Usage: "only jobs in `STATUS` (queued, running, succeeded, failed, cancelled)"},
+			&ucli.StringFlag{Name: "status", Usage: "only jobs in `STATUS`: queued|running|succeeded|failed|cancelled"},
 			&ucli.StringFlag{Name: "report", Usage: "only runs of `REPORT`"},
 			&ucli.IntFlag{Name: "limit", Value: 50, Usage: "at most `N` jobs, newest first"},
 			outputFlag("format: " + listFormats),
@@ -62,7 +62,7 @@ func jobsCommand(d *Deps) *ucli.Command {
 		Subcommands: []*ucli.Command{
 			{Name: "list", Usage: "list jobs, newest first: id, report, status, attempt, agent, rows, created, elapsed, error", Flags: listFlags(), Action: list},
 			{
-				Name: "show", Usage: "show one job", ArgsUsage: "ID",
+				Name: "show", Usage: "show one job: its parameters, source, agent, times and, while it is queued, why it waits (csv and tsv: its row of jobs list)", ArgsUsage: "ID",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
 				Action: func(c *ucli.Context) error {
 					id, err := jobID(c)
@@ -83,10 +83,13 @@ func jobsCommand(d *Deps) *ucli.Command {
 						if err != nil {
 							return err
 						}
-						if format == "table" || format == "plain" {
+						switch format {
+						case "table", "plain":
 							return showJob(d, j, v)
-						}
-						if format == "yaml" {
+						case "csv", "tsv":
+							// The job's row of rpt jobs list, with its header.
+							return printJobs(c.Context, d, format, []*queue.Job{j}, false)
+						case "yaml":
 							return writeYAML(d.Stdout, v)
 						}
 						return writeJSON(d.Stdout, v)

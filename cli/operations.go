@@ -124,11 +124,15 @@ func labelString(m map[string]string) string {
 func pauseCommand(d *Deps, paused bool) *ucli.Command {
 	name, usage := "resume", "let an agent claim a paused report's or source's jobs again"
 	if paused {
-		name, usage = "pause", "stop claims of a report's or a source's jobs (e.g. Plex maintenance); no arguments lists pauses"
+		name, usage = "pause", "stop claims of a report's or a source's jobs (e.g. Plex maintenance); no arguments lists the pauses: kind, name, since"
+	}
+	var flags []ucli.Flag
+	if paused { // the listing; resume prints nothing but its message
+		flags = []ucli.Flag{outputFlag("format: " + listFormats)}
 	}
 	return &ucli.Command{
 		Name: name, Usage: usage, ArgsUsage: "report NAME | source NAME",
-		Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
+		Flags: flags,
 		Action: func(c *ucli.Context) error {
 			if paused && c.NArg() == 0 {
 				format, err := listFormat(c, d)

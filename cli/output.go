@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,9 @@ import (
 	"rpt/internal/source"
 )
 
+// outputFlag is -o/--output. usage starts with the formats, "format: a|b|c", then
+// anything more to say: the formats are its choices (flagChoices), so checkOutputs
+// refuses any other and completion offers them.
 func outputFlag(usage string) ucli.Flag {
 	// The placeholder names the kind; the usage lists the formats.
 	return &ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FORMAT`: " + strings.TrimPrefix(usage, "format: ")}
@@ -35,7 +39,7 @@ func listFormat(c *ucli.Context, d *Deps) (string, error) {
 			return "table", nil
 		}
 		return "plain", nil
-	case "table", "csv", "tsv", "json", "yaml", "plain":
+	case "table", "csv", "tsv", "json", "yaml":
 		return f, nil
 	}
 	return "", usagef("-o/--output: unknown format %q (want %s)", f, listFormats)
@@ -57,6 +61,9 @@ func writeYAML(w io.Writer, v any) error {
 	var generic any
 	if err := json.Unmarshal(b, &generic); err != nil {
 		return err
+	}
+	if generic == nil && reflect.ValueOf(v).Kind() == reflect.Slice {
+		generic = []any{} // an empty listing is [], as in JSON, not null
 	}
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)

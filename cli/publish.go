@@ -10,6 +10,7 @@ import (
 
 	"rpt/internal/jobs"
 	"rpt/internal/queue"
+	"rpt/internal/source"
 	"rpt/reportdefs"
 )
 
@@ -21,14 +22,9 @@ func publishCommand(d *Deps) *ucli.Command {
 		Name:      "publish",
 		Usage:     "publish definitions to the queue so that agents run them (all known reports when none is given; needs the admin role)",
 		ArgsUsage: "[FILE|NAME]...",
-		Flags:     []ucli.Flag{outputFlag("format: table|json")},
+		Flags:     []ucli.Flag{outputFlag("format: table|csv|tsv|json|yaml (table: a line per report; the others the columns report, sha256, file, new, published_by, published_at)")},
 		Action: func(c *ucli.Context) error {
 			format := c.String("output")
-			switch format {
-			case "", "table", "json":
-			default:
-				return usagef("-o/--output: unknown format %q (want table|json)", format)
-			}
 			e, err := loadEnv(c, d)
 			if err != nil {
 				return err
@@ -56,7 +52,7 @@ func publishCommand(d *Deps) *ucli.Command {
 					v := view{Report: p.Report, SHA256: p.SHA256, File: def.File, New: !existing, PublishedBy: p.PublishedBy,
 						PublishedAt: p.PublishedAt.UTC().Format("2006-01-02T15:04:05Z")}
 					views = append(views, v)
-					if format != "json" {
+					if format == "" || format == "table" {
 						state := "published"
 						if existing {
 							state = "already published by " + v.PublishedBy + " at " + v.PublishedAt
@@ -64,8 +60,20 @@ func publishCommand(d *Deps) *ucli.Command {
 						fmt.Fprintf(d.Stdout, "%s  %s  %s (%s)\n", v.Report, v.SHA256[:12], state, v.File)
 					}
 				}
-				if format == "json" {
+				switch format {
+				case "json":
 					return writeJSON(d.Stdout, views)
+				case "yaml":
+					return writeYAML(d.Stdout, views)
+				case "csv", "tsv":
+					cols := []source.Column{{Name: "report", Type: source.TypeString}, {Name: "sha256", Type: source.TypeString},
+						{Name: "file", Type: source.TypeString}, {Name: "new", Type: source.TypeBool},
+						{Name: "published_by", Type: source.TypeString}, {Name: "published_at", Type: source.TypeString}}
+					rows := make([][]any, len(views))
+					for i, v := range views {
+						rows[i] = []any{v.Report, v.SHA256, v.File, v.New, v.PublishedBy, v.PublishedAt}
+					}
+					return renderList(c, d, format, cols, rows)
 				}
 				return nil
 			})

@@ -171,10 +171,9 @@ func reportsCommand(d *Deps) *ucli.Command {
 							format = "table"
 						}
 					}
-					switch format {
-					case "table", "csv", "tsv", "json", "yaml":
-					default:
-						return usagef("-o/--output: unknown format %q (want table|csv|tsv|json|yaml)", format)
+					if format == "xlsx" && d.StdoutTTY {
+						// Binary never goes to a terminal.
+						return usagef("reports run: -o xlsx writes a binary workbook; redirect it to a file (> %s.xlsx)", c.Args().First())
 					}
 					e, err := loadEnv(c, d)
 					if err != nil {

@@ -55,10 +55,10 @@ func submitCommand(d *Deps) *ucli.Command {
 			&ucli.StringFlag{Name: "at", Usage: "run at or after `TIME` (RFC 3339, 'YYYY-MM-DD HH:MM' in the configured time zone, or +DURATION)"},
 			&ucli.StringFlag{Name: "occurrence", Usage: "the `TIME` this run stands for (a cron occurrence): relative parameters and the --once-per key are resolved at it, in the configured time zone"},
 			&ucli.StringFlag{Name: "dedupe", Usage: "while a job with this `KEY` is queued or running, return its id instead"},
-			&ucli.DurationFlag{Name: "once-per", Usage: "enqueue at most once per `DURATION` for the same report and parameters (crontab on many nodes)"},
+			&ucli.DurationFlag{Name: "once-per", Usage: "enqueue at most once per `DURATION` for the same report and parameters (crontab on many nodes)", DefaultText: "off"},
 			&ucli.StringFlag{Name: "submit-token", Usage: "client `TOKEN` that makes a retried submit idempotent"},
 			&ucli.BoolFlag{Name: "wait", Usage: "wait for the job to finish; the exit code is its outcome"},
-			&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4); the job goes on"},
+			&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4); the job goes on", DefaultText: "none, wait until it ends"},
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() != 1 {

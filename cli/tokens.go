@@ -53,7 +53,7 @@ func tokensCommand(d *Deps) *ucli.Command {
 				},
 			},
 			{
-				Name: "list", Usage: "name, role, created, last used, revoked (never the tokens)",
+				Name: "list", Usage: "the API tokens: name, role, created, last_used, revoked (never the tokens themselves)",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() != 0 {

@@ -70,7 +70,7 @@ func watchCommand(d *Deps) *ucli.Command {
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "report", Usage: "events of every run of `REPORT`"},
 			&ucli.BoolFlag{Name: "history", Usage: "with --report or no ID: replay earlier events too"},
-			outputFlag("format: json (one event per line) or table (a line per event)"),
+			outputFlag("format: json|table (json: one event per line; table: a line per event)"),
 		},
 		Action: func(c *ucli.Context) error {
 			var ids []int64
