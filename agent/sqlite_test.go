@@ -154,7 +154,7 @@ func TestSQLiteCancelKillsLongQuery(t *testing.T) {
 	a, _ := startAgent(t, env.store, env.open, testConfig())
 
 	waitFor(t, "job running", func() bool { return env.job(t, id).Status == queue.StatusRunning && a.Running() == 1 })
-	if _, err := env.store.JobCancel(context.Background(), id); err != nil {
+	if _, err := env.store.JobCancel(context.Background(), id, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "job to end", func() bool { return env.job(t, id).Status.Terminal() })

@@ -61,8 +61,10 @@ func listenAPI(addr string) (net.Listener, error) {
 // named as rpt get reads and names them.
 func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, legacy bool, log *slog.Logger) error {
 	svc := e.jobs(store)
-	// One broker connection for the process, so agents hear of new jobs and cancels at once.
-	if client := e.notifier(ctx, store); client != nil {
+	// One broker connection for the process, so agents hear of new jobs and cancels at
+	// once, and event streams of new events.
+	client := e.notifier(ctx, store)
+	if client != nil {
 		defer closeNotifier(client)
 		svc.Publisher = client
 	}
@@ -74,7 +76,8 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 		FileName: func(j *queue.Job, ext string) (string, error) { return defaultFileName(e, j, ext) },
 		Log:      log,
 		Legacy:   legacy,
+		Broker:   client,
 	}
 	fmt.Fprintf(e.d.Stderr, "rpt api: listening on http://%s/api/v1 (queue %s)\n", ln.Addr(), redactedQueue(e))
-	return s.Serve(ctx, ln)
+	return s.Serve(ctx, ln, nil)
 }

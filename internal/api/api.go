@@ -20,10 +20,12 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
+	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 )
@@ -48,6 +50,31 @@ type Server struct {
 	Legacy bool
 	// Log receives one line per request (never a token nor a body); nil: discarded.
 	Log *slog.Logger
+	// Broker, when set, tells the event follower of new events at once; without it the
+	// follower polls the events table.
+	Broker *notify.Client
+	// Heartbeat is how often an idle event stream gets a comment (DefaultHeartbeat).
+	Heartbeat time.Duration
+	// SessionCookie, when set, is the name of a cookie that may carry the API token
+	// instead of the Authorization header: the web app's session (HttpOnly,
+	// SameSite=Strict), so that the browser's EventSource and download links work.
+	SessionCookie string
+
+	hubOnce  sync.Once
+	eventHub *hub
+}
+
+// hub is the process's one event follower, made on first use.
+func (s *Server) hub() *hub {
+	s.hubOnce.Do(func() {
+		s.eventHub = &hub{src: s.Jobs.Store, client: s.Broker, log: s.log()}
+	})
+	return s.eventHub
+}
+
+// Close stops the event follower and ends every event stream.
+func (s *Server) Close() {
+	s.hub().close()
 }
 
 type caller struct {
@@ -61,24 +88,50 @@ func callerOf(r *http.Request) caller {
 	return c
 }
 
+// Route is one registered call: a net/http pattern and the lowest role it needs
+// ("" for none).
+type Route struct {
+	Pattern string
+	Role    string
+	handler http.HandlerFunc
+}
+
+// Routes lists the API's calls; Handler registers exactly these, and the OpenAPI
+// document must describe exactly these (a test checks it).
+func (s *Server) Routes() []Route {
+	rs := []Route{
+		{"GET /api/v1/healthz", "", s.healthz},
+		{"GET /api/v1/openapi.json", queue.RoleViewer, s.openAPI},
+		{"GET /api/v1/reports", queue.RoleViewer, s.listReports},
+		{"GET /api/v1/reports/{name}", queue.RoleViewer, s.showReport},
+		{"POST /api/v1/jobs", queue.RoleSubmitter, s.submit},
+		{"GET /api/v1/jobs", queue.RoleViewer, s.listJobs},
+		{"GET /api/v1/jobs/{id}", queue.RoleViewer, s.showJob},
+		{"POST /api/v1/jobs/{id}/cancel", queue.RoleSubmitter, s.cancel},
+		{"POST /api/v1/jobs/{id}/retry", queue.RoleSubmitter, s.retry},
+		{"GET /api/v1/jobs/{id}/result", queue.RoleViewer, s.result},
+		{"GET /api/v1/events", queue.RoleViewer, s.events},
+		{"GET /api/v1/agents", queue.RoleViewer, s.listAgents},
+		{"POST /api/v1/agents/{name}/drain", queue.RoleAdmin, s.drain},
+		{"GET /api/v1/pauses", queue.RoleViewer, s.listPauses},
+		{"PUT /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(true)},
+		{"DELETE /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(false)},
+	}
+	if s.Legacy {
+		rs = append(rs, Route{"POST /report", queue.RoleSubmitter, s.legacyReport})
+	}
+	return rs
+}
+
 // Handler is the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/healthz", s.healthz)
-	s.route(mux, "GET /api/v1/reports", queue.RoleViewer, s.listReports)
-	s.route(mux, "GET /api/v1/reports/{name}", queue.RoleViewer, s.showReport)
-	s.route(mux, "POST /api/v1/jobs", queue.RoleSubmitter, s.submit)
-	s.route(mux, "GET /api/v1/jobs", queue.RoleViewer, s.listJobs)
-	s.route(mux, "GET /api/v1/jobs/{id}", queue.RoleViewer, s.showJob)
-	s.route(mux, "POST /api/v1/jobs/{id}/cancel", queue.RoleSubmitter, s.cancel)
-	s.route(mux, "POST /api/v1/jobs/{id}/retry", queue.RoleSubmitter, s.retry)
-	s.route(mux, "GET /api/v1/jobs/{id}/result", queue.RoleViewer, s.result)
-	s.route(mux, "POST /api/v1/agents/{name}/drain", queue.RoleAdmin, s.drain)
-	s.route(mux, "GET /api/v1/pauses", queue.RoleViewer, s.listPauses)
-	s.route(mux, "PUT /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(true))
-	s.route(mux, "DELETE /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(false))
-	if s.Legacy {
-		s.route(mux, "POST /report", queue.RoleSubmitter, s.legacyReport)
+	for _, rt := range s.Routes() {
+		if rt.Role == "" {
+			mux.HandleFunc(rt.Pattern, rt.handler)
+			continue
+		}
+		s.route(mux, rt.Pattern, rt.Role, rt.handler)
 	}
 	// Anything else under /api/v1 is a 404 in the API's shape, but only to a caller with
 	// a token: what exists is not told to strangers.
@@ -119,6 +172,11 @@ func (s *Server) authorized(role string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
 		scheme, tok, ok := strings.Cut(auth, " ")
+		if auth == "" && s.SessionCookie != "" {
+			if c, err := r.Cookie(s.SessionCookie); err == nil && c.Value != "" {
+				scheme, tok, ok = "Bearer", c.Value, true
+			}
+		}
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rpt"`)
 			s.fail(w, r, errclass.New(errclass.Unauthorized, "missing API token: send `Authorization: Bearer TOKEN` (rpt tokens create NAME --role ROLE)"), "")
@@ -311,12 +369,22 @@ func (s *Server) logged(h http.Handler) http.Handler {
 	})
 }
 
-// Serve answers on ln until ctx is done, then stops taking requests and lets those
-// under way finish for up to 10 s. Header and body reads are time-limited; writes are
-// not, since a large result download may take long.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(s.log().Handler(), slog.LevelWarn)}
+// WriteTimeout bounds how long a response may take to write, except result downloads
+// and event streams, which lift it for themselves (a large download, a stream that
+// lasts as long as its client).
+const WriteTimeout = time.Minute
+
+// Serve answers h on ln until ctx is done, then stops taking requests and lets those
+// under way finish for up to 10 s (event streams end at once; clients reconnect
+// elsewhere and resume). Header and body reads and writes are time-limited, but for
+// downloads and event streams.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	if h == nil {
+		h = s.Handler()
+	}
+	srv := NewHTTPServer(h, s.log())
+	srv.RegisterOnShutdown(s.Close)
+	defer s.Close()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -331,6 +399,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// NewHTTPServer is an http.Server with rpt's time-outs: a slow client cannot hold a
+// connection by trickling headers or a body, nor an idle one for ever.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: WriteTimeout, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
 // idempotencyToken is the submit token for an Idempotency-Key, in the namespace of the

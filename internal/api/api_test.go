@@ -86,6 +86,29 @@ type fixture struct {
 	srv    *httptest.Server
 	tokens map[string]string // role -> token
 	logs   *syncBuffer
+	cfg    *config.Config
+	api    *api.Server
+}
+
+// newServer is an API server over the fixture's queue (a restart makes another).
+func (f *fixture) newServer() *api.Server {
+	st := f.st
+	return &api.Server{
+		Jobs: &jobs.Service{Store: st, Config: f.cfg, Loc: time.UTC},
+		OpenResults: func(_ context.Context, j *queue.Job) (results.Store, error) {
+			return results.InQueue(st), nil
+		},
+		FileName: func(j *queue.Job, ext string) (string, error) {
+			d, err := reportdefs.Parse(j.Report+".yaml", j.Definition)
+			if err != nil {
+				return "", err
+			}
+			return d.FileName(j.ID, j.Params, time.Now(), time.UTC, ext), nil
+		},
+		Log:       slogTo(f.logs),
+		Legacy:    true,
+		Heartbeat: 100 * time.Millisecond,
+	}
 }
 
 func newFixture(t *testing.T, st queue.Store) *fixture {
@@ -100,25 +123,10 @@ func newFixture(t *testing.T, st queue.Store) *fixture {
 	cfg := config.Default()
 	cfg.Reports = []string{dir}
 	cfg.Sources = map[string]source.Config{"demo": {Driver: "sqlite", DSN: "sqlite:" + filepath.Join(dir, "demo.db")}}
-	logs := &syncBuffer{}
-	s := &api.Server{
-		Jobs: &jobs.Service{Store: st, Config: cfg, Loc: time.UTC},
-		OpenResults: func(_ context.Context, j *queue.Job) (results.Store, error) {
-			return results.InQueue(st), nil
-		},
-		FileName: func(j *queue.Job, ext string) (string, error) {
-			d, err := reportdefs.Parse(j.Report+".yaml", j.Definition)
-			if err != nil {
-				return "", err
-			}
-			return d.FileName(j.ID, j.Params, time.Now(), time.UTC, ext), nil
-		},
-		Log:    slogTo(logs),
-		Legacy: true,
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	f := &fixture{t: t, st: st, srv: srv, tokens: map[string]string{}, logs: logs}
+	f := &fixture{t: t, st: st, cfg: cfg, tokens: map[string]string{}, logs: &syncBuffer{}}
+	f.api = f.newServer()
+	f.srv = httptest.NewServer(f.api.Handler())
+	t.Cleanup(func() { f.srv.Close(); f.api.Close() })
 	for _, role := range queue.Roles {
 		f.tokens[role] = f.newToken(role+"-1", role)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -441,6 +442,8 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, "")
 		return
 	}
+	// A download takes as long as it takes: the server's write time-out is lifted here.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if limit == 0 {
@@ -528,4 +531,28 @@ func (s *Server) pause(paused bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"kind": kind, "name": name, "paused": paused})
 	}
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
+	as, err := s.Jobs.Store.AgentList(r.Context())
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("list agents: %w", err), "")
+		return
+	}
+	if as == nil {
+		as = []queue.Agent{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": as})
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPI is the API's OpenAPI 3.1 document.
+func OpenAPI() []byte { return openAPIDoc }
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(openAPIDoc)
 }

@@ -35,8 +35,28 @@ func TestRolesPerRoute(t *testing.T) {
 			{"POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", done), "", queue.RoleSubmitter, 200},
 			{"POST", "/api/v1/agents/nobody/drain", "", queue.RoleAdmin, 404},
 			{"GET", "/api/v1/pauses", "", queue.RoleViewer, 200},
+			{"GET", "/api/v1/events", "", queue.RoleViewer, 200},
+			{"GET", "/api/v1/openapi.json", "", queue.RoleViewer, 200},
+			{"GET", "/api/v1/agents", "", queue.RoleViewer, 200},
 			{"PUT", "/api/v1/pauses/report/numbers", "", queue.RoleAdmin, 200},
 			{"DELETE", "/api/v1/pauses/report/numbers", "", queue.RoleAdmin, 200},
+		}
+		// The table covers every route Routes() registers (healthz and POST /report have
+		// tests of their own).
+		mux := http.NewServeMux()
+		for _, rt := range f.api.Routes() {
+			mux.HandleFunc(rt.Pattern, func(http.ResponseWriter, *http.Request) {})
+		}
+		covered := map[string]bool{}
+		for _, rt := range routes {
+			req, _ := http.NewRequest(rt.method, rt.path, nil)
+			_, pattern := mux.Handler(req)
+			covered[pattern] = true
+		}
+		for _, rt := range f.api.Routes() {
+			if !covered[rt.Pattern] && rt.Pattern != "GET /api/v1/healthz" && rt.Pattern != "POST /report" {
+				t.Errorf("route %s: not in this test's table", rt.Pattern)
+			}
 		}
 		for _, rt := range routes {
 			name := rt.method + " " + rt.path
@@ -50,7 +70,12 @@ func TestRolesPerRoute(t *testing.T) {
 			}
 			for _, role := range queue.Roles {
 				before := f.countJobs()
-				r := f.do(rt.method, rt.path, f.tokens[role], rt.body)
+				var r response
+				if strings.HasPrefix(rt.path, "/api/v1/events") && queue.RoleRank(role) >= queue.RoleRank(rt.min) {
+					_, r = f.openStream(f.srv.URL, rt.path, f.tokens[role], -1) // a stream: open, then let go
+				} else {
+					r = f.do(rt.method, rt.path, f.tokens[role], rt.body)
+				}
 				if queue.RoleRank(role) < queue.RoleRank(rt.min) {
 					if code, _, _ := r.errorOf(t); r.status != 403 || code != "forbidden" {
 						t.Errorf("%s as %s: %d %s, want 403", name, role, r.status, r.body)
@@ -403,7 +428,6 @@ func TestReports(t *testing.T) {
 	})
 }
 
-var _ = http.StatusOK
 
 // Pausing a report holds its queued jobs (as rpt pause); names are checked.
 func TestPauses(t *testing.T) {

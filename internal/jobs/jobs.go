@@ -315,7 +315,7 @@ func (s *Service) List(ctx context.Context, p queue.JobListParams) ([]*queue.Job
 // (told at once through the Publisher, else at its next heartbeat). It returns the
 // job after the change; a finished job comes back unchanged.
 func (s *Service) Cancel(ctx context.Context, id int64) (*queue.Job, error) {
-	j, err := s.Store.JobCancel(ctx, id)
+	j, err := s.Store.JobCancel(ctx, id, s.submittedBy())
 	if err != nil {
 		return nil, jobErr(id, err)
 	}

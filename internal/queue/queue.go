@@ -213,6 +213,9 @@ type Event struct {
 	Rows    int64     `json:"rows"`
 	Error   string    `json:"error,omitempty"`
 	At      time.Time `json:"at"`
+	// By is who caused the event: the submitter of a queued job (of a retry, who
+	// retried), who cancelled; empty for what agents do.
+	By string `json:"by,omitempty"`
 }
 
 // Agent is one row of rpt_agents.
@@ -275,9 +278,10 @@ type Store interface {
 	// that hold one of these lease tokens: the jobs of a claim whose answer never came
 	// back (JobClaimParams.Tokens). It returns how many it released.
 	JobReleaseTokens(ctx context.Context, tokens []string) (int, error)
-	// JobCancel cancels a queued job at once, or requests cancel of a running one. It
-	// returns the job after the change; a finished job is returned unchanged.
-	JobCancel(ctx context.Context, id int64) (*Job, error)
+	// JobCancel cancels a queued job at once, or requests cancel of a running one, by
+	// whom (recorded on the event; "" for nobody named). It returns the job after the
+	// change; a finished job is returned unchanged.
+	JobCancel(ctx context.Context, id int64, by string) (*Job, error)
 	// JobRescue returns jobs whose lease expired to the queue (counting a failure), or
 	// fails them after max_attempts, or cancels them when cancel was requested.
 	JobRescue(ctx context.Context) (int, error)

@@ -106,9 +106,14 @@ func micros(d time.Duration) int64 { return d.Microseconds() }
 // transaction just changed, so event and job never disagree. agent and error, when not
 // empty, override the row's (a requeued job no longer names its agent).
 func insertEvent(ctx context.Context, tx *sql.Tx, id int64, event, agent, errText string) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at) "+
-		"SELECT id, report, ?, status, attempt, COALESCE(NULLIF(?, ''), lease_owner, ''), `rows`, NULLIF(?, ''), UTC_TIMESTAMP(6) "+
-		"FROM rpt_jobs WHERE id = ?", event, agent, errText, id)
+	return insertEventBy(ctx, tx, id, event, agent, errText, "")
+}
+
+// insertEventBy is insertEvent naming who caused it (a submitter, a canceller).
+func insertEventBy(ctx context.Context, tx *sql.Tx, id int64, event, agent, errText, by string) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at, actor) "+
+		"SELECT id, report, ?, status, attempt, COALESCE(NULLIF(?, ''), lease_owner, ''), `rows`, NULLIF(?, ''), UTC_TIMESTAMP(6), NULLIF(?, '') "+
+		"FROM rpt_jobs WHERE id = ?", event, agent, errText, by, id)
 	if err != nil {
 		return fmt.Errorf("event %s of job %d: %w", event, id, err)
 	}
@@ -191,7 +196,7 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 			if err := ensureSlots(ctx, tx, p.Scopes); err != nil {
 				return err
 			}
-			return insertEvent(ctx, tx, id, queue.EventQueued, "", "")
+			return insertEventBy(ctx, tx, id, queue.EventQueued, "", "", p.SubmittedBy)
 		})
 		if err == nil {
 			j, err := getJob(ctx, s.db, id)
@@ -831,7 +836,7 @@ func (s *Store) JobReleaseTokens(ctx context.Context, tokens []string) (int, err
 
 // JobCancel cancels a queued job at once or requests cancel of a running one; a
 // finished job, or a running one already asked, is returned unchanged.
-func (s *Store) JobCancel(ctx context.Context, id int64) (*queue.Job, error) {
+func (s *Store) JobCancel(ctx context.Context, id int64, by string) (*queue.Job, error) {
 	var job *queue.Job
 	err := s.inTx(ctx, fmt.Sprintf("cancel job %d", id), func(tx *sql.Tx) error {
 		job = nil
@@ -851,14 +856,14 @@ func (s *Store) JobCancel(ctx context.Context, id int64) (*queue.Job, error) {
 				"finished_at = UTC_TIMESTAMP(6) WHERE id = ?", id); err != nil {
 				return err
 			}
-			if err := insertEvent(ctx, tx, id, queue.EventCancelled, "", ""); err != nil {
+			if err := insertEventBy(ctx, tx, id, queue.EventCancelled, "", "", by); err != nil {
 				return err
 			}
 		case queue.Status(status) == queue.StatusRunning && !cancelRequested:
 			if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET cancel_requested_at = UTC_TIMESTAMP(6) WHERE id = ?", id); err != nil {
 				return err
 			}
-			if err := insertEvent(ctx, tx, id, queue.EventCancelRequested, "", ""); err != nil {
+			if err := insertEventBy(ctx, tx, id, queue.EventCancelRequested, "", "", by); err != nil {
 				return err
 			}
 		}
@@ -974,7 +979,7 @@ func (s *Store) JobList(ctx context.Context, p queue.JobListParams) ([]*queue.Jo
 // EventList returns events after afterSeq in seq order, of one job when jobID != 0;
 // limit <= 0 means all.
 func (s *Store) EventList(ctx context.Context, jobID int64, afterSeq int64, limit int) ([]queue.Event, error) {
-	q := "SELECT seq, job_id, report, event, status, attempt, agent, `rows`, error, at FROM rpt_job_events WHERE seq > ?"
+	q := "SELECT seq, job_id, report, event, status, attempt, agent, `rows`, error, at, COALESCE(actor, '') FROM rpt_job_events WHERE seq > ?"
 	args := []any{afterSeq}
 	if jobID != 0 {
 		q += " AND job_id = ?"
@@ -995,7 +1000,7 @@ func (s *Store) EventList(ctx context.Context, jobID int64, afterSeq int64, limi
 		var e queue.Event
 		var status string
 		var errText sql.NullString
-		if err := rows.Scan(&e.Seq, &e.JobID, &e.Report, &e.Event, &status, &e.Attempt, &e.Agent, &e.Rows, &errText, &e.At); err != nil {
+		if err := rows.Scan(&e.Seq, &e.JobID, &e.Report, &e.Event, &status, &e.Attempt, &e.Agent, &e.Rows, &errText, &e.At, &e.By); err != nil {
 			return nil, s.wrap("list events", err)
 		}
 		e.Status = queue.Status(status)

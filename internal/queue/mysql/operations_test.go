@@ -60,7 +60,7 @@ func TestPruneQueriesUseIndexes(t *testing.T) {
 	for i := range 60 {
 		j := enqueue(t, s, queue.JobEnqueueParams{Report: fmt.Sprintf("r%d", i%5)})
 		if i%2 == 0 {
-			if _, err := s.JobCancel(ctx, j.ID); err != nil {
+			if _, err := s.JobCancel(ctx, j.ID, ""); err != nil {
 				t.Fatal(err)
 			}
 		}

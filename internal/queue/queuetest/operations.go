@@ -362,7 +362,7 @@ func testPrune(t *testing.T, s queue.Store) {
 	}
 	// cancelled while queued: no chunks.
 	cancelled := enqueue(t, s, job("cancelled"))
-	if _, err := s.JobCancel(t.Context(), cancelled.ID); err != nil {
+	if _, err := s.JobCancel(t.Context(), cancelled.ID, ""); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
 	// running, with chunks; queued; scheduled.
@@ -451,7 +451,7 @@ func testPruneManyJobs(t *testing.T, s queue.Store) {
 	const n = 250
 	for i := range n {
 		j := enqueue(t, s, job(fmt.Sprintf("r%d", i%7)))
-		if _, err := s.JobCancel(t.Context(), j.ID); err != nil {
+		if _, err := s.JobCancel(t.Context(), j.ID, ""); err != nil {
 			t.Fatalf("cancel: %v", err)
 		}
 	}
@@ -484,7 +484,7 @@ func testEventLastSeq(t *testing.T, s queue.Store) {
 		t.Fatalf("EventLastSeq on an empty queue = %d, %v; want 0", head, err)
 	}
 	j := enqueue(t, s, job("last-seq"))
-	if _, err := s.JobCancel(t.Context(), j.ID); err != nil {
+	if _, err := s.JobCancel(t.Context(), j.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	events, err := s.EventList(t.Context(), 0, 0, 0)

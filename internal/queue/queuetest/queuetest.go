@@ -814,7 +814,7 @@ func testDedupeKey(t *testing.T, s queue.Store) {
 		t.Errorf("DedupeKey = %q, want %q", res.Job.DedupeKey, p.DedupeKey)
 	}
 	// A cancelled job frees its key too.
-	if _, err := s.JobCancel(t.Context(), res.Job.ID); err != nil {
+	if _, err := s.JobCancel(t.Context(), res.Job.ID, ""); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
 	if again, err := s.JobEnqueue(t.Context(), p); err != nil || again.Existing {
@@ -1001,8 +1001,10 @@ func testReleaseTokens(t *testing.T, s queue.Store) {
 }
 
 func testCancelQueued(t *testing.T, s queue.Store) {
-	j := enqueue(t, s, job("r"))
-	c, err := s.JobCancel(t.Context(), j.ID)
+	p := job("r")
+	p.SubmittedBy = "api:alice"
+	j := enqueue(t, s, p)
+	c, err := s.JobCancel(t.Context(), j.ID, "web:bob")
 	if err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
@@ -1013,10 +1015,13 @@ func testCancelQueued(t *testing.T, s queue.Store) {
 	if got := claim(t, s, claimParams(1)); len(got) != 0 {
 		t.Errorf("a cancelled job was claimed")
 	}
-	if names := eventNames(events(t, s, j.ID)); !slices.Equal(names, []string{queue.EventQueued, queue.EventCancelled}) {
+	evs := events(t, s, j.ID)
+	if names := eventNames(evs); !slices.Equal(names, []string{queue.EventQueued, queue.EventCancelled}) {
 		t.Errorf("events = %v", names)
+	} else if evs[0].By != "api:alice" || evs[1].By != "web:bob" {
+		t.Errorf("events by %q and %q, want the submitter api:alice and the canceller web:bob", evs[0].By, evs[1].By)
 	}
-	if _, err := s.JobCancel(t.Context(), j.ID+1000); !errors.Is(err, queue.ErrNotFound) {
+	if _, err := s.JobCancel(t.Context(), j.ID+1000, ""); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("cancel of a missing job: %v, want ErrNotFound", err)
 	}
 }
@@ -1027,14 +1032,14 @@ func testCancelRunning(t *testing.T, s queue.Store) {
 	j := enqueue(t, s, p)
 	enqueue(t, s, p)
 	c := claimOne(t, s)
-	got, err := s.JobCancel(t.Context(), j.ID)
+	got, err := s.JobCancel(t.Context(), j.ID, "cli:carol")
 	if err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
 	if got.Status != queue.StatusRunning || got.CancelRequestedAt == nil {
 		t.Fatalf("cancel of a running job: status %s cancel_requested_at %v, want running with a request", got.Status, got.CancelRequestedAt)
 	}
-	if again, err := s.JobCancel(t.Context(), j.ID); err != nil || again.Status != queue.StatusRunning {
+	if again, err := s.JobCancel(t.Context(), j.ID, ""); err != nil || again.Status != queue.StatusRunning {
 		t.Fatalf("second cancel: %v, %v", again, err)
 	}
 	hb, err := s.JobHeartbeat(t.Context(), c.Lease(), 5, longLease)
@@ -1047,10 +1052,13 @@ func testCancelRunning(t *testing.T, s queue.Store) {
 	if got := wantStatus(t, s, j.ID, queue.StatusCancelled); got.FinishedAt == nil {
 		t.Errorf("cancelled job has no finished_at")
 	}
-	names := eventNames(events(t, s, j.ID))
+	evs := events(t, s, j.ID)
+	names := eventNames(evs)
 	want := []string{queue.EventQueued, queue.EventRunning, queue.EventCancelRequested, queue.EventProgress, queue.EventCancelled}
 	if !slices.Equal(names, want) {
 		t.Errorf("events = %v, want %v", names, want)
+	} else if evs[2].By != "cli:carol" || evs[1].By != "" {
+		t.Errorf("cancel_requested by %q, running by %q: want cli:carol, and nobody for the agent's", evs[2].By, evs[1].By)
 	}
 	if next := claim(t, s, claimParams(1)); len(next) != 1 {
 		t.Errorf("the cancelled job's slot was not freed")
@@ -1061,7 +1069,7 @@ func testCancelFinished(t *testing.T, s queue.Store) {
 	j := enqueue(t, s, job("r"))
 	complete(t, s, claimOne(t, s))
 	before := events(t, s, j.ID)
-	got, err := s.JobCancel(t.Context(), j.ID)
+	got, err := s.JobCancel(t.Context(), j.ID, "")
 	if err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
@@ -1080,7 +1088,7 @@ func testRescueCancelRequested(t *testing.T, s queue.Store) {
 	if got := claim(t, s, p); len(got) != 1 {
 		t.Fatalf("claim: %d jobs", len(got))
 	}
-	if _, err := s.JobCancel(t.Context(), j.ID); err != nil {
+	if _, err := s.JobCancel(t.Context(), j.ID, ""); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -1100,7 +1108,7 @@ func testEvents(t *testing.T, s queue.Store) {
 	b := enqueue(t, s, job("b"))
 	ca := claimOne(t, s)
 	complete(t, s, ca)
-	if _, err := s.JobCancel(t.Context(), b.ID); err != nil {
+	if _, err := s.JobCancel(t.Context(), b.ID, ""); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
 	all := events(t, s, 0)

@@ -125,10 +125,15 @@ func jobBy(ctx context.Context, q querier, column, v string) (*queue.Job, error)
 // insertEvent records an event with the job's status, attempt and rows after the
 // change; agent and errText, when given, override the job's.
 func insertEvent(ctx context.Context, tx *wtx, id int64, event, agent, errText string) error {
+	return insertEventBy(ctx, tx, id, event, agent, errText, "")
+}
+
+// insertEventBy is insertEvent naming who caused it (a submitter, a canceller).
+func insertEventBy(ctx context.Context, tx *wtx, id int64, event, agent, errText, by string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO rpt_job_events
-		(job_id, report, event, status, attempt, agent, "rows", error, at)
-		SELECT id, report, ?, status, attempt, COALESCE(NULLIF(?, ''), lease_owner, ''), "rows", ?, `+nowUS+`
-		FROM rpt_jobs WHERE id = ?`, event, agent, errText, id)
+		(job_id, report, event, status, attempt, agent, "rows", error, at, actor)
+		SELECT id, report, ?, status, attempt, COALESCE(NULLIF(?, ''), lease_owner, ''), "rows", ?, `+nowUS+`, NULLIF(?, '')
+		FROM rpt_jobs WHERE id = ?`, event, agent, errText, by, id)
 	if err != nil {
 		return fmt.Errorf("event %s of job %d: %w", event, id, err)
 	}
@@ -199,7 +204,7 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 				return fmt.Errorf("slots of %s: %w", sc.Name, err)
 			}
 		}
-		if err := insertEvent(ctx, tx, id, queue.EventQueued, "", ""); err != nil {
+		if err := insertEventBy(ctx, tx, id, queue.EventQueued, "", "", p.SubmittedBy); err != nil {
 			return err
 		}
 		j, err := getJob(ctx, tx, id)
@@ -547,7 +552,7 @@ func (s *Store) JobReleaseTokens(ctx context.Context, tokens []string) (int, err
 
 // JobCancel cancels a queued job at once or requests cancel of a running one; a
 // finished job, or a running one already asked, is returned unchanged.
-func (s *Store) JobCancel(ctx context.Context, id int64) (*queue.Job, error) {
+func (s *Store) JobCancel(ctx context.Context, id int64, by string) (*queue.Job, error) {
 	var job *queue.Job
 	err := s.write(ctx, fmt.Sprintf("cancel job %d", id), func(tx *wtx) error {
 		job = nil
@@ -561,14 +566,14 @@ func (s *Store) JobCancel(ctx context.Context, id int64) (*queue.Job, error) {
 				cancel_requested_at = `+nowUS+`, finished_at = `+nowUS+` WHERE id = ?`, id); err != nil {
 				return err
 			}
-			if err := insertEvent(ctx, tx, id, queue.EventCancelled, "", ""); err != nil {
+			if err := insertEventBy(ctx, tx, id, queue.EventCancelled, "", "", by); err != nil {
 				return err
 			}
 		case j.Status == queue.StatusRunning && j.CancelRequestedAt == nil:
 			if _, err := tx.ExecContext(ctx, `UPDATE rpt_jobs SET cancel_requested_at = `+nowUS+` WHERE id = ?`, id); err != nil {
 				return err
 			}
-			if err := insertEvent(ctx, tx, id, queue.EventCancelRequested, "", ""); err != nil {
+			if err := insertEventBy(ctx, tx, id, queue.EventCancelRequested, "", "", by); err != nil {
 				return err
 			}
 		default:
@@ -667,7 +672,7 @@ func (s *Store) JobList(ctx context.Context, p queue.JobListParams) ([]*queue.Jo
 // EventList returns events after afterSeq in seq order, of one job when jobID != 0;
 // limit <= 0 means all.
 func (s *Store) EventList(ctx context.Context, jobID int64, afterSeq int64, limit int) ([]queue.Event, error) {
-	q := `SELECT seq, job_id, report, event, status, attempt, agent, "rows", error, at FROM rpt_job_events WHERE seq > ?`
+	q := `SELECT seq, job_id, report, event, status, attempt, agent, "rows", error, at, COALESCE(actor, '') FROM rpt_job_events WHERE seq > ?`
 	args := []any{afterSeq}
 	if jobID != 0 {
 		q += ` AND job_id = ?`
@@ -688,7 +693,7 @@ func (s *Store) EventList(ctx context.Context, jobID int64, afterSeq int64, limi
 		var e queue.Event
 		var status string
 		var at int64
-		if err := rows.Scan(&e.Seq, &e.JobID, &e.Report, &e.Event, &status, &e.Attempt, &e.Agent, &e.Rows, &e.Error, &at); err != nil {
+		if err := rows.Scan(&e.Seq, &e.JobID, &e.Report, &e.Event, &status, &e.Attempt, &e.Agent, &e.Rows, &e.Error, &at, &e.By); err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}
 		e.Status = queue.Status(status)
