@@ -428,7 +428,6 @@ func TestReports(t *testing.T) {
 	})
 }
 
-
 // Pausing a report holds its queued jobs (as rpt pause); names are checked.
 func TestPauses(t *testing.T) {
 	forStores(t, func(t *testing.T, f *fixture) {
