@@ -28,6 +28,7 @@ var layer = map[string]int{
 	"rpt/internal/config":       3,
 	"rpt/internal/demo":         3,
 	"rpt/reportdefs":            4,
+	"rpt/etl":                   4,
 	"rpt/internal/jobs":         5,
 	"rpt/agent":                 5,
 	// Front doors below the command line: the cron runner, the HTTP API.

@@ -107,6 +107,7 @@ func NewApp(d *Deps) *ucli.App {
 			getCommand(d),
 			watchCommand(d),
 			reportsCommand(d),
+			etlCommand(d),
 			dbCommand(d),
 			demoCommand(d),
 			tokensCommand(d), apiCommand(d),

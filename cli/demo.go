@@ -27,6 +27,7 @@ func demoCommand(d *Deps) *ucli.Command {
 					&ucli.StringFlag{Name: "plants", Usage: "comma-separated `PCNS` of the plants with production data (default the seven plants)"},
 					&ucli.IntFlag{Name: "log-days", Value: 60, Usage: "`N` days of work-center logs and shift reports ending yesterday (0: none)"},
 					&ucli.StringFlag{Name: "into", Usage: "target `DSN` (sqlite:PATH or mysql://...; default the embedded demo database)"},
+					&ucli.StringFlag{Name: "shape", Value: "both", Usage: "`SHAPE` of the accounting data: plex (Plex's views only: a database standing in for Plex, for rpt etl), warehouse (the warehouse tables only) or both"},
 					&ucli.BoolFlag{Name: "force", Usage: "load --into a database that has the demo's table names but was not made by a demo load (its rows for the PCNs loaded are deleted)"},
 				},
 				Action: func(c *ucli.Context) error {
@@ -39,7 +40,12 @@ func demoCommand(d *Deps) *ucli.Command {
 					if c.Int("periods") < 1 || c.Int("periods") > 600 {
 						return usagef("--periods %d: must be between 1 and 600", c.Int("periods"))
 					}
-					opts := demo.Options{Scale: c.Int("scale"), Periods: c.Int("periods"), LogDays: c.Int("log-days")}
+					opts := demo.Options{Scale: c.Int("scale"), Periods: c.Int("periods"), LogDays: c.Int("log-days"), Shape: c.String("shape")}
+					switch opts.Shape {
+					case demo.ShapeBoth, demo.ShapePlex, demo.ShapeWarehouse:
+					default:
+						return usagef("--shape %q: want plex, warehouse or both", opts.Shape)
+					}
 					if opts.LogDays < 0 || opts.LogDays > demo.MaxLogDays {
 						return usagef("--log-days %d: must be between 0 and %d", opts.LogDays, demo.MaxLogDays)
 					}

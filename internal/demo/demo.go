@@ -94,6 +94,13 @@ type Options struct {
 	// production data at all.
 	LogDays int
 
+	// Shape is which side of the accounting data Load writes: ShapeBoth (the default,
+	// ""), ShapePlex (the Plex-side views only: a database standing in for Plex, for the
+	// ETL) or ShapeWarehouse (the warehouse tables only; the Plex-side tables are created
+	// but left without the PCNs' rows). Production tables have one shape and are
+	// written in all three.
+	Shape string
+
 	// Force lets Load write into a database that has the demo's table names but no
 	// MarkerTable (rows of the loaded PCNs there are deleted); Generate ignores it.
 	Force bool
@@ -102,8 +109,22 @@ type Options struct {
 	logEnd time.Time
 }
 
+// Shapes of Options.Shape.
+const (
+	ShapeBoth      = "both"
+	ShapePlex      = "plex"
+	ShapeWarehouse = "warehouse"
+)
+
 // normalize fills defaults and validates; the result is what generation uses.
 func (o Options) normalize() (Options, error) {
+	switch o.Shape {
+	case "":
+		o.Shape = ShapeBoth
+	case ShapeBoth, ShapePlex, ShapeWarehouse:
+	default:
+		return o, fmt.Errorf("%w: shape: %q: want plex, warehouse or both", ErrInvalid, o.Shape)
+	}
 	if o.Scale < 1 || o.Scale > MaxScale {
 		return o, fmt.Errorf("%w: scale: %d: must be 1..%d", ErrInvalid, o.Scale, MaxScale)
 	}

@@ -189,7 +189,7 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 		return Stats{}, fmt.Errorf("mark demo database: %w", err)
 	}
 	// DDL before the transaction: MySQL commits implicitly on CREATE TABLE.
-	for _, t := range slices.Concat(Tables(), WarehouseTables(), ProductionTables()) {
+	for _, t := range slices.Concat(Tables(), o.warehouseTables(), ProductionTables()) {
 		for _, stmt := range createSQL(t, driver) {
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				return Stats{}, fmt.Errorf("create table %s: %w", t.Name, err)
@@ -220,8 +220,13 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 	if err == nil {
 		err = ins.flush()
 	}
-	if err == nil {
+	if err == nil && o.Shape != ShapePlex {
 		err = copyWarehouse(ctx, tx, driver, o.PCNs)
+	}
+	if err == nil && o.Shape == ShapeWarehouse {
+		// The warehouse shape is copied from the Plex side in the database; the Plex
+		// side's rows then go (its tables stay, empty for these PCNs).
+		err = deletePlexRows(ctx, tx, o)
 	}
 	if err == nil {
 		err = GenerateProduction(o, func(t Table, row []any) error {
@@ -249,7 +254,7 @@ func load(ctx context.Context, db *sql.DB, driver string, o Options) (Stats, err
 		// InnoDB's statistics of a table filled in one transaction lag behind (they
 		// are recomputed in the background); the trial balance's plan depends on
 		// them, so refresh them now, as the ETL should after a load.
-		for _, t := range WarehouseTables() {
+		for _, t := range o.warehouseTables() {
 			if _, err := db.ExecContext(ctx, "ANALYZE TABLE "+t.Name); err != nil {
 				return Stats{}, fmt.Errorf("analyze %s: %w", t.Name, err)
 			}
@@ -271,7 +276,7 @@ func deleteRows(ctx context.Context, tx *sql.Tx, o Options) error {
 		pcns[i] = int64(p)
 	}
 	in := placeholders(len(pcns))
-	for _, t := range slices.Concat(Tables(), WarehouseTables()) {
+	for _, t := range slices.Concat(Tables(), o.warehouseTables()) {
 		var err error
 		if t.PerPCN {
 			_, err = tx.ExecContext(ctx, "DELETE FROM "+t.Name+" WHERE pcn IN "+in, pcns...)
@@ -300,6 +305,33 @@ func deleteRows(ctx context.Context, tx *sql.Tx, o Options) error {
 		}
 	}
 	return nil
+}
+
+// deletePlexRows removes the PCNs' rows of the Plex-side accounting tables (the
+// warehouse shape keeps only the warehouse's).
+func deletePlexRows(ctx context.Context, tx *sql.Tx, o Options) error {
+	pcns := make([]any, len(o.PCNs))
+	for i, p := range o.PCNs {
+		pcns[i] = int64(p)
+	}
+	for _, t := range Tables() {
+		if !t.PerPCN {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.Name+" WHERE pcn IN "+placeholders(len(pcns)), pcns...); err != nil {
+			return fmt.Errorf("delete Plex-side rows of %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// warehouseTables are the warehouse accounting tables the load fills: none for the
+// Plex shape.
+func (o Options) warehouseTables() []Table {
+	if o.Shape == ShapePlex {
+		return nil
+	}
+	return WarehouseTables()
 }
 
 func placeholders(n int) string {

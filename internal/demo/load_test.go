@@ -521,3 +521,51 @@ func testLoadRefusesForeignTables(t *testing.T, target string) {
 		t.Fatalf("a database --force loaded is a demo database: %v", err)
 	}
 }
+
+// TestLoadShapes: --shape plex writes the Plex-side views and no warehouse table;
+// --shape warehouse writes the warehouse tables and leaves the Plex side without the
+// PCNs' rows; both shapes carry the production tables.
+func TestLoadShapes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	count := func(t *testing.T, target, table string) int {
+		t.Helper()
+		db, _ := openTestDB(t, target)
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+			return -1 // no such table
+		}
+		return n
+	}
+	for _, shape := range []string{ShapePlex, ShapeWarehouse} {
+		t.Run(shape, func(t *testing.T) {
+			t.Parallel()
+			target := sqliteDSN(t)
+			opts := testOptions()
+			opts.Periods = 2
+			opts.LogDays = 1
+			opts.Shape = shape
+			st, err := Load(ctx, target, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plex, wh, logs := count(t, target, TableBalance.Name), count(t, target, TableWarehouseBalance.Name), count(t, target, TableWorkcenterLog.Name)
+			switch shape {
+			case ShapePlex:
+				if plex != st.Balances || plex == 0 || wh != -1 {
+					t.Errorf("plex shape: %d Plex balances (want %d), warehouse table %d (want none: -1)", plex, st.Balances, wh)
+				}
+			case ShapeWarehouse:
+				if wh != st.Balances || wh == 0 || plex != 0 {
+					t.Errorf("warehouse shape: %d warehouse balances (want %d), %d Plex balances (want 0)", wh, st.Balances, plex)
+				}
+			}
+			if logs != st.LogEntries || logs == 0 {
+				t.Errorf("%d work-center log rows, want %d", logs, st.LogEntries)
+			}
+		})
+	}
+	if _, err := Load(ctx, sqliteDSN(t), Options{Scale: 1, Shape: "both-ways"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unknown shape: %v, want ErrInvalid", err)
+	}
+}

@@ -1,0 +1,300 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"rpt/etl"
+	"rpt/internal/errclass"
+	"rpt/internal/jobs"
+	"rpt/internal/results"
+	"rpt/internal/source"
+)
+
+// etlWarehouse is the source ETLs load into (as history tables do).
+const etlWarehouse = "warehouse"
+
+func etlDirFlag() ucli.Flag {
+	return &ucli.StringFlag{Name: "etl", EnvVars: []string{"RPT_ETL"}, Usage: "`DIR` of ETL definitions besides the shipped ones (path-list separated)"}
+}
+
+func etlCatalog(c *ucli.Context) (*etl.Catalog, error) {
+	var dirs []string
+	if s := c.String("etl"); s != "" {
+		dirs = filepath.SplitList(s)
+	}
+	cat, err := etl.LoadCatalog(dirs...)
+	return cat, etlErr(err)
+}
+
+// etlErr classes the etl package's errors for the exit code: a bad definition or a
+// refused guard is bad input (2).
+func etlErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, etl.ErrInvalid) || errors.Is(err, etl.ErrGuard) {
+		return errclass.Wrap(errclass.Invalid, err)
+	}
+	return err
+}
+
+func etlCommand(d *Deps) *ucli.Command {
+	return &ucli.Command{
+		Name:  "etl",
+		Usage: "ETL from Plex to the warehouse: list, show, run in process, status",
+		Subcommands: []*ucli.Command{
+			{
+				Name: "list", Usage: "the ETLs this machine knows: name, mode, source, target, after",
+				Flags: []ucli.Flag{outputFlag("format: " + listFormats), etlDirFlag()},
+				Action: func(c *ucli.Context) error {
+					format, err := listFormat(c, d)
+					if err != nil {
+						return err
+					}
+					cat, err := etlCatalog(c)
+					if err != nil {
+						return err
+					}
+					type view struct {
+						Name   string   `json:"name"`
+						Mode   string   `json:"mode"`
+						Source string   `json:"source"`
+						Target string   `json:"target"`
+						After  []string `json:"after"`
+						File   string   `json:"file"`
+					}
+					var views []view
+					var rows [][]any
+					for _, def := range cat.List() {
+						views = append(views, view{def.Name, def.Mode, def.Source, def.Target, def.After, def.File})
+						rows = append(rows, []any{def.Name, def.Mode, def.Source, def.Target, strings.Join(def.After, ", ")})
+					}
+					switch format {
+					case "json":
+						return writeJSON(d.Stdout, views)
+					case "yaml":
+						return writeYAML(d.Stdout, views)
+					case "plain":
+						return writePlain(d.Stdout, rows)
+					}
+					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "mode", Type: source.TypeString},
+						{Name: "source", Type: source.TypeString}, {Name: "target", Type: source.TypeString}, {Name: "after", Type: source.TypeString}}
+					return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+				},
+			},
+			{
+				Name: "show", Usage: "print an ETL's definition file", ArgsUsage: "NAME", Flags: []ucli.Flag{etlDirFlag()},
+				Action: func(c *ucli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("etl show: want one ETL NAME")
+					}
+					cat, err := etlCatalog(c)
+					if err != nil {
+						return err
+					}
+					def, err := cat.Get(c.Args().First())
+					if err != nil {
+						return etlErr(err)
+					}
+					fmt.Fprintf(d.Stdout, "# %s\n", def.File)
+					_, err = d.Stdout.Write(def.Raw)
+					return err
+				},
+			},
+			{
+				Name: "run", Usage: "run ETLs in this process, their after: dependencies first (no queue)", ArgsUsage: "NAME...",
+				Flags: []ucli.Flag{etlDirFlag(),
+					&ucli.BoolFlag{Name: "only", Usage: "run only the named ETLs, not their dependencies"},
+					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load)"},
+					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load"},
+					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load"},
+				},
+				Action: func(c *ucli.Context) error {
+					if c.NArg() == 0 {
+						return usagef("etl run: want at least one ETL NAME (rpt etl list shows them)")
+					}
+					if (c.Int("from") == 0) != (c.Int("to") == 0) {
+						return usagef("--from and --to go together")
+					}
+					e, err := loadEnv(c, d)
+					if err != nil {
+						return err
+					}
+					cat, err := etlCatalog(c)
+					if err != nil {
+						return err
+					}
+					var defs []*etl.Definition
+					if c.Bool("only") {
+						for _, n := range c.Args().Slice() {
+							def, err := cat.Get(n)
+							if err != nil {
+								return etlErr(err)
+							}
+							defs = append(defs, def)
+						}
+					} else if defs, err = cat.Order(c.Args().Slice()); err != nil {
+						return etlErr(err)
+					}
+					opts := etl.Options{Force: c.Bool("force"), From: c.Int("from"), To: c.Int("to")}
+					for _, def := range defs {
+						st, err := runETL(c.Context, e, def, opts, d)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(d.Stdout, "%s\n", describeRun(def, st))
+					}
+					return nil
+				},
+			},
+			{
+				Name: "status", Usage: "last run, watermark, rows and age of each ETL (from the warehouse's rpt_etl_state)",
+				Flags: []ucli.Flag{outputFlag("format: " + listFormats), etlDirFlag()},
+				Action: func(c *ucli.Context) error {
+					format, err := listFormat(c, d)
+					if err != nil {
+						return err
+					}
+					e, err := loadEnv(c, d)
+					if err != nil {
+						return err
+					}
+					cat, err := etlCatalog(c)
+					if err != nil {
+						return err
+					}
+					wh, db, err := openWarehouse(c.Context, e)
+					if err != nil {
+						return err
+					}
+					defer wh.Close()
+					states, err := etl.States(c.Context, db)
+					if err != nil {
+						return err
+					}
+					now := d.Now()
+					type view struct {
+						Name        string     `json:"name"`
+						Mode        string     `json:"mode"`
+						Target      string     `json:"target"`
+						LastSuccess *time.Time `json:"last_success"`
+						AgeSeconds  *int64     `json:"age_seconds"`
+						Watermark   string     `json:"watermark,omitempty"`
+						RowsRead    int64      `json:"rows_read"`
+						RowsWritten int64      `json:"rows_written"`
+						Runs        int64      `json:"runs"`
+						JobID       int64      `json:"job_id,omitempty"`
+						Loader      string     `json:"loader,omitempty"`
+						DurationMS  int64      `json:"duration_ms"`
+					}
+					var views []view
+					var rows [][]any
+					for _, def := range cat.List() {
+						s := states[def.Name]
+						v := view{Name: def.Name, Mode: def.Mode, Target: def.Target, Watermark: s.Watermark, RowsRead: s.RowsRead,
+							RowsWritten: s.RowsWritten, Runs: s.Runs, JobID: s.JobID, Loader: s.Loader, DurationMS: s.Duration.Milliseconds()}
+						last, age := "never", ""
+						if s.LastSuccess != nil {
+							ls := *s.LastSuccess
+							v.LastSuccess = &ls
+							a := int64(now.Sub(ls).Seconds())
+							v.AgeSeconds = &a
+							last = ls.UTC().Format(time.RFC3339)
+							age = roundDur(now.Sub(ls)).String()
+						}
+						views = append(views, v)
+						rows = append(rows, []any{def.Name, def.Mode, last, age, s.Watermark, s.RowsRead, s.RowsWritten, s.Runs})
+					}
+					switch format {
+					case "json":
+						return writeJSON(d.Stdout, views)
+					case "yaml":
+						return writeYAML(d.Stdout, views)
+					case "plain":
+						return writePlain(d.Stdout, rows)
+					}
+					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "mode", Type: source.TypeString},
+						{Name: "last_success", Type: source.TypeString}, {Name: "age", Type: source.TypeString},
+						{Name: "watermark", Type: source.TypeString}, {Name: "rows_read", Type: source.TypeInt},
+						{Name: "rows_written", Type: source.TypeInt}, {Name: "runs", Type: source.TypeInt}}
+					return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+				},
+			},
+		},
+	}
+}
+
+// openWarehouse opens the warehouse source and its database handle; ETL targets are
+// MySQL/MariaDB.
+func openWarehouse(ctx context.Context, e *env) (source.Source, *sql.DB, error) {
+	if _, ok := e.cfg.Sources[etlWarehouse]; !ok {
+		return nil, nil, errclass.Errorf(errclass.Invalid, "etl: no source %q in %s: ETLs load into it", etlWarehouse, jobs.ConfigName(e.cfg))
+	}
+	wh, err := e.openSource(ctx, etlWarehouse)
+	if err != nil {
+		return nil, nil, err
+	}
+	withDB, ok := wh.(interface{ DB() *sql.DB })
+	if !ok || wh.Driver() != source.DialectMySQL {
+		wh.Close()
+		return nil, nil, errclass.Errorf(errclass.Invalid, "etl: source %q is %s; ETL targets must be mysql (MySQL 8 or MariaDB 10.6+)", etlWarehouse, wh.Driver())
+	}
+	return wh, withDB.DB(), nil
+}
+
+// runETL runs one ETL in process, printing progress on stderr.
+func runETL(ctx context.Context, e *env, def *etl.Definition, opts etl.Options, d *Deps) (etl.Stats, error) {
+	if _, ok := e.cfg.Sources[def.Source]; !ok {
+		return etl.Stats{}, errclass.Errorf(errclass.Invalid, "%s: source: %q is not configured in %s (have %s)", def.File, def.Source, jobs.ConfigName(e.cfg), strings.Join(sourceNames(e.cfg.Sources), ", "))
+	}
+	wh, db, err := openWarehouse(ctx, e)
+	if err != nil {
+		return etl.Stats{}, err
+	}
+	defer wh.Close()
+	src, err := e.openSource(ctx, def.Source)
+	if err != nil {
+		return etl.Stats{}, err
+	}
+	defer src.Close()
+	start := time.Now()
+	opts.Progress = func(read, written int64) {
+		if secs := time.Since(start).Seconds(); secs > 0 {
+			fmt.Fprintf(d.Stderr, "%s: %d rows read, %d written (%.0f rows/s)\n", def.Name, read, written, float64(written)/secs)
+		}
+	}
+	st, err := etl.Run(ctx, def, src, db, opts)
+	if err != nil {
+		err = etlErr(err)
+		if jobs.Class(err) == errclass.Internal {
+			err = errclass.Wrap(errclass.JobFailed, err)
+		}
+		return st, err
+	}
+	return st, nil
+}
+
+func describeRun(def *etl.Definition, st etl.Stats) string {
+	if st.Skipped != "" {
+		return fmt.Sprintf("%s: skipped: %s", def.Name, st.Skipped)
+	}
+	s := fmt.Sprintf("%s: %s -> %s: read %d, wrote %d", def.Name, def.Mode, def.Target, st.Read, st.Written)
+	if st.Deleted > 0 {
+		s += fmt.Sprintf(", replaced %d", st.Deleted)
+	}
+	if st.Watermark != "" {
+		s += ", watermark " + st.Watermark
+	}
+	if def.Mode == etl.ModePeriodRange {
+		s += fmt.Sprintf(", periods %d-%d", st.From, st.To)
+	}
+	return s + fmt.Sprintf(" (%s, %s)", st.Loader, roundDur(st.Elapsed))
+}
