@@ -31,6 +31,10 @@ var layer = map[string]int{
 	"rpt/etl":                   4,
 	"rpt/internal/jobs":         5,
 	"rpt/agent":                 5,
+	// The Plex web-service driver (above internal/source, which it registers with) and
+	// its test stand-in (a leaf).
+	"rpt/internal/source/plexws":            3,
+	"rpt/internal/source/plexws/plexwstest": 0,
 	// Front doors below the command line: the cron runner, the HTTP API.
 	"rpt/crontab":      6,
 	"rpt/internal/api": 6,

@@ -21,6 +21,7 @@ import (
 	"rpt/internal/queue/mysql"
 	"rpt/internal/queue/sqlite"
 	"rpt/internal/source"
+	_ "rpt/internal/source/plexws" // registers the plexws driver (Plex web services)
 )
 
 // version is set at build time (make build: -ldflags "-X main.version=$(git describe)").

@@ -350,6 +350,14 @@ func sourceConfig(d *yamlstrict.Doc, n *yaml.Node, path string) source.Config {
 				sc.MaxConcurrent = x
 			}
 		}},
+		// Plex web services (plexws): see plexwsConfig.
+		yamlstrict.Field{Key: "accounts", Fn: func(v *yaml.Node, fp string) { nodes["accounts"] = v; sc.Accounts = plexAccounts(d, v, fp) }},
+		yamlstrict.Field{Key: "min_interval", Fn: func(v *yaml.Node, fp string) {
+			nodes["min_interval"] = v
+			plexDuration(d, v, fp, &sc.MinInterval, true)
+		}},
+		yamlstrict.Field{Key: "timeout", Fn: func(v *yaml.Node, fp string) { nodes["timeout"] = v; plexDuration(d, v, fp, &sc.Timeout, false) }},
+		yamlstrict.Field{Key: "ca_file", Fn: func(v *yaml.Node, fp string) { nodes["ca_file"] = v; sc.CAFile, _ = d.Str(v, fp) }},
 	)
 	if seen["driver"] == nil {
 		d.At(n, path+".driver", "missing (want %s)", strings.Join(source.Drivers, ", "))
@@ -371,6 +379,13 @@ func sourceConfig(d *yamlstrict.Doc, n *yaml.Node, path string) source.Config {
 		}
 		return true
 	}
+	if sc.Driver != source.DriverPlexWS {
+		for _, key := range []string{"accounts", "min_interval", "timeout", "ca_file"} {
+			if nodes[key] != nil {
+				d.At(nodes[key], path+"."+key, "only a plexws source takes %s (this one is %s)", key, sc.Driver)
+			}
+		}
+	}
 	switch sc.Driver {
 	case source.DialectSQLite:
 		if needDSN() {
@@ -386,6 +401,8 @@ func sourceConfig(d *yamlstrict.Doc, n *yaml.Node, path string) source.Config {
 		}
 	case source.DialectSQLServer:
 		needDSN()
+	case source.DriverPlexWS:
+		plexwsConfig(d, n, path, &sc, nodes)
 	case "":
 		// already reported by Str
 	default:
@@ -474,3 +491,79 @@ func expand(s string, getenv func(string) string) (string, error) {
 }
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// plexwsConfig checks a plexws source: an https url (the default is Plex's endpoint),
+// at least one account, no dsn, user or password at the top (each PCN has its own).
+func plexwsConfig(d *yamlstrict.Doc, n *yaml.Node, path string, sc *source.Config, nodes map[string]*yaml.Node) {
+	for _, key := range []string{"dsn"} {
+		if nodes[key] != nil {
+			d.At(nodes[key], path+"."+key, "a plexws source has no %s (it calls url: with one account per PCN under accounts:)", key)
+		}
+	}
+	if sc.User != "" || sc.Password != "" {
+		d.At(n, path+".user", "a plexws source has one user per PCN: write them under accounts: (accounts: {123681: {user: ..., password: ${VAR}}})")
+	}
+	if sc.URL != "" {
+		u, err := url.Parse(sc.URL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			d.At(nodes["url"], path+".url", "bad url %q (want https://host/DataSource/Service.asmx)", shown(nodes["url"], sc.URL))
+		case u.User != nil:
+			d.At(nodes["url"], path+".url", "no user or password in the url: write them under accounts:")
+		}
+	}
+	if nodes["accounts"] == nil {
+		d.At(n, path+".accounts", "missing (one web-service account per PCN: accounts: {123681: {user: ..., password: ${VAR}}})")
+	}
+}
+
+// plexAccounts reads accounts: {PCN: {user, password | password_file}}.
+func plexAccounts(d *yamlstrict.Doc, n *yaml.Node, path string) map[int]source.Account {
+	out := map[int]source.Account{}
+	d.Pairs(n, path, "a mapping of PCNs to accounts", "PCN", func(k, v *yaml.Node, sub string) {
+		pcn, err := strconv.Atoi(k.Value)
+		if err != nil || pcn <= 0 {
+			d.At(k, sub, "bad PCN %q (want the plant's Plex customer number, e.g. 123681)", k.Value)
+			return
+		}
+		var a source.Account
+		seen := d.Mapping(v, sub,
+			yamlstrict.Field{Key: "user", Fn: func(v *yaml.Node, fp string) { a.User, _ = d.Str(v, fp) }},
+			yamlstrict.Field{Key: "password", Fn: func(v *yaml.Node, fp string) { a.Password, _ = d.Str(v, fp) }},
+			yamlstrict.Field{Key: "password_file", Fn: func(v *yaml.Node, fp string) { a.PasswordFile, _ = d.Str(v, fp) }},
+		)
+		if v.Kind != yaml.MappingNode {
+			return
+		}
+		if seen["user"] == nil || (a.User == "" && !d.Failed()) {
+			d.At(v, sub+".user", "missing (the web-service user of PCN %d)", pcn)
+		}
+		switch {
+		case seen["password"] != nil && seen["password_file"] != nil:
+			d.At(seen["password_file"], sub+".password_file", "give password or password_file, not both")
+		case seen["password"] == nil && seen["password_file"] == nil:
+			d.At(v, sub+".password", "missing (password: ${VAR}, or password_file: a mounted secret)")
+		case seen["password"] != nil && !strings.Contains(yamlstrict.Lookup(v, "password").Value, "${"):
+			// A password written into the file would sit in every copy of it.
+			d.At(seen["password"], sub+".password", "write the password as ${VAR} (an environment variable) or use password_file, not in the file")
+		}
+		out[pcn] = a
+	})
+	if n.Kind == yaml.MappingNode && len(n.Content) == 0 {
+		d.At(n, path, "no accounts (one web-service account per PCN)")
+	}
+	return out
+}
+
+func plexDuration(d *yamlstrict.Doc, n *yaml.Node, path string, dst *time.Duration, zeroOK bool) {
+	s, ok := d.Str(n, path)
+	if !ok {
+		return
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || v < 0 || (v == 0 && !zeroOK) {
+		d.At(n, path, "bad duration %q (want e.g. 500ms, 2s, 5m)", n.Value)
+		return
+	}
+	*dst = v
+}

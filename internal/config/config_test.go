@@ -157,7 +157,18 @@ func TestParseBad(t *testing.T) {
 		{"sqlite source without dsn", "sources:\n  demo: {driver: sqlite}\n", "2:9", "sources.demo.dsn", "missing"},
 		{"sqlite source with a mysql dsn", "sources:\n  demo: {driver: sqlite, dsn: \"mysql://h/db\"}\n", "2:31", "sources.demo.dsn", "is not sqlite:PATH"},
 		{"mysql source bad dsn", "sources:\n  wh:\n    driver: mysql\n    dsn: \"mysql:///nohost\"\n", "4:10", "sources.wh.dsn", "has no host"},
-		{"plexws not built", "sources:\n  plex: {driver: plexws, url: \"https://x\"}\n", "2:18", "sources.plex.driver", `driver "plexws" is not built in this binary (built: sqlite, mysql, sqlserver)`},
+		{"plexws without accounts", "sources:\n  plex: {driver: plexws, url: \"https://x\"}\n", "2:9", "sources.plex.accounts", "missing (one web-service account per PCN"},
+		{"plexws plain password", "sources:\n  plex:\n    driver: plexws\n    accounts:\n      123681: {user: u, password: hunter2}\n", "5:25", "sources.plex.accounts.123681.password", "write the password as ${VAR}"},
+		{"plexws bad pcn", "sources:\n  plex:\n    driver: plexws\n    accounts:\n      Albion: {user: u, password_file: /run/pw}\n", "5:7", "sources.plex.accounts.Albion", `bad PCN "Albion"`},
+		{"plexws two passwords", "sources:\n  plex:\n    driver: plexws\n    accounts:\n      123681: {user: u, password: \"${PW}\", password_file: /run/pw}\n", "5:44", "sources.plex.accounts.123681.password_file", "not both"},
+		{"plexws no password", "sources:\n  plex:\n    driver: plexws\n    accounts:\n      123681: {user: u}\n", "5:15", "sources.plex.accounts.123681.password", "missing (password: ${VAR}"},
+		{"plexws no user", "sources:\n  plex:\n    driver: plexws\n    accounts:\n      123681: {password_file: /run/pw}\n", "5:15", "sources.plex.accounts.123681.user", "missing (the web-service user of PCN 123681)"},
+		{"plexws top-level user", "sources:\n  plex:\n    driver: plexws\n    user: me\n    accounts: {1: {user: u, password_file: /p}}\n", "3:5", "sources.plex.user", "one user per PCN"},
+		{"plexws bad url", "sources:\n  plex: {driver: plexws, url: \"ftp://h/x\", accounts: {1: {user: u, password_file: /p}}}\n", "2:31", "sources.plex.url", `bad url "ftp://h/x"`},
+		{"plexws dsn", "sources:\n  plex: {driver: plexws, dsn: x, accounts: {1: {user: u, password_file: /p}}}\n", "2:31", "sources.plex.dsn", "a plexws source has no dsn"},
+		{"plexws bad min_interval", "sources:\n  plex: {driver: plexws, min_interval: soon, accounts: {1: {user: u, password_file: /p}}}\n", "2:40", "sources.plex.min_interval", `bad duration "soon"`},
+		{"plexws zero timeout", "sources:\n  plex: {driver: plexws, timeout: 0s, accounts: {1: {user: u, password_file: /p}}}\n", "2:35", "sources.plex.timeout", `bad duration "0s"`},
+		{"accounts on mysql", "sources:\n  w: {driver: mysql, dsn: \"mysql://h/db\", accounts: {1: {user: u, password_file: /p}}}\n", "2:53", "sources.w.accounts", "only a plexws source takes accounts"},
 		{"odbc not built", "sources:\n  o:\n    driver: odbc\n    dsn: DSN=Plex\n", "3:13", "sources.o.driver", `driver "odbc" is not built in this binary`},
 		{"unknown source key", "sources:\n  w:\n    driver: mysql\n    dns: mysql://h/db\n", "4:5", "sources.w.dns", `unknown key "dns"`},
 		{"negative max_concurrent", "sources:\n  w: {driver: sqlserver, dsn: x, max_concurrent: -1}\n", "2:50", "sources.w.max_concurrent", "must be 0"},
@@ -268,4 +279,40 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = c.Location()
 	})
+}
+
+func TestParsePlexWS(t *testing.T) {
+	t.Parallel()
+	src := `sources:
+  plex:
+    driver: plexws
+    url: https://test.api.plexonline.com/DataSource/Service.asmx
+    max_concurrent: 2
+    min_interval: 500ms
+    timeout: 2m
+    ca_file: /etc/ssl/corp-ca.pem
+    accounts:
+      123681: {user: SouthfieldWs@plex.com, password: "${PLEX_123681}"}
+      300758: {user: AlbionWs@plex.com, password_file: /run/secrets/plex-300758}
+`
+	env := func(k string) string { return map[string]string{"PLEX_123681": "s3cret-HQ"}[k] }
+	c, err := Parse("rpt.yaml", []byte(src), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := c.Sources["plex"]
+	if sc.Driver != "plexws" || sc.MaxConcurrent != 2 || sc.MinInterval != 500*time.Millisecond || sc.Timeout != 2*time.Minute || sc.CAFile != "/etc/ssl/corp-ca.pem" {
+		t.Errorf("source %+v", sc)
+	}
+	if a := sc.Accounts[123681]; a.User != "SouthfieldWs@plex.com" || a.Password != "s3cret-HQ" || a.PasswordFile != "" {
+		t.Errorf("account 123681 = %+v", a)
+	}
+	if a := sc.Accounts[300758]; a.User != "AlbionWs@plex.com" || a.Password != "" || a.PasswordFile != "/run/secrets/plex-300758" {
+		t.Errorf("account 300758 = %+v", a)
+	}
+	// An unset variable is named, its (empty) value is not shown.
+	_, err = Parse("rpt.yaml", []byte(strings.Replace(src, "PLEX_123681", "PLEX_UNSET", 1)), env)
+	if err == nil || !strings.Contains(err.Error(), "rpt.yaml:10:") || !strings.Contains(err.Error(), "PLEX_UNSET is not set") {
+		t.Errorf("err = %v", err)
+	}
 }

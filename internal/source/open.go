@@ -37,6 +37,9 @@ const killTimeout = 5 * time.Second
 // ErrUnavailable.
 func Open(ctx context.Context, name string, cfg Config) (Source, error) {
 	driver := cfg.DriverName()
+	if open := registered(driver); open != nil {
+		return open(ctx, name, cfg)
+	}
 	var (
 		s   Source
 		err error
@@ -62,6 +65,9 @@ func Open(ctx context.Context, name string, cfg Config) (Source, error) {
 // Built reports whether this binary can open sources of the driver (sqlite, mysql,
 // sqlserver); plexws and odbc are named in configurations but not built yet.
 func Built(driver string) bool {
+	if registered(driver) != nil {
+		return true
+	}
 	switch driver {
 	case DialectSQLite, DialectMySQL, DialectSQLServer:
 		return true

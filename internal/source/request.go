@@ -44,6 +44,13 @@ type DataSource struct {
 	Name    string            // its name, for messages and logs
 	Inputs  map[string]string // Plex input name -> parameter name
 	Columns []string          // the output columns kept, in this order; empty: all
+
+	// What the plexws driver adds (internal/source/plexws):
+	Types   []Type            // the type of each of Columns (same length), or nil: all strings
+	Formats map[string]string // Plex input name -> how its value is written ("01/02/2006" for a date)
+	PCN     string            // the parameter naming the PCN(s): one call per PCN with its account, rows get a pcn column
+	Periods [2]string         // first and last period parameter: one call per period, rows get a period column
+	SQL     string            // SQLite run over the rows (table datasource) to shape the result; "" returns them
 }
 
 // DataSourceCaller is a Source that runs Plex data-source calls (the plexws driver).

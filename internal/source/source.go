@@ -7,6 +7,7 @@ package source
 import (
 	"context"
 	"errors"
+	"time"
 
 	"rpt/internal/dsn"
 )
@@ -64,6 +65,22 @@ type Config struct {
 	User          string `yaml:"user"`
 	Password      string `yaml:"password"`
 	MaxConcurrent int    `yaml:"max_concurrent"`
+
+	// Plex web services (driver plexws, package internal/source/plexws): the account
+	// of each PCN, the smallest gap between two calls, one call's time limit (retries
+	// included) and a CA file for a corporate TLS proxy.
+	Accounts    map[int]Account `yaml:"-"`
+	MinInterval time.Duration   `yaml:"-"`
+	Timeout     time.Duration   `yaml:"-"`
+	CAFile      string          `yaml:"-"`
+}
+
+// Account is a Plex web-service user: Password, or else the contents of PasswordFile
+// (a mounted Kubernetes Secret), read when the source is opened.
+type Account struct {
+	User         string
+	Password     string
+	PasswordFile string
 }
 
 // DriverName is the source's driver: Driver, or else the scheme of DSN (as Open picks
