@@ -21,7 +21,7 @@ const completeArg = "__complete"
 func completionCommand(d *Deps) *ucli.Command {
 	return &ucli.Command{
 		Name:      "completion",
-		Usage:     "print the shell completion script for bash, zsh or fish (commands, flags, reports, -p parameters, job ids)",
+		Usage:     "print the shell completion script for bash, zsh or fish (commands, flags, reports, -p parameters and their values, -o formats, job ids)",
 		ArgsUsage: "bash|zsh|fish",
 		Action: func(c *ucli.Context) error {
 			if c.NArg() != 1 {
@@ -51,11 +51,13 @@ complete -F _rpt rpt
 # rpt completion for zsh: rpt completion zsh > "${fpath[1]}/_rpt" (then compinit)
 _rpt() {
     local -a c eq
+    local ret=1
     c=("${(@f)$(rpt ` + completeArg + ` "${(@)words[2,CURRENT]}" 2>/dev/null)}")
     eq=(${(M)c:#*=})
     c=(${c:#*=})
-    (( ${#c} )) && compadd -- "${c[@]}"
-    (( ${#eq} )) && compadd -S '' -- "${eq[@]}"
+    (( ${#c} )) && compadd -- "${c[@]}" && ret=0
+    (( ${#eq} )) && compadd -S '' -- "${eq[@]}" && ret=0
+    return ret
 }
 compdef _rpt rpt
 `,
@@ -93,6 +95,9 @@ func complete(ctx context.Context, d Deps, words []string) {
 			}
 			if takesValue(fl, w) && !strings.Contains(w, "=") {
 				i++ // its value
+				if i+1 < len(before) && before[i+1] == "=" {
+					i += 2 // bash splits -p name=value at the =: name, "=", value
+				}
 			}
 			continue
 		}
@@ -110,15 +115,34 @@ func complete(ctx context.Context, d Deps, words []string) {
 		prev = before[len(before)-1]
 	}
 	name := strings.Join(path, " ")
+	report := ""
+	if len(pos) > 0 {
+		report = pos[0]
+	}
+	if i := slices.Index(before, "--latest"); i >= 0 && i+1 < len(before) {
+		report = before[i+1]
+	}
+	// A parameter's value: zsh and fish pass -p name=val as one word; bash splits it
+	// at the = (COMP_WORDBREAKS) into name, "=", val, and while nothing follows the =
+	// it is the current word, though readline replaces only what follows it.
+	isParam := func(w string) bool { return w == "-p" || w == "--param" }
+	pname, pcur, pprefix := "", "", ""
 	switch {
-	case prev == "-p" || prev == "--param":
-		report := ""
-		if len(pos) > 0 {
-			report = pos[0]
+	case isParam(prev) && strings.Contains(cur, "="):
+		pname, pcur, _ = strings.Cut(cur, "=")
+		pprefix = pname + "="
+		cur = pprefix + pcur
+	case len(before) >= 2 && isParam(before[len(before)-2]) && cur == "=":
+		pname, cur = before[len(before)-1], ""
+	case len(before) >= 3 && isParam(before[len(before)-3]) && prev == "=":
+		pname = before[len(before)-2]
+	}
+	switch {
+	case pname != "":
+		for _, v := range paramValues(ctx, d, global, report, pname) {
+			out = append(out, pprefix+v)
 		}
-		if i := slices.Index(before, "--latest"); i >= 0 && i+1 < len(before) {
-			report = before[i+1]
-		}
+	case isParam(prev):
 		for _, r := range listReports(ctx, d, global) {
 			if r.Name == report {
 				for _, p := range r.Params {
@@ -126,6 +150,8 @@ func complete(ctx context.Context, d Deps, words []string) {
 				}
 			}
 		}
+	case isFlag(prev) && flagChoicesOf(append(slices.Clone(flags), app.Flags...), prev) != nil:
+		out = flagChoicesOf(append(slices.Clone(flags), app.Flags...), prev)
 	case prev == "--report" || prev == "--latest" || (prev == "report" && (name == "pause" || name == "resume")):
 		for _, r := range listReports(ctx, d, global) {
 			out = append(out, r.Name)
@@ -195,4 +221,54 @@ func jobIDs(ctx context.Context, d Deps, global []string) []string {
 		}
 	}
 	return ids
+}
+
+// flagChoicesOf is the values flag a (as typed) lists in its usage: -o's formats.
+func flagChoicesOf(flags []ucli.Flag, a string) []string {
+	name := strings.TrimLeft(a, "-")
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return flagChoices(f)
+		}
+	}
+	return nil
+}
+
+// paramValues suggests values for parameter name of report: its default as written,
+// an enum's values, true and false, and for dates and periods the relative words with
+// the day or month they stand for today.
+func paramValues(ctx context.Context, d Deps, global []string, report, name string) []string {
+	var def definitionView
+	if report == "" || json.Unmarshal(runQuiet(ctx, d, global, "reports", "show", "-o", "json", report), &def) != nil {
+		return nil
+	}
+	var out []string
+	add := func(vs ...string) {
+		for _, v := range vs {
+			if v != "" && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	now := d.Now()
+	for _, p := range def.Params {
+		if p.Name != name {
+			continue
+		}
+		if p.Default != nil {
+			add(*p.Default)
+		}
+		switch strings.TrimPrefix(strings.TrimSuffix(p.Type, ">"), "list<") {
+		case "enum":
+			add(p.Values...)
+		case "bool":
+			add("true", "false")
+		case "period":
+			first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+			add("last-month", "this-month", "-12m", first.AddDate(0, -1, 0).Format("200601"), first.Format("200601"))
+		case "date":
+			add("yesterday", "today", "-7d", now.AddDate(0, 0, -1).Format("2006-01-02"), now.Format("2006-01-02"))
+		}
+	}
+	return out
 }
