@@ -38,6 +38,7 @@ var layer = map[string]int{
 	// Front doors below the command line: the cron runner, the HTTP API.
 	"rpt/crontab":      6,
 	"rpt/internal/api": 6,
+	"rpt/internal/web": 6,
 	"rpt/cli":          7,
 	"rpt/cmd/rpt":      8,
 	// Test support: may use anything below the front doors; only tests import them.

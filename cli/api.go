@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"rpt/internal/api"
 	"rpt/internal/queue"
 	"rpt/internal/results"
+	"rpt/internal/web"
 )
 
 // defaultAPIListen is where the API listens unless told: this machine only.
@@ -77,7 +79,24 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 		Log:      log,
 		Legacy:   legacy,
 		Broker:   client,
+		// The web app's session cookie also works for the API, so the pages' live
+		// updates and downloads use the API's own routes and roles.
+		SessionCookie: web.CookieName,
 	}
-	fmt.Fprintf(e.d.Stderr, "rpt api: listening on http://%s/api/v1 (queue %s)\n", ln.Addr(), redactedQueue(e))
-	return s.Serve(ctx, ln, nil)
+	app := &web.Server{
+		Jobs: svc,
+		OpenResults: func(_ context.Context, j *queue.Job) (results.Store, error) {
+			return e.resultsOf(store, j)
+		},
+		Log: log,
+	}
+	apiHandler := web.Protect(s.Handler()) // a cookie-carrying cross-site post is refused here too
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiHandler)
+	if legacy {
+		mux.Handle("/report", apiHandler)
+	}
+	mux.Handle("/", app.Handler())
+	fmt.Fprintf(e.d.Stderr, "rpt api: listening on http://%s/ (web app; the API under /api/v1; queue %s)\n", ln.Addr(), redactedQueue(e))
+	return s.Serve(ctx, ln, mux)
 }

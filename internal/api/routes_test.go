@@ -472,3 +472,30 @@ func TestPauses(t *testing.T) {
 		}
 	})
 }
+
+// With SessionCookie set, the web app's cookie stands for the bearer token (same
+// checks, same roles); without it, a cookie is nothing.
+func TestSessionCookie(t *testing.T) {
+	f := newFixture(t, openSQLite(t))
+	get := func(cookie string) int {
+		req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/jobs", nil)
+		req.AddCookie(&http.Cookie{Name: "rpt_session", Value: cookie})
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := get(f.tokens[queue.RoleViewer]); got != 401 {
+		t.Errorf("a cookie without SessionCookie set: %d, want 401", got)
+	}
+	f.api.SessionCookie = "rpt_session"
+	f.srv.Config.Handler = f.api.Handler()
+	if got := get(f.tokens[queue.RoleViewer]); got != 200 {
+		t.Errorf("the session cookie: %d, want 200", got)
+	}
+	if got := get("rpt_forged"); got != 401 {
+		t.Errorf("a forged cookie: %d, want 401", got)
+	}
+}
