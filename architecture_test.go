@@ -29,6 +29,7 @@ var layer = map[string]int{
 	"rpt/internal/demo":         3,
 	"rpt/reportdefs":            4,
 	"rpt/etl":                   4,
+	"rpt/internal/deliver":      4,
 	"rpt/internal/jobs":         5,
 	"rpt/agent":                 5,
 	// The Plex web-service driver (above internal/source, which it registers with) and

@@ -40,6 +40,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"rpt/internal/deliver"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 	"rpt/internal/source"
@@ -121,6 +122,12 @@ type Config struct {
 	// Retention is how long results and finished jobs are kept; a zero field keeps
 	// them forever.
 	Retention Retention
+	// Deliver sends results (rpt.yaml smtp: and deliver:); nil: this agent neither
+	// runs deliver jobs nor queues them (it does not advertise rpt/kind.deliver).
+	Deliver *deliver.Sender
+	// DeliverInterval is how often the agent looks for finished jobs with deliveries;
+	// default 2s.
+	DeliverInterval time.Duration
 	// QueueJustBack says the queue did not answer when the agent started (it waited for
 	// it): the agent holds off rescue as after an outage, since the leases it would find
 	// expired are those of agents about to release them.
@@ -240,6 +247,9 @@ func New(store Store, res results.Store, open SourceOpener, cfg Config, log *slo
 	cfg = cfg.WithDefaults()
 	rs := map[queue.Kind]runner{}
 	for _, rn := range runners() {
+		if rn.kind() == queue.KindDeliver && cfg.Deliver == nil {
+			continue // not advertised: deliver jobs wait for an agent that can send
+		}
 		rs[rn.kind()] = rn
 	}
 	cfg.Labels = withCapabilities(cfg.Labels, rs)
@@ -354,9 +364,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer close(pruned)
 		a.pruneLoop(pruneCtx)
 	}()
+	// So does the delivery queuer (deliver.go), on the same context.
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		a.deliverLoop(pruneCtx)
+	}()
 	defer func() {
 		stopPruning()
 		<-pruned
+		<-delivered
 	}()
 
 	a.log.Info("agent started", "concurrency", a.cfg.Concurrency, "sources", a.cfg.Sources,

@@ -24,10 +24,16 @@ type sqliteEnv struct {
 
 func newSQLiteEnv(t *testing.T) *sqliteEnv {
 	t.Helper()
+	// Retries far in the future: a failed attempt must stay visible as queued.
+	return newSQLiteEnvWith(t, queue.Options{RetryBase: time.Hour, RetryMax: time.Hour})
+}
+
+// newSQLiteEnvWith is newSQLiteEnv with the queue's options given.
+func newSQLiteEnvWith(t *testing.T, opts queue.Options) *sqliteEnv {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	// Retries far in the future: a failed attempt must stay visible as queued.
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "queue.db"), queue.Options{RetryBase: time.Hour, RetryMax: time.Hour})
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "queue.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

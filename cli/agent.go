@@ -10,6 +10,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"rpt/agent"
+	"rpt/internal/deliver"
 	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/internal/source"
@@ -110,6 +111,9 @@ func agentCommand(d *Deps) *ucli.Command {
 				PruneInterval: c.Duration("prune-interval"),
 				Retention:     agent.Retention{Results: e.cfg.Retention.Results, Jobs: e.cfg.Retention.Jobs},
 				QueueJustBack: e.queueWaited,
+			}
+			if e.cfg.SMTP != nil || len(e.cfg.Deliver.Webhooks) > 0 {
+				cfg.Deliver = &deliver.Sender{Deliver: e.cfg.Deliver, SMTP: e.cfg.SMTP, Loc: e.loc}
 			}
 			// The connection budget: claim loop and presence/rescue, plus a heartbeat and a
 			// result writer per running job (a DSN's max_open_conns wins).

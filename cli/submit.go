@@ -57,6 +57,7 @@ func submitCommand(d *Deps) *ucli.Command {
 			&ucli.StringFlag{Name: "dedupe", Usage: "while a job with this `KEY` is queued or running, return its id instead"},
 			&ucli.DurationFlag{Name: "once-per", Usage: "enqueue at most once per `DURATION` for the same report and parameters (crontab on many nodes)", DefaultText: "off"},
 			&ucli.StringFlag{Name: "submit-token", Usage: "client `TOKEN` that makes a retried submit idempotent"},
+			&ucli.StringSliceFlag{Name: "deliver", Usage: "once the report succeeds, deliver its result to `TARGET`: mailto:ADDR[,ADDR][?format=csv] (an .xlsx attachment by default) or an https:// webhook (signed JSON); repeat for more; only what rpt.yaml's deliver: allows"},
 			&ucli.BoolFlag{Name: "wait", Usage: "wait for the job to finish; the exit code is its outcome"},
 			&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4); the job goes on", DefaultText: "none, wait until it ends"},
 		},
@@ -86,7 +87,7 @@ func submitCommand(d *Deps) *ucli.Command {
 			}
 			req := jobs.SubmitRequest{Report: c.Args().First(), Params: params, Priority: c.Int("priority"),
 				Dedupe: c.String("dedupe"), OncePer: c.Duration("once-per"), Token: c.String("submit-token"),
-				Origin: queue.OriginCLI}
+				Origin: queue.OriginCLI, Deliver: c.StringSlice("deliver"), DeliverField: "--deliver"}
 			// One reading of the clock for the whole submit: --at +DURATION, relative
 			// parameters and the once key all count from the same instant.
 			now := d.Now()

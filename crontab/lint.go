@@ -142,7 +142,7 @@ func (l *linter) entry(e *Entry) {
 var (
 	GlobalValueFlags = []string{"config", "queue", "mqtt", "mqtt-prefix", "reports", "retry-for"}
 	GlobalBoolFlags  = []string{"help", "h", "version", "v"}
-	SubmitValueFlags = []string{"param", "p", "priority", "at", "occurrence", "dedupe", "once-per", "submit-token", "timeout"}
+	SubmitValueFlags = []string{"param", "p", "priority", "at", "occurrence", "dedupe", "once-per", "submit-token", "timeout", "deliver"}
 	SubmitBoolFlags  = []string{"wait", "help", "h"}
 )
 
@@ -279,6 +279,7 @@ func (l *linter) submit(e *Entry, exe Word, flags []flagWord, positional []Word,
 	report := positional[0]
 	req := jobs.SubmitRequest{Report: report.Text, Params: map[string]string{}, Occurrence: next}
 	paramCol := map[string]int{}
+	deliverCol := 0
 	ok := true
 	oncePerGiven := false
 	bad := func(f flagWord, format string, args ...any) {
@@ -314,6 +315,12 @@ func (l *linter) submit(e *Entry, exe Word, flags []flagWord, positional []Word,
 			l.oncePer(e, f, d)
 		case "dedupe":
 			req.Dedupe = f.value
+		case "deliver":
+			req.Deliver = append(req.Deliver, f.value)
+			req.DeliverField = "--deliver"
+			if deliverCol == 0 {
+				deliverCol = f.col
+			}
 		case "priority":
 			n, err := strconv.Atoi(f.value)
 			if err != nil {
@@ -346,6 +353,9 @@ func (l *linter) submit(e *Entry, exe Word, flags []flagWord, positional []Word,
 	}
 	for _, msg := range splitErr(svc.Check(req)) {
 		col := report.Col
+		if deliverCol > 0 && strings.HasPrefix(msg, "--deliver") {
+			col = deliverCol
+		}
 		for name, c := range paramCol {
 			if strings.Contains(msg, fmt.Sprintf("param %q", name)) {
 				col = c

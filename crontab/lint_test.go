@@ -39,6 +39,8 @@ func lintOptions(t testing.TB) LintOptions {
 		"warehouse": {Driver: "mysql", DSN: "mysql://u@127.0.0.1:1/w"},
 		"plex":      {Driver: "mysql", DSN: "mysql://u@127.0.0.1:1/p"},
 	}
+	cfg.SMTP = &config.SMTP{Host: "smtp.example.com", Port: 587, TLS: "starttls", From: "reports@example.com"}
+	cfg.Deliver.EmailDomains = []string{"example.com"}
 	svc := &jobs.Service{Config: cfg, Loc: time.UTC}
 	return LintOptions{
 		Service:      func(string) (*jobs.Service, error) { return svc, nil },
@@ -137,5 +139,19 @@ func TestBadCatalogue(t *testing.T) {
 		if got != string(want) {
 			t.Errorf("%s:\n got %s\nwant %s", path, got, want)
 		}
+	}
+}
+
+// A --deliver target lint (and so rpt submit) would refuse is an error at its column.
+func TestLintDeliver(t *testing.T) {
+	src := "RPT_CONFIG=/etc/rpt/rpt.yaml\n" +
+		"10 19 * * 1 /opt/rpt/bin/rpt submit trial-balance --once-per 1h --deliver mailto:thief@evil.example.net\n" +
+		"10 19 * * 1 /opt/rpt/bin/rpt submit trial-balance --once-per 1h --deliver mailto:nope\n" +
+		"10 19 * * 1 /opt/rpt/bin/rpt submit trial-balance --once-per 1h --deliver mailto:accounting@example.com\n"
+	got := lintText(t, src)
+	want := "c:2:75: error: rpt submit: --deliver: thief@evil.example.net: domain evil.example.net is not allowed (deliver.email_domains: example.com)\n" +
+		"c:3:75: error: rpt submit: --deliver: \"nope\": not an e-mail address (want name@example.com)"
+	if got != want {
+		t.Fatalf("lint:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -58,6 +58,10 @@ type Config struct {
 	// Results names the store new results are written to; "" or "queue": the queue
 	// database. Jobs record the store they used, so changing it orphans nothing.
 	Results string
+	// SMTP is the mail server of e-mail deliveries (smtp:); nil: none configured.
+	SMTP *SMTP
+	// Deliver says where results may be delivered (deliver:).
+	Deliver Deliver
 
 	loc *time.Location
 }
@@ -80,7 +84,8 @@ type Agent struct {
 // Default is the configuration of an empty rpt.yaml: retention defaults, no sources,
 // the local time zone. The CLI starts from it when there is no config file.
 func Default() *Config {
-	return &Config{Retention: Retention{Results: DefaultResultsRetention, Jobs: DefaultJobsRetention}}
+	return &Config{Retention: Retention{Results: DefaultResultsRetention, Jobs: DefaultJobsRetention},
+		Deliver: Deliver{MaxAttachment: DefaultMaxAttachment}}
 }
 
 // Location is the time zone relative dates resolve in: timezone:, or time.Local.
@@ -207,6 +212,8 @@ func Parse(file string, data []byte, getenv func(string) string) (*Config, error
 			}
 		}},
 		yamlstrict.Field{Key: "agent", Fn: func(v *yaml.Node, path string) { c.Agent = agent(d, v, path) }},
+		yamlstrict.Field{Key: "smtp", Fn: func(v *yaml.Node, path string) { s := smtpBlock(d, v, path); c.SMTP = &s }},
+		yamlstrict.Field{Key: "deliver", Fn: func(v *yaml.Node, path string) { c.Deliver = deliverBlock(d, v, path) }},
 		yamlstrict.Field{Key: "legacy_topic", Fn: func(v *yaml.Node, path string) {
 			if s, ok := d.Str(v, path); ok {
 				if s == "" || strings.ContainsAny(s, "+#\x00") || strings.HasPrefix(s, "/") {

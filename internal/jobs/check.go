@@ -6,6 +6,6 @@ package jobs
 // queue. rpt cron lint checks crontab lines with it, so a line that lint passes is one
 // rpt submit accepts.
 func (s *Service) Check(r SubmitRequest) error {
-	_, err := s.prepare(r, s.now())
+	_, _, err := s.prepare(r, s.now())
 	return err
 }

@@ -9,17 +9,20 @@ package jobs
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"rpt/internal/config"
+	"rpt/internal/deliver"
 	"rpt/internal/errclass"
 	"rpt/internal/queue"
 	"rpt/internal/source"
@@ -148,6 +151,11 @@ type SubmitRequest struct {
 	// Token makes a retried submit idempotent; empty: Submit makes one of its own.
 	Token  string
 	Origin string // queue.OriginCLI, OriginCron, ...
+	// Deliver are where the result goes once the report succeeds (mailto:ADDR,
+	// https://URL; deliver.Parse), checked against rpt.yaml's deliver: allow lists.
+	// The definition's deliver: block adds its own. Errors name DeliverField.
+	Deliver      []string
+	DeliverField string // how the caller spells the field in errors; default "deliver"
 }
 
 // SubmitResult is the queued job, or the existing one a key matched.
@@ -168,7 +176,7 @@ type SubmitResult struct {
 // enqueue (RetryQueue) reuse the same resolved parameters and once key, so a retry that
 // crosses a --once-per bucket boundary cannot queue the occurrence a second time.
 func (s *Service) Submit(ctx context.Context, r SubmitRequest) (SubmitResult, error) {
-	p, err := s.prepare(r, s.now())
+	p, targets, err := s.prepare(r, s.now())
 	if err != nil {
 		return SubmitResult{}, err
 	}
@@ -186,6 +194,16 @@ func (s *Service) Submit(ctx context.Context, r SubmitRequest) (SubmitResult, er
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("submit %s: %w", p.Report, err)
 	}
+	if len(targets) > 0 {
+		// After the enqueue, not in its transaction: a submit whose answer is lost is
+		// retried with the same token, finds the job and adds the targets then (the
+		// add keeps targets the job has already). Agents queue the deliveries of a
+		// finished job whenever they find them, so a target added late is still sent.
+		err = s.retry(ctx, func(ctx context.Context) error { return s.Store.DeliveryAdd(ctx, res.Job.ID, targets) })
+		if err != nil {
+			return SubmitResult{}, fmt.Errorf("submit %s: job %d queued, but its deliveries were not recorded (submit again with the same --submit-token): %w", p.Report, res.Job.ID, err)
+		}
+	}
 	out := SubmitResult{Job: res.Job, Existing: res.Existing}
 	out.Queued = !res.Existing || (own && res.Job.SubmitToken == p.SubmitToken)
 	if out.Queued && s.Publisher != nil {
@@ -195,7 +213,57 @@ func (s *Service) Submit(ctx context.Context, r SubmitRequest) (SubmitResult, er
 }
 
 // prepare checks r and builds the enqueue request at the instant now.
-func (s *Service) prepare(r SubmitRequest, now time.Time) (queue.JobEnqueueParams, error) {
+func (s *Service) prepare(r SubmitRequest, now time.Time) (queue.JobEnqueueParams, []string, error) {
+	p, err := s.prepareJob(r, now)
+	if err != nil {
+		return p, nil, err
+	}
+	targets := r.Deliver
+	if def, err := s.definition(r.Report); err == nil && def.Deliver != nil && def.Deliver.Email != nil {
+		t := "mailto:" + strings.Join(def.Deliver.Email.To, ",")
+		if f := def.Deliver.Email.Format; f != "" && f != "xlsx" {
+			t += "?format=" + f
+		}
+		targets = append(slices.Clone(targets), t)
+	}
+	var cfg config.Config
+	if s.Config != nil {
+		cfg = *s.Config
+	}
+	field := r.DeliverField
+	if field == "" {
+		field = "deliver"
+	}
+	canon, err := deliver.Check(targets, field, cfg.Deliver, cfg.SMTP)
+	if err != nil {
+		return queue.JobEnqueueParams{}, nil, err
+	}
+	if p.OnceKey != "" && len(canon) > 0 {
+		// The deliveries are part of what the occurrence is: the weekly trial balance
+		// mailed to accounting and the 19:10 refresh of the same report and hour are
+		// two jobs, not one (a shared key would drop the mail on Mondays).
+		p.OnceKey = deliverKey(canon) + p.OnceKey
+	}
+	return p, canon, nil
+}
+
+// deliverKey is the once key's prefix for a set of delivery targets.
+func deliverKey(targets []string) string {
+	sorted := slices.Clone(targets)
+	slices.Sort(sorted)
+	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
+	return "deliver=" + hex.EncodeToString(sum[:8]) + ":"
+}
+
+func (s *Service) definition(name string) (*reportdefs.Definition, error) {
+	cat, err := s.Catalog()
+	if err != nil {
+		return nil, err
+	}
+	return cat.Get(name)
+}
+
+func (s *Service) prepareJob(r SubmitRequest, now time.Time) (queue.JobEnqueueParams, error) {
 	if err := CheckPriority(r.Priority); err != nil {
 		return queue.JobEnqueueParams{}, err
 	}

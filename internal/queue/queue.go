@@ -253,6 +253,7 @@ type Store interface {
 	Settings
 	Definitions
 	Tokens
+	Deliveries
 
 	// JobEnqueue inserts a queued job and its "queued" event, or returns the job an
 	// active dedupe key, a once key or a submit token already names.

@@ -26,8 +26,8 @@ func (p *JobEnqueueParams) Normalize() error {
 	if p.Kind == "" {
 		p.Kind = KindReport
 	}
-	if p.Kind != KindReport && p.Kind != KindETL {
-		return fmt.Errorf("kind: %q is not %q or %q: %w", p.Kind, KindReport, KindETL, ErrInvalid)
+	if p.Kind != KindReport && p.Kind != KindETL && p.Kind != KindDeliver {
+		return fmt.Errorf("kind: %q is not %q, %q or %q: %w", p.Kind, KindReport, KindETL, KindDeliver, ErrInvalid)
 	}
 	if p.Report == "" {
 		return fmt.Errorf("report: empty: %w", ErrInvalid)
