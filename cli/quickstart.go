@@ -109,8 +109,12 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			if err := results.Render(ctx, d.Stdout, "table", rows, results.RenderOptions{MaxTableRows: c.Int("max-rows"), TotalRows: j.Rows, SheetName: j.Report}); err != nil {
 				return err
 			}
-			fmt.Fprintf(d.Stderr, "\njob %d: %d rows in %s. Next:\n  rpt get %d --file tb.xlsx   # the whole result for Excel\n  rpt jobs                  # what ran\n  rpt reports list          # what else there is\n",
-				j.ID, j.Rows, elapsed(d.Now(), j.StartedAt, j.FinishedAt), j.ID)
+			fmt.Fprintf(d.Stderr, "\njob %d: %d rows in %s. Next:\n", j.ID, j.Rows, elapsed(d.Now(), j.StartedAt, j.FinishedAt))
+			// The comments line up whatever the id's width.
+			get := fmt.Sprintf("rpt get %d --file tb.xlsx", j.ID)
+			w := max(len(get), len("rpt reports list")) + 2
+			fmt.Fprintf(d.Stderr, "  %-*s# the whole result for Excel\n  %-*s# what ran\n  %-*s# what else there is\n",
+				w, get, w, "rpt jobs", w, "rpt reports list")
 			return nil
 		},
 	}

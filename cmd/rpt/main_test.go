@@ -206,3 +206,71 @@ func TestREADMEScripts(t *testing.T) {
 		t.Error("no readme-*.sh lines found in testdata/script")
 	}
 }
+
+// TestREADMEFirstHour: the README's "### The first hour" block is the script that
+// firsthour.txtar runs, character for character, so the README cannot drift from what
+// the test walks.
+func TestREADMEFirstHour(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "\n### The first hour\n")
+	if !ok {
+		t.Fatal(`README.md has no "### The first hour" section`)
+	}
+	_, after, ok = strings.Cut(after, "\n```sh\n")
+	block, _, ok2 := strings.Cut(after, "\n```\n")
+	if !ok || !ok2 {
+		t.Fatal("README.md: no ```sh block under \"### The first hour\"")
+	}
+	a, err := txtar.ParseFile("testdata/script/firsthour.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range a.Files {
+		if f.Name == "readme-firsthour.sh" {
+			if got := strings.TrimSpace(string(f.Data)); got != strings.TrimSpace(block) {
+				t.Errorf("firsthour.txtar's readme-firsthour.sh differs from README.md's first-hour block:\n--- README\n%s\n--- script\n%s", block, got)
+			}
+			return
+		}
+	}
+	t.Error("firsthour.txtar has no readme-firsthour.sh")
+}
+
+// TestREADMEInstall runs the README's set-up line `go install ./cmd/rpt` as written
+// (into a GOBIN of its own) from the module root, and the binary it installs answers
+// `rpt version`: the first step of the first hour works. A build with a warm cache
+// takes seconds; -short skips it.
+func TestREADMEInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: go install links a binary")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(l, "go install ") {
+			line = l
+			break
+		}
+	}
+	fields := strings.Fields(strings.SplitN(line, "#", 2)[0])
+	if len(fields) != 3 || fields[2] != "./cmd/rpt" {
+		t.Fatalf("README.md: want a set-up line `go install ./cmd/rpt`, found %q", line)
+	}
+	gobin := t.TempDir()
+	cmd := exec.Command("go", fields[1:]...)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+	out, err := exec.Command(filepath.Join(gobin, "rpt"), "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "rpt ") {
+		t.Fatalf("installed rpt version: %v: %q", err, out)
+	}
+}
