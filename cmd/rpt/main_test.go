@@ -164,6 +164,13 @@ func cmdNormEvents(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		rank++
 		ev["seq"], ev["at"] = rank, "AT"
+		// Who submitted, cancelled or retried is the OS user@host of the test machine.
+		if by, ok := ev["by"].(string); ok {
+			if by == "" {
+				ts.Fatalf("normevents: %q names an empty actor", line)
+			}
+			ev["by"] = "BY"
+		}
 		b, err := json.Marshal(ev)
 		if err != nil {
 			ts.Fatalf("normevents: %v", err)
