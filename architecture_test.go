@@ -51,6 +51,11 @@ var layer = map[string]int{
 	"rpt/bench":  9,
 	"rpt/deploy": 9,
 	"rpt":        9,
+
+	// The MongoDB results store (reads jobs, and config's store names), and the embedded
+	// FerretDB its tests run on (imported by tests only, so rpt does not link it).
+	"rpt/internal/results/mongo":           4,
+	"rpt/internal/results/mongo/mongotest": 0,
 }
 
 func TestImportRules(t *testing.T) {

@@ -298,6 +298,10 @@ func decide(r *run, err error) (out outcome, failure queue.JobFailParams) {
 		// The queue database stopped answering while rows were stored: not the job's
 		// fault; give it back once the database answers.
 		return outRelease, failure
+	case errors.Is(err, results.ErrStoreDown):
+		// The results store's server does not answer (a MongoDB outage): not the job's
+		// fault either; released like a queue outage, with no failure counted.
+		return outRelease, failure
 	case errors.Is(err, results.ErrUnavailable):
 		// The results store answers but cannot keep the result (disk full, I/O error):
 		// fail the attempt, retryable, so it runs again later or on an agent whose store

@@ -72,8 +72,8 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 	}
 	s := &api.Server{
 		Jobs: svc,
-		OpenResults: func(_ context.Context, j *queue.Job) (results.Store, error) {
-			return e.resultsOf(store, j)
+		OpenResults: func(ctx context.Context, j *queue.Job) (results.Store, error) {
+			return e.resultsOf(ctx, store, j)
 		},
 		FileName: func(j *queue.Job, ext string) (string, error) { return defaultFileName(e, j, ext) },
 		Log:      log,

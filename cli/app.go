@@ -23,6 +23,7 @@ import (
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
 	"rpt/internal/queue"
+	"rpt/internal/results"
 	"rpt/internal/source"
 	"rpt/reportdefs"
 )
@@ -40,6 +41,11 @@ type Deps struct {
 	// DriverLog, when set, routes the database drivers' own messages to a command's
 	// logger (the agent's JSON log, or stderr).
 	DriverLog func(*slog.Logger)
+
+	// OpenResults opens a results store other than the queue database: a mongodb:// URI
+	// of rpt.yaml's results: or results_read: (nil: none is built in). q is the queue the
+	// store's jobs are in.
+	OpenResults func(ctx context.Context, uri string, q queue.Store) (results.Store, error)
 }
 
 // Main runs the command line and returns the process exit code.

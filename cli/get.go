@@ -74,7 +74,7 @@ func getCommand(d *Deps) *ucli.Command {
 			if err := jobs.Outcome(j); err != nil {
 				return err
 			}
-			rs, err := e.resultsOf(store, j)
+			rs, err := e.resultsOf(c.Context, store, j)
 			if err != nil {
 				return err
 			}

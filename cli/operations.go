@@ -238,17 +238,23 @@ func pruneCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer store.Close()
-			rs, err := e.resultsStore(store)
+			stores, closeStores, err := e.allResults(c.Context, store)
 			if err != nil {
 				return err
 			}
-			defer rs.Close()
+			defer closeStores()
 			now := d.Now()
-			// Results first, through the store that keeps them; then finished jobs. Only
-			// deletes: on a full queue database this is what frees room.
-			resultJobs, err := rs.Prune(c.Context, now.Add(-keepResults))
-			if err != nil {
-				return fmt.Errorf("prune results: %w", err)
+			// Results first, through the stores that keep them (the configured one, the
+			// queue database and results_read:, so results left behind by a switch of
+			// results: age out too); then finished jobs. Only deletes: on a full queue
+			// database this is what frees room.
+			resultJobs := 0
+			for _, rs := range stores {
+				n, err := rs.Prune(c.Context, now.Add(-keepResults))
+				resultJobs += n
+				if err != nil {
+					return fmt.Errorf("prune results in %s: %w", rs.Name(), err)
+				}
 			}
 			res, err := store.Prune(c.Context, queue.PruneParams{JobsBefore: now.Add(-keepJobs)})
 			res.ResultJobs = resultJobs

@@ -96,7 +96,7 @@ func quickstartCommand(d *Deps) *ucli.Command {
 			if err := jobs.Outcome(j); err != nil {
 				return err
 			}
-			rs, err := e.resultsOf(store, j)
+			rs, err := e.resultsOf(ctx, store, j)
 			if err != nil {
 				return err
 			}

@@ -1,46 +1,92 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
+	"rpt/internal/config"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 )
 
 // resultsStore is where new results go: rpt.yaml results:, the queue database by
 // default. The caller closes it (before the queue it may live in).
-func (e *env) resultsStore(q queue.Store) (results.Store, error) {
-	name := e.cfg.Results
-	if name == "" {
-		name = results.QueueStoreName
-	}
-	return e.openResults(q, name)
+func (e *env) resultsStore(ctx context.Context, q queue.Store) (results.Store, error) {
+	return e.openResults(ctx, q, e.cfg.ResultsName())
 }
 
 // resultsOf opens the store job j recorded as holding its result, which need not be the
-// one results: names now: changing results: leaves older results readable.
-func (e *env) resultsOf(q queue.Store, j *queue.Job) (results.Store, error) {
-	rs, err := e.openResults(q, results.StoreOf(j))
+// one results: names now: changing results: leaves older results readable while the
+// old store is configured (results_read:).
+func (e *env) resultsOf(ctx context.Context, q queue.Store, j *queue.Job) (results.Store, error) {
+	rs, err := e.openResults(ctx, q, results.StoreOf(j))
 	if err != nil {
 		return nil, fmt.Errorf("job %d: %w", j.ID, err)
 	}
 	return rs, nil
 }
 
-// openResults opens the results store called name. Only the queue database is built
-// in; a store of another name is one a newer rpt, or another configuration, wrote to.
-func (e *env) openResults(q queue.Store, name string) (results.Store, error) {
+// configuredResults are the URIs of the results stores this configuration reaches by
+// their names: results: and results_read:, the queue database left out.
+func (e *env) configuredResults() map[string]string {
+	uris := map[string]string{}
+	for _, uri := range append([]string{e.cfg.Results}, e.cfg.ResultsRead...) {
+		if name, err := config.ResultStoreName(uri); err == nil && name != results.QueueStoreName {
+			uris[name] = uri
+		}
+	}
+	return uris
+}
+
+// openResults opens the results store called name: the queue database, or a store
+// results: or results_read: configures. A store of another name is one another
+// configuration (another node's agents, the configuration before a switch) wrote to.
+func (e *env) openResults(ctx context.Context, q queue.Store, name string) (results.Store, error) {
 	if name == results.QueueStoreName {
 		return results.InQueue(q), nil
 	}
-	configured := e.cfg.Results
-	if configured == "" {
-		configured = results.QueueStoreName
+	if uri, ok := e.configuredResults()[name]; ok {
+		if e.d.OpenResults == nil {
+			return nil, fmt.Errorf("the results store %s is not built in this binary: %w", name, results.ErrNotConfigured)
+		}
+		return e.d.OpenResults(ctx, uri, q)
 	}
 	where := "rpt.yaml"
 	if e.cfg.File != "" {
 		where = e.cfg.File
 	}
-	return nil, fmt.Errorf("its result is in the results store %q, which is not configured here (%s: results: %s): %w",
-		name, where, configured, results.ErrNotConfigured)
+	return nil, fmt.Errorf("its result is in the results store %q, which is not configured here (%s: results: %s; add it to results_read: to read it): %w",
+		name, where, e.cfg.ResultsName(), results.ErrNotConfigured)
+}
+
+// allResults opens every results store this configuration reaches, the configured one
+// first, then the queue database and the results_read: stores (rpt db prune prunes
+// them all: results left behind by a switch of results: age out too). close closes
+// them.
+func (e *env) allResults(ctx context.Context, q queue.Store) (stores []results.Store, close func(), err error) {
+	close = func() {
+		for _, s := range stores {
+			s.Close()
+		}
+	}
+	names := []string{e.cfg.ResultsName(), results.QueueStoreName}
+	for _, uri := range e.cfg.ResultsRead {
+		if name, err := config.ResultStoreName(uri); err == nil {
+			names = append(names, name)
+		}
+	}
+	seen := map[string]bool{}
+	for _, name := range names {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		s, err := e.openResults(ctx, q, name)
+		if err != nil {
+			close()
+			return nil, func() {}, err
+		}
+		stores = append(stores, s)
+	}
+	return stores, close, nil
 }

@@ -20,6 +20,8 @@ import (
 	"rpt/internal/queue"
 	"rpt/internal/queue/mysql"
 	"rpt/internal/queue/sqlite"
+	"rpt/internal/results"
+	"rpt/internal/results/mongo"
 	"rpt/internal/source"
 	_ "rpt/internal/source/plexws" // registers the plexws driver (Plex web services)
 )
@@ -40,6 +42,8 @@ func main() {
 		StdoutTTY:  term.IsTerminal(int(os.Stdout.Fd())),
 		StderrTTY:  term.IsTerminal(int(os.Stderr.Fd())),
 		DriverLog:  func(l *slog.Logger) { _ = gomysql.SetLogger(driverLog{l}) },
+
+		OpenResults: openResults,
 	})
 	stop()
 	os.Exit(code)
@@ -70,6 +74,11 @@ func openQueue(ctx context.Context, s string, opts queue.Options) (queue.Store, 
 		return mysql.Open(ctx, s, opts)
 	}
 	return nil, fmt.Errorf("%w: the queue runs on sqlite: or mysql://, not %s", dsn.ErrInvalid, scheme)
+}
+
+// openResults opens a results store other than the queue database: MongoDB.
+func openResults(ctx context.Context, uri string, q queue.Store) (results.Store, error) {
+	return mongo.Open(ctx, uri, q)
 }
 
 // buildVersion is the stamped version, else what the build recorded, else "dev" (go run

@@ -19,6 +19,7 @@ import (
 	"time"
 	_ "time/tzdata" // containers often lack /usr/share/zoneinfo; timezone: must still load
 
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"gopkg.in/yaml.v3"
 
 	"rpt/internal/didyoumean"
@@ -37,9 +38,49 @@ const (
 	DefaultJobsRetention    = 90 * 24 * time.Hour
 )
 
-// ResultStores are the values results: may take: "queue" keeps results in the queue
-// database (the default).
-var ResultStores = []string{"queue"}
+// maxResultStoreName is the width of rpt_jobs.result_store, where jobs record the name.
+const maxResultStoreName = 64
+
+// ResultStoreName is the name jobs record for the results store s (a value of results:
+// or results_read:): "queue" for "" and "queue"; for a MongoDB URI the scheme, hosts and
+// database without credentials or options ("mongodb://reports11:30311/rpt"; database
+// "rpt" when the URI names none), the same for every process that reaches that
+// database, and no secret. An error never shows a password.
+func ResultStoreName(s string) (string, error) {
+	if s == "" || s == "queue" {
+		return "queue", nil
+	}
+	if !strings.HasPrefix(s, "mongodb://") && !strings.HasPrefix(s, "mongodb+srv://") {
+		return "", errors.New(didyoumean.Append(fmt.Sprintf("unknown results store %q (want queue or a mongodb:// URI)", dsn.Redact(s)), s, []string{"queue"}))
+	}
+	cs, err := connstring.ParseAndValidate(s)
+	if err != nil {
+		return "", fmt.Errorf("bad MongoDB URI %q: %s", dsn.Redact(s), dsn.Redact(err.Error()))
+	}
+	db := cs.Database
+	if db == "" {
+		db = "rpt"
+	}
+	hosts := slices.Clone(cs.Hosts)
+	for i, h := range hosts {
+		hosts[i] = strings.ToLower(h)
+	}
+	name := cs.Scheme + "://" + strings.Join(hosts, ",") + "/" + db
+	if len(name) > maxResultStoreName {
+		return "", fmt.Errorf("the store's name %q (scheme, hosts and database) is %d characters; jobs record at most %d (use fewer or shorter host names)",
+			name, len(name), maxResultStoreName)
+	}
+	return name, nil
+}
+
+// ResultsName is the name of the store new results go to (ResultStoreName of Results).
+func (c *Config) ResultsName() string {
+	n, err := ResultStoreName(c.Results)
+	if err != nil { // Parse refused it; a Config built in code may hold anything
+		return c.Results
+	}
+	return n
+}
 
 // Config is a parsed rpt.yaml. Zero values mean "not set": the CLI fills them from
 // flags, the environment or its defaults.
@@ -56,12 +97,18 @@ type Config struct {
 	Agent       Agent
 	LegacyTopic string // optional "<node>-report-complete" style completion topic
 	// Results names the store new results are written to; "" or "queue": the queue
-	// database. Jobs record the store they used, so changing it orphans nothing.
+	// database; a mongodb:// URI (with ${VAR}s expanded): that MongoDB database. Jobs
+	// record the store they used (ResultStoreName), so changing it orphans nothing as
+	// long as the old store stays configured, here or in ResultsRead.
 	Results string
 	// SMTP is the mail server of e-mail deliveries (smtp:); nil: none configured.
 	SMTP *SMTP
 	// Deliver says where results may be delivered (deliver:).
 	Deliver Deliver
+	// ResultsRead are other stores (mongodb:// URIs) older results were written to:
+	// readers (rpt get, the API) open them by the name a job records; nothing writes
+	// there. Another node's MongoDB, or the store results: named before a switch.
+	ResultsRead []string
 
 	loc *time.Location
 }
@@ -204,11 +251,32 @@ func Parse(file string, data []byte, getenv func(string) string) (*Config, error
 		}},
 		yamlstrict.Field{Key: "results", Fn: func(v *yaml.Node, path string) {
 			if s, ok := d.Str(v, path); ok && s != "" {
-				if !slices.Contains(ResultStores, s) {
-					d.At(v, path, "%s", didyoumean.Append(fmt.Sprintf("unknown results store %q (want %s; no other store is built in this binary)",
-						s, strings.Join(ResultStores, ", ")), s, ResultStores))
+				if _, err := ResultStoreName(s); err != nil {
+					d.At(v, path, "%s", unexpanded(err, v, s))
 				}
 				c.Results = s
+			}
+		}},
+		yamlstrict.Field{Key: "results_read", Fn: func(v *yaml.Node, path string) {
+			list, _ := d.StrOrList(v, path)
+			seen := map[string]int{}
+			for i, s := range list {
+				v := v
+				if v.Kind == yaml.SequenceNode && i < len(v.Content) {
+					v = v.Content[i]
+				}
+				name, err := ResultStoreName(s)
+				switch {
+				case err != nil:
+					d.At(v, yamlstrict.Index(path, i), "%s", unexpanded(err, v, s))
+				case name == "queue":
+					d.At(v, yamlstrict.Index(path, i), "the queue database is always read; list only mongodb:// URIs here")
+				case seen[name] > 0:
+					d.At(v, yamlstrict.Index(path, i), "the store %s is listed twice (first as item %d)", name, seen[name]-1)
+				default:
+					seen[name] = i + 1
+					c.ResultsRead = append(c.ResultsRead, s)
+				}
 			}
 		}},
 		yamlstrict.Field{Key: "agent", Fn: func(v *yaml.Node, path string) { c.Agent = agent(d, v, path) }},

@@ -184,7 +184,14 @@ func TestParseBad(t *testing.T) {
 		{"bad label", "agent:\n  labels: {\"bad label\": x}\n", "2:12", "agent.labels.bad label", "bad label name"},
 		{"wildcard legacy topic", "legacy_topic: \"node/#\"\n", "1:15", "legacy_topic", "bad MQTT topic"},
 		{"bad mqtt", "mqtt: reports31:1883\n", "1:7", "mqtt", "bad broker URL"},
-		{"unknown results store", "queue: sqlite:x.db\nresults: mongo\n", "2:10", "results", `unknown results store "mongo" (want queue; no other store is built in this binary)`},
+		{"unknown results store", "queue: sqlite:x.db\nresults: mongo\n", "2:10", "results", `unknown results store "mongo" (want queue or a mongodb:// URI)`},
+		{"results typo", "results: queeu\n", "1:10", "results", "did you mean `queue`?"},
+		{"bad mongodb port", "results: mongodb://rpt:s3cret-mongo@h:99999/rpt\n", "1:10", "results", `bad MongoDB URI "mongodb://rpt:xxxxx@h:99999/rpt"`},
+		{"mongodb name too long", "results: mongodb://" + strings.Repeat("h", 60) + ":1/rpt\n", "1:10", "results", "jobs record at most 64"},
+		{"results_read queue", "results_read: [queue]\n", "1:16", "results_read[0]", "the queue database is always read"},
+		{"results_read twice", "results_read:\n  - mongodb://a:1/x\n  - mongodb://u:p@A:1/x?authSource=admin\n", "3:5", "results_read[1]", "the store mongodb://a:1/x is listed twice (first as item 0)"},
+		{"results_read bad", "results_read:\n  - http://a/x\n", "2:5", "results_read[0]", "unknown results store"},
+		{"mongodb password from env", "results: \"mongodb://rpt:${RPT_DB_PASSWORD}@h:0/x\"\n", "1:10", "results", "port must be in the range"},
 		{"results not a string", "results: {store: queue}\n", "1:10", "results", "want a string"},
 		{"reports not a list", "reports: {a: b}\n", "1:10", "reports", "want a list"},
 		{"duplicate key", "queue: sqlite:a.db\nqueue: sqlite:b.db\n", "2:1", "queue", "duplicate key (first at line 1)"},
@@ -235,6 +242,12 @@ func TestSecretsNotInErrors(t *testing.T) {
 		"sources:\n  w: {driver: plexws, url: \"ftp://u:${PW}@h/x\", password: \"${PW}\"}\n",
 		"sources:\n  w: {driver: nope, dsn: \"${PW}\", password: \"${PW}\"}\n",
 		"sources:\n  w: {driver: mysql, dsn: \"mysql://u:${PW}@h:3306/db\", max_concurrent: \"${PW}\"}\n",
+		"results: \"mongodb://rpt:${PW}@h:99999/rpt\"\n",
+		"results: \"mongodb://rpt:${PW}@h/rpt?authMechanism=NOPE\"\n",
+		"results: \"mongodbx://rpt:${PW}@h/rpt\"\n",
+		"results: \"mongodb://rpt:hunter2-PW@h:99999/rpt\"\n",
+		"results_read: [\"mongodb://rpt:${PW}@h:99999/rpt\"]\n",
+		"results: \"mongodb://rpt:${PW}@" + strings.Repeat("h", 70) + "/rpt\"\n",
 	} {
 		_, err := Parse("rpt.yaml", []byte(src), secretEnv)
 		if err == nil {
@@ -314,5 +327,36 @@ func TestParsePlexWS(t *testing.T) {
 	_, err = Parse("rpt.yaml", []byte(strings.Replace(src, "PLEX_123681", "PLEX_UNSET", 1)), env)
 	if err == nil || !strings.Contains(err.Error(), "rpt.yaml:10:") || !strings.Contains(err.Error(), "PLEX_UNSET is not set") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestResultsInMongoDB(t *testing.T) {
+	y := "results: \"mongodb://rpt:${RPT_DB_PASSWORD}@Reports11:30311/results?authSource=admin\"\n" +
+		"results_read:\n  - mongodb://reports12:30312\n  - \"mongodb://rpt:${RPT_DB_PASSWORD}@reports13:30313,reports11:30311/rpt\"\n"
+	c, err := Parse("rpt.yaml", []byte(y), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Results != "mongodb://rpt:s3cret-db@Reports11:30311/results?authSource=admin" {
+		t.Errorf("results = %q (want the URI with the variable expanded)", c.Results)
+	}
+	if got := c.ResultsName(); got != "mongodb://reports11:30311/results" {
+		t.Errorf("ResultsName() = %q: want scheme, lower-case hosts and database, no user or options", got)
+	}
+	var names []string
+	for _, r := range c.ResultsRead {
+		n, err := ResultStoreName(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if strings.Join(names, " ") != "mongodb://reports12:30312/rpt mongodb://reports13:30313,reports11:30311/rpt" {
+		t.Errorf("results_read names = %v", names)
+	}
+	for _, q := range []string{"", "queue"} {
+		if n, err := ResultStoreName(q); err != nil || n != "queue" {
+			t.Errorf("ResultStoreName(%q) = %q, %v; want queue", q, n, err)
+		}
 	}
 }

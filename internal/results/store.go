@@ -51,6 +51,11 @@ var (
 	// ErrUnavailable: the store could not keep or return a chunk (disk full, an I/O
 	// error, the database gone). The attempt that met it fails and is retried.
 	ErrUnavailable = errors.New("results store unavailable")
+	// ErrStoreDown: the results store's server does not answer (a network error, no
+	// server within the timeout), as opposed to one that answers with an error. It
+	// wraps ErrUnavailable; the agent releases the attempt, as when the queue database
+	// does not answer, instead of failing it.
+	ErrStoreDown = fmt.Errorf("%w: server does not answer", ErrUnavailable)
 	// ErrPruned: the result was deleted (retention) while it was being read. It wraps
 	// queue.ErrNotFound: to the reader the result is gone.
 	ErrPruned = fmt.Errorf("%w: result pruned", queue.ErrNotFound)
