@@ -85,8 +85,8 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 	}
 	app := &web.Server{
 		Jobs: svc,
-		OpenResults: func(_ context.Context, j *queue.Job) (results.Store, error) {
-			return e.resultsOf(store, j)
+		OpenResults: func(ctx context.Context, j *queue.Job) (results.Store, error) {
+			return e.resultsOf(ctx, store, j)
 		},
 		Log: log,
 	}
