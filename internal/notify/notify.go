@@ -52,10 +52,22 @@ type Event struct {
 	Result *ResultRef `json:"result,omitempty"`
 }
 
-// ResultRef names a stored result: the job and the attempt whose chunks count.
+// ResultRef names a stored result: the job and the attempt whose chunks count. For a
+// result outside the queue database (MongoDB), a relay that can read jobs adds where it
+// lives: the store's name as the job records it (mongodb://host:port/db, no
+// credentials) and the result's id there ("JOB.ATTEMPT", the prefix of its chunks'
+// _id; the chunks are the documents {job: JOB, attempt: ATTEMPT}).
 type ResultRef struct {
-	Job     int64 `json:"job"`
-	Attempt int   `json:"attempt"`
+	Job     int64  `json:"job"`
+	Attempt int    `json:"attempt"`
+	Store   string `json:"store,omitempty"`
+	ID      string `json:"id,omitempty"`
+}
+
+// ResultID is the id of the result of attempt of job in a store other than the queue
+// database (internal/results/mongo keys its chunks by it).
+func ResultID(job int64, attempt int) string {
+	return strconv.FormatInt(job, 10) + "." + strconv.Itoa(attempt)
 }
 
 // EventFrom makes the published form of an events-table row: a succeeded event carries

@@ -23,6 +23,13 @@ type EventHead interface {
 	EventLastSeq(ctx context.Context) (int64, error)
 }
 
+// JobSource is optionally implemented by an EventSource (queue.Store does): a relay
+// that can read jobs says, in a succeeded event, which store outside the queue database
+// holds the result and its id there.
+type JobSource interface {
+	JobGet(ctx context.Context, id int64) (*queue.Job, error)
+}
+
 // EventPublisher is where a Relay publishes; *Client is one.
 type EventPublisher interface {
 	PublishEvent(Event)
@@ -157,7 +164,9 @@ func (r *Relay) Poll(ctx context.Context) (int, error) {
 			}
 			r.win.add(e.Seq)
 			if r.o.Filter == nil || r.o.Filter(e) {
-				r.pub.PublishEvent(EventFrom(e))
+				ev := EventFrom(e)
+				r.locateResult(ctx, &ev)
+				r.pub.PublishEvent(ev)
 				n++
 			}
 		}
@@ -169,4 +178,24 @@ func (r *Relay) Poll(ctx context.Context) (int, error) {
 	r.win.readDone(start)
 	r.win.advance(time.Now(), 0)
 	return n, nil
+}
+
+// locateResult adds to a succeeded event's result reference the store that holds it
+// and its id there, when that store is not the queue database. A job that cannot be
+// read leaves the reference as it is (job and attempt): the event goes out regardless.
+func (r *Relay) locateResult(ctx context.Context, ev *Event) {
+	js, ok := r.src.(JobSource)
+	if !ok || ev.Result == nil {
+		return
+	}
+	j, err := js.JobGet(ctx, ev.Result.Job)
+	if err != nil {
+		r.log.Debug("event relay: read the job of a succeeded event", "job", ev.Result.Job, "error", err)
+		return
+	}
+	if j.ResultStore == "" || j.ResultStore == "queue" || j.ResultAttempt != ev.Result.Attempt {
+		return
+	}
+	ev.Result.Store = j.ResultStore
+	ev.Result.ID = ResultID(ev.Result.Job, ev.Result.Attempt)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"rpt/agent"
 	"rpt/cli"
 	"rpt/internal/dsn"
+	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/internal/queue/sqlite"
 	"rpt/internal/results"
@@ -140,6 +142,10 @@ func (w *world) rpt(t *testing.T, config string, args ...string) (stdout, stderr
 	return out.String(), errb.String(), code
 }
 
+type capture struct{ events []notify.Event }
+
+func (c *capture) PublishEvent(e notify.Event) { c.events = append(c.events, e) }
+
 func csvRows(t *testing.T, s string) [][]string {
 	t.Helper()
 	recs, err := csv.NewReader(strings.NewReader(s)).ReadAll()
@@ -170,6 +176,24 @@ func TestAgentWritesToMongoDB(t *testing.T) {
 	}
 	if _, err := ms.ChunkGet(t.Context(), id, j.ResultAttempt, 2); err != nil {
 		t.Errorf("chunk 2 is not in MongoDB: %v", err)
+	}
+
+	// The completion event keeps {job, attempt} and names the store and the result's id.
+	pub := &capture{}
+	if _, err := notify.NewRelay(w.queue, pub, notify.RelayOptions{AfterSeq: 1}).Poll(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var done *notify.Event
+	for i, ev := range pub.events {
+		if ev.Event.Event == queue.EventSucceeded {
+			done = &pub.events[i]
+		}
+	}
+	want := notify.ResultRef{Job: id, Attempt: j.ResultAttempt, Store: ms.Name(), ID: mongo.ResultID(id, j.ResultAttempt)}
+	if done == nil || done.Result == nil || *done.Result != want {
+		t.Errorf("succeeded event %+v, want result %+v", done, want)
+	} else if b, _ := json.Marshal(done); !strings.Contains(string(b), `"result":{"job":`+strconv.FormatInt(id, 10)+`,"attempt":1,"store":"mongodb://`) {
+		t.Errorf("event JSON %s", b)
 	}
 
 	queueDB := "sqlite:" + filepath.Join(w.dir, "queue.db")

@@ -25,6 +25,7 @@ import (
 
 	"rpt/internal/config"
 	"rpt/internal/dsn"
+	"rpt/internal/notify"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 )
@@ -104,7 +105,7 @@ func (s *Store) Close() error {
 
 // ResultID is the id of the result of (job, attempt) in the store: the prefix of its
 // chunks' _id.
-func ResultID(jobID int64, attempt int) string { return fmt.Sprintf("%d.%d", jobID, attempt) }
+func ResultID(jobID int64, attempt int) string { return notify.ResultID(jobID, attempt) }
 
 func chunkID(jobID int64, attempt, seq int) string {
 	return fmt.Sprintf("%s.%d", ResultID(jobID, attempt), seq)
