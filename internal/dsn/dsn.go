@@ -143,8 +143,8 @@ const Redacted = "xxxxx"
 //     first ':' before the user's '@' up to the last '@' of the word);
 //   - the MySQL driver's own form u:PASS@tcp(h:3306)/db, u:PASS@/db;
 //   - key=value settings: ADO/SQL Server "Password=PASS;" and "pwd=PASS", ODBC
-//     "PWD={PASS}", sqlserver://h?password=PASS, any key ending in password, passwd or
-//     pwd, quoted values included.
+//     "PWD={PASS}" (with "}}" for a '}' inside the braces), sqlserver://h?password=PASS,
+//     any key ending in password, passwd, pwd or secret, quoted values included.
 //
 // It errs on the side of hiding too much: what is shown of a DSN is for a person
 // to recognise it, and a cut host name costs less than a printed password.
@@ -244,7 +244,7 @@ func redactKeyValues(s string) string {
 		}
 		// Compared in place (strings.ToLower may change the length of the text).
 		key := strings.TrimRight(s[last:i], " ")
-		if !hasSuffixFold(key, "password") && !hasSuffixFold(key, "passwd") && !hasSuffixFold(key, "pwd") {
+		if !hasSuffixFold(key, "password") && !hasSuffixFold(key, "passwd") && !hasSuffixFold(key, "pwd") && !hasSuffixFold(key, "secret") {
 			continue
 		}
 		v := i + 1
@@ -259,7 +259,7 @@ func redactKeyValues(s string) string {
 			if closer == '{' {
 				closer = '}'
 			}
-			if q := strings.IndexByte(s[v+1:], closer); q >= 0 {
+			if q := closingQuote(s[v+1:], closer); q >= 0 {
 				v++
 				end = v + q
 				break
@@ -284,6 +284,22 @@ func redactKeyValues(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// closingQuote is the index in s of the quote that closes a value: the first closer,
+// except that in an ODBC braced value "}}" is an escaped '}' inside it.
+func closingQuote(s string, closer byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] != closer {
+			continue
+		}
+		if closer == '}' && i+1 < len(s) && s[i+1] == '}' {
+			i++
+			continue
+		}
+		return i
+	}
+	return -1
 }
 
 func hasSuffixFold(s, suffix string) bool {
