@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
-.PHONY: help build install image image-odbc deploy-check test test-unit test-integration bench bench-report chaos fuzz fuzz-short lint verify
+.PHONY: help build build-odbc test-odbc install image image-odbc deploy-check test test-unit test-integration bench bench-report chaos fuzz fuzz-short lint verify
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -14,6 +14,12 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 build: ## build bin/rpt, its version stamped from git (rpt version)
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/rpt ./cmd/rpt
+
+build-odbc: ## bin/rpt-odbc: the ODBC build (cgo, -tags odbc; needs unixodbc-dev), for odbc sources such as Plex's ODBC data source
+	CGO_ENABLED=1 $(GO) build -trimpath -tags odbc -ldflags "-X main.version=$(VERSION)" -o bin/rpt-odbc ./cmd/rpt
+
+test-odbc: ## the source tests with -tags odbc, against the local MariaDB through its ODBC driver (odbc-mariadb)
+	CGO_ENABLED=1 $(GO) test -count=1 -tags odbc ./internal/source/...
 
 IMAGE ?= registry.local/rpt
 image: ## the container image (deploy/Dockerfile: static, non-root), tagged $(IMAGE):$(VERSION)
@@ -62,6 +68,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10s)
 	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzScheme$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzMySQL$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzODBC$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzBind$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/results -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/results -run '^$$' -fuzz '^FuzzRows$$' -fuzztime $(FUZZTIME)
@@ -73,6 +80,7 @@ fuzz-short: ## the parsers' fuzz targets for a few seconds each (CI)
 	$(GO) test ./reportdefs -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime 5s
 	$(GO) test ./internal/config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s
 	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzMySQL$$' -fuzztime 5s
+	$(GO) test ./internal/dsn -run '^$$' -fuzz '^FuzzODBC$$' -fuzztime 5s
 	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzBind$$' -fuzztime 5s
 	$(GO) test ./internal/source -run '^$$' -fuzz '^FuzzCheckStatement$$' -fuzztime 5s
 	$(GO) test ./crontab -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s

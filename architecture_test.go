@@ -21,6 +21,7 @@ var layer = map[string]int{
 	"rpt/internal/yamlstrict":   1,
 	"rpt/internal/queue":        2,
 	"rpt/internal/source":       2,
+	"rpt/internal/source/odbc":  3,
 	"rpt/internal/queue/mysql":  3,
 	"rpt/internal/queue/sqlite": 3,
 	"rpt/internal/notify":       3,

@@ -243,12 +243,13 @@ func loadEnv(c *ucli.Context, d *Deps) (*env, error) {
 		cfg.Sources = map[string]source.Config{}
 	}
 	// The embedded default, only when there is no rpt.yaml at all: the demo database
-	// stands in for the warehouse and for Plex (it holds both shapes of the accounting
-	// data). A configuration file gets exactly the sources it names, so a report on a
+	// stands in for the warehouse and for Plex's ODBC data source, plex-odbc (it holds
+	// both shapes of the accounting data). plex, the Plex web-services source, is not
+	// among them: the demo file does not answer ExecuteDataSource. A configuration file gets exactly the sources it names, so a report on a
 	// source it leaves out fails clearly instead of showing demo numbers as live data.
 	if cfg.File == "" {
 		demoDSN := "sqlite:" + filepath.Join(dataDir, "demo.db")
-		for _, name := range []string{"demo", "warehouse", "plex"} {
+		for _, name := range []string{"demo", "warehouse", reportdefs.PlexODBCSource} {
 			cfg.Sources[name] = source.Config{Driver: "sqlite", DSN: demoDSN}
 		}
 	}

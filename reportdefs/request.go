@@ -204,6 +204,17 @@ func (d *Definition) routeFor() map[string]string {
 	return route
 }
 
+// The source names the shipped definitions and the embedded default use: plex is the
+// Plex web-services source (driver plexws), plex-odbc Plex's ODBC data source (driver
+// odbc), azure-dw the SQL Server snapshot. Until issue 15 the live reports read SQL from
+// a source named plex; CheckSource says what to rename when it meets that.
+const (
+	PlexSource     = "plex"
+	PlexODBCSource = "plex-odbc"
+	AzureDWSource  = "azure-dw"
+	OldPlexSource  = PlexSource
+)
+
 // CheckSource checks d against the configured sources as every front door does before
 // it queues or runs anything: its source: must be configured (the error names the
 // source, where it is written and what is configured; where names the configuration,
@@ -219,7 +230,25 @@ func (d *Definition) CheckSource(sources map[string]source.Config, where string)
 			list = "none"
 		}
 		msg := fmt.Sprintf("%q is not configured in %s (sources: %s)", d.Source, where, list)
+		if old, ok := sources[OldPlexSource]; ok && d.Source == PlexODBCSource && old.DriverName() != source.DriverPlexWS {
+			// A configuration written when the live reports read a SQL source named plex.
+			return fieldError(d.File, d.SourcePos, "source", "%s; the live reports read %s (Plex's ODBC data source): %s now names the Plex web-services source (driver: plexws), so rename sources.%s (driver: %s) to %s in %s",
+				msg, PlexODBCSource, OldPlexSource, OldPlexSource, old.DriverName(), PlexODBCSource, where)
+		}
 		return fieldError(d.File, d.SourcePos, "source", "%s", didyoumean.Append(msg, d.Source, names))
 	}
-	return d.CheckDriver(sc.DriverName())
+	if err := d.CheckDriver(sc.SQLDialect()); err != nil {
+		return err
+	}
+	if source.NeedsColumnTypes(sc.DriverName()) && len(d.Columns) == 0 {
+		// Which columns a query returns is known only when it runs (the run refuses a
+		// column left out, naming it); a definition without columns: is refused here.
+		at := d.keyPos["columns"]
+		if at.Line == 0 {
+			at = d.SourcePos
+		}
+		return fieldError(d.File, at, "columns", "source %q is %s: every column must be typed in columns: (an ODBC driver reads DECIMAL as a float, so money would not be exact); add columns: with each column's type (decimal, string, int, date, ...)",
+			d.Source, sc.DriverName())
+	}
+	return nil
 }

@@ -142,3 +142,32 @@ func TestJobParamsCapabilities(t *testing.T) {
 		t.Errorf("plain route = %v, want none", p.Route)
 	}
 }
+
+// On an odbc source the definition's SQL and procedure call are those of the source's
+// dialect:, and a definition without columns: is refused (every column typed).
+func TestCheckSourceODBC(t *testing.T) {
+	t.Parallel()
+	typed := mustParse(t, "name: r\nsource: plex-odbc\nsql: SELECT 1 AS one\ndialects:\n  sqlserver: SELECT TOP 1 1 AS one\ncolumns: {one: int}\n")
+	untyped := mustParse(t, "name: r\nsource: plex-odbc\nsql: SELECT 1 AS one\n")
+	proc := mustParse(t, "name: r\nparams:\n  - {name: pcn, type: int}\nsource: plex-odbc\nprocedure: {name: acct.tb, args: [pcn]}\ncolumns: {x: int}\n")
+	for _, dialect := range []string{"", "sqlserver", "mysql"} {
+		sources := map[string]source.Config{"plex-odbc": {Driver: "odbc", DSN: "DSN=Plex", Dialect: dialect}}
+		if err := typed.CheckSource(sources, "rpt.yaml"); err != nil {
+			t.Errorf("typed, dialect %q: %v", dialect, err)
+		}
+		if err := proc.CheckSource(sources, "rpt.yaml"); err != nil {
+			t.Errorf("procedure, dialect %q: %v", dialect, err)
+		}
+		err := untyped.CheckSource(sources, "rpt.yaml")
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `test.yaml:2:9: columns: source "plex-odbc" is odbc: every column must be typed in columns:`) {
+			t.Errorf("untyped, dialect %q: %v", dialect, err)
+		}
+	}
+	if got := typed.Request(source.Config{Driver: "odbc", DSN: "DSN=Plex"}.SQLDialect(), nil).SQL; got != "SELECT TOP 1 1 AS one" {
+		t.Errorf("SQL for a default odbc source = %q, want the sqlserver entry", got)
+	}
+	// The same definition on a mysql source needs no columns: (its driver types decimals).
+	if err := untyped.CheckSource(map[string]source.Config{"plex-odbc": {Driver: "mysql", DSN: "mysql://h/db"}}, "rpt.yaml"); err != nil {
+		t.Errorf("untyped on mysql: %v", err)
+	}
+}

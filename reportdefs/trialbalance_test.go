@@ -421,7 +421,7 @@ func TestTrialBalanceDialects(t *testing.T) {
 		tables      []string
 	}{
 		{"trial-balance", "warehouse", 1, true, []string{"sqlite"}, []string{"accounting_balance", "accounting_account", "accounting_period"}},
-		{"trial-balance-live", "plex", 2, false, []string{"sqlite", "sqlserver"}, []string{"accounting_v_balance_e", "accounting_v_account_e", "accounting_v_period_e"}},
+		{"trial-balance-live", "plex-odbc", 2, false, []string{"sqlite", "sqlserver"}, []string{"accounting_v_balance_e", "accounting_v_account_e", "accounting_v_period_e"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.report, func(t *testing.T) {

@@ -417,6 +417,7 @@ func sourceConfig(d *yamlstrict.Doc, n *yaml.Node, path string) source.Config {
 		yamlstrict.Field{Key: "url", Fn: func(v *yaml.Node, fp string) { nodes["url"] = v; sc.URL, _ = d.Str(v, fp) }},
 		yamlstrict.Field{Key: "user", Fn: func(v *yaml.Node, fp string) { sc.User, _ = d.Str(v, fp) }},
 		yamlstrict.Field{Key: "password", Fn: func(v *yaml.Node, fp string) { sc.Password, _ = d.Str(v, fp) }},
+		yamlstrict.Field{Key: "dialect", Fn: func(v *yaml.Node, fp string) { nodes["dialect"] = v; sc.Dialect, _ = d.Str(v, fp) }},
 		yamlstrict.Field{Key: "max_concurrent", Fn: func(v *yaml.Node, fp string) {
 			if x, ok := d.Int(v, fp); ok {
 				if x < 0 {
@@ -435,7 +436,7 @@ func sourceConfig(d *yamlstrict.Doc, n *yaml.Node, path string) source.Config {
 		yamlstrict.Field{Key: "ca_file", Fn: func(v *yaml.Node, fp string) { nodes["ca_file"] = v; sc.CAFile, _ = d.Str(v, fp) }},
 	)
 	if seen["driver"] == nil {
-		d.At(n, path+".driver", "missing (want %s)", strings.Join(source.Drivers, ", "))
+		d.At(n, path+".driver", "missing (want %s)", strings.Join(configDrivers(), ", "))
 		return sc
 	}
 	at := func(key string) *yaml.Node {
@@ -478,6 +479,18 @@ func sourceConfig(d *yamlstrict.Doc, n *yaml.Node, path string) source.Config {
 		needDSN()
 	case source.DriverPlexWS:
 		plexwsConfig(d, n, path, &sc, nodes)
+	case source.DriverODBC:
+		// Accepted in every build: a pure-Go CLI queues jobs that an agent built with
+		// -tags odbc runs (an agent without it does not serve the source).
+		if needDSN() {
+			if _, err := dsn.ODBC(sc.DSN); err != nil {
+				d.At(at("dsn"), path+".dsn", "%s", unexpanded(err, at("dsn"), sc.DSN))
+			}
+		}
+		if sc.Dialect != "" && !slices.Contains(source.ODBCDialects, sc.Dialect) {
+			d.At(at("dialect"), path+".dialect", "%s", didyoumean.Append(fmt.Sprintf("unknown dialect %q (want %s: the SQL the server behind the ODBC driver speaks)",
+				shown(at("dialect"), sc.Dialect), strings.Join(source.ODBCDialects, " or ")), sc.Dialect, source.ODBCDialects))
+		}
 	case "":
 		// already reported by Str
 	default:
@@ -487,9 +500,18 @@ func sourceConfig(d *yamlstrict.Doc, n *yaml.Node, path string) source.Config {
 			d.At(at("driver"), path+".driver", "driver %q is not built in this binary (built: %s)", sc.Driver, strings.Join(source.Drivers, ", "))
 			break
 		}
-		d.At(at("driver"), path+".driver", "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", shown(at("driver"), sc.Driver), strings.Join(source.Drivers, ", ")), sc.Driver, source.Drivers))
+		d.At(at("driver"), path+".driver", "%s", didyoumean.Append(fmt.Sprintf("unknown driver %q (want %s)", shown(at("driver"), sc.Driver), strings.Join(configDrivers(), ", ")), sc.Driver, configDrivers()))
+	}
+	if sc.Dialect != "" && sc.Driver != source.DriverODBC && sc.Driver != "" {
+		d.At(at("dialect"), path+".dialect", "only an odbc source takes a dialect (a %s source speaks its own)", sc.Driver)
 	}
 	return sc
+}
+
+// configDrivers are the drivers a sources: entry may name: those built in, plexws, and
+// those a build tag adds (odbc).
+func configDrivers() []string {
+	return append(append(append([]string{}, source.Drivers...), source.DriverPlexWS), source.TaggedDrivers...)
 }
 
 // shown is a value as a message may echo it: the text as written when it uses ${VAR}

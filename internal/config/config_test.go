@@ -150,7 +150,7 @@ func TestParseBad(t *testing.T) {
 		{"bad queue dsn", "queue: postgres://x\n", "1:8", "queue", "want sqlite:PATH or mysql://"},
 		{"sqlserver queue", "queue: sqlserver://x\n", "1:8", "queue", "the queue must be mysql://"},
 		{"sqlite queue without path", "queue: \"sqlite:\"\n", "1:8", "queue", "no path"},
-		{"unknown driver", "sources:\n  w: {driver: postgres, dsn: x}\n", "2:15", "sources.w.driver", `unknown driver "postgres" (want sqlite, mysql, sqlserver)`},
+		{"unknown driver", "sources:\n  w: {driver: postgres, dsn: x}\n", "2:15", "sources.w.driver", `unknown driver "postgres" (want sqlite, mysql, sqlserver, plexws, odbc)`},
 		{"missing driver", "sources:\n  w: {dsn: x}\n", "2:6", "sources.w.driver", "missing"},
 		{"source not a mapping", "sources:\n  w: \"mysql://u:pw@h/db\"\n", "2:6", "sources.w", "want a mapping (driver: ..., dsn: ...), got a scalar"},
 		{"source with nothing", "sources:\n  w:\n", "2:5", "sources.w", "want a mapping (driver: ..., dsn: ...), got null"},
@@ -169,7 +169,10 @@ func TestParseBad(t *testing.T) {
 		{"plexws bad min_interval", "sources:\n  plex: {driver: plexws, min_interval: soon, accounts: {1: {user: u, password_file: /p}}}\n", "2:40", "sources.plex.min_interval", `bad duration "soon"`},
 		{"plexws zero timeout", "sources:\n  plex: {driver: plexws, timeout: 0s, accounts: {1: {user: u, password_file: /p}}}\n", "2:35", "sources.plex.timeout", `bad duration "0s"`},
 		{"accounts on mysql", "sources:\n  w: {driver: mysql, dsn: \"mysql://h/db\", accounts: {1: {user: u, password_file: /p}}}\n", "2:53", "sources.w.accounts", "only a plexws source takes accounts"},
-		{"odbc not built", "sources:\n  o:\n    driver: odbc\n    dsn: DSN=Plex\n", "3:13", "sources.o.driver", `driver "odbc" is not built in this binary`},
+		{"odbc no data source", "sources:\n  o:\n    driver: odbc\n    dsn: \"Server=plex;PWD={s3cret}\"\n", "4:10", "sources.o.dsn", `ODBC connection string names no data source: want DSN=NAME`},
+		{"odbc unclosed brace", "sources:\n  o:\n    driver: odbc\n    dsn: \"DSN=Plex;PWD={s3cret\"\n", "4:10", "sources.o.dsn", `the value of PWD opens '{' and never closes it`},
+		{"odbc bad dialect", "sources:\n  o: {driver: odbc, dsn: DSN=Plex, dialect: tsql}\n", "2:45", "sources.o.dialect", `unknown dialect "tsql" (want sqlserver or mysql`},
+		{"dialect not odbc", "sources:\n  o: {driver: mysql, dsn: \"mysql://h/db\", dialect: mysql}\n", "2:52", "sources.o.dialect", `only an odbc source takes a dialect`},
 		{"unknown source key", "sources:\n  w:\n    driver: mysql\n    dns: mysql://h/db\n", "4:5", "sources.w.dns", `unknown key "dns"`},
 		{"negative max_concurrent", "sources:\n  w: {driver: sqlserver, dsn: x, max_concurrent: -1}\n", "2:50", "sources.w.max_concurrent", "must be 0"},
 		{"bad source name", "sources:\n  \"my source\": {driver: sqlserver, dsn: x}\n", "2:3", "sources.my source", "bad source name"},
@@ -248,6 +251,11 @@ func TestSecretsNotInErrors(t *testing.T) {
 		"results: \"mongodb://rpt:hunter2-PW@h:99999/rpt\"\n",
 		"results_read: [\"mongodb://rpt:${PW}@h:99999/rpt\"]\n",
 		"results: \"mongodb://rpt:${PW}@" + strings.Repeat("h", 70) + "/rpt\"\n",
+		"sources:\n  w: {driver: odbc, dsn: \"Server=plex;UID=rpt;PWD=${PW}\"}\n",
+		"sources:\n  w: {driver: odbc, dsn: \"DSN=Plex;PWD={${PW}\"}\n",
+		"sources:\n  w: {driver: odbc, dsn: \"DSN=Plex;PWD=${PW}}\"}\n",
+		"sources:\n  w: {driver: odbc, dsn: \"DSN=Plex;PWD=hunter2-PW;x\"}\n",
+		"sources:\n  w: {driver: odbc, dsn: \"DSN=Plex;PWD=${PW}\", dialect: \"${PW}\"}\n",
 	} {
 		_, err := Parse("rpt.yaml", []byte(src), secretEnv)
 		if err == nil {

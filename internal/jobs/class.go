@@ -42,6 +42,10 @@ var sentinels = []struct {
 	// SQL that is not one statement (or a replace_where that is not one condition).
 	{source.ErrStatement, errclass.Invalid},
 	{source.ErrUnknownDriver, errclass.Invalid},
+	// A driver this build leaves out (odbc without -tags odbc): use the build that has it.
+	{source.ErrNotBuilt, errclass.Invalid},
+	// A request its source cannot run (a result column an odbc report does not type).
+	{source.ErrRequest, errclass.Invalid},
 	{queue.ErrUnavailable, errclass.Unavailable},
 	{source.ErrUnavailable, errclass.Unavailable},
 	{notify.ErrBroker, errclass.Unavailable},

@@ -29,6 +29,17 @@ var ErrBind = errors.New("bind parameters")
 // ErrUnknownParam; params the SQL does not use are ignored, because one
 // definition's params serve several dialects' SQL.
 func Bind(dialect, query string, params map[string]any) (string, []any, error) {
+	return bind(dialect, query, params, dialect == DialectSQLServer)
+}
+
+// BindMarkers is Bind with ODBC's parameter marker "?" in every dialect: the text is
+// read as dialect reads it (SQL Server's [brackets], MySQL's backslash escapes), but the
+// placeholders are ODBC's, whatever the server behind the driver.
+func BindMarkers(dialect, query string, params map[string]any) (string, []any, error) {
+	return bind(dialect, query, params, false)
+}
+
+func bind(dialect, query string, params map[string]any, atNames bool) (string, []any, error) {
 	switch dialect {
 	case DialectSQLite, DialectMySQL, DialectSQLServer:
 	default:
@@ -40,7 +51,7 @@ func Bind(dialect, query string, params map[string]any) (string, []any, error) {
 	)
 	out.Grow(len(query) + 16)
 	placeholder := func() {
-		if dialect == DialectSQLServer {
+		if atNames {
 			// "x:a" must not become "x@p1" nor "@:a" "@@p1" (a system variable).
 			if o := out.String(); o != "" && (isIdentChar(o[len(o)-1]) || strings.ContainsRune("@$#", rune(o[len(o)-1]))) {
 				out.WriteByte(' ')

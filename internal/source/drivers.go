@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -13,7 +14,7 @@ var Drivers = []string{DialectSQLite, DialectMySQL, DialectSQLServer}
 // PlannedDrivers are drivers rpt knows by name but this binary does not contain yet:
 // rpt.yaml refuses them ("not built in this binary") instead of accepting a source no
 // agent can open, and a definition may already carry SQL for them in dialects:.
-var PlannedDrivers = []string{"odbc"}
+var PlannedDrivers []string // none left: odbc is a tagged driver (TaggedDrivers), plexws registered
 
 // KnownDrivers is Drivers, plexws (registered by its package) then PlannedDrivers: the keys a definition's dialects: may
 // name.
@@ -42,4 +43,19 @@ func registered(driver string) Opener {
 	openersMu.RLock()
 	defer openersMu.RUnlock()
 	return openers[driver]
+}
+
+// TaggedDrivers are drivers built only into a binary compiled with their build tag (odbc
+// needs cgo and unixODBC, so the default, pure-Go build leaves it out). rpt.yaml accepts
+// them in every build: a pure-Go CLI or API may queue jobs for an agent built with the
+// tag, and an agent without it does not serve such a source (Built).
+var TaggedDrivers = []string{DriverODBC}
+
+// NotBuilt is the message of a tagged driver this binary was built without: what to do
+// about it.
+func NotBuilt(driver string) string {
+	if driver == DriverODBC {
+		return "built without ODBC; build with -tags odbc (make build-odbc, or the -odbc image)"
+	}
+	return fmt.Sprintf("the %s driver is not built in this binary", driver)
 }

@@ -51,9 +51,10 @@ func Open(ctx context.Context, name string, cfg Config) (Source, error) {
 		s, err = openMySQL(ctx, name, cfg)
 	case DialectSQLServer:
 		s, err = openSQLServer(ctx, name, cfg)
-	case DriverPlexWS, DriverODBC:
-		return nil, fmt.Errorf("open source %q: the %s driver is %w", name, driver, ErrNotBuilt)
 	default:
+		if driver == DriverPlexWS || driver == DriverODBC {
+			return nil, fmt.Errorf("open source %q: %s: %w", name, NotBuilt(driver), ErrNotBuilt)
+		}
 		return nil, fmt.Errorf("open source %q: %w %q (want sqlite, mysql or sqlserver)", name, ErrUnknownDriver, cfg.Driver)
 	}
 	if err != nil {
@@ -62,8 +63,8 @@ func Open(ctx context.Context, name string, cfg Config) (Source, error) {
 	return s, nil
 }
 
-// Built reports whether this binary can open sources of the driver (sqlite, mysql,
-// sqlserver); plexws and odbc are named in configurations but not built yet.
+// Built reports whether this binary can open sources of the driver: sqlite, mysql,
+// sqlserver, and a driver registered by its package (odbc, in a build with -tags odbc).
 func Built(driver string) bool {
 	if registered(driver) != nil {
 		return true

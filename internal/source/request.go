@@ -187,6 +187,15 @@ func Run(ctx context.Context, src Source, req Request, types map[string]Type) (R
 	if err != nil {
 		return nil, err // names the source already: `query source "NAME": ...`
 	}
+	if ct, ok := src.(ColumnTyped); ok && ct.NeedsColumnTypes() {
+		for _, c := range rows.Columns() {
+			if _, typed := types[c.Name]; !typed {
+				_ = rows.Close()
+				return nil, fmt.Errorf("source %q: %w: column %q has no type in the definition's columns: (every column of a report on this source is typed, so money stays exact: add %s: decimal, string, int, ...)",
+					src.Name(), ErrRequest, c.Name, c.Name)
+			}
+		}
+	}
 	typed, err := Retype(rows, types)
 	if err != nil {
 		_ = rows.Close()

@@ -73,6 +73,12 @@ type Config struct {
 	MinInterval time.Duration   `yaml:"-"`
 	Timeout     time.Duration   `yaml:"-"`
 	CAFile      string          `yaml:"-"`
+
+	// Dialect is the SQL an odbc source's server speaks (sqlserver, the default: Plex's
+	// ODBC data source; mysql: MariaDB through its ODBC driver, the tests' stand-in). It
+	// picks a definition's dialects: entry and how procedures are called; the other
+	// drivers speak their own.
+	Dialect string `yaml:"dialect"`
 }
 
 // Account is a Plex web-service user: Password, or else the contents of PasswordFile
@@ -81,6 +87,34 @@ type Account struct {
 	User         string
 	Password     string
 	PasswordFile string
+}
+
+// ODBCDialects are the dialects an odbc source may speak, the default first.
+var ODBCDialects = []string{DialectSQLServer, DialectMySQL}
+
+// SQLDialect is the dialect of the SQL a source of this configuration runs: the
+// definition's dialects: entry it picks, and how it calls procedures. It is what the
+// opened source's Driver returns.
+func (c Config) SQLDialect() string {
+	d := c.DriverName()
+	if d == DriverODBC {
+		if c.Dialect != "" {
+			return c.Dialect
+		}
+		return ODBCDialects[0]
+	}
+	return d
+}
+
+// NeedsColumnTypes reports whether a definition run on a source of driver must type
+// every result column in its columns: (odbc: what an ODBC driver says of a column's type
+// is not trusted with money, so the definition says it).
+func NeedsColumnTypes(driver string) bool { return driver == DriverODBC }
+
+// ColumnTyped is a Source whose every result column a definition must type (see
+// NeedsColumnTypes); Run refuses a result with a column the types do not name.
+type ColumnTyped interface {
+	NeedsColumnTypes() bool
 }
 
 // DriverName is the source's driver: Driver, or else the scheme of DSN (as Open picks

@@ -247,7 +247,7 @@ func TestOpenErrors(t *testing.T) {
 		{"unknown driver", Config{Driver: "oracle", DSN: "x"}, ErrUnknownDriver, []string{`"src"`, `"oracle"`}},
 		{"no driver no dsn", Config{}, ErrUnknownDriver, []string{`"src"`}},
 		{"plexws not built", Config{Driver: "plexws", URL: "https://plex.example"}, ErrNotBuilt, []string{`"src"`, "plexws driver is not built in this binary"}},
-		{"odbc not built", Config{Driver: "odbc", DSN: "x"}, ErrNotBuilt, []string{"odbc driver is not built"}},
+		{"odbc not built", Config{Driver: "odbc", DSN: "x"}, ErrNotBuilt, []string{`"src"`, "built without ODBC; build with -tags odbc"}},
 		{"missing sqlite file", Config{Driver: "sqlite", DSN: "sqlite:" + filepath.Join(t.TempDir(), "none.db")}, ErrUnavailable, []string{"none.db"}},
 		{"bad sqlite dsn", Config{Driver: "sqlite", DSN: "mysql://x"}, nil, []string{"sqlite:PATH"}},
 		{"mysql unreachable", Config{Driver: "mysql", DSN: "mysql://u@127.0.0.1:1/db?timeout=1s"}, ErrUnavailable, []string{`"src"`}},
