@@ -55,6 +55,10 @@ func serverCommand(d *Deps) *ucli.Command {
 				if err != nil {
 					return err
 				}
+				if err := printFirstAdminToken(ctx, d, store, ln.Addr().String()); err != nil {
+					// The API serves anyway: tokens can be made with rpt tokens create.
+					fmt.Fprintf(d.Stderr, "rpt server: %v\n", err)
+				}
 				apiErr := make(chan error, 1)
 				actx, stopAPI := context.WithCancel(ctx)
 				defer func() { stopAPI(); <-apiErr }()
@@ -112,4 +116,35 @@ func startEmbeddedBroker(ctx context.Context, e *env, store queue.Settings, addr
 	// No user in the URL: each rpt takes its role's credentials from the queue.
 	e.cfg.MQTT = b.URL()
 	return func() { b.Close() }, nil
+}
+
+// FirstAdminToken is the name of the token rpt server makes on a queue that has none.
+const FirstAdminToken = "first-admin"
+
+// printFirstAdminToken makes an admin API token when the queue has no token at all, and
+// prints it once with a login link, so that the web app this process serves is usable
+// on this machine at once. The link carries the token after '#', which a browser never
+// sends to a server (nor into its logs); the page fills the form from it. Of two
+// servers starting together, one makes it (the name is unique); the other prints
+// nothing.
+func printFirstAdminToken(ctx context.Context, d *Deps, store queue.Tokens, addr string) error {
+	list, err := store.TokenList(ctx)
+	if err != nil {
+		return fmt.Errorf("api tokens: %w", err)
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	tok, err := queue.NewAPIToken()
+	if err != nil {
+		return err
+	}
+	if _, err := store.TokenCreate(ctx, FirstAdminToken, queue.RoleAdmin, queue.TokenSHA256(tok)); errors.Is(err, queue.ErrExists) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("create the first admin token: %w", err)
+	}
+	fmt.Fprintf(d.Stderr, "rpt server: the queue had no API token, so this one was made (admin, named %s; shown this once, keep it secret; rpt tokens revoke %s withdraws it):\n  %s\n  log in: http://%s/login#token=%s\n",
+		FirstAdminToken, FirstAdminToken, tok, addr, tok)
+	return nil
 }

@@ -48,10 +48,10 @@ sql: SELECT :start_period AS s, :end_period AS e
 
 type store struct {
 	name string
-	open func(t *testing.T) queue.Store
+	open func(t testing.TB) queue.Store
 }
 
-func openSQLite(t *testing.T) queue.Store {
+func openSQLite(t testing.TB) queue.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "q.db"), queue.Options{})
 	if err != nil {
@@ -64,7 +64,7 @@ func openSQLite(t *testing.T) queue.Store {
 	return st
 }
 
-func openMariaDB(t *testing.T) queue.Store {
+func openMariaDB(t testing.TB) queue.Store {
 	t.Helper()
 	st, err := mysql.Open(context.Background(), testenv.MariaDB(t), queue.Options{})
 	if err != nil {
@@ -81,7 +81,7 @@ var stores = []store{{"sqlite", openSQLite}, {"mariadb", openMariaDB}}
 
 // fixture is an API server over a real queue, with one token per role.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	st     queue.Store
 	srv    *httptest.Server
 	tokens map[string]string // role -> token
@@ -111,7 +111,7 @@ func (f *fixture) newServer() *api.Server {
 	}
 }
 
-func newFixture(t *testing.T, st queue.Store) *fixture {
+func newFixture(t testing.TB, st queue.Store) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "numbers.yaml"), []byte(numbersDef), 0o644); err != nil {
@@ -151,7 +151,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -162,7 +162,7 @@ func (r response) json(t *testing.T) map[string]any {
 
 // errorOf returns the error object's code, message and field; it fails the test when
 // the body is not the API's error shape.
-func (r response) errorOf(t *testing.T) (code, msg, field string) {
+func (r response) errorOf(t testing.TB) (code, msg, field string) {
 	t.Helper()
 	m := r.json(t)
 	e, ok := m["error"].(map[string]any)

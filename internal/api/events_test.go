@@ -23,7 +23,7 @@ type sseEvent struct {
 
 // stream is an open event stream.
 type stream struct {
-	t      *testing.T
+	t      testing.TB
 	res    *http.Response
 	lines  *bufio.Scanner
 	cancel context.CancelFunc

@@ -117,7 +117,7 @@ func (cd *chartData) svg(title string) template.HTML {
 	for i, x := range xs {
 		xpos[x] = i
 	}
-	const w, h, ml, mr, mt, mb = 720.0, 360.0, 60.0, 150.0, 20.0, 50.0
+	const w, h, ml, mr, mt, mb = 720.0, 360.0, 60.0, 130.0, 20.0, 50.0
 	pw, ph := w-ml-mr, h-mt-mb
 	top := niceCeil(maxY)
 	px := func(i int) float64 {
@@ -164,7 +164,7 @@ func (cd *chartData) svg(title string) template.HTML {
 		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="11" dominant-baseline="middle">%s</text>`, ml+pw+32, ly, e(n))
 	}
 	if left > 0 {
-		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="11">+ %d more (see the table)</text>`, ml+pw+10, mt+14+float64(len(names))*18, left)
+		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="11">+%d more</text>`, ml+pw+10, mt+14+float64(len(names))*18, left)
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) // every text above went through html.EscapeString

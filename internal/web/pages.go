@@ -27,8 +27,14 @@ func (s *Server) parse() {
 		return
 	}
 	funcs := template.FuncMap{
-		"when":     s.when,
-		"iso":      func(t *time.Time) string { return isoTime(t) },
+		"when": s.when,
+		"iso":  func(t *time.Time) string { return isoTime(t) },
+		"zone": func() string {
+			if s.Jobs.Loc == nil || s.Jobs.Loc == time.Local {
+				return "" // the browser's own
+			}
+			return s.Jobs.Loc.String()
+		},
 		"elapsed":  elapsed,
 		"terminal": func(st queue.Status) bool { return st.Terminal() },
 		"can":      func(r *http.Request, role string) bool { return queue.RoleRank(caller(r).Role) >= queue.RoleRank(role) },

@@ -16,6 +16,13 @@
     return out + s + "s";
   }
 
+  // Times in the plant's zone (the page's data-zone), as the server writes them:
+  // 2026-01-31 06:00:00 EST.
+  const zone = document.body.dataset.zone || undefined;
+  const fmt = new Intl.DateTimeFormat("sv-SE", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" });
+  function when(iso) { return fmt.format(new Date(iso)); }
+
   function setState(text) {
     const el = document.getElementById("live-state");
     if (el) el.textContent = text;
@@ -80,10 +87,9 @@
       if (list.querySelector('li[data-seq="' + e.seq + '"]')) return;
       const li = document.createElement("li");
       li.dataset.seq = e.seq;
-      const at = new Date(e.at);
       const t = document.createElement("time");
       t.dateTime = e.at;
-      t.textContent = at.toLocaleString();
+      t.textContent = when(e.at);
       const strong = document.createElement("strong");
       strong.textContent = e.event;
       li.append(t, " ", strong, " " + e.status + (e.agent ? " on " + e.agent : "") +
@@ -107,7 +113,19 @@
     }
   }
 
+  // A login link (rpt server prints one) carries the token after '#', which the
+  // browser never sends: fill the form from it, drop it from the address, log in.
+  function loginLink() {
+    const m = /^#token=(rpt_[A-Za-z0-9_-]+)$/.exec(location.hash);
+    const input = document.getElementById("token");
+    if (!m || !input) return;
+    history.replaceState(null, "", location.pathname + location.search);
+    input.value = m[1];
+    input.form.submit();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    loginLink();
     const table = document.querySelector("[data-live-jobs]");
     if (table) liveList(table);
     const job = document.querySelector("[data-live-job]");
