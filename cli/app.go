@@ -116,7 +116,7 @@ func NewApp(d *Deps) *ucli.App {
 			etlCommand(d),
 			dbCommand(d),
 			demoCommand(d),
-			tokensCommand(d), apiCommand(d),
+			tokensCommand(d), apiCommand(d), schedulesCommand(d),
 			cronCommand(d),
 			versionCommand(d),
 			completionCommand(d),

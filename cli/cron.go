@@ -25,13 +25,29 @@ func cronCommand(d *Deps) *ucli.Command {
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "run",
-				Usage:     "run crontab files in this process (containers, hosts without cron): rpt submit lines through the queue with their exact occurrence, others through /bin/sh; JSON log on stderr; SIGTERM stops",
-				ArgsUsage: "FILE...",
+				Usage:     "run crontab files and the database schedules (rpt schedules) in this process (containers, hosts without cron): rpt submit lines through the queue with their exact occurrence, others through /bin/sh; JSON log on stderr; SIGTERM stops",
+				ArgsUsage: "[FILE...]",
+				Flags: []ucli.Flag{
+					&ucli.BoolFlag{Name: "schedules", Value: true, Usage: "also run the schedules kept in the queue database (--schedules=false: the files only)"},
+				},
 				Action: func(c *ucli.Context) error {
-					if c.NArg() == 0 {
-						return usagef("cron run: want one or more crontab FILEs")
+					if c.NArg() == 0 && !c.Bool("schedules") {
+						return usagef("cron run: want one or more crontab FILEs, or the database schedules")
 					}
 					return cronRun(c, d)
+				},
+			},
+			{
+				Name:  "render",
+				Usage: "print the database schedules (rpt schedules) as a crontab file for a host's cron",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "rpt", Usage: "`PATH` of rpt in the lines; default this binary's, else /usr/local/bin/rpt"},
+				},
+				Action: func(c *ucli.Context) error {
+					if c.NArg() != 0 {
+						return usagef("cron render: unexpected argument %q", c.Args().First())
+					}
+					return cronRender(c, d)
 				},
 			},
 			{
@@ -150,7 +166,10 @@ func cronRun(c *ucli.Context, d *Deps) error {
 		return err
 	}
 	r.Now = d.Now
-	log.Info("running", "lines", r.String())
+	if c.Bool("schedules") {
+		r.Schedules = &crontab.Schedules{Store: store, Jobs: svc}
+	}
+	log.Info("running", "lines", r.String(), "database_schedules", c.Bool("schedules"))
 	return r.Run(ctx)
 }
 

@@ -27,6 +27,9 @@ type Runner struct {
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration)
 	Shell string // default /bin/sh
+	// Schedules, when set, are the database schedules ticked along with the files'
+	// lines (listed afresh before each firing, so changes apply within a minute).
+	Schedules *Schedules
 
 	lines []runLine
 }
@@ -35,6 +38,9 @@ type runLine struct {
 	file   string
 	e      *Entry
 	submit *jobs.SubmitRequest // nil: a shell line
+	// missedOnce: the file sets RPT_MISSED=once above the line (catch up the latest
+	// missed occurrence at start-up); otherwise missed occurrences are skipped.
+	missedOnce bool
 }
 
 // NewRunner checks the files as lint does (without the configuration checks; Submit
@@ -53,6 +59,15 @@ func NewRunner(files []*File, svc *jobs.Service, log *slog.Logger) (*Runner, err
 		}
 		for _, e := range f.Entries {
 			rl := runLine{file: f.Name, e: e}
+			if v, ok := e.Getenv("RPT_MISSED"); ok {
+				switch v.Value {
+				case queue.MissedOnce:
+					rl.missedOnce = true
+				case queue.MissedSkip:
+				default:
+					errs = append(errs, &Error{File: f.Name, Line: v.Line, Col: v.Col, Field: "RPT_MISSED", Msg: fmt.Sprintf("%q: want skip or once", v.Value)})
+				}
+			}
 			if req, ok := reqs[e]; ok {
 				if len(e.Words) != 1 {
 					errs = append(errs, &Error{File: f.Name, Line: e.Line, Col: e.CommandCol, Field: "command",
@@ -90,16 +105,24 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Run runs every line at each of its occurrences after now until ctx ends (SIGTERM),
-// then returns nil: an occurrence already started finishes, no new one is taken.
-// Occurrences missed while the runner was not running are skipped.
+// Run runs every line (and database schedule) at each of its occurrences after now
+// until ctx ends (SIGTERM), then returns nil: an occurrence already started finishes,
+// no new one is taken. Occurrences missed while the runner was not running are skipped,
+// unless the line's or schedule's missed-run policy is once (catchUp).
 func (r *Runner) Run(ctx context.Context) error {
 	from := r.now()
+	r.catchUp(ctx, from)
 	for ctx.Err() == nil {
 		next := time.Time{}
 		for _, l := range r.lines {
 			if t := l.e.Schedule.Next(from, l.e.Loc); !t.IsZero() && (next.IsZero() || t.Before(next)) {
 				next = t
+			}
+		}
+		if r.Schedules != nil {
+			// Schedules change in the database: look again at the next minute at least.
+			if m := from.Truncate(time.Minute).Add(time.Minute); next.IsZero() || m.Before(next) {
+				next = m
 			}
 		}
 		if next.IsZero() {
@@ -117,6 +140,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			break
 		}
 		r.RunDue(ctx, from, next)
+		r.schedulesDue(ctx, from, next)
 		from = next
 	}
 	r.Log.Info("stopping: no new occurrences are taken")

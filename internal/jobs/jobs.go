@@ -156,6 +156,9 @@ type SubmitRequest struct {
 	// The definition's deliver: block adds its own. Errors name DeliverField.
 	Deliver      []string
 	DeliverField string // how the caller spells the field in errors; default "deliver"
+	// OnceKey, when set, is the once key as given, instead of one made from OncePer: a
+	// database schedule's name and occurrence ("schedule:NAME@TIME").
+	OnceKey string
 }
 
 // SubmitResult is the queued job, or the existing one a key matched.
@@ -238,7 +241,9 @@ func (s *Service) prepare(r SubmitRequest, now time.Time) (queue.JobEnqueueParam
 	if err != nil {
 		return queue.JobEnqueueParams{}, nil, err
 	}
-	if p.OnceKey != "" && len(canon) > 0 {
+	if r.OnceKey != "" {
+		p.OnceKey = r.OnceKey
+	} else if p.OnceKey != "" && len(canon) > 0 {
 		// The deliveries are part of what the occurrence is: the weekly trial balance
 		// mailed to accounting and the 19:10 refresh of the same report and hour are
 		// two jobs, not one (a shared key would drop the mail on Mondays).

@@ -254,6 +254,7 @@ type Store interface {
 	Definitions
 	Tokens
 	Deliveries
+	Schedules
 
 	// JobEnqueue inserts a queued job and its "queued" event, or returns the job an
 	// active dedupe key, a once key or a submit token already names.
