@@ -563,6 +563,7 @@ func (a *Agent) claim(ctx context.Context) {
 			cancel()
 			continue
 		}
+		a.metrics.jobClaimed(job.Report)
 		a.start(ctx, job, start)
 	}
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -363,9 +364,30 @@ func (s *memStore) QueueStats(ctx context.Context) (queue.QueueStats, error) {
 			st.Scheduled++
 		case j.job.Status == queue.StatusQueued:
 			st.Queued++
+			st.Waiting = addWaiting(st.Waiting, j.job, now)
 		}
 	}
 	return st, nil
+}
+
+// addWaiting counts a due queued job into its report and source's entry, kept in order.
+func addWaiting(ws []queue.QueueWaiting, j queue.Job, now time.Time) []queue.QueueWaiting {
+	var age time.Duration
+	if !j.CreatedAt.IsZero() {
+		age = now.Sub(j.CreatedAt)
+	}
+	for i := range ws {
+		if ws[i].Report == j.Report && ws[i].Source == j.Source {
+			ws[i].Queued++
+			ws[i].OldestQueuedAge = max(ws[i].OldestQueuedAge, age)
+			return ws
+		}
+	}
+	ws = append(ws, queue.QueueWaiting{Report: j.Report, Source: j.Source, Queued: 1, OldestQueuedAge: age})
+	slices.SortFunc(ws, func(a, b queue.QueueWaiting) int {
+		return cmp.Or(cmp.Compare(a.Report, b.Report), cmp.Compare(a.Source, b.Source))
+	})
+	return ws
 }
 
 func (s *memStore) Prune(ctx context.Context, p queue.PruneParams) (queue.PruneResult, error) {

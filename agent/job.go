@@ -392,6 +392,9 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 			}
 			return
 		case errors.Is(werr, queue.ErrLeaseLost), errors.Is(werr, queue.ErrNotFound):
+			if out == outComplete {
+				a.metrics.staleCompletions.Inc()
+			}
 			a.metrics.jobEnded(r.job.Report, outcomeLeaseLost, took)
 			r.log.Warn("lease lost before the outcome was recorded", append(attrs, keyError, werr.Error())...)
 			return

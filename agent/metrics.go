@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"rpt/internal/queue"
 )
 
 // Outcomes counted by rpt_jobs_finished_total: how an attempt ended for this agent.
@@ -39,6 +41,10 @@ type metrics struct {
 	staleWrites  prometheus.Counter
 	pruneDeleted *prometheus.CounterVec
 	queue        *queueCollector
+
+	claimed          *prometheus.CounterVec
+	staleCompletions prometheus.Counter
+	broker           brokerCollector
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -66,12 +72,21 @@ func newMetrics(a *Agent) *metrics {
 			Help: "What this agent's background pruner deleted: results (jobs whose result chunks went) and jobs.",
 		}, []string{"kind"}),
 		queue: &queueCollector{a: a, maxAge: queueStatsMaxAge},
+		claimed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rpt_jobs_claimed_total",
+			Help: "Jobs this agent claimed (each attempt once), by report.",
+		}, []string{"report"}),
+		staleCompletions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rpt_stale_completions_refused_total",
+			Help: "Completions of this agent the queue refused because the attempt's lease was no longer ours (the job was rescued or released meanwhile): its result does not count.",
+		}),
 	}
 	// Both kinds show from the start, so a pruner that never deletes reads as 0.
 	m.pruneDeleted.WithLabelValues("results")
 	m.pruneDeleted.WithLabelValues("jobs")
 	m.reg.MustRegister(
 		m.finished, m.duration, m.rescues, m.staleWrites, m.pruneDeleted,
+		m.claimed, m.staleCompletions, &m.broker,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "rpt_agent_running_jobs",
 			Help: "Jobs this agent is running now.",
@@ -107,6 +122,7 @@ type queueStatsSnapshot struct {
 	queued, scheduled, running int
 	oldest                     time.Duration
 	slots                      map[string]int
+	waiting                    []queue.QueueWaiting
 }
 
 var (
@@ -118,6 +134,12 @@ var (
 	descSlotsInUse = prometheus.NewDesc("rpt_slots_in_use",
 		"Concurrency slots taken, by scope (report:NAME, source:NAME, group:NAME).",
 		[]string{"scope"}, nil)
+	descWaiting = prometheus.NewDesc("rpt_queue_waiting_jobs",
+		"Due queued jobs by report and source (the queued part of rpt_queue_depth, broken down).",
+		[]string{"report", "source"}, nil)
+	descWaitingOldest = prometheus.NewDesc("rpt_queue_waiting_oldest_seconds",
+		"Age of the oldest due queued job of each report and source.",
+		[]string{"report", "source"}, nil)
 	descQueueUp = prometheus.NewDesc("rpt_queue_stats_up",
 		"1 when the last read of the queue statistics succeeded.", nil, nil)
 )
@@ -126,6 +148,8 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descQueueDepth
 	ch <- descOldestQueued
 	ch <- descSlotsInUse
+	ch <- descWaiting
+	ch <- descWaitingOldest
 	ch <- descQueueUp
 }
 
@@ -144,6 +168,10 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descOldestQueued, prometheus.GaugeValue, st.oldest.Seconds())
 	for scope, n := range st.slots {
 		ch <- prometheus.MustNewConstMetric(descSlotsInUse, prometheus.GaugeValue, float64(n), scope)
+	}
+	for _, w := range st.waiting {
+		ch <- prometheus.MustNewConstMetric(descWaiting, prometheus.GaugeValue, float64(w.Queued), w.Report, w.Source)
+		ch <- prometheus.MustNewConstMetric(descWaitingOldest, prometheus.GaugeValue, w.OldestQueuedAge.Seconds(), w.Report, w.Source)
 	}
 }
 
@@ -168,10 +196,63 @@ func (c *queueCollector) read() *queueStatsSnapshot {
 	c.at = time.Now()
 	c.stats = &queueStatsSnapshot{
 		queued: st.Queued, scheduled: st.Scheduled, running: st.Running,
-		oldest: st.OldestQueuedAge, slots: st.SlotsInUse,
+		oldest: st.OldestQueuedAge, slots: st.SlotsInUse, waiting: st.Waiting,
 	}
 	return c.stats
 }
+
+// BrokerState is what the agent reports about its MQTT connection; *notify.Client is one.
+type BrokerState interface {
+	Connected() bool
+	Dropped() uint64 // publishes dropped because the outbox was full, since the start
+}
+
+// WatchBroker makes /metrics report the MQTT connection (rpt_mqtt_connected,
+// rpt_mqtt_dropped_events_total). An agent without a broker reports neither: a 0 would
+// read as a broken connection.
+func (a *Agent) WatchBroker(b BrokerState) { a.metrics.broker.set(b) }
+
+// brokerCollector reports the broker connection, read when scraped.
+type brokerCollector struct {
+	mu sync.Mutex
+	b  BrokerState
+}
+
+var (
+	descMQTTConnected = prometheus.NewDesc("rpt_mqtt_connected",
+		"1 while the agent's connection to the MQTT broker is up (with its subscriptions), 0 while it reconnects.", nil, nil)
+	descMQTTDropped = prometheus.NewDesc("rpt_mqtt_dropped_events_total",
+		"Messages (events, presence) the agent dropped because its outbox was full while the broker was away; subscribers read them from the events table instead.", nil, nil)
+)
+
+func (c *brokerCollector) set(b BrokerState) {
+	c.mu.Lock()
+	c.b = b
+	c.mu.Unlock()
+}
+
+func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descMQTTConnected
+	ch <- descMQTTDropped
+}
+
+func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	b := c.b
+	c.mu.Unlock()
+	if b == nil {
+		return
+	}
+	up := 0.0
+	if b.Connected() {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descMQTTConnected, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(descMQTTDropped, prometheus.CounterValue, float64(b.Dropped()))
+}
+
+// jobClaimed counts a claimed attempt.
+func (m *metrics) jobClaimed(report string) { m.claimed.WithLabelValues(report).Inc() }
 
 // jobEnded counts an attempt's end and observes its run time.
 func (m *metrics) jobEnded(report, outcome string, took time.Duration) {

@@ -161,6 +161,7 @@ func runAgent(ctx context.Context, e *env, store queue.Store, cfg agent.Config, 
 		return fmt.Errorf("mqtt: %w", err)
 	}
 	defer closeNotifier(client)
+	a.WatchBroker(client)
 	client.SubscribeWake(a.Wake)
 	client.SubscribeCancel(a.CancelNow)
 	// The relay outlives ctx so the events of a drain (released, succeeded) still go out.

@@ -322,6 +322,16 @@ type QueueStats struct {
 	Running         int
 	OldestQueuedAge time.Duration // age of the oldest due queued job (0 when none)
 	SlotsInUse      map[string]int
+	// Waiting breaks the due queued jobs down by report and source, ordered by both.
+	Waiting []QueueWaiting
+}
+
+// QueueWaiting is how many due queued jobs one report has on one source, and how long
+// the oldest of them has waited.
+type QueueWaiting struct {
+	Report, Source  string
+	Queued          int
+	OldestQueuedAge time.Duration
 }
 
 // PruneParams are the retention cut-offs, as times computed by the caller from the

@@ -142,6 +142,26 @@ func (s *Store) QueueStats(ctx context.Context) (queue.QueueStats, error) {
 	if st.SlotsInUse, err = s.SlotUsage(ctx); err != nil {
 		return queue.QueueStats{}, fmt.Errorf("queue stats: %w", err)
 	}
+	rows, err := s.db.QueryContext(ctx, "SELECT report, source, COUNT(*), "+
+		"TIMESTAMPDIFF(MICROSECOND, MIN(GREATEST(created_at, run_after)), UTC_TIMESTAMP(6)) "+
+		"FROM rpt_jobs WHERE status = 'queued' AND run_after <= UTC_TIMESTAMP(6) "+
+		"GROUP BY report, source ORDER BY report, source")
+	if err != nil {
+		return queue.QueueStats{}, s.wrap("queue stats by report", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var w queue.QueueWaiting
+		var us int64
+		if err := rows.Scan(&w.Report, &w.Source, &w.Queued, &us); err != nil {
+			return queue.QueueStats{}, s.wrap("queue stats by report", err)
+		}
+		w.OldestQueuedAge = time.Duration(max(us, 0)) * time.Microsecond
+		st.Waiting = append(st.Waiting, w)
+	}
+	if err := rows.Err(); err != nil {
+		return queue.QueueStats{}, s.wrap("queue stats by report", err)
+	}
 	return st, nil
 }
 

@@ -283,6 +283,18 @@ func testSlotUsageAndStats(t *testing.T, s queue.Store) {
 	if st.OldestQueuedAge <= 0 || st.OldestQueuedAge >= 30*time.Minute {
 		t.Errorf("oldest queued age = %s, want in (0, 30m)", st.OldestQueuedAge)
 	}
+	// By report and source: the due queued jobs only (not the scheduled one), their age
+	// from creation like the total's.
+	var waiting []string
+	for _, w := range st.Waiting {
+		waiting = append(waiting, fmt.Sprintf("%s/%s:%d", w.Report, w.Source, w.Queued))
+		if w.OldestQueuedAge <= 0 || w.OldestQueuedAge >= 30*time.Minute {
+			t.Errorf("%s/%s waits %s, want in (0, 30m)", w.Report, w.Source, w.OldestQueuedAge)
+		}
+	}
+	if want := []string{"past/warehouse:1", "tb/warehouse:1"}; !slices.Equal(waiting, want) {
+		t.Errorf("waiting by report and source = %v, want %v", waiting, want)
+	}
 
 	complete(t, s, got[0])
 	if u := slotUsage(t, s); u["report:tb"] != 1 || u["group:accounting"] != 1 {

@@ -168,6 +168,26 @@ func (s *Store) QueueStats(ctx context.Context) (queue.QueueStats, error) {
 	if st.SlotsInUse, err = s.SlotUsage(ctx); err != nil {
 		return queue.QueueStats{}, fmt.Errorf("queue stats: %w", err)
 	}
+	rows, err := s.r.QueryContext(ctx, `WITH c(now) AS (SELECT `+nowUS+`)
+		SELECT report, source, COUNT(*), c.now - MIN(MAX(created_at, run_after))
+		FROM rpt_jobs, c WHERE status = 'queued' AND run_after <= c.now
+		GROUP BY report, source ORDER BY report, source`)
+	if err != nil {
+		return queue.QueueStats{}, fmt.Errorf("queue stats by report: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var w queue.QueueWaiting
+		var us int64
+		if err := rows.Scan(&w.Report, &w.Source, &w.Queued, &us); err != nil {
+			return queue.QueueStats{}, fmt.Errorf("queue stats by report: %w", err)
+		}
+		w.OldestQueuedAge = time.Duration(max(us, 0)) * time.Microsecond
+		st.Waiting = append(st.Waiting, w)
+	}
+	if err := rows.Err(); err != nil {
+		return queue.QueueStats{}, fmt.Errorf("queue stats by report: %w", err)
+	}
 	return st, nil
 }
 
