@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,16 +133,79 @@ func NewApp(d *Deps) *ucli.App {
 }
 
 func onUsageError(c *ucli.Context, err error, _ bool) error {
-	msg := flagSuggestion(c, err.Error())
-	if c != nil && c.Command != nil && c.Command.Name != "" {
-		return usagef("%s: %s (rpt %s --help lists the flags)", c.Command.Name, msg, c.Command.Name)
+	msg := flagSuggestion(c, flagValueError(c, err.Error()))
+	if path := commandPath(c); path != "" {
+		return usagef("%s: %s (rpt %s --help lists the flags)", path, msg, path)
 	}
 	return usagef("%s (rpt --help lists the flags)", msg)
 }
 
-// flagSuggestion adds "did you mean `--concurrency`?" to the flag package's "flag
-// provided but not defined: -concurency", from the flags of the command and the
-// global ones: report and parameter names get the same help.
+// commandPath is the command of c as typed after rpt ("jobs list"); "" for the app's
+// own flags, which come with a root command named like the app.
+func commandPath(c *ucli.Context) string {
+	if c == nil {
+		return ""
+	}
+	var names []string
+	for _, c := range c.Lineage() {
+		if c.Command != nil && c.Command.Name != "" && (c.App == nil || c.Command.Name != c.App.Name) {
+			if len(names) == 0 || names[0] != c.Command.Name {
+				names = append([]string{c.Command.Name}, names...)
+			}
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+var (
+	// the flag package's and urfave's words for a value that does not parse
+	badFlagValueRE = regexp.MustCompile(`^invalid value ("[^"]*") for flag -+([\w-]+): .*$`)
+	badEnvValueRE  = regexp.MustCompile(`^could not parse ("[^"]*") as \w+ value from environment variable "(\w+)" for flag ([\w-]+): .*$`)
+)
+
+// flagValueError says a flag value that does not parse the way parameters say it,
+// naming the flag and what it wants, instead of the flag package's `invalid value
+// "high" for flag -priority: parse error` or urfave's strconv text.
+func flagValueError(c *ucli.Context, msg string) string {
+	if m := badFlagValueRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("--%s %s: %s", m[2], m[1], flagWants(c, m[2]))
+	}
+	if m := badEnvValueRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s=%s (for --%s): %s", m[2], m[1], m[3], flagWants(c, m[3]))
+	}
+	return msg
+}
+
+// flagWants is what a flag's value must be, from its type.
+func flagWants(c *ucli.Context, name string) string {
+	var fs []ucli.Flag
+	if c != nil && c.Command != nil {
+		fs = append(fs, c.Command.Flags...)
+	}
+	if c != nil && c.App != nil {
+		fs = append(fs, c.App.Flags...)
+	}
+	for _, f := range fs {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *ucli.IntFlag, *ucli.Int64Flag, *ucli.UintFlag, *ucli.Uint64Flag:
+			return "want an integer"
+		case *ucli.DurationFlag:
+			return "want a duration such as 30s, 10m or 2h"
+		case *ucli.BoolFlag:
+			return "want true or false"
+		case *ucli.Float64Flag:
+			return "want a number"
+		}
+	}
+	return "not a valid value"
+}
+
+// flagSuggestion turns the flag package's "flag provided but not defined: -concurency"
+// into "unknown flag --concurency; did you mean `--concurrency`?", from the flags of the
+// command and the global ones: report and parameter names get the same help.
 func flagSuggestion(c *ucli.Context, msg string) string {
 	const undefined = "flag provided but not defined: "
 	bad, ok := strings.CutPrefix(msg, undefined)
@@ -148,8 +213,10 @@ func flagSuggestion(c *ucli.Context, msg string) string {
 		return msg
 	}
 	bad = strings.TrimLeft(bad, "-")
+	msg = "unknown flag --" + bad
 	if len(bad) < 2 {
-		return msg // one letter is one edit from every other: no suggestion is better than a wrong one
+		// One letter is one edit from every other: no suggestion beats a wrong one.
+		return "unknown flag -" + bad
 	}
 	var known []string
 	add := func(fs []ucli.Flag) {

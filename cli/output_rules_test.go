@@ -107,6 +107,7 @@ var noOutputFlag = map[string]string{
 	"tokens": "a group", "tokens create": "the token alone, once", "tokens revoke": "a message",
 	"cron": "a group", "cron run": "a daemon", "cron lint": "file:line:column findings, as compilers print them",
 	"version": "one line", "completion": "a shell script",
+	"etl": "a group", "etl run": "a line per ETL run", "etl show": "the definition file as written",
 }
 
 // outputRuns: how to run each command that has -o on the seeded queue, and where its
@@ -128,6 +129,8 @@ var outputRuns = map[string]struct {
 	"reports publish": {[]string{"reports", "publish", "trial-balance"}, "reports publish"},
 	"db status":       {[]string{"db", "status"}, "db status"},
 	"tokens list":     {[]string{"tokens", "list"}, "tokens list"},
+	"etl list":        {[]string{"etl", "list"}, "etl list"},
+	// etl status reads the warehouse's rpt_etl_state, on MySQL only: not run here.
 }
 
 // helpText is what --help says about a command: its usage, description and flags.

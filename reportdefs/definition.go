@@ -502,7 +502,7 @@ func parseParams(doc *yamlstrict.Doc, n *yaml.Node, path string) []Param {
 				doc.At(typeNode, ppath+".values", "an enum needs values: [...]")
 			}
 			if elem != TypeEnum && valuesNode != nil {
-				doc.At(valuesNode, ppath+".values", "values: is only for enum types")
+				doc.At(valuesNode, ppath+".values", "only an enum parameter takes values")
 			}
 			if prm.HasDefault && (elem == TypeEnum) == (len(prm.Values) > 0) {
 				if prm.Default == "" && !list && elem != TypeString {

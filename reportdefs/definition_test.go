@@ -130,7 +130,7 @@ func TestParseBad(t *testing.T) {
 		{"period default month 13", strings.Replace(base, "type: int}", "type: period, default: 202513}", 1), 4, "params[0].default", "month 13 is not 01-12"},
 		{"impossible date default", strings.Replace(base, "type: int}", "type: date, default: 2025-02-30}", 1), 4, "params[0].default", `bad date default "2025-02-30"`},
 		{"enum default not a value", strings.Replace(base, "type: int}", "type: enum, values: [a, b], default: c}", 1), 4, "params[0].default", "want one of a, b"},
-		{"values on an int", strings.Replace(base, "type: int}", "type: int, values: [1, 2]}", 1), 4, "params[0].values", "only for enum"},
+		{"values on an int", strings.Replace(base, "type: int}", "type: int, values: [1, 2]}", 1), 4, "params[0].values", "only an enum parameter takes values"},
 		{"bad decimal default", strings.Replace(base, "type: int}", "type: decimal, default: 1.2.3}", 1), 4, "params[0].default", "exact decimal"},
 		{"bad list default element", strings.Replace(base, "type: int}", "type: list<int>, default: [1, x]}", 1), 4, "params[0].default", `element 2 "x"`},
 		{"required not a bool", strings.Replace(base, "type: int}", "type: int, required: maybe}", 1), 4, "params[0].required", "want true or false"},

@@ -183,6 +183,10 @@ func (d *Definition) CheckDriver(driver string) error {
 	} else {
 		return nil
 	}
+	if strings.Contains(strings.ToLower(msg), strings.ToLower(driver)) {
+		// The reason names the driver already: say it once.
+		return fieldError(d.File, d.keyPos[key], key, "source %q: %s", d.Source, msg)
+	}
 	return fieldError(d.File, d.keyPos[key], key, "source %q is %s: %s", d.Source, driver, msg)
 }
 

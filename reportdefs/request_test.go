@@ -52,7 +52,7 @@ func TestParseRequestForms(t *testing.T) {
 	if err := onlyLite.CheckDriver("sqlite"); err != nil {
 		t.Errorf("dialect for the driver: %v", err)
 	}
-	if err := onlyLite.CheckDriver("mysql"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `test.yaml:3:1: dialects: source "w" is mysql: no entry for mysql and no sql:`) {
+	if err := onlyLite.CheckDriver("mysql"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `test.yaml:3:1: dialects: source "w": no entry for mysql and no sql:`) {
 		t.Errorf("no dialect for the driver: %v", err)
 	}
 	ds := mustParse(t, dataSourceDef)
@@ -116,7 +116,7 @@ func TestCheckDriver(t *testing.T) {
 		}
 	}
 	err := d.CheckDriver("sqlite")
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `test.yaml:6:1: procedure: source "erp" is sqlite: SQLite has no stored procedures`) {
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `test.yaml:6:1: procedure: source "erp": SQLite has no stored procedures`) {
 		t.Errorf("CheckDriver(sqlite) = %v", err)
 	}
 	ds := mustParse(t, dataSourceDef)

@@ -107,7 +107,7 @@ func (r Request) Validate(driver string) error {
 		switch driver {
 		case DialectMySQL, DialectSQLServer:
 		case DialectSQLite:
-			return fmt.Errorf("%w: SQLite has no stored procedures; use sql: on a sqlite source", ErrRequest)
+			return fmt.Errorf("%w: SQLite has no stored procedures; write the query as sql:", ErrRequest)
 		case DriverPlexWS:
 			return fmt.Errorf("%w: a plexws source runs datasource: calls, not procedures", ErrRequest)
 		default:
