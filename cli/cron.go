@@ -166,6 +166,7 @@ func cronRun(c *ucli.Context, d *Deps) error {
 		return err
 	}
 	r.Now = d.Now
+	r.Watch(c.Args().Slice(), time.Local)
 	if c.Bool("schedules") {
 		r.Schedules = &crontab.Schedules{Store: store, Jobs: svc}
 	}

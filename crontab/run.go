@@ -31,7 +31,10 @@ type Runner struct {
 	// lines (listed afresh before each firing, so changes apply within a minute).
 	Schedules *Schedules
 
-	lines []runLine
+	lines    []runLine
+	watch    []string // files Run re-reads when they change (Watch)
+	watchLoc *time.Location
+	sums     map[string][32]byte
 }
 
 type runLine struct {
@@ -113,14 +116,16 @@ func (r *Runner) Run(ctx context.Context) error {
 	from := r.now()
 	r.catchUp(ctx, from)
 	for ctx.Err() == nil {
+		r.reloadIfChanged()
 		next := time.Time{}
 		for _, l := range r.lines {
 			if t := l.e.Schedule.Next(from, l.e.Loc); !t.IsZero() && (next.IsZero() || t.Before(next)) {
 				next = t
 			}
 		}
-		if r.Schedules != nil {
-			// Schedules change in the database: look again at the next minute at least.
+		if r.Schedules != nil || len(r.watch) > 0 {
+			// Schedules change in the database and files on disk: look again at the
+			// next minute at least.
 			if m := from.Truncate(time.Minute).Add(time.Minute); next.IsZero() || m.Before(next) {
 				next = m
 			}
