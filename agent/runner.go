@@ -27,7 +27,7 @@ type runner interface {
 
 // runners are the job kinds this build of the agent runs.
 func runners() []runner {
-	return []runner{reportRunner{}, deliverRunner{}}
+	return []runner{reportRunner{}, deliverRunner{}, etlRunner{}}
 }
 
 // capabilityLabels are the labels that advertise what the runners can run.

@@ -17,12 +17,12 @@ func TestCapabilityLabels(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()
 	cfg := testConfig()
-	cfg.Labels = map[string]string{"plant": "albion", "rpt/kind.etl": "yes"}
+	cfg.Labels = map[string]string{"plant": "albion", "rpt/kind.archive": "yes"}
 	claimed := make(chan map[string]string, 1)
 	spy := &claimSpy{memStore: store, labels: claimed}
 	startAgent(t, spy, (&fakeSource{rows: countRows}).opener(), cfg)
 
-	want := map[string]string{"plant": "albion", "rpt/kind.report": "yes", "rpt/feature.procedure": "yes"}
+	want := map[string]string{"plant": "albion", "rpt/kind.report": "yes", "rpt/kind.etl": "yes", "rpt/feature.procedure": "yes"}
 	waitFor(t, "a presence beat", func() bool { _, ok := store.lastBeat(); return ok })
 	beat, _ := store.lastBeat()
 	if !maps.Equal(beat.Labels, want) {
@@ -31,7 +31,7 @@ func TestCapabilityLabels(t *testing.T) {
 	if got := <-claimed; !maps.Equal(got, want) {
 		t.Errorf("claim labels %v, want %v", got, want)
 	}
-	if cfg.Labels["rpt/kind.etl"] != "yes" || len(cfg.Labels) != 2 {
+	if cfg.Labels["rpt/kind.archive"] != "yes" || len(cfg.Labels) != 2 {
 		t.Errorf("the caller's labels were modified: %v", cfg.Labels)
 	}
 }
@@ -57,14 +57,14 @@ func TestUnknownKindFails(t *testing.T) {
 	src := &fakeSource{rows: countRows}
 	id := store.enqueue("numbers", numbersDef, `{"count": 3}`)
 	store.mu.Lock()
-	store.jobs[id].job.Kind = "etl"
+	store.jobs[id].job.Kind = "archive"
 	store.mu.Unlock()
 	startAgent(t, store, src.opener(), testConfig())
 
 	waitFor(t, "job to end", func() bool { return store.get(id).Status.Terminal() })
 	j := store.get(id)
-	if j.Status != queue.StatusFailed || j.Failures != 1 || !strings.Contains(j.Error, `cannot run jobs of kind "etl" (it runs report)`) ||
-		!strings.Contains(j.Error, "rpt/kind.etl") {
+	if j.Status != queue.StatusFailed || j.Failures != 1 || !strings.Contains(j.Error, `cannot run jobs of kind "archive" (it runs etl, report)`) ||
+		!strings.Contains(j.Error, "rpt/kind.archive") {
 		t.Errorf("job: %s after %d failures, error %q; want failed at once naming the kind and its label", j.Status, j.Failures, j.Error)
 	}
 	if n := src.queries.Load(); n != 0 {

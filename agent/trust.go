@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"rpt/etl"
 	"rpt/internal/queue"
 	"rpt/reportdefs"
 )
@@ -51,6 +52,12 @@ type trust struct {
 func newTrust(dirs []string) *trust {
 	t := &trust{dirs: dirs, known: map[string]bool{}, shipped: map[string]bool{}}
 	if cat, err := reportdefs.LoadCatalog(); err == nil {
+		for _, d := range cat.List() {
+			t.shipped[queue.DefinitionSHA256(d.Raw)] = true
+		}
+	}
+	// The shipped ETL definitions run as etl jobs.
+	if cat, err := etl.LoadCatalog(); err == nil {
 		for _, d := range cat.List() {
 			t.shipped[queue.DefinitionSHA256(d.Raw)] = true
 		}

@@ -14,6 +14,7 @@ import (
 	"rpt/etl"
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
+	"rpt/internal/queue"
 	"rpt/internal/results"
 	"rpt/internal/source"
 )
@@ -49,7 +50,7 @@ func etlErr(err error) error {
 func etlCommand(d *Deps) *ucli.Command {
 	return &ucli.Command{
 		Name:  "etl",
-		Usage: "ETL from Plex to the warehouse: list, show, run in process, status",
+		Usage: "ETL from Plex to the warehouse: list, show, run in process, submit to the agents, status",
 		Subcommands: []*ucli.Command{
 			{
 				Name: "list", Usage: "the ETLs this machine knows: name, mode, source, target, after",
@@ -153,6 +154,89 @@ func etlCommand(d *Deps) *ucli.Command {
 						fmt.Fprintf(d.Stdout, "%s\n", describeRun(def, st))
 					}
 					return nil
+				},
+			},
+			{
+				Name: "submit", Usage: "queue an ETL run for the agents; prints the job id", ArgsUsage: "NAME",
+				Flags: []ucli.Flag{etlDirFlag(),
+					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load)"},
+					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load"},
+					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load"},
+					&ucli.IntFlag{Name: "priority", Usage: "higher `N` runs first"},
+					&ucli.BoolFlag{Name: "wait", Usage: "wait until the job ends; exit as it ended (0 ok, 1 failed, 3 cancelled)"},
+					&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4; the job goes on)"},
+				},
+				Action: func(c *ucli.Context) error {
+					if c.NArg() != 1 {
+						return usagef("etl submit: want one ETL NAME (rpt etl list shows them)")
+					}
+					if (c.Int("from") == 0) != (c.Int("to") == 0) {
+						return usagef("--from and --to go together")
+					}
+					if err := jobs.CheckPriority(c.Int("priority")); err != nil {
+						return err
+					}
+					e, err := loadEnv(c, d)
+					if err != nil {
+						return err
+					}
+					cat, err := etlCatalog(c)
+					if err != nil {
+						return err
+					}
+					def, err := cat.Get(c.Args().First())
+					if err != nil {
+						return etlErr(err)
+					}
+					if def.Mode != etl.ModePeriodRange && c.Int("from") != 0 {
+						return usagef("--from/--to: %s is a %s ETL, not period-range", def.Name, def.Mode)
+					}
+					for _, name := range []string{def.Source, etlWarehouse} {
+						if _, ok := e.cfg.Sources[name]; !ok {
+							return errclass.Errorf(errclass.Invalid, "%s: source %q is not configured in %s", def.File, name, jobs.ConfigName(e.cfg))
+						}
+					}
+					p, err := etl.JobParams(def, etl.JobArgs{Force: c.Bool("force"), From: c.Int("from"), To: c.Int("to")})
+					if err != nil {
+						return err
+					}
+					p.Priority = c.Int("priority")
+					p.Origin = "cli"
+					p.SubmittedBy = jobs.Submitter()
+					p.SubmitToken = jobs.NewSubmitToken("cli")
+					ctx := c.Context
+					store, err := e.openQueueFor(ctx, queueWrite)
+					if err != nil {
+						return err
+					}
+					defer store.Close()
+					pub := &lazyNotifier{e: e, ctx: ctx, store: store}
+					defer pub.close()
+					svc := e.jobs(store)
+					var res queue.JobEnqueueResult
+					if err := e.retryQueue(ctx, func(ctx context.Context) (err error) {
+						res, err = store.JobEnqueue(ctx, p)
+						return err
+					}); err != nil {
+						return fmt.Errorf("submit etl %s: %w", def.Name, err)
+					}
+					if res.Existing && res.Job.SubmitToken != p.SubmitToken {
+						fmt.Fprintf(d.Stderr, "job %d already %s for %s; joined it\n", res.Job.ID, res.Job.Status, def.Name)
+					} else {
+						pub.PublishWake()
+					}
+					fmt.Fprintln(d.Stdout, res.Job.ID)
+					if d.StderrTTY && res.Job.Status == queue.StatusQueued {
+						warnWait(ctx, d, svc, res.Job)
+					}
+					if !c.Bool("wait") {
+						return nil
+					}
+					j, err := waitJob(ctx, e, svc, pub.client(), res.Job.ID, c.Duration("timeout"))
+					if err != nil {
+						return err
+					}
+					return jobs.Outcome(j)
 				},
 			},
 			{
