@@ -83,7 +83,12 @@ func (l *loader) observe(v any) error {
 			l.wm = strconv.FormatInt(x, 10)
 		}
 	case string:
-		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
+		t, err := time.Parse(time.RFC3339Nano, x)
+		if err != nil {
+			// Text from a driver that types nothing (ODBC): "YYYY-MM-DD HH:MM:SS[.f]".
+			t, err = time.Parse("2006-01-02 15:04:05.999999999", x)
+		}
+		if err == nil {
 			if !l.wmSet || t.After(l.wmTime) {
 				l.wmTime, l.wmSet = t, true
 				l.wm = t.UTC().Format(mysqlDateTime)

@@ -36,7 +36,8 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { e.wh.Close() })
 	e.whDB = e.wh.(interface{ DB() *sql.DB }).DB()
-	e.sources = map[string]source.Source{"plex": e.plex, "warehouse": e.wh}
+	// The shipped ETLs read Plex's SQL source, plex-odbc; a MariaDB database stands in.
+	e.sources = map[string]source.Source{"plex": e.plex, "plex-odbc": e.plex, "warehouse": e.wh}
 	return e
 }
 
