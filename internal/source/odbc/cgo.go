@@ -163,7 +163,8 @@ func (c *conn) close() {
 // never does so under a running call.
 type stmt struct {
 	h       C.SQLHSTMT
-	params  []unsafe.Pointer // C memory bound to the statement's parameters
+	params  []unsafe.Pointer // C memory bound to the statement's parameters (and buf)
+	buf     unsafe.Pointer   // SQLGetData's buffer
 	mu      sync.Mutex
 	busy    bool
 	cancel  bool // ctx ended: SQLCancel was called or nothing more is started
@@ -388,10 +389,11 @@ func (s *stmt) fetch(raw []any, kinds []fetchKind) (bool, error) {
 		if !ok(rc) {
 			return s.diag("SQLFetch")
 		}
-		buf := C.malloc(chunk)
-		defer C.free(buf)
+		if s.buf == nil {
+			s.buf = s.cmem(chunk) // one buffer for the statement's life, freed with it
+		}
 		for i := range raw {
-			v, err := s.getData(i, kinds[i], buf)
+			v, err := s.getData(i, kinds[i], s.buf)
 			if err != nil {
 				return err
 			}
@@ -474,6 +476,6 @@ func (s *stmt) free(early bool) (cancelled bool) {
 	for _, p := range s.params {
 		C.free(p)
 	}
-	s.params = nil
+	s.params, s.buf = nil, nil
 	return cancelled
 }
