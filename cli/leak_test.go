@@ -40,6 +40,10 @@ var leakSources = []struct {
 	{"sqlserver-ado", "sqlserver", "server=127.0.0.1;port=1;user id=sa;Password=" + leakPW + ";database=dw;dial timeout=1", true},
 	{"sqlserver-ado-pwd", "sqlserver", "server=127.0.0.1;port=1;uid=sa;pwd=" + leakPW + ";database=dw;dial timeout=1", true},
 	{"sqlserver-odbc-braces", "sqlserver", "odbc:server=127.0.0.1;port=1;uid=sa;pwd={" + leakPW + "};database=dw;dial timeout=1", true},
+	// ODBC connection strings: this (pure-Go) build says it has no ODBC; its agents do not
+	// serve the source, so these are run directly only.
+	{"odbc-dsn", "odbc", "DSN=Plex;UID=rpt;PWD=" + leakPW, true},
+	{"odbc-driver-braces", "odbc", "Driver={MariaDB Unicode};Server=127.0.0.1;Port=1;UID=rpt;PWD={" + leakPW + ";}}x}", true},
 }
 
 // Broker URLs with a password, well-formed and mistyped.
@@ -121,7 +125,7 @@ func TestLeakEveryForm(t *testing.T) {
 	logs, stop := startAgent(t, "--config", cfgPath)
 	var ids []string
 	for i, s := range leakSources {
-		if !s.valid {
+		if !s.valid || s.driver == source.DriverODBC {
 			continue
 		}
 		code, out := run("--config", cfgPath, "submit", fmt.Sprintf("r%d", i), "--wait", "--timeout", "2m")
