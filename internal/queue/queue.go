@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -124,6 +125,29 @@ type Completion struct {
 	// ResultChunks is how many chunks the result has, so that a reader can tell a
 	// complete result from one cut short (0: not known).
 	ResultChunks int
+	// Chunk, when not nil, is chunk 0 of the attempt's result, stored in the queue
+	// database's results table (results.InQueue) by the completion's own transaction:
+	// a small result costs no commit of its own. ResultChunks is then 1.
+	Chunk []byte
+}
+
+// CompleteItem is one completion of a JobCompleteBatch.
+type CompleteItem struct {
+	Lease      Lease
+	Completion Completion
+}
+
+// BatchCompleter is a Store that completes many leases in one transaction and can take
+// the next claim in the same transaction: an agent whose jobs finish together pays one
+// round trip and one durable commit for all of them. Both stores implement it.
+type BatchCompleter interface {
+	// JobCompleteBatch does what JobComplete does for each item, in one transaction.
+	// Each item is fenced by its own lease: errs[i] is ErrLeaseLost for an item whose
+	// lease no longer holds, and the others complete all the same. When claim is not
+	// nil, a JobClaim with those parameters runs in the same transaction after the
+	// completions, and its jobs are returned. err is for the whole call (nothing was
+	// written); errs is then nil.
+	JobCompleteBatch(ctx context.Context, items []CompleteItem, claim *JobClaimParams) (errs []error, claimed []*Job, err error)
 }
 
 // JobEnqueueParams is a new job. Definition, Params and the rest are taken as given:
@@ -167,6 +191,18 @@ type JobClaimParams struct {
 	// caller knows them before the answer, so it can give back with JobReleaseTokens a
 	// claim that committed while its answer was lost. Missing ones are made up.
 	Tokens []string
+}
+
+// Check refuses claim parameters no store can act on: an empty agent name or a lease
+// duration that is not positive.
+func (p JobClaimParams) Check() error {
+	if p.Agent == "" {
+		return errors.New("claim jobs: agent: empty")
+	}
+	if p.LeaseDuration <= 0 {
+		return fmt.Errorf("claim jobs: lease duration: %s is not positive", p.LeaseDuration)
+	}
+	return nil
 }
 
 // Token is the lease token of the i-th job a claim takes.

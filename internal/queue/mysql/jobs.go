@@ -326,64 +326,67 @@ func (s *Store) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	if p.Agent == "" {
-		return nil, errors.New("claim jobs: agent: empty")
+	if err := p.Check(); err != nil {
+		return nil, err
 	}
-	if p.LeaseDuration <= 0 {
-		return nil, fmt.Errorf("claim jobs: lease duration: %s is not positive", p.LeaseDuration)
-	}
-	batch := max(claimBatchFactor*p.Limit, claimBatchMin)
 	var jobs []*queue.Job
 	err := s.inTx(ctx, "claim jobs", func(tx *sql.Tx) error {
-		jobs = nil
-		pausedReports, pausedSources, err := pauses(ctx, tx)
-		if err != nil {
-			return err
-		}
-		cl := &claim{tx: tx, p: p, limit: p.Limit, saturated: map[string]int{}, pools: map[string]*slotPool{}}
-		var last *claimCandidate
-		for b := 0; b < claimMaxBatches && len(cl.jobs) < p.Limit; b++ {
-			sh := claimShape{sources: len(p.Sources), pausedReports: len(pausedReports), pausedSources: len(pausedSources), after: last != nil}
-			args := make([]any, 0, len(p.Sources)+len(pausedReports)+len(pausedSources)+6)
-			for _, list := range [][]string{p.Sources, pausedReports, pausedSources} {
-				for _, v := range list {
-					args = append(args, v)
-				}
-			}
-			if last != nil {
-				args = append(args, last.negPriority, last.negPriority, last.runAfter, last.runAfter, last.id)
-			}
-			args = append(args, batch)
-			cands, err := claimCandidates(ctx, tx, claimQuery(sh), args)
-			if err != nil {
-				return err
-			}
-			for i := range cands {
-				if len(cl.jobs) == p.Limit {
-					break
-				}
-				if !queue.RouteSatisfied(cands[i].route, p.Labels) {
-					continue
-				}
-				if err := cl.consider(ctx, cands[i:]); err != nil {
-					return err
-				}
-			}
-			if len(cands) < batch {
-				break
-			}
-			last = &cands[len(cands)-1]
-		}
-		if err := cl.apply(ctx, p.Agent, p.LeaseDuration); err != nil {
-			return err
-		}
-		jobs, err = jobsByID(ctx, tx, cl.ids())
+		var err error
+		jobs, err = claimIn(ctx, tx, p)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return jobs, nil
+}
+
+// claimIn is the claim, in a transaction of the caller's (JobClaim's own, or a batch
+// completion's).
+func claimIn(ctx context.Context, tx *sql.Tx, p queue.JobClaimParams) ([]*queue.Job, error) {
+	batch := max(claimBatchFactor*p.Limit, claimBatchMin)
+	pausedReports, pausedSources, err := pauses(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	cl := &claim{tx: tx, p: p, limit: p.Limit, saturated: map[string]int{}, pools: map[string]*slotPool{}}
+	var last *claimCandidate
+	for b := 0; b < claimMaxBatches && len(cl.jobs) < p.Limit; b++ {
+		sh := claimShape{sources: len(p.Sources), pausedReports: len(pausedReports), pausedSources: len(pausedSources), after: last != nil}
+		args := make([]any, 0, len(p.Sources)+len(pausedReports)+len(pausedSources)+6)
+		for _, list := range [][]string{p.Sources, pausedReports, pausedSources} {
+			for _, v := range list {
+				args = append(args, v)
+			}
+		}
+		if last != nil {
+			args = append(args, last.negPriority, last.negPriority, last.runAfter, last.runAfter, last.id)
+		}
+		args = append(args, batch)
+		cands, err := claimCandidates(ctx, tx, claimQuery(sh), args)
+		if err != nil {
+			return nil, err
+		}
+		for i := range cands {
+			if len(cl.jobs) == p.Limit {
+				break
+			}
+			if !queue.RouteSatisfied(cands[i].route, p.Labels) {
+				continue
+			}
+			if err := cl.consider(ctx, cands[i:]); err != nil {
+				return nil, err
+			}
+		}
+		if len(cands) < batch {
+			break
+		}
+		last = &cands[len(cands)-1]
+	}
+	if err := cl.apply(ctx, p.Agent, p.LeaseDuration); err != nil {
+		return nil, err
+	}
+	return jobsByID(ctx, tx, cl.ids())
 }
 
 // jobsByID reads jobs in one query and returns them in the order of ids.
@@ -688,7 +691,8 @@ func fencedUpdate(ctx context.Context, tx *sql.Tx, l queue.Lease, set string, ar
 }
 
 // JobComplete marks the job succeeded; the lease's attempt is the result that counts,
-// recorded with where its result lives and how many chunks it has.
+// recorded with where its result lives and how many chunks it has (and chunk 0 itself
+// when the completion carries it).
 func (s *Store) JobComplete(ctx context.Context, l queue.Lease, c queue.Completion) error {
 	return s.inTx(ctx, fmt.Sprintf("complete job %d", l.JobID), func(tx *sql.Tx) error {
 		if err := fencedUpdate(ctx, tx, l, "status = 'succeeded', `rows` = ?, result_attempt = attempt, "+
@@ -696,11 +700,157 @@ func (s *Store) JobComplete(ctx context.Context, l queue.Lease, c queue.Completi
 			c.Rows, nullString(c.ResultStore), nullPositive(c.ResultChunks)); err != nil {
 			return err
 		}
+		if c.Chunk != nil {
+			if _, err := tx.ExecContext(ctx, "REPLACE INTO rpt_results (job_id, attempt, seq, data) VALUES (?, ?, 0, ?)",
+				l.JobID, l.Attempt, c.Chunk); err != nil {
+				return fmt.Errorf("result chunk 0: %w", err)
+			}
+		}
 		if err := freeSlots(ctx, tx, l.JobID); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, l.JobID, queue.EventSucceeded, "", "")
 	})
+}
+
+// JobCompleteBatch completes many leases in one transaction: it locks the rows of the
+// items' jobs, keeps the items whose lease still holds (the others get ErrLeaseLost),
+// and writes their completions, result chunks, freed slots and events in a few
+// statements for the whole batch; then, when claim is given, claims in the same
+// transaction.
+func (s *Store) JobCompleteBatch(ctx context.Context, items []queue.CompleteItem, claim *queue.JobClaimParams) ([]error, []*queue.Job, error) {
+	if claim != nil {
+		if err := claim.Check(); err != nil {
+			return nil, nil, err
+		}
+	}
+	var errs []error
+	var claimed []*queue.Job
+	err := s.inTx(ctx, fmt.Sprintf("complete %d jobs", len(items)), func(tx *sql.Tx) error {
+		errs, claimed = make([]error, len(items)), nil
+		ok, err := lockLeases(ctx, tx, items, errs)
+		if err != nil {
+			return err
+		}
+		if len(ok) > 0 {
+			if err := completeLocked(ctx, tx, items, ok); err != nil {
+				return err
+			}
+		}
+		if claim != nil && claim.Limit > 0 {
+			claimed, err = claimIn(ctx, tx, *claim)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return errs, claimed, nil
+}
+
+// lockLeases locks the running rows of the items' jobs and returns the indexes of the
+// items whose lease holds, in id order; errs gets ErrLeaseLost for the others (and for
+// a second item naming the same lease).
+func lockLeases(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem, errs []error) ([]int, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, len(items))
+	for i, it := range items {
+		ids[i] = it.Lease.JobID
+	}
+	in, args := queue.InList(ids)
+	rows, err := tx.QueryContext(ctx, "SELECT id, lease_token, attempt FROM rpt_jobs WHERE id IN "+in+
+		" AND status = 'running' ORDER BY id FOR UPDATE", args...)
+	if err != nil {
+		return nil, err
+	}
+	type held struct {
+		token   string
+		attempt int
+	}
+	live := map[int64]held{}
+	for rows.Next() {
+		var id int64
+		var token sql.NullString
+		var attempt int
+		if err := rows.Scan(&id, &token, &attempt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		live[id] = held{token.String, attempt}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var ok []int
+	for i, it := range items {
+		h, found := live[it.Lease.JobID]
+		if !found || h.token != it.Lease.Token || it.Lease.Token == "" {
+			errs[i] = fmt.Errorf("complete job %d: %w", it.Lease.JobID, queue.ErrLeaseLost)
+			continue
+		}
+		delete(live, it.Lease.JobID) // a duplicate item finds the lease taken
+		items[i].Lease.Attempt = h.attempt
+		ok = append(ok, i)
+	}
+	slices.SortFunc(ok, func(a, b int) int { return cmpInt64(items[a].Lease.JobID, items[b].Lease.JobID) })
+	return ok, nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// completeLocked writes the completions of items[ok], whose rows the transaction holds.
+func completeLocked(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem, ok []int) error {
+	var rowsCase, storeCase, chunksCase strings.Builder
+	var rowsArgs, storeArgs, chunksArgs, ids, chunkArgs []any
+	var chunkRows []string
+	for _, i := range ok {
+		it := items[i]
+		id := it.Lease.JobID
+		rowsCase.WriteString(" WHEN ? THEN ?")
+		rowsArgs = append(rowsArgs, id, it.Completion.Rows)
+		storeCase.WriteString(" WHEN ? THEN ?")
+		storeArgs = append(storeArgs, id, nullString(it.Completion.ResultStore))
+		chunksCase.WriteString(" WHEN ? THEN ?")
+		chunksArgs = append(chunksArgs, id, nullPositive(it.Completion.ResultChunks))
+		ids = append(ids, id)
+		if it.Completion.Chunk != nil {
+			chunkRows = append(chunkRows, "(?, ?, 0, ?)")
+			chunkArgs = append(chunkArgs, id, it.Lease.Attempt, it.Completion.Chunk)
+		}
+	}
+	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	args := append(append(append(rowsArgs, storeArgs...), chunksArgs...), ids...)
+	if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET status = 'succeeded', `rows` = CASE id"+rowsCase.String()+" END, "+
+		"result_attempt = attempt, result_store = CASE id"+storeCase.String()+" END, result_chunks = CASE id"+chunksCase.String()+" END, "+
+		"error = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6) WHERE id IN "+in, args...); err != nil {
+		return fmt.Errorf("mark jobs succeeded: %w", err)
+	}
+	if len(chunkRows) > 0 {
+		if _, err := tx.ExecContext(ctx, "REPLACE INTO rpt_results (job_id, attempt, seq, data) VALUES "+
+			strings.Join(chunkRows, ", "), chunkArgs...); err != nil {
+			return fmt.Errorf("result chunks: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE rpt_slots SET job_id = NULL, lease_token = NULL WHERE job_id IN "+in, ids...); err != nil {
+		return fmt.Errorf("free slots: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at) "+
+		"SELECT id, report, ?, status, attempt, COALESCE(lease_owner, ''), `rows`, NULL, UTC_TIMESTAMP(6) "+
+		"FROM rpt_jobs WHERE id IN "+in+" ORDER BY id", append([]any{queue.EventSucceeded}, ids...)...); err != nil {
+		return fmt.Errorf("succeeded events: %w", err)
+	}
+	return nil
 }
 
 // JobFail records an attempt's error. A retryable error below max_attempts queues the

@@ -231,52 +231,57 @@ func (s *Store) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	if p.Agent == "" {
-		return nil, errors.New("claim jobs: agent: empty")
-	}
-	if p.LeaseDuration <= 0 {
-		return nil, fmt.Errorf("claim jobs: lease duration: %s is not positive", p.LeaseDuration)
+	if err := p.Check(); err != nil {
+		return nil, err
 	}
 	var claimed []*queue.Job
 	err := s.write(ctx, "claim jobs", func(tx *wtx) error {
-		claimed = nil
-		now, err := dbNow(ctx, tx)
-		if err != nil {
-			return err
-		}
-		// saturated[scope] is the largest limit at which the scope had no free slot:
-		// a job with that limit or less can't run now either.
-		saturated := map[string]int{}
-		var after *claimCandidate
-		for len(claimed) < p.Limit {
-			page, err := claimCandidates(ctx, tx, now, p.Sources, after)
-			if err != nil {
-				return err
-			}
-			for i := range page {
-				c := &page[i]
-				if len(claimed) >= p.Limit {
-					break
-				}
-				if !queue.RouteSatisfied(c.route, p.Labels) {
-					continue
-				}
-				j, err := claimOne(ctx, tx, c, p, p.Token(len(claimed)), saturated)
-				if err != nil {
-					return err
-				}
-				if j != nil {
-					claimed = append(claimed, j)
-				}
-			}
-			if len(page) < claimPage {
-				break
-			}
-			after = &page[len(page)-1]
-		}
-		return nil
+		var err error
+		claimed, err = claimIn(ctx, tx, p)
+		return err
 	})
 	return claimed, err
+}
+
+// claimIn is the claim, in a write transaction of the caller's (JobClaim's own, or a
+// batch completion's).
+func claimIn(ctx context.Context, tx *wtx, p queue.JobClaimParams) ([]*queue.Job, error) {
+	var claimed []*queue.Job
+	now, err := dbNow(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	// saturated[scope] is the largest limit at which the scope had no free slot:
+	// a job with that limit or less can't run now either.
+	saturated := map[string]int{}
+	var after *claimCandidate
+	for len(claimed) < p.Limit {
+		page, err := claimCandidates(ctx, tx, now, p.Sources, after)
+		if err != nil {
+			return nil, err
+		}
+		for i := range page {
+			c := &page[i]
+			if len(claimed) >= p.Limit {
+				break
+			}
+			if !queue.RouteSatisfied(c.route, p.Labels) {
+				continue
+			}
+			j, err := claimOne(ctx, tx, c, p, p.Token(len(claimed)), saturated)
+			if err != nil {
+				return nil, err
+			}
+			if j != nil {
+				claimed = append(claimed, j)
+			}
+		}
+		if len(page) < claimPage {
+			break
+		}
+		after = &page[len(page)-1]
+	}
+	return claimed, nil
 }
 
 func claimCandidates(ctx context.Context, tx *wtx, now int64, sources []string, after *claimCandidate) ([]claimCandidate, error) {
@@ -406,19 +411,73 @@ func fencedUpdate(ctx context.Context, tx *wtx, l queue.Lease, set string, args 
 }
 
 // JobComplete marks the job succeeded; the lease's attempt becomes the result attempt,
-// recorded with where its result lives and how many chunks it has.
+// recorded with where its result lives and how many chunks it has (and chunk 0 itself
+// when the completion carries it).
 func (s *Store) JobComplete(ctx context.Context, l queue.Lease, c queue.Completion) error {
 	return s.write(ctx, fmt.Sprintf("complete job %d", l.JobID), func(tx *wtx) error {
-		if err := fencedUpdate(ctx, tx, l, `status = 'succeeded', "rows" = ?, result_attempt = attempt,
-			result_store = ?, result_chunks = ?, error = '', lease_expires = NULL, finished_at = `+nowUS,
-			c.Rows, nullString(c.ResultStore), nullPositive(c.ResultChunks)); err != nil {
-			return err
-		}
-		if err := freeSlots(ctx, tx, l.JobID); err != nil {
-			return err
-		}
-		return insertEvent(ctx, tx, l.JobID, queue.EventSucceeded, "", "")
+		return completeOne(ctx, tx, l, c)
 	})
+}
+
+func completeOne(ctx context.Context, tx *wtx, l queue.Lease, c queue.Completion) error {
+	var attempt int
+	err := tx.QueryRowContext(ctx, `UPDATE rpt_jobs SET status = 'succeeded', "rows" = ?, result_attempt = attempt,
+		result_store = ?, result_chunks = ?, error = '', lease_expires = NULL, finished_at = `+nowUS+`
+		WHERE `+fenced+` RETURNING attempt`,
+		c.Rows, nullString(c.ResultStore), nullPositive(c.ResultChunks), l.JobID, l.Token).Scan(&attempt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return queue.ErrLeaseLost
+	}
+	if err != nil {
+		return err
+	}
+	if c.Chunk != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO rpt_results (job_id, attempt, seq, data) VALUES (?, ?, 0, ?)`,
+			l.JobID, attempt, c.Chunk); err != nil {
+			return fmt.Errorf("result chunk 0: %w", err)
+		}
+	}
+	if err := freeSlots(ctx, tx, l.JobID); err != nil {
+		return err
+	}
+	return insertEvent(ctx, tx, l.JobID, queue.EventSucceeded, "", "")
+}
+
+// JobCompleteBatch completes many leases in one write transaction (one commit on the
+// file for all of them), each fenced by its own lease: an item whose lease no longer
+// holds gets ErrLeaseLost and the others complete. A claim, when given, runs in the
+// same transaction after them.
+func (s *Store) JobCompleteBatch(ctx context.Context, items []queue.CompleteItem, claim *queue.JobClaimParams) ([]error, []*queue.Job, error) {
+	if claim != nil {
+		if err := claim.Check(); err != nil {
+			return nil, nil, err
+		}
+	}
+	var errs []error
+	var claimed []*queue.Job
+	err := s.write(ctx, fmt.Sprintf("complete %d jobs", len(items)), func(tx *wtx) error {
+		errs, claimed = make([]error, len(items)), nil
+		for i, it := range items {
+			err := completeOne(ctx, tx, it.Lease, it.Completion)
+			if errors.Is(err, queue.ErrLeaseLost) {
+				errs[i] = fmt.Errorf("complete job %d: %w", it.Lease.JobID, err)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("complete job %d: %w", it.Lease.JobID, err)
+			}
+		}
+		if claim != nil && claim.Limit > 0 {
+			var err error
+			claimed, err = claimIn(ctx, tx, *claim)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return errs, claimed, nil
 }
 
 // JobFail records an attempt's error. A retryable error below max_attempts queues the
