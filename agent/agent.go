@@ -69,9 +69,9 @@ type Store interface {
 	DefinitionGet(ctx context.Context, sha256 string) (queue.PublishedDefinition, error)
 }
 
-// SourceOpener opens the named source for one job. The agent closes the Source when the
-// job ends, so an opener that shares a connection pool between jobs returns a wrapper
-// whose Close leaves the pool open.
+// SourceOpener opens the named source. The agent opens each source once, on its first
+// job, keeps it for the jobs after (one connection pool per source) and closes it when
+// Run returns.
 type SourceOpener func(ctx context.Context, name string) (source.Source, error)
 
 // Config tunes an Agent. Zero values take the defaults.
@@ -207,9 +207,11 @@ const (
 // Agent claims and runs jobs. Create it with New and start it with Run.
 type Agent struct {
 	store   Store
-	results results.Store // where results are written (rpt.yaml results:)
+	batch   queue.BatchCompleter // the store's batch completion, when it has one (complete.go)
+	results results.Store        // where results are written (rpt.yaml results:)
 	open    SourceOpener
-	cfg     Config // cfg.Labels includes the capability labels
+	sources *sources // the opened sources, kept across jobs (pools.go)
+	cfg     Config   // cfg.Labels includes the capability labels
 	runners map[queue.Kind]runner
 	log     *slog.Logger
 	host    string
@@ -219,11 +221,19 @@ type Agent struct {
 	queueOK atomic.Bool
 	backAt  atomic.Int64 // unix nanos when the queue last answered again after failing
 
-	// Claim backoff while the queue does not answer (Run's loop only).
+	// completions go to the completer goroutine (complete.go) while completerOn;
+	// completerDone is closed when it has stopped.
+	completions   chan *completeReq
+	completerOn   atomic.Bool
+	completerDone chan struct{}
+
+	// claimMu guards the claim state below: the Run loop and the completer claim.
+	claimMu sync.Mutex
+	// Claim backoff while the queue does not answer.
 	claimWait time.Duration
 	nextClaim time.Time
 	// inDoubt holds the lease tokens of claims whose answer was lost: they may have
-	// committed, leaving jobs leased to this agent that it never started (Run's loop only).
+	// committed, leaving jobs leased to this agent that it never started.
 	inDoubt []string
 
 	trust    *trust // the definitions this agent runs (trust.go)
@@ -261,14 +271,19 @@ func New(store Store, res results.Store, open SourceOpener, cfg Config, log *slo
 		store:   store,
 		results: res,
 		open:    open,
-		cfg:     cfg,
-		runners: rs,
-		log:     log.With(keyAgent, cfg.Name),
-		host:    host,
-		wake:    make(chan struct{}, 1),
-		jobs:    make(map[queue.Lease]*run),
-		trust:   newTrust(cfg.ReportDirs),
+		sources: newSources(open),
+
+		completions:   make(chan *completeReq, maxCompleteBatch),
+		completerDone: make(chan struct{}),
+		cfg:           cfg,
+		runners:       rs,
+		log:           log.With(keyAgent, cfg.Name),
+		host:          host,
+		wake:          make(chan struct{}, 1),
+		jobs:          make(map[queue.Lease]*run),
+		trust:         newTrust(cfg.ReportDirs),
 	}
+	a.batch, _ = store.(queue.BatchCompleter)
 	a.queueOK.Store(true)
 	a.metrics = newMetrics(a)
 	return a
@@ -356,6 +371,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopServing()
+	// Closed after every job has ended (the defers run after shutdown).
+	defer a.sources.closeAll()
+	if a.batch != nil {
+		stopCompleter := make(chan struct{})
+		a.completerOn.Store(true)
+		go a.completer(hard, stopCompleter)
+		defer func() {
+			close(stopCompleter)
+			<-a.completerDone
+		}()
+	}
 
 	// The pruner works on its own: a long prune must not hold up claims.
 	pruneCtx, stopPruning := context.WithCancel(ctx)
@@ -449,9 +475,11 @@ func (a *Agent) shutdown(hard context.Context, hardCancel context.CancelCauseFun
 			}
 		}
 	}
+	a.claimMu.Lock()
 	if len(a.inDoubt) > 0 {
 		a.releaseInDoubt(hard)
 	}
+	a.claimMu.Unlock()
 	a.agentHeartbeat(hard)
 	a.log.Info("agent stopped")
 	return nil
@@ -509,6 +537,8 @@ func (a *Agent) rescueHoldoff() time.Duration { return a.cfg.LeaseDuration + a.c
 
 // claim asks for as many jobs as there is free capacity and starts them.
 func (a *Agent) claim(ctx context.Context) {
+	a.claimMu.Lock()
+	defer a.claimMu.Unlock()
 	if time.Now().Before(a.nextClaim) {
 		return // backing off: the queue did not answer
 	}

@@ -31,9 +31,12 @@ type run struct {
 	lease  queue.Lease
 	ctx    context.Context // cancelled to stop the query; see the err* causes
 	cancel context.CancelCauseFunc
-	rows   atomic.Int64 // rows written so far, reported by heartbeats
-	chunks int          // the result's chunk count once written (the job goroutine's only)
-	fenced atomic.Bool  // set by the lease keeper: never complete, only release
+	rows   atomic.Int64  // rows written so far, reported by heartbeats
+	chunks int           // the result's chunk count once written (the job goroutine's only)
+	held   []byte        // chunk 0 of a small result, stored by the completion (results.Writer.HoldSmall)
+	fenced atomic.Bool   // set by the lease keeper: never complete, only release
+	ending atomic.Bool   // the outcome is being written: a lease lost now is that write's doing
+	gone   chan struct{} // closed once the job is no longer registered (Running)
 	log    *slog.Logger
 
 	mu       sync.Mutex
@@ -86,6 +89,7 @@ func (a *Agent) start(hard context.Context, job *queue.Job, claimed time.Time) {
 		ctx:      ctx,
 		cancel:   cancel,
 		lastGood: claimed,
+		gone:     make(chan struct{}),
 		log:      a.log.With(keyJob, job.ID, keyReport, job.Report, keyAttempt, job.Attempt),
 	}
 	a.mu.Lock()
@@ -104,6 +108,7 @@ func (a *Agent) start(hard context.Context, job *queue.Job, claimed time.Time) {
 			a.mu.Lock()
 			delete(a.jobs, r.lease)
 			a.mu.Unlock()
+			close(r.gone)
 			a.Wake() // capacity is free again
 		}()
 		a.runJob(hard, r)
@@ -218,6 +223,11 @@ func (a *Agent) keepLease(hard context.Context, r *run, stop <-chan struct{}) {
 			}()
 		case b := <-results:
 			inFlight = false
+			if errors.Is(b.err, queue.ErrLeaseLost) && r.ending.Load() {
+				// The outcome (a batched completion) committed while this heartbeat was
+				// on its way: not a stale write, and the job is done.
+				return
+			}
 			a.queueCall("heartbeat", b.err)
 			switch {
 			case b.err == nil:
@@ -337,6 +347,7 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 	}
 	discarded := false
 	backoff := a.cfg.HeartbeatInterval
+	r.ending.Store(true)
 	for {
 		if r.fenced.Load() && out != outRelease {
 			r.log.Warn("self-fenced: releasing instead of recording "+out.String(), keyError, errString(err))
@@ -359,7 +370,8 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 			if r.chunks > 0 { // a kind that keeps no result records no store
 				c.ResultStore, c.ResultChunks = a.results.Name(), r.chunks
 			}
-			werr = a.store.JobComplete(ctx, r.lease, c)
+			c.Chunk = r.held
+			werr = a.complete(ctx, r, c)
 			if errors.Is(werr, queue.ErrFull) {
 				// The queue database cannot take even the completion: the result, which
 				// may be what fills it, goes, and the attempt fails, to run again once

@@ -38,11 +38,10 @@ func (reportRunner) run(a *Agent, r *run) error {
 	if err != nil {
 		return fmt.Errorf("bind params: %w", err)
 	}
-	src, err := a.open(ctx, job.Source)
+	src, err := a.sources.get(ctx, job.Source)
 	if err != nil {
 		return fmt.Errorf("open source %q: %w", job.Source, err)
 	}
-	defer src.Close()
 
 	typed, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
 	if err != nil {
@@ -51,9 +50,14 @@ func (reportRunner) run(a *Agent, r *run) error {
 	defer typed.Close()
 
 	w := results.NewWriter(fencedChunks{a}, r.lease, typed.Columns())
+	if def.Store == nil && a.completesWithChunk() {
+		// A small result goes with the completion, in its transaction (the history
+		// copy below reads the result from the store, so not with store:).
+		w.HoldSmall(heldChunkMax)
+	}
 	// Whatever ends the result set, the chunks put so far are what a discard frees and
 	// what the completion records.
-	defer func() { r.chunks = w.Chunks() }()
+	defer func() { r.chunks, r.held = w.Chunks(), w.Held() }()
 	for typed.Next() {
 		// Also stops a source that ignores cancellation.
 		if err := ctx.Err(); err != nil {
@@ -90,11 +94,10 @@ func (reportRunner) run(a *Agent, r *run) error {
 // zombie attempt cannot write, and readers see the whole run or none of it.
 func (a *Agent) writeHistory(ctx context.Context, r *run, def *reportdefs.Definition, values map[string]any, chunks int) error {
 	name := a.cfg.HistorySource
-	src, err := a.open(ctx, name)
+	src, err := a.sources.get(ctx, name)
 	if err != nil {
 		return fmt.Errorf("history: open source %q: %w", name, err)
 	}
-	defer src.Close()
 	withDB, ok := src.(interface{ DB() *sql.DB })
 	if !ok || (src.Driver() != source.DialectMySQL && src.Driver() != source.DialectSQLite) {
 		return fmt.Errorf("history: source %q (%s) cannot hold history tables; it must be mysql or sqlite: %w", name, src.Driver(), reportdefs.ErrInvalid)

@@ -301,6 +301,13 @@ func (f *flakyStore) JobComplete(ctx context.Context, l queue.Lease, c queue.Com
 	return f.Store.JobComplete(ctx, l, c)
 }
 
+func (f *flakyStore) JobCompleteBatch(ctx context.Context, items []queue.CompleteItem, claim *queue.JobClaimParams) ([]error, []*queue.Job, error) {
+	if err := f.check(); err != nil {
+		return nil, nil, err
+	}
+	return f.Store.JobCompleteBatch(ctx, items, claim)
+}
+
 func (f *flakyStore) JobFail(ctx context.Context, l queue.Lease, p queue.JobFailParams) (queue.Status, error) {
 	if err := f.check(); err != nil {
 		return "", err

@@ -494,3 +494,56 @@ func FuzzRows(f *testing.F) {
 		}
 	})
 }
+
+// TestHoldSmall: a result that fits in one small chunk is kept by Close, not put, and
+// reads back as written once the caller stores it; a bigger one is put as usual; and
+// writers that share the pooled compressors in parallel keep their results apart.
+func TestHoldSmall(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	lease := queue.Lease{JobID: 7, Token: "tok", Attempt: 1}
+	w := writeAll(t, store, lease, allCols, allRows, func(w *Writer) { w.HoldSmall(64 << 10) })
+	if w.Held() == nil || w.Chunks() != 1 {
+		t.Fatalf("Held %d bytes, Chunks %d; want a held chunk and 1", len(w.Held()), w.Chunks())
+	}
+	if n := store.chunkCount(7, 1); n != 0 {
+		t.Fatalf("a held result put %d chunks", n)
+	}
+	if err := store.ChunkPut(context.Background(), lease, 0, w.Held()); err != nil {
+		t.Fatal(err)
+	}
+	_, got := readAll(t, store, 7, 1)
+	sameRows(t, got, allRows)
+
+	// Too big for the limit: put, not held.
+	big := writeAll(t, store, queue.Lease{JobID: 8, Token: "tok", Attempt: 1}, allCols, allRows, func(w *Writer) { w.HoldSmall(10) })
+	if big.Held() != nil || store.chunkCount(8, 1) != 1 {
+		t.Errorf("over the limit: held %d bytes, %d chunks put", len(big.Held()), store.chunkCount(8, 1))
+	}
+	// More than one chunk: every chunk is put.
+	multi := writeAll(t, store, queue.Lease{JobID: 9, Token: "tok", Attempt: 1}, allCols, allRows, func(w *Writer) {
+		w.HoldSmall(64 << 10)
+		w.maxChunkRows = 2
+	})
+	if multi.Held() != nil || store.chunkCount(9, 1) != 3 {
+		t.Errorf("three chunks: held %d bytes, %d chunks put", len(multi.Held()), store.chunkCount(9, 1))
+	}
+
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			rows := make([][]any, 0, 200)
+			for r := range 200 {
+				rows = append(rows, []any{int64(i*1000 + r), nil, nil, fmt.Sprint("row ", i, r), nil, nil, nil, nil})
+			}
+			writeAll(t, store, queue.Lease{JobID: int64(100 + i), Token: "tok", Attempt: 1}, allCols, rows, func(w *Writer) { w.maxChunkRows = 7 })
+		})
+	}
+	wg.Wait()
+	for i := range 8 {
+		_, got := readAll(t, store, int64(100+i), 1)
+		if len(got) != 200 || got[199][0] != int64(i*1000+199) || got[0][3] != fmt.Sprint("row ", i, 0) {
+			t.Errorf("writer %d: %d rows, last %v", i, len(got), got[len(got)-1])
+		}
+	}
+}

@@ -319,3 +319,70 @@ func killQueries(t *testing.T, db *sql.DB, marker string) {
 		}
 	}
 }
+
+// An agent keeps one Source (one pool) per source across jobs, so two jobs' queries
+// run on connections of the same pool: cancelling one job's query kills that query on
+// the server and leaves the other job's running.
+func TestMariaDBCancelOneOfSharedPool(t *testing.T) {
+	t.Parallel()
+	src, db := openMariaDB(t)
+	stamp := time.Now().UnixNano()
+	markerA, markerB := fmt.Sprintf("rpt-shared-a-%d", stamp), fmt.Sprintf("rpt-shared-b-%d", stamp)
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	ctxB, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+	run := func(ctx context.Context, marker string, done chan<- error) {
+		rows, err := src.Query(ctx, "SELECT /* "+marker+" */ :n AS n, SLEEP(60) AS s", map[string]any{"n": int64(1)})
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+			_ = rows.Close()
+		}
+		done <- err
+	}
+	doneA, doneB := make(chan error, 1), make(chan error, 1)
+	go run(ctxA, markerA, doneA)
+	go run(ctxB, markerB, doneB)
+	count := func(marker string) int {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST
+			WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); count(markerA) != 1 || count(markerB) != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			killQueries(t, db, markerA)
+			killQueries(t, db, markerB)
+			t.Fatal("the two statements did not both start")
+		}
+	}
+	cancelA()
+	select {
+	case err := <-doneA:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled query: %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the cancelled query did not return")
+	}
+	if n := runningQueries(t, db, markerA); n != 0 {
+		t.Errorf("%d statements of the cancelled query still on the server", n)
+	}
+	if n := count(markerB); n != 1 {
+		t.Errorf("the other query of the pool: %d statements running, want 1 (the kill hit the wrong connection)", n)
+	}
+	select {
+	case err := <-doneB:
+		t.Errorf("the other query ended: %v", err)
+	default:
+	}
+	cancelB()
+	<-doneB
+	if n := runningQueries(t, db, markerB); n != 0 {
+		t.Errorf("%d statements of the second query left", n)
+	}
+}
