@@ -131,6 +131,18 @@ type Completion struct {
 	Chunk []byte
 }
 
+// BatchEnqueuer is a Store that enqueues many jobs in one transaction (a fan-out,
+// `rpt submit --from`): a few statements and one durable commit for all of them. Both
+// stores implement it.
+type BatchEnqueuer interface {
+	// JobEnqueueBatch enqueues the jobs in one transaction, all or nothing: results[i]
+	// is what JobEnqueue would have returned for ps[i] had the jobs been enqueued one
+	// after the other, so a submit token, once key or active dedupe key that an earlier
+	// job of the same batch holds returns that job (Existing). An invalid job is an
+	// error naming its index (from 0), and nothing is enqueued.
+	JobEnqueueBatch(ctx context.Context, ps []JobEnqueueParams) ([]JobEnqueueResult, error)
+}
+
 // CompleteItem is one completion of a JobCompleteBatch.
 type CompleteItem struct {
 	Lease      Lease

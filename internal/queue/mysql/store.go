@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,6 +79,9 @@ type Store struct {
 	connector driver.Connector
 	opts      queue.Options
 	name      string // database name, for the migration lock
+
+	autoincMu sync.Mutex
+	autoinc   *bool // innodb_autoinc_lock_mode gives a multi-row INSERT consecutive ids; nil: not asked yet
 }
 
 var _ queue.Store = (*Store)(nil)

@@ -1,9 +1,14 @@
 package queuetest
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"rpt/internal/queue"
 )
@@ -17,6 +22,9 @@ var batchTests = []struct {
 	{"CompleteBatchClaimsInSameTransaction", testCompleteBatchClaims},
 	{"CompleteBatchFreesSlots", testCompleteBatchFreesSlots},
 	{"CompletionCarriesChunk", testCompletionChunk},
+	{"EnqueueBatch", testEnqueueBatch},
+	{"EnqueueBatchKeysExact", testEnqueueBatchKeys},
+	{"EnqueueBatchAllOrNothing", testEnqueueBatchAllOrNothing},
 }
 
 func batcher(t *testing.T, s queue.Store) queue.BatchCompleter {
@@ -199,5 +207,170 @@ func testCompletionChunk(t *testing.T, s queue.Store) {
 		if j := wantStatus(t, s, got[i].ID, queue.StatusSucceeded); j.ResultChunks != 1 {
 			t.Errorf("job %d result chunks %d", j.ID, j.ResultChunks)
 		}
+	}
+}
+
+func enqueuer(t *testing.T, s queue.Store) queue.BatchEnqueuer {
+	t.Helper()
+	be, ok := s.(queue.BatchEnqueuer)
+	if !ok {
+		t.Fatalf("%T does not implement queue.BatchEnqueuer", s)
+	}
+	return be
+}
+
+// testEnqueueBatch: the jobs of a batch are returned as JobGet reads them (no field
+// differs, though the store does not read them back), each with one queued event, in
+// claim order when priorities are equal.
+func testEnqueueBatch(t *testing.T, s queue.Store) {
+	be := enqueuer(t, s)
+	at := time.Now().Add(-time.Minute).Truncate(time.Second).Add(123456789 * time.Nanosecond)
+	var ps []queue.JobEnqueueParams
+	for i := range 5 {
+		p := job("batch")
+		p.Params = json.RawMessage(fmt.Sprintf(`{"pcn": %d}`, 100+i))
+		ps = append(ps, p)
+	}
+	ps[1].Route = map[string]string{"plant": "albion"}
+	ps[2].Scopes = []queue.Scope{{Name: "report:batch", Limit: 2}}
+	ps[3].RunAfter = &at
+	ps[3].Timeout = 1500*time.Millisecond + 7*time.Microsecond
+	ps[4].Priority = 7
+	ps[4].RetryOf = 42
+	ps[4].SubmittedBy = "api:robot"
+	res, err := be.JobEnqueueBatch(t.Context(), ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(ps) {
+		t.Fatalf("%d results for %d jobs", len(res), len(ps))
+	}
+	seen := map[int64]bool{}
+	for i, r := range res {
+		if r.Existing || r.Job == nil || r.Job.ID == 0 || seen[r.Job.ID] {
+			t.Fatalf("job %d: %+v", i, r)
+		}
+		seen[r.Job.ID] = true
+		got := get(t, s, r.Job.ID)
+		if !reflect.DeepEqual(r.Job, got) {
+			t.Errorf("job %d as returned:\n%+v\nas read back:\n%+v", i, *r.Job, *got)
+		}
+		if ev := eventNames(events(t, s, r.Job.ID)); !slices.Equal(ev, []string{queue.EventQueued}) {
+			t.Errorf("job %d events %v", i, ev)
+		}
+	}
+	if u := slotUsage(t, s); u["report:batch"] != 0 {
+		t.Errorf("slot usage %v before any claim", u)
+	}
+	// Claim order: priority 7 first, then the due ones by id (ps[3] runs after a time
+	// in the past, so it is due and first of the rest by run_after).
+	p := claimParams(10)
+	p.Labels = map[string]string{"plant": "albion"}
+	got := ids(claim(t, s, p))
+	want := []int64{res[4].Job.ID, res[3].Job.ID, res[0].Job.ID, res[1].Job.ID, res[2].Job.ID}
+	if !slices.Equal(got, want) {
+		t.Errorf("claimed %v, want %v", got, want)
+	}
+}
+
+// testEnqueueBatchKeys: dedupe, once and submit keys are exact inside a batch and
+// across batches: a key an earlier job of the same batch took returns that job, a
+// key a job of an earlier batch (or a single enqueue) holds returns that one, and an
+// inactive dedupe key is free again.
+func testEnqueueBatchKeys(t *testing.T, s queue.Store) {
+	be := enqueuer(t, s)
+	with := func(dedupe, once, token string) queue.JobEnqueueParams {
+		p := job("keys")
+		p.DedupeKey, p.OnceKey, p.SubmitToken = dedupe, once, token
+		return p
+	}
+	old := enqueue(t, s, with("", "once-old", ""))
+	done := enqueue(t, s, with("d-done", "", ""))
+	c := claimOne(t, s)
+	if c.ID != old.ID {
+		t.Fatalf("claimed %d, want %d", c.ID, old.ID)
+	}
+	complete(t, s, c) // once keys hold whatever became of the job
+	c = claimOne(t, s)
+	complete(t, s, c) // done's dedupe key is inactive now
+	first := []queue.JobEnqueueParams{
+		with("d1", "", ""),       // 0 new
+		with("d1", "", ""),       // 1 = 0 (dedupe, same batch)
+		with("", "o1", ""),       // 2 new
+		with("", "o1", ""),       // 3 = 2 (once, same batch)
+		with("", "", "t1"),       // 4 new
+		with("", "", "t1"),       // 5 = 4 (token, same batch)
+		with("", "once-old", ""), // 6 = old (once, earlier single enqueue, finished)
+		with("d-done", "", ""),   // 7 new (its dedupe key is no longer active)
+		with("d2", "o1", ""),     // 8 = 2 (the once key wins over a new dedupe key)
+		with("", "", ""),         // 9 new
+	}
+	r1, err := be.JobEnqueueBatch(t.Context(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := map[int]int{1: 0, 3: 2, 5: 4, 8: 2}
+	for i, r := range r1 {
+		switch {
+		case i == 6:
+			if !r.Existing || r.Job.ID != old.ID {
+				t.Errorf("job 6: existing %v id %d, want the earlier job %d", r.Existing, r.Job.ID, old.ID)
+			}
+		case same[i] != 0 || i == 1:
+			if !r.Existing || r.Job.ID != r1[same[i]].Job.ID {
+				t.Errorf("job %d: existing %v id %d, want job %d of the batch (%d)", i, r.Existing, r.Job.ID, same[i], r1[same[i]].Job.ID)
+			}
+		default:
+			if r.Existing {
+				t.Errorf("job %d: existing job %d, want a new one", i, r.Job.ID)
+			}
+		}
+	}
+	if r1[7].Job.ID == done.ID {
+		t.Errorf("an inactive dedupe key returned the finished job")
+	}
+	// Across batches: every key of the first batch holds.
+	second := []queue.JobEnqueueParams{with("d1", "", ""), with("", "o1", ""), with("", "", "t1"), with("d3", "", ""), with("d3", "", "")}
+	r2, err := be.JobEnqueueBatch(t.Context(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int64{r1[0].Job.ID, r1[2].Job.ID, r1[4].Job.ID} {
+		if !r2[i].Existing || r2[i].Job.ID != want {
+			t.Errorf("second batch job %d: existing %v id %d, want %d", i, r2[i].Existing, r2[i].Job.ID, want)
+		}
+	}
+	if r2[3].Existing || !r2[4].Existing || r2[4].Job.ID != r2[3].Job.ID {
+		t.Errorf("second batch d3: %+v %+v", r2[3], r2[4])
+	}
+	// The queue holds exactly the new jobs: 6 + 1 queued.
+	queued, err := s.JobList(t.Context(), queue.JobListParams{Status: queue.StatusQueued})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queued) != 6 {
+		t.Errorf("%d queued jobs, want 6: %v", len(queued), ids(queued))
+	}
+}
+
+// testEnqueueBatchAllOrNothing: one invalid job refuses the batch, naming it, and
+// nothing of the batch is enqueued.
+func testEnqueueBatchAllOrNothing(t *testing.T, s queue.Store) {
+	be := enqueuer(t, s)
+	bad := job("bad")
+	bad.Priority = queue.MaxPriority + 1
+	_, err := be.JobEnqueueBatch(t.Context(), []queue.JobEnqueueParams{job("ok"), job("ok"), bad})
+	if !errors.Is(err, queue.ErrInvalid) || !strings.Contains(err.Error(), "job 2") || !strings.Contains(err.Error(), "priority") {
+		t.Errorf("error %v, want ErrInvalid naming job 2 and its priority", err)
+	}
+	all, err := s.JobList(t.Context(), queue.JobListParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 0 {
+		t.Errorf("a refused batch enqueued %d jobs", len(all))
+	}
+	if last, err := s.EventLastSeq(t.Context()); err != nil || last != 0 {
+		t.Errorf("a refused batch wrote events (last seq %d, %v)", last, err)
 	}
 }

@@ -160,61 +160,91 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 	if err := p.Normalize(); err != nil {
 		return queue.JobEnqueueResult{}, fmt.Errorf("enqueue job: %w", err)
 	}
+	var res queue.JobEnqueueResult
+	err := s.write(ctx, "enqueue job", func(tx *wtx) error {
+		var err error
+		res, err = enqueueIn(ctx, tx, &p)
+		return err
+	})
+	return res, err
+}
+
+// JobEnqueueBatch enqueues the jobs in one write transaction (one commit on the file),
+// each as JobEnqueue would after the ones before it: a key an earlier job of the batch
+// took returns that job.
+func (s *Store) JobEnqueueBatch(ctx context.Context, ps []queue.JobEnqueueParams) ([]queue.JobEnqueueResult, error) {
+	ps = append([]queue.JobEnqueueParams(nil), ps...)
+	for i := range ps {
+		if err := ps[i].Normalize(); err != nil {
+			return nil, fmt.Errorf("enqueue jobs: job %d: %w", i, err)
+		}
+	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	var out []queue.JobEnqueueResult
+	err := s.write(ctx, "enqueue jobs", func(tx *wtx) error {
+		out = make([]queue.JobEnqueueResult, len(ps))
+		for i := range ps {
+			res, err := enqueueIn(ctx, tx, &ps[i])
+			if err != nil {
+				return fmt.Errorf("job %d: %w", i, err)
+			}
+			out[i] = res
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// enqueueIn is one enqueue in the caller's write transaction.
+func enqueueIn(ctx context.Context, tx *wtx, p *queue.JobEnqueueParams) (queue.JobEnqueueResult, error) {
 	var runAfter sql.NullInt64
 	if p.RunAfter != nil {
 		runAfter = sql.NullInt64{Int64: p.RunAfter.UTC().UnixMicro(), Valid: true}
 	}
-	var res queue.JobEnqueueResult
-	err := s.write(ctx, "enqueue job", func(tx *wtx) error {
-		res = queue.JobEnqueueResult{}
-		for _, k := range p.ExistingKeys() {
-			j, err := jobBy(ctx, tx, k.Column, k.Value)
-			if err != nil {
-				return err
-			}
-			if j != nil {
-				res = queue.JobEnqueueResult{Job: j, Existing: true}
-				return nil
-			}
-		}
-		var id int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO rpt_jobs (kind, report, definition, definition_sha256,
-			params, source, route, scopes, neg_priority, status, max_attempts, run_after, dedupe_key, once_key,
-			submit_token, retry_of, submitted_by, origin, timeout_ms, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, COALESCE(?, `+nowUS+`), ?, ?, ?, ?, ?, ?, ?, `+nowUS+`)
-			RETURNING id`,
-			string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source,
-			p.RouteJSON(), p.ScopesJSON(), -int64(p.Priority), p.MaxAttempts, runAfter,
-			nullString(p.DedupeKey), nullString(p.OnceKey), nullString(p.SubmitToken),
-			sql.NullInt64{Int64: p.RetryOf, Valid: p.RetryOf != 0}, p.SubmittedBy, p.Origin,
-			p.Timeout.Milliseconds()).Scan(&id)
+	for _, k := range p.ExistingKeys() {
+		j, err := jobBy(ctx, tx, k.Column, k.Value)
 		if err != nil {
-			return fmt.Errorf("insert: %w", err)
+			return queue.JobEnqueueResult{}, err
 		}
-		for _, sc := range p.Scopes {
-			if sc.Limit <= 0 {
-				continue
-			}
-			// Slot rows appear lazily; raising a limit adds rows, never removes them
-			// (the claim ignores rows above the job's limit).
-			_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO rpt_slots (scope, n)
-				WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ?)
-				SELECT ?, n FROM c`, sc.Limit, sc.Name)
-			if err != nil {
-				return fmt.Errorf("slots of %s: %w", sc.Name, err)
-			}
+		if j != nil {
+			return queue.JobEnqueueResult{Job: j, Existing: true}, nil
 		}
-		if err := insertEventBy(ctx, tx, id, queue.EventQueued, "", "", p.SubmittedBy); err != nil {
-			return err
+	}
+	j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO rpt_jobs (kind, report, definition, definition_sha256,
+		params, source, route, scopes, neg_priority, status, max_attempts, run_after, dedupe_key, once_key,
+		submit_token, retry_of, submitted_by, origin, timeout_ms, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, COALESCE(?, `+nowUS+`), ?, ?, ?, ?, ?, ?, ?, `+nowUS+`)
+		RETURNING `+jobColumns,
+		string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source,
+		p.RouteJSON(), p.ScopesJSON(), -int64(p.Priority), p.MaxAttempts, runAfter,
+		nullString(p.DedupeKey), nullString(p.OnceKey), nullString(p.SubmitToken),
+		sql.NullInt64{Int64: p.RetryOf, Valid: p.RetryOf != 0}, p.SubmittedBy, p.Origin,
+		p.Timeout.Milliseconds()))
+	if err != nil {
+		return queue.JobEnqueueResult{}, fmt.Errorf("insert: %w", err)
+	}
+	for _, sc := range p.Scopes {
+		if sc.Limit <= 0 {
+			continue
 		}
-		j, err := getJob(ctx, tx, id)
+		// Slot rows appear lazily; raising a limit adds rows, never removes them
+		// (the claim ignores rows above the job's limit).
+		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO rpt_slots (scope, n)
+			WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ?)
+			SELECT ?, n FROM c`, sc.Limit, sc.Name)
 		if err != nil {
-			return err
+			return queue.JobEnqueueResult{}, fmt.Errorf("slots of %s: %w", sc.Name, err)
 		}
-		res = queue.JobEnqueueResult{Job: j}
-		return nil
-	})
-	return res, err
+	}
+	if err := insertEventBy(ctx, tx, j.ID, queue.EventQueued, "", "", p.SubmittedBy); err != nil {
+		return queue.JobEnqueueResult{}, err
+	}
+	return queue.JobEnqueueResult{Job: j}, nil
 }
 
 // claimCandidate is a queued job the claim considers.
