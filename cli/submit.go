@@ -2,13 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"rpt/internal/errclass"
+	"rpt/internal/inputfile"
 	"rpt/internal/jobs"
 	"rpt/internal/notify"
 	"rpt/internal/queue"
@@ -60,6 +64,8 @@ func submitCommand(d *Deps) *ucli.Command {
 			&ucli.StringSliceFlag{Name: "deliver", Usage: "once the report succeeds, deliver its result to `TARGET`: mailto:ADDR[,ADDR][?format=csv] (an .xlsx attachment by default) or an https:// webhook (signed JSON); repeat for more; only what rpt.yaml's deliver: allows"},
 			&ucli.BoolFlag{Name: "wait", Usage: "wait for the job to finish; the exit code is its outcome"},
 			&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4); the job goes on", DefaultText: "none, wait until it ends"},
+			&ucli.StringFlag{Name: "from", Usage: "queue one job per parameter set read from `FILE` (- for stdin): JSON lines or CSV with a header row; all or nothing"},
+			&ucli.StringFlag{Name: "from-format", Usage: "`FORMAT` of --from: jsonl or csv (default: by the file name, else by the first character)"},
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() != 1 {
@@ -76,6 +82,16 @@ func submitCommand(d *Deps) *ucli.Command {
 			}
 			if err := jobs.CheckPriority(c.Int("priority")); err != nil {
 				return usagef("--%s", err)
+			}
+			if c.IsSet("from-format") && !c.IsSet("from") {
+				return usagef("--from-format needs --from")
+			}
+			if c.IsSet("from") {
+				for _, f := range []string{"wait", "dedupe", "submit-token"} {
+					if c.IsSet(f) {
+						return usagef("--from: --%s applies to one job; it cannot be combined with --from", f)
+					}
+				}
 			}
 			e, err := loadEnv(c, d)
 			if err != nil {
@@ -105,6 +121,12 @@ func submitCommand(d *Deps) *ucli.Command {
 				}
 				req.Occurrence = t
 			}
+			var sets []jobs.ParamSet
+			if from := c.String("from"); from != "" {
+				if sets, err = readParamSets(c.App.Reader, from, c.String("from-format")); err != nil {
+					return err
+				}
+			}
 			ctx := c.Context
 			store, err := e.openQueueFor(ctx, queueWrite)
 			if err != nil {
@@ -116,6 +138,9 @@ func submitCommand(d *Deps) *ucli.Command {
 			svc := e.jobs(store)
 			svc.Now = func() time.Time { return now }
 			svc.Publisher = pub
+			if sets != nil {
+				return submitMany(ctx, d, svc, req, sets)
+			}
 			res, err := svc.Submit(ctx, req)
 			if err != nil {
 				return err
@@ -287,3 +312,82 @@ func (l *lazyNotifier) PublishCancel(id int64) {
 }
 
 func (l *lazyNotifier) close() { closeNotifier(l.c) }
+
+// maxFromBytes bounds what --from reads.
+const maxFromBytes = 64 << 20
+
+// readParamSets reads --from: a file (through inputfile, bounded) or stdin.
+func readParamSets(stdin io.Reader, from, format string) ([]jobs.ParamSet, error) {
+	var data []byte
+	name := from
+	if from == "-" {
+		name = "stdin"
+		b, err := io.ReadAll(io.LimitReader(stdin, maxFromBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("--from -: read stdin: %w", err)
+		}
+		if len(b) > maxFromBytes {
+			return nil, usagef("--from -: more than %s on stdin", inputfile.Size(maxFromBytes))
+		}
+		data = b
+	} else {
+		b, err := inputfile.Read(from, maxFromBytes, "parameter file")
+		if err != nil {
+			return nil, errclass.Wrap(errclass.Invalid, fmt.Errorf("--from: %w", err))
+		}
+		data = b
+		if format == "" {
+			switch strings.ToLower(filepath.Ext(from)) {
+			case ".csv":
+				format = jobs.FormatCSV
+			case ".jsonl", ".ndjson", ".json":
+				format = jobs.FormatJSONLines
+			}
+		}
+	}
+	sets, err := jobs.ParseParamSets(data, format)
+	if err != nil {
+		return nil, fmt.Errorf("--from %s: %w", name, err)
+	}
+	return sets, nil
+}
+
+// submitMany queues one job per parameter set, all or nothing, and prints their ids in
+// the order of the input.
+func submitMany(ctx context.Context, d *Deps, svc *jobs.Service, base jobs.SubmitRequest, sets []jobs.ParamSet) error {
+	reqs := make([]jobs.SubmitRequest, len(sets))
+	for i, set := range sets {
+		r := base
+		r.Params = make(map[string]string, len(base.Params)+len(set.Params))
+		for k, v := range base.Params {
+			r.Params[k] = v
+		}
+		for k, v := range set.Params {
+			if _, dup := base.Params[k]; dup {
+				return usagef("--from line %d: field %q: also given with -p", set.Line, k)
+			}
+			r.Params[k] = v
+		}
+		reqs[i] = r
+	}
+	res, err := svc.SubmitMany(ctx, reqs)
+	var ie *jobs.ItemError
+	if errors.As(err, &ie) {
+		// The same class as the single submit's error; the line tells which set.
+		return errclass.Wrap(jobs.Class(ie.Err), fmt.Errorf("--from line %d: %w; nothing was queued", sets[ie.Index].Line, ie.Err))
+	}
+	if err != nil {
+		return err
+	}
+	existing := 0
+	for _, r := range res {
+		if !r.Queued {
+			existing++
+		}
+		fmt.Fprintln(d.Stdout, r.Job.ID)
+	}
+	if existing > 0 {
+		fmt.Fprintf(d.Stderr, "%d of %d jobs already existed; not queued again\n", existing, len(res))
+	}
+	return nil
+}
