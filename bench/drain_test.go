@@ -115,28 +115,19 @@ func touchSQLite(path string) error {
 	return err
 }
 
-// enqueueN queues n copies of p with a few goroutines.
+// enqueueN queues n copies of p, a thousand per transaction (JobEnqueueBatch).
 func enqueueN(ctx context.Context, s queue.Store, p queue.JobEnqueueParams, n int) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	per := (n + 7) / 8
-	for g := 0; g < 8; g++ {
-		k := min(per, n-g*per)
-		if k <= 0 {
-			break
+	be := s.(queue.BatchEnqueuer)
+	for left := n; left > 0; left -= 1000 {
+		ps := make([]queue.JobEnqueueParams, min(left, 1000))
+		for i := range ps {
+			ps[i] = p
 		}
-		wg.Go(func() {
-			for range k {
-				if _, err := s.JobEnqueue(ctx, p); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
+		if _, err := be.JobEnqueueBatch(ctx, ps); err != nil {
+			return err
+		}
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return nil
 }
 
 // waitSucceeded polls until n jobs have succeeded; a failed job is an error.
