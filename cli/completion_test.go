@@ -46,6 +46,7 @@ func TestComplete(t *testing.T) {
 		{[]string{"reports", "show", "-o", ""}, "table\njson\nyaml\n"},
 		{[]string{"jobs", "list", "--status", "f"}, "failed\n"},
 		{[]string{"tokens", "create", "ci", "--role", ""}, "viewer\nsubmitter\nadmin\n"},
+		{[]string{"demo", "load", "--shape", ""}, "plex\nwarehouse\nboth\n"},
 	}
 	for _, tt := range tests {
 		code, out, errs := runCLI(t, context.Background(), append([]string{"__complete"}, tt.words...))

@@ -27,7 +27,7 @@ func demoCommand(d *Deps) *ucli.Command {
 					&ucli.StringFlag{Name: "plants", Usage: "comma-separated `PCNS` of the plants with production data (default the seven plants)"},
 					&ucli.IntFlag{Name: "log-days", Value: 60, Usage: "`N` days of work-center logs and shift reports ending yesterday (0: none)"},
 					&ucli.StringFlag{Name: "into", Usage: "target `DSN` (sqlite:PATH or mysql://...; default the embedded demo database)"},
-					&ucli.StringFlag{Name: "shape", Value: "both", Usage: "`SHAPE` of the accounting data: plex (Plex's views only: a database standing in for Plex, for rpt etl), warehouse (the warehouse tables only) or both"},
+					&ucli.StringFlag{Name: "shape", Value: "both", Usage: "accounting data of `SHAPE`: plex|warehouse|both (plex: Plex's views only, a database standing in for Plex, for rpt etl; warehouse: the warehouse tables only)"},
 					&ucli.BoolFlag{Name: "force", Usage: "load --into a database that has the demo's table names but was not made by a demo load (its rows for the PCNs loaded are deleted)"},
 				},
 				Action: func(c *ucli.Context) error {

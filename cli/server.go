@@ -99,6 +99,9 @@ func startEmbeddedBroker(ctx context.Context, e *env, store queue.Settings, addr
 		return nil, fmt.Errorf("embedded mqtt broker: %w", err)
 	}
 	creds.Logger = log
+	// The broker outlives the signal that stops the agent: while the agent drains, its
+	// events still go out and watchers stay connected; stop closes it after.
+	ctx = context.WithoutCancel(ctx)
 	b, err := notify.StartBroker(ctx, addr, creds)
 	if errors.Is(err, syscall.EADDRINUSE) && isDefault {
 		host, _, _ := net.SplitHostPort(addr)
