@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -39,7 +40,7 @@ func apiCommand(d *Deps) *ucli.Command {
 				return err
 			}
 			defer store.Close()
-			ln, err := listenAPI(c.String("listen"))
+			ln, err := listenAPI(e, c.String("listen"))
 			if err != nil {
 				return err
 			}
@@ -49,13 +50,34 @@ func apiCommand(d *Deps) *ucli.Command {
 	}
 }
 
-// listenAPI listens on addr; a bad or taken address is the caller's to fix (exit 2).
-func listenAPI(addr string) (net.Listener, error) {
+// listenAPI listens on addr, with TLS when rpt.yaml's api: names a certificate and
+// key; a bad or taken address, or a certificate that does not load, is the caller's
+// to fix (exit 2).
+func listenAPI(e *env, addr string) (net.Listener, error) {
+	var tc *tls.Config
+	if a := e.cfg.API; a.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(a.TLSCert, a.TLSKey)
+		if err != nil {
+			return nil, usagef("%s: api: tls_cert %s and tls_key %s: %v", e.cfg.File, a.TLSCert, a.TLSKey, err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, usagef("api: listen on %s: %v", addr, err)
 	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
 	return ln, nil
+}
+
+// apiScheme is how the API is reached: https with api: TLS files, else http.
+func apiScheme(e *env) string {
+	if e.cfg.API.TLSCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 // serveAPI answers the API over store until ctx ends. Jobs go
@@ -88,7 +110,8 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 		OpenResults: func(ctx context.Context, j *queue.Job) (results.Store, error) {
 			return e.resultsOf(ctx, store, j)
 		},
-		Log: log,
+		Log:    log,
+		Secure: apiScheme(e) == "https", // the session cookie goes over TLS only
 	}
 	apiHandler := web.Protect(s.Handler()) // a cookie-carrying cross-site post is refused here too
 	mux := http.NewServeMux()
@@ -97,6 +120,6 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 		mux.Handle("/report", apiHandler)
 	}
 	mux.Handle("/", app.Handler())
-	fmt.Fprintf(e.d.Stderr, "rpt api: listening on http://%s/ (web app; the API under /api/v1; queue %s)\n", ln.Addr(), redactedQueue(e))
+	fmt.Fprintf(e.d.Stderr, "rpt api: listening on %s://%s/ (web app; the API under /api/v1; queue %s)\n", apiScheme(e), ln.Addr(), redactedQueue(e))
 	return s.Serve(ctx, ln, mux)
 }

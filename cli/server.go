@@ -51,11 +51,11 @@ func serverCommand(d *Deps) *ucli.Command {
 			}
 			defer stop()
 			if addr := c.String("api"); addr != "" {
-				ln, err := listenAPI(addr)
+				ln, err := listenAPI(e, addr)
 				if err != nil {
 					return err
 				}
-				if err := printFirstAdminToken(ctx, d, store, ln.Addr().String()); err != nil {
+				if err := printFirstAdminToken(ctx, d, store, apiScheme(e)+"://"+ln.Addr().String()); err != nil {
 					// The API serves anyway: tokens can be made with rpt tokens create.
 					fmt.Fprintf(d.Stderr, "rpt server: %v\n", err)
 				}
@@ -130,7 +130,7 @@ const FirstAdminToken = "first-admin"
 // sends to a server (nor into its logs); the page fills the form from it. Of two
 // servers starting together, one makes it (the name is unique); the other prints
 // nothing.
-func printFirstAdminToken(ctx context.Context, d *Deps, store queue.Tokens, addr string) error {
+func printFirstAdminToken(ctx context.Context, d *Deps, store queue.Tokens, base string) error {
 	list, err := store.TokenList(ctx)
 	if err != nil {
 		return fmt.Errorf("api tokens: %w", err)
@@ -147,7 +147,7 @@ func printFirstAdminToken(ctx context.Context, d *Deps, store queue.Tokens, addr
 	} else if err != nil {
 		return fmt.Errorf("create the first admin token: %w", err)
 	}
-	fmt.Fprintf(d.Stderr, "rpt server: the queue had no API token, so this one was made (admin, named %s; shown this once, keep it secret; rpt tokens revoke %s withdraws it):\n  %s\n  log in: http://%s/login#token=%s\n",
-		FirstAdminToken, FirstAdminToken, tok, addr, tok)
+	fmt.Fprintf(d.Stderr, "rpt server: the queue had no API token, so this one was made (admin, named %s; shown this once, keep it secret; rpt tokens revoke %s withdraws it):\n  %s\n  log in: %s/login#token=%s\n",
+		FirstAdminToken, FirstAdminToken, tok, base, tok)
 	return nil
 }

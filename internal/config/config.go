@@ -109,8 +109,17 @@ type Config struct {
 	// readers (rpt get, the API) open them by the name a job records; nothing writes
 	// there. Another node's MongoDB, or the store results: named before a switch.
 	ResultsRead []string
+	// API is the api: block: TLS for rpt api and rpt server --api.
+	API API
 
 	loc *time.Location
+}
+
+// API is the api: block. TLSCert and TLSKey (PEM files, both or neither; relative to
+// the config file's folder) make the API and the web app serve HTTPS.
+type API struct {
+	TLSCert string
+	TLSKey  string
 }
 
 // Retention says how long results and finished jobs are kept.
@@ -282,6 +291,15 @@ func Parse(file string, data []byte, getenv func(string) string) (*Config, error
 		yamlstrict.Field{Key: "agent", Fn: func(v *yaml.Node, path string) { c.Agent = agent(d, v, path) }},
 		yamlstrict.Field{Key: "smtp", Fn: func(v *yaml.Node, path string) { s := smtpBlock(d, v, path); c.SMTP = &s }},
 		yamlstrict.Field{Key: "deliver", Fn: func(v *yaml.Node, path string) { c.Deliver = deliverBlock(d, v, path) }},
+		yamlstrict.Field{Key: "api", Fn: func(v *yaml.Node, path string) {
+			d.Mapping(v, path,
+				yamlstrict.Field{Key: "tls_cert", Fn: func(v *yaml.Node, path string) { c.API.TLSCert, _ = d.Str(v, path) }},
+				yamlstrict.Field{Key: "tls_key", Fn: func(v *yaml.Node, path string) { c.API.TLSKey, _ = d.Str(v, path) }},
+			)
+			if (c.API.TLSCert == "") != (c.API.TLSKey == "") {
+				d.At(v, path, "tls_cert and tls_key go together: give both PEM files, or neither (plain HTTP)")
+			}
+		}},
 		yamlstrict.Field{Key: "legacy_topic", Fn: func(v *yaml.Node, path string) {
 			if s, ok := d.Str(v, path); ok {
 				if s == "" || strings.ContainsAny(s, "+#\x00") || strings.HasPrefix(s, "/") {
@@ -302,6 +320,11 @@ func (c *Config) finish(d *yamlstrict.Doc) (*Config, error) {
 	for i, dir := range c.Reports {
 		if !filepath.IsAbs(dir) {
 			c.Reports[i] = filepath.Join(base, dir)
+		}
+	}
+	for _, p := range []*string{&c.API.TLSCert, &c.API.TLSKey} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
 		}
 	}
 	return c, nil

@@ -186,6 +186,8 @@ func TestParseBad(t *testing.T) {
 		{"heartbeat too slow", "agent:\n  lease: 30s\n  heartbeat: 20s\n", "2:10", "agent.heartbeat", "at most half the lease"},
 		{"bad label", "agent:\n  labels: {\"bad label\": x}\n", "2:12", "agent.labels.bad label", "bad label name"},
 		{"wildcard legacy topic", "legacy_topic: \"node/#\"\n", "1:15", "legacy_topic", "bad MQTT topic"},
+		{"api cert without key", "api:\n  tls_cert: cert.pem\n", "2:3", "api", "tls_cert and tls_key go together"},
+		{"api unknown key", "api: {listen: \":8443\"}\n", "1:7", "api.listen", `unknown key "listen"`},
 		{"bad mqtt", "mqtt: reports31:1883\n", "1:7", "mqtt", "bad broker URL"},
 		{"unknown results store", "queue: sqlite:x.db\nresults: mongo\n", "2:10", "results", `unknown results store "mongo" (want queue or a mongodb:// URI)`},
 		{"results typo", "results: queeu\n", "1:10", "results", "did you mean `queue`?"},
@@ -366,5 +368,16 @@ func TestResultsInMongoDB(t *testing.T) {
 		if n, err := ResultStoreName(q); err != nil || n != "queue" {
 			t.Errorf("ResultStoreName(%q) = %q, %v; want queue", q, n, err)
 		}
+	}
+}
+
+// api: takes both TLS files, relative to the config file's folder.
+func TestParseAPI(t *testing.T) {
+	c, err := Parse("/etc/rpt/rpt.yaml", []byte("api:\n  tls_cert: certs/rpt.pem\n  tls_key: /keys/rpt.key\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.TLSCert != "/etc/rpt/certs/rpt.pem" || c.API.TLSKey != "/keys/rpt.key" {
+		t.Errorf("api: %+v", c.API)
 	}
 }
