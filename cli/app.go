@@ -429,7 +429,16 @@ func (e *env) openQueueFor(ctx context.Context, use queueUse) (queue.Store, erro
 		return nil, err
 	}
 	if migrate {
-		if err := st.Migrate(ctx); err != nil {
+		// The server may go away between the connect and the migration (an agent
+		// starting as the database restarts): a daemon keeps waiting for it here too.
+		// Migrations are idempotent and serialised by their own lock.
+		migrateOnce := func(ctx context.Context) error { return st.Migrate(ctx) }
+		if scheme == "sqlite" {
+			err = migrateOnce(ctx)
+		} else {
+			err = e.retryQueue(ctx, migrateOnce)
+		}
+		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("migrate queue: %w", err)
 		}
