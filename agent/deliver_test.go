@@ -26,6 +26,7 @@ import (
 	"rpt/internal/deliver"
 	"rpt/internal/queue"
 	"rpt/internal/queue/mysql"
+	"rpt/internal/queue/sqlite"
 	"rpt/internal/testenv"
 	"rpt/reportdefs"
 )
@@ -148,6 +149,24 @@ func deliveries(t *testing.T, env *sqliteEnv, job int64) []queue.Delivery {
 	return ds
 }
 
+// waitDelivered waits until the job's one delivery is recorded sent and its deliver
+// job has ended ("sent" is written before the job's completion).
+func waitDelivered(t *testing.T, env *sqliteEnv, id int64) {
+	t.Helper()
+	waitFor(t, "delivery sent and its job ended", func() bool {
+		ds := deliveries(t, env, id)
+		if len(ds) != 1 || ds[0].State != queue.DeliverySent {
+			return false
+		}
+		for _, j := range deliverJobs(t, env) {
+			if !j.Status.Terminal() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func deliverJobs(t *testing.T, env *sqliteEnv) []*queue.Job {
 	t.Helper()
 	all, err := env.store.JobList(context.Background(), queue.JobListParams{Limit: 100})
@@ -218,10 +237,7 @@ func TestDeliverEmailExactlyOnce(t *testing.T) {
 	}
 	startAgent(t, env.store, env.open, deliverConfig(srv.port, ""))
 
-	waitFor(t, "delivery sent", func() bool {
-		ds := deliveries(t, env, id)
-		return len(ds) == 1 && ds[0].State == queue.DeliverySent
-	})
+	waitDelivered(t, env, id)
 	// More sweeps and claims happen; nothing is sent again.
 	time.Sleep(200 * time.Millisecond)
 	msgs := srv.messages()
@@ -295,10 +311,7 @@ func TestDeliverRetriesRefusedThenSendsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	startAgent(t, env.store, env.open, deliverConfig(srv.port, ""))
-	waitFor(t, "delivery sent", func() bool {
-		ds := deliveries(t, env, id)
-		return len(ds) == 1 && ds[0].State == queue.DeliverySent
-	})
+	waitDelivered(t, env, id)
 	time.Sleep(100 * time.Millisecond)
 	if n := len(srv.messages()); n != 1 {
 		t.Fatalf("server accepted %d messages, want 1", n)
@@ -449,10 +462,7 @@ func TestDeliverWebhookSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	startAgent(t, env.store, env.open, deliverConfig(1, hook.URL+"/rpt/"))
-	waitFor(t, "delivery sent", func() bool {
-		ds := deliveries(t, env, id)
-		return len(ds) == 1 && ds[0].State == queue.DeliverySent
-	})
+	waitDelivered(t, env, id)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(bodies) != 2 || !sigOK[0] || !sigOK[1] {
@@ -533,5 +543,50 @@ func TestDeliverThreeAgentsMariaDBOnce(t *testing.T) {
 	}
 	if deliverJobs != 1 {
 		t.Fatalf("%d deliver jobs, want 1", deliverJobs)
+	}
+}
+
+// failSent is the queue with the "sent" write failing its first n tries, as a queue
+// outage right after the server accepted the message would.
+type failSent struct {
+	*sqlite.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (f *failSent) DeliverySent(ctx context.Context, id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n > 0 {
+		f.n--
+		return fmt.Errorf("record delivery sent: %w", queue.ErrUnavailable)
+	}
+	return f.Store.DeliverySent(ctx, id)
+}
+
+// The at-least-once window, shown: the server accepted the message but "sent" could
+// not be recorded, so the next attempt sends it again, with the same Message-ID.
+func TestDeliverWindowResendsWithSameMessageID(t *testing.T) {
+	t.Parallel()
+	env := newDeliverEnv(t)
+	srv := startSMTP(t)
+	id := env.submit(t, balancesDef, nil)
+	if err := env.store.DeliveryAdd(context.Background(), id, []string{"mailto:accounting@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	store := &failSent{Store: env.store, n: 6} // the first attempt's six tries
+	startAgent(t, store, env.open, deliverConfig(srv.port, ""))
+	waitDelivered(t, env, id)
+	msgs := srv.messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages; want 2 (the window: accepted, not recorded, sent again)", len(msgs))
+	}
+	h1, _, _ := attachment(t, msgs[0].data)
+	h2, _, _ := attachment(t, msgs[1].data)
+	if h1.Get("Message-Id") == "" || h1.Get("Message-Id") != h2.Get("Message-Id") {
+		t.Fatalf("Message-IDs %q and %q: a resend must carry the same one", h1.Get("Message-Id"), h2.Get("Message-Id"))
+	}
+	if d := deliveries(t, env, id)[0]; d.Attempts != 2 {
+		t.Errorf("attempts %d, want 2", d.Attempts)
 	}
 }
