@@ -240,6 +240,83 @@ func etlCommand(d *Deps) *ucli.Command {
 				},
 			},
 			{
+				Name: "verify", Usage: "compare an ETL's whole extract with its target: rows and exact sums per first key column (exit 1 when they differ)", ArgsUsage: "NAME...",
+				Flags: []ucli.Flag{etlDirFlag(), outputFlag("format: " + listFormats)},
+				Action: func(c *ucli.Context) error {
+					if c.NArg() == 0 {
+						return usagef("etl verify: want at least one ETL NAME")
+					}
+					format, err := listFormat(c, d)
+					if err != nil {
+						return err
+					}
+					e, err := loadEnv(c, d)
+					if err != nil {
+						return err
+					}
+					cat, err := etlCatalog(c)
+					if err != nil {
+						return err
+					}
+					wh, db, err := openWarehouse(c.Context, e)
+					if err != nil {
+						return err
+					}
+					defer wh.Close()
+					type view struct {
+						ETL string `json:"etl"`
+						etl.VerifyGroup
+					}
+					var views []view
+					var rows [][]any
+					differ := 0
+					for _, name := range c.Args().Slice() {
+						def, err := cat.Get(name)
+						if err != nil {
+							return etlErr(err)
+						}
+						if _, ok := e.cfg.Sources[def.Source]; !ok {
+							return errclass.Errorf(errclass.Invalid, "%s: source %q is not configured in %s", def.File, def.Source, jobs.ConfigName(e.cfg))
+						}
+						src, err := e.openSource(c.Context, def.Source)
+						if err != nil {
+							return err
+						}
+						groups, err := etl.Verify(c.Context, def, src, db)
+						src.Close()
+						if err != nil {
+							return etlErr(err)
+						}
+						for _, g := range groups {
+							if len(g.Differs) > 0 {
+								differ++
+							}
+							views = append(views, view{def.Name, g})
+							rows = append(rows, []any{def.Name, g.Group, g.SourceRows, g.TargetRows, strings.Join(g.Differs, ", ")})
+						}
+					}
+					switch format {
+					case "json":
+						err = writeJSON(d.Stdout, views)
+					case "yaml":
+						err = writeYAML(d.Stdout, views)
+					case "plain":
+						err = writePlain(d.Stdout, rows)
+					default:
+						cols := []source.Column{{Name: "etl", Type: source.TypeString}, {Name: "group", Type: source.TypeString},
+							{Name: "source_rows", Type: source.TypeInt}, {Name: "target_rows", Type: source.TypeInt}, {Name: "differs", Type: source.TypeString}}
+						err = results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+					}
+					if err != nil {
+						return err
+					}
+					if differ > 0 {
+						return errclass.Errorf(errclass.JobFailed, "etl verify: %d groups differ between source and target", differ)
+					}
+					return nil
+				},
+			},
+			{
 				Name: "status", Usage: "last run, watermark, rows and age of each ETL (from the warehouse's rpt_etl_state)",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats), etlDirFlag()},
 				Action: func(c *ucli.Context) error {

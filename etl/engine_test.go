@@ -378,3 +378,46 @@ target:
 		t.Errorf("snapshots %v", got)
 	}
 }
+
+// TestVerify: verify finds a target equal to its source equal, and names the rows and
+// columns of a group that differ.
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.plexExec(t, `CREATE TABLE bal (pcn INT, acct VARCHAR(10), amount DECIMAL(19,2), n INT, PRIMARY KEY (pcn, acct))`)
+	e.plexExec(t, `INSERT INTO bal VALUES (1,'a',0.10,1),(1,'b',0.20,2),(2,'a',-0.30,3),(2,'b',NULL,4)`)
+	def := mustParse(t, `name: bal
+source: plex
+extract: {table: bal}
+mode: full
+target:
+  table: bal_wh
+  key: [pcn, acct]
+  create: CREATE TABLE bal_wh (pcn INT, acct VARCHAR(10), amount DECIMAL(19,2), n INT, PRIMARY KEY (pcn, acct))
+`)
+	e.run(t, def, etl.Options{})
+	verify := func() string {
+		t.Helper()
+		groups, err := etl.Verify(context.Background(), def, e.plex, e.whDB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, g := range groups {
+			out = append(out, fmt.Sprintf("%s:%d/%d:%s=%s/%s:%s", g.Group, g.SourceRows, g.TargetRows, "amount", g.SourceSums["amount"], g.TargetSums["amount"], strings.Join(g.Differs, ",")))
+		}
+		return strings.Join(out, " ")
+	}
+	if got := verify(); got != "1:2/2:amount=0.3/0.3: 2:2/2:amount=-0.3/-0.3:" {
+		t.Fatalf("equal: %s", got)
+	}
+	if _, err := e.whDB.Exec("UPDATE bal_wh SET amount = 0.11 WHERE pcn = 1 AND acct = 'a'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.whDB.Exec("DELETE FROM bal_wh WHERE pcn = 2 AND acct = 'b'"); err != nil {
+		t.Fatal(err)
+	}
+	if got := verify(); got != "1:2/2:amount=0.3/0.31:amount 2:2/1:amount=-0.3/-0.3:rows,n" {
+		t.Fatalf("after tampering: %s", got)
+	}
+}

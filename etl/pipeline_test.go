@@ -110,6 +110,19 @@ func TestShippedPipelineFromEmptyWarehouse(t *testing.T) {
 		}
 	}
 
+	// rpt etl verify agrees: rows and exact sums per first key column.
+	for _, d := range order {
+		groups, err := etl.Verify(ctx, d, e.sources[d.Source], e.whDB)
+		if err != nil {
+			t.Fatalf("verify %s: %v", d.Name, err)
+		}
+		for _, g := range groups {
+			if len(g.Differs) > 0 || g.SourceRows == 0 {
+				t.Errorf("verify %s group %s: %d/%d rows, differs %v", d.Name, g.Group, g.SourceRows, g.TargetRows, g.Differs)
+			}
+		}
+	}
+
 	// The shipped trial balance over the ETL-filled warehouse, cents exact.
 	rcat, err := reportdefs.LoadCatalog()
 	if err != nil {
