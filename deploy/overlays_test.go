@@ -175,6 +175,7 @@ secretGenerator:
       - secrets.env
 patches:
   - path: nodes.yaml
+  - path: api.yaml
 `)
 	if first.plant != "-" {
 		fmt.Fprintf(&k, `  # A pod cannot read its node's labels: the plant is set here.
@@ -216,6 +217,14 @@ spec:
 		fmt.Fprintf(&p, "        - ip: %q\n          hostnames: [%s]\n", n.ip, n.name)
 	}
 	files["nodes.yaml"] = p.String()
+
+	// The API's pods reach the same queue and broker by the same node names, on the same nodes.
+	var api strings.Builder
+	api.WriteString(generatedNote)
+	api.WriteString("# The API on the same nodes as the agents; the node names resolve in the pod.\n")
+	spec := "apiVersion:" + strings.SplitN(p.String(), "apiVersion:", 2)[1]
+	api.WriteString(strings.Replace(spec, "kind: DaemonSet\nmetadata:\n  name: rpt-agent", "kind: Deployment\nmetadata:\n  name: rpt-api", 1))
+	files["api.yaml"] = api.String()
 
 	files["rpt.yaml"] = generatedNote + fmt.Sprintf(`# rpt's configuration for the agents on %s (mounted at /etc/rpt/rpt.yaml).
 # The queue database and the broker are %s's MySQL (NodePort %d) and Mosquitto (NodePort %d);
