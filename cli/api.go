@@ -10,7 +10,9 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/crontab"
 	"rpt/internal/api"
+	"rpt/internal/jobs"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 	"rpt/internal/web"
@@ -110,8 +112,9 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 		OpenResults: func(ctx context.Context, j *queue.Job) (results.Store, error) {
 			return e.resultsOf(ctx, store, j)
 		},
-		Log:    log,
-		Secure: apiScheme(e) == "https", // the session cookie goes over TLS only
+		Log:       log,
+		Secure:    apiScheme(e) == "https", // the session cookie goes over TLS only
+		Schedules: webSchedules{store: store, svc: svc},
 	}
 	apiHandler := web.Protect(s.Handler()) // a cookie-carrying cross-site post is refused here too
 	mux := http.NewServeMux()
@@ -122,4 +125,50 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 	mux.Handle("/", app.Handler())
 	fmt.Fprintf(e.d.Stderr, "rpt api: listening on %s://%s/ (web app; the API under /api/v1; queue %s)\n", apiScheme(e), ln.Addr(), redactedQueue(e))
 	return s.Serve(ctx, ln, mux)
+}
+
+// webSchedules gives the web app the database schedules (crontab.Schedules, which
+// sits in the web app's layer, so it comes in through web.Schedules).
+type webSchedules struct {
+	store queue.Store
+	svc   *jobs.Service
+}
+
+func (w webSchedules) schedules(by string) *crontab.Schedules {
+	svc := *w.svc
+	if by != "" {
+		svc.SubmittedBy = by
+	}
+	return &crontab.Schedules{Store: w.store, Jobs: &svc}
+}
+
+func (w webSchedules) List(ctx context.Context) ([]web.ScheduleRow, error) {
+	list, err := w.schedules("").List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.ScheduleRow, len(list))
+	for i, v := range list {
+		out[i] = web.ScheduleRow{Schedule: v.Schedule, Next: v.Next}
+	}
+	return out, nil
+}
+
+func (w webSchedules) Add(ctx context.Context, in web.ScheduleInput, by string) error {
+	_, err := w.schedules(by).Add(ctx, crontab.ScheduleSpec{Name: in.Name, Cron: in.Cron, Timezone: in.Timezone, Report: in.Report, Params: in.Params})
+	return err
+}
+
+func (w webSchedules) Delete(ctx context.Context, name string) error {
+	return w.schedules("").Delete(ctx, name)
+}
+
+func (w webSchedules) Hold(ctx context.Context, name string, held bool) error {
+	var err error
+	if held {
+		_, err = w.schedules("").Hold(ctx, name)
+	} else {
+		_, err = w.schedules("").Resume(ctx, name)
+	}
+	return err
 }

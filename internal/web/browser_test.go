@@ -86,7 +86,8 @@ func freePort(t *testing.T) string {
 // `rpt server --api`: log in, submit the trial balance through its form, watch it go
 // queued -> running -> succeeded in the job list without a reload, preview its rows,
 // download the CSV (the same bytes as `rpt get --csv`), and open the chart of the
-// mean-time-to-failure report. Screenshots go to the artefact folder.
+// mean-time-to-failure report, and add and delete a schedule. Screenshots go to the
+// artefact folder.
 func TestBrowser(t *testing.T) {
 	exe := chromium()
 	if exe == "" {
@@ -304,6 +305,28 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the chart has no lines")
 	}
 	shot(form, "06-chart")
+
+	// A schedule: added through its form, then deleted.
+	do(form, "add a schedule",
+		chromedp.Navigate(base+"/schedules"),
+		chromedp.WaitVisible(chromedp.ID("s-name")),
+		chromedp.SendKeys(chromedp.ID("s-name"), "weekly-tb"),
+		chromedp.SendKeys(chromedp.ID("s-cron"), "10 19 * * 1"),
+		chromedp.Click(chromedp.ID("add-schedule")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-schedule="weekly-tb"]`)),
+	)
+	shot(form, "08-schedules")
+	if got := r.run("schedules", "list"); !strings.Contains(string(got), "weekly-tb") {
+		t.Errorf("rpt schedules list after the web form's add:\n%s", got)
+	}
+	do(form, "delete the schedule",
+		chromedp.Click(chromedp.CSS(`tr[data-schedule="weekly-tb"] button[aria-label="Delete schedule weekly-tb"]`)),
+		chromedp.WaitVisible(chromedp.ID("s-name")),
+		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-schedule="weekly-tb"]`)),
+	)
+	if got := r.run("schedules", "list"); strings.Contains(string(got), "weekly-tb") {
+		t.Errorf("rpt schedules list after the web form's delete:\n%s", got)
+	}
 
 	// Phone width: the list still fits (its table scrolls in its own box).
 	do(form, "phone",

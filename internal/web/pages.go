@@ -63,6 +63,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	s.parse()
 	data["Req"] = r
 	data["User"] = caller(r)
+	data["HasSchedules"] = s.Schedules != nil
 	var buf bytes.Buffer
 	tmpl, arg := "layout.html", any(data)
 	if frag, ok := data["Fragment"].(string); ok {

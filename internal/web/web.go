@@ -51,6 +51,8 @@ type Server struct {
 	Secure bool
 	// Log receives what goes wrong; nil: discarded.
 	Log *slog.Logger
+	// Schedules, when set, serves the schedules page (the database schedules).
+	Schedules Schedules
 
 	pages map[string]*template.Template
 }
@@ -81,6 +83,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /jobs/{id}/cancel", s.auth(queue.RoleSubmitter, s.cancel))
 	mux.Handle("POST /jobs/{id}/retry", s.auth(queue.RoleSubmitter, s.retry))
 	mux.Handle("GET /agents", s.auth(queue.RoleViewer, s.agents))
+	if s.Schedules != nil {
+		mux.Handle("GET /schedules", s.auth(queue.RoleViewer, s.schedules))
+		mux.Handle("POST /schedules", s.auth(queue.RoleSubmitter, s.addSchedule))
+		mux.Handle("POST /schedules/{name}/{action}", s.auth(queue.RoleSubmitter, s.scheduleAction))
+	}
 	return Protect(securityHeaders(mux))
 }
 
@@ -227,6 +234,8 @@ func submitToken(tokenName, key string) string {
 	sum := sha256.Sum256([]byte(tokenName + "\x00" + key))
 	return queue.OriginWeb + "-" + hex.EncodeToString(sum[:20])
 }
+
+func jobClass(err error) errclass.Class { return jobs.Class(err) }
 
 // errorPage answers err with its class's status on a page; internal details stay in
 // the log.

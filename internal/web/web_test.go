@@ -49,6 +49,7 @@ type fixture struct {
 	st     queue.Store
 	srv    *httptest.Server
 	tokens map[string]string
+	cfg    *config.Config
 }
 
 func newFixture(t *testing.T, loc *time.Location) *fixture {
@@ -78,7 +79,7 @@ func newFixture(t *testing.T, loc *time.Location) *fixture {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	f := &fixture{t: t, st: st, srv: srv, tokens: map[string]string{}}
+	f := &fixture{t: t, st: st, srv: srv, tokens: map[string]string{}, cfg: cfg}
 	for _, role := range queue.Roles {
 		tok, err := queue.NewAPIToken()
 		if err != nil {
