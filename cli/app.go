@@ -115,6 +115,7 @@ func NewApp(d *Deps) *ucli.App {
 			getCommand(d),
 			watchCommand(d),
 			reportsCommand(d),
+			sourcesCommand(d),
 			etlCommand(d),
 			dbCommand(d),
 			demoCommand(d),

@@ -22,7 +22,7 @@ func TestComplete(t *testing.T) {
 	}{
 		{[]string{"sub"}, "submit\n"},
 		{[]string{"agents", "d"}, "drain\n"},
-		{[]string{"submit", "trial-"}, "trial-balance\ntrial-balance-live\n"},
+		{[]string{"submit", "trial-"}, "trial-balance\ntrial-balance-live\ntrial-balance-ws\n"},
 		{[]string{"submit", "trial-balance", "-p", "start_"}, "start_period=\n"},
 		{[]string{"get", "--latest", "trial-balance", "-p", "p"}, "pcn=\n"},
 		{[]string{"agent", "--concu"}, "--concurrency\n"},

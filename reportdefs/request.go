@@ -30,8 +30,11 @@ var procNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,127}(\.[A-Za-z_][
 
 // requestNodes are the nodes of the request forms the checks after the walk point at.
 type requestNodes struct {
-	procArgs *yaml.Node // procedure.args
-	dsInputs *yaml.Node // datasource.inputs
+	procArgs  *yaml.Node // procedure.args
+	dsInputs  *yaml.Node // datasource.inputs
+	dsPCN     *yaml.Node // datasource.pcn
+	dsPeriods *yaml.Node // datasource.periods
+	dsSQL     *yaml.Node // datasource.sql
 }
 
 // parseProcedure reads procedure: {name, args}.
@@ -57,7 +60,10 @@ func parseProcedure(doc *yamlstrict.Doc, n *yaml.Node, path string, rn *requestN
 	return proc
 }
 
-// parseDataSource reads datasource: {key, name, inputs, columns}.
+// parseDataSource reads datasource: {key, name, pcn, periods, inputs, columns, sql}.
+//
+//	inputs:  {"@Start_Date": {param: report_date, format: "01/02/2006"}, "@PCNs": pcn}
+//	columns: [{Report_Date: date}, {Part_No: string}, Workcenter_Code]   # ordered as Plex returns them
 func parseDataSource(doc *yamlstrict.Doc, n *yaml.Node, path string, rn *requestNodes) *source.DataSource {
 	ds := &source.DataSource{}
 	seen := doc.Mapping(n, path,
@@ -70,25 +76,136 @@ func parseDataSource(doc *yamlstrict.Doc, n *yaml.Node, path string, rn *request
 			}
 		}},
 		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, fp string) { ds.Name, _ = doc.Str(v, fp) }},
+		yamlstrict.Field{Key: "pcn", Fn: func(v *yaml.Node, fp string) { rn.dsPCN = v; ds.PCN, _ = doc.Str(v, fp) }},
+		yamlstrict.Field{Key: "periods", Fn: func(v *yaml.Node, fp string) {
+			rn.dsPeriods = v
+			list, ok := doc.StrList(v, fp)
+			if ok && len(list) != 2 {
+				doc.At(v, fp, "want [first_period, last_period]: two parameters of type period")
+				return
+			}
+			if ok {
+				ds.Periods = [2]string{list[0], list[1]}
+			}
+		}},
 		yamlstrict.Field{Key: "inputs", Fn: func(v *yaml.Node, fp string) {
 			rn.dsInputs = v
 			ds.Inputs = map[string]string{}
-			doc.StrMap(v, fp, func(k *yaml.Node, key, val, vpath string) { ds.Inputs[key] = val })
+			doc.Pairs(v, fp, "a mapping (Plex input: parameter)", "input", func(k, iv *yaml.Node, sub string) {
+				if strings.TrimSpace(k.Value) == "" {
+					doc.At(k, sub, "empty input name")
+				}
+				if iv.Kind == yaml.ScalarNode {
+					ds.Inputs[k.Value], _ = doc.Str(iv, sub)
+					return
+				}
+				doc.Mapping(iv, sub,
+					yamlstrict.Field{Key: "param", Fn: func(pv *yaml.Node, pp string) { ds.Inputs[k.Value], _ = doc.Str(pv, pp) }},
+					yamlstrict.Field{Key: "format", Fn: func(fv *yaml.Node, fpp string) {
+						f, ok := doc.Str(fv, fpp)
+						if !ok {
+							return
+						}
+						if !strings.Contains(f, "2006") {
+							doc.At(fv, fpp, "bad date format %q (a Go layout such as 01/02/2006 for MM/DD/YYYY)", f)
+						}
+						if ds.Formats == nil {
+							ds.Formats = map[string]string{}
+						}
+						ds.Formats[k.Value] = f
+					}},
+				)
+				if _, ok := ds.Inputs[k.Value]; !ok && iv.Kind == yaml.MappingNode {
+					doc.At(iv, sub+".param", "missing (the parameter this input takes)")
+				}
+			})
 		}},
 		yamlstrict.Field{Key: "columns", Fn: func(v *yaml.Node, fp string) {
-			cols, _ := doc.StrList(v, fp)
-			for j, c := range cols {
-				if !columnRE.MatchString(c) {
-					doc.At(v.Content[j], yamlstrict.Index(fp, j), "bad column name %q", c)
-				}
+			if v.Kind != yaml.SequenceNode {
+				doc.At(v, fp, "want a list of the columns Plex returns, in order ({Name: type} or Name), got %s", doc.Describe(v))
+				return
 			}
-			ds.Columns = cols
+			seenCol := map[string]bool{}
+			for j, c := range v.Content {
+				ip := yamlstrict.Index(fp, j)
+				name, typ := "", source.TypeString
+				switch {
+				case c.Kind == yaml.ScalarNode:
+					name, _ = doc.Str(c, ip)
+				case c.Kind == yaml.MappingNode && len(c.Content) == 2:
+					name = c.Content[0].Value
+					if t, ok := doc.Str(c.Content[1], yamlstrict.Join(ip, name)); ok {
+						typ = source.Type(t)
+						if !slices.Contains(columnTypes, typ) {
+							doc.At(c.Content[1], yamlstrict.Join(ip, name), "unknown type %q (want %s)", t, strings.Join(columnTypeNames(), ", "))
+						}
+					}
+				default:
+					doc.At(c, ip, "want Name or {Name: type}, got %s", doc.Describe(c))
+					continue
+				}
+				if !columnRE.MatchString(name) {
+					doc.At(c, ip, "bad column name %q", name)
+				}
+				if seenCol[strings.ToLower(name)] {
+					doc.At(c, ip, "column %q twice", name)
+				}
+				seenCol[strings.ToLower(name)] = true
+				ds.Columns = append(ds.Columns, name)
+				ds.Types = append(ds.Types, typ)
+			}
+		}},
+		yamlstrict.Field{Key: "sql", Fn: func(v *yaml.Node, fp string) {
+			rn.dsSQL = v
+			ds.SQL, _ = doc.Str(v, fp)
+			if strings.TrimSpace(ds.SQL) == "" {
+				doc.At(v, fp, "empty SQL")
+			}
 		}},
 	)
 	if n.Kind == yaml.MappingNode && seen["key"] == nil {
 		doc.At(n, path+".key", "missing (the data source's key in Plex)")
 	}
 	return ds
+}
+
+// checkDataSource runs after the parameters are known: the fan-out parameters have
+// the right types, the columns it adds do not clash with Plex's, and datasource.sql
+// names declared parameters only and is one SQLite statement over the table
+// datasource.
+func checkDataSource(doc *yamlstrict.Doc, d *Definition, rn *requestNodes) {
+	ds := d.DataSource
+	if ds.PCN != "" && rn.dsPCN != nil {
+		prm := d.Param(ds.PCN)
+		switch {
+		case prm == nil:
+			doc.At(rn.dsPCN, "datasource.pcn", "%q is not a declared parameter (declared: %s)", ds.PCN, d.paramNames())
+		case prm.Type != TypeInt && prm.Type != "list<int>":
+			doc.At(rn.dsPCN, "datasource.pcn", "%q is %s; the PCN parameter is an int or list<int>", ds.PCN, prm.Type)
+		}
+	}
+	if ds.Periods[0] != "" && rn.dsPeriods != nil {
+		for i, name := range ds.Periods {
+			prm := d.Param(name)
+			at := rn.dsPeriods
+			if rn.dsPeriods.Kind == yaml.SequenceNode && i < len(rn.dsPeriods.Content) {
+				at = rn.dsPeriods.Content[i]
+			}
+			switch {
+			case prm == nil:
+				doc.At(at, yamlstrict.Index("datasource.periods", i), "%q is not a declared parameter (declared: %s)", name, d.paramNames())
+			case prm.Type != TypePeriod:
+				doc.At(at, yamlstrict.Index("datasource.periods", i), "%q is %s, not a period", name, prm.Type)
+			}
+		}
+	}
+	if ds.SQL != "" && rn.dsSQL != nil {
+		declared := map[string]bool{}
+		for _, prm := range d.Params {
+			declared[prm.Name] = true
+		}
+		checkQuery(doc, rn.dsSQL, "datasource.sql", ds.SQL, []string{source.DialectSQLite}, declared)
+	}
 }
 
 // checkRequest runs after the whole file is read: exactly one request form, and the
@@ -111,27 +228,31 @@ func checkRequest(doc *yamlstrict.Doc, root *yaml.Node, d *Definition, seen map[
 		other := forms[len(forms)-1]
 		doc.At(seen[other], other, "cannot be combined with %s: (a definition asks its source in one way)", forms[0])
 	}
-	arg := func(n *yaml.Node, path, name string) {
+	arg := func(n *yaml.Node, path, name string, listOK bool) {
 		prm := d.Param(name)
 		switch {
 		case prm == nil:
 			doc.At(n, path, "%q is not a declared parameter (declared: %s)", name, d.paramNames())
-		case prm.List():
-			doc.At(n, path, "%q is a list (%s); a procedure or data source takes single values", name, prm.Type)
+		case prm.List() && !listOK:
+			doc.At(n, path, "%q is a list (%s); a procedure takes single values", name, prm.Type)
 		}
 	}
 	if d.Procedure != nil && rn.procArgs != nil && rn.procArgs.Kind == yaml.SequenceNode {
 		for i, a := range d.Procedure.Args {
-			arg(rn.procArgs.Content[i], fmt.Sprintf("procedure.args[%d]", i), a)
+			arg(rn.procArgs.Content[i], fmt.Sprintf("procedure.args[%d]", i), a, false)
 		}
 	}
 	if d.DataSource != nil && rn.dsInputs != nil && rn.dsInputs.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(rn.dsInputs.Content); i += 2 {
 			k := rn.dsInputs.Content[i]
 			if name, ok := d.DataSource.Inputs[k.Value]; ok {
-				arg(k, "datasource.inputs."+k.Value, name)
+				// A list goes to Plex as a comma list (@PCNs: 123681,300758).
+				arg(k, "datasource.inputs."+k.Value, name, true)
 			}
 		}
+	}
+	if d.DataSource != nil {
+		checkDataSource(doc, d, rn)
 	}
 }
 

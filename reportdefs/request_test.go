@@ -57,7 +57,7 @@ func TestParseRequestForms(t *testing.T) {
 	}
 	ds := mustParse(t, dataSourceDef)
 	want := &source.DataSource{Key: 4506, Name: "Trial_Balance_Get", Inputs: map[string]string{"Begin_Period": "period", "End_Period": "period"},
-		Columns: []string{"Account_No", "Amount"}}
+		Columns: []string{"Account_No", "Amount"}, Types: []source.Type{source.TypeString, source.TypeString}}
 	if !reflect.DeepEqual(ds.DataSource, want) {
 		t.Errorf("datasource = %+v, want %+v", ds.DataSource, want)
 	}
@@ -169,5 +169,79 @@ func TestCheckSourceODBC(t *testing.T) {
 	// The same definition on a mysql source needs no columns: (its driver types decimals).
 	if err := untyped.CheckSource(map[string]source.Config{"plex-odbc": {Driver: "mysql", DSN: "mysql://h/db"}}, "rpt.yaml"); err != nil {
 		t.Errorf("untyped on mysql: %v", err)
+	}
+}
+
+const liveShiftDef = `name: shift-live
+source: plex
+params:
+  - {name: pcn, type: list<int>, default: [300758]}
+  - {name: report_date, type: date, default: yesterday}
+datasource:
+  key: 9726
+  name: Daily_Shift_Report_Get
+  pcn: pcn
+  inputs:
+    "@PCNs": pcn
+    "@Start_Date": {param: report_date, format: "01/02/2006"}
+    "@End_Date": {param: report_date, format: "01/02/2006"}
+  columns:
+    - {Report_Date: date}
+    - Workcenter_Code
+    - {Parts_Produced: int}
+    - {Earned_Hours: decimal}
+  sql: |
+    SELECT pcn, Workcenter_Code, SUM(Parts_Produced) AS parts, decimal_sum(Earned_Hours) AS hours
+    FROM datasource WHERE Report_Date = :report_date GROUP BY pcn, Workcenter_Code
+`
+
+func TestParseDataSourceFull(t *testing.T) {
+	t.Parallel()
+	d := mustParse(t, liveShiftDef)
+	want := &source.DataSource{Key: 9726, Name: "Daily_Shift_Report_Get",
+		Inputs:  map[string]string{"@PCNs": "pcn", "@Start_Date": "report_date", "@End_Date": "report_date"},
+		Formats: map[string]string{"@Start_Date": "01/02/2006", "@End_Date": "01/02/2006"},
+		Columns: []string{"Report_Date", "Workcenter_Code", "Parts_Produced", "Earned_Hours"},
+		Types:   []source.Type{source.TypeDate, source.TypeString, source.TypeInt, source.TypeDecimal},
+		PCN:     "pcn",
+		SQL:     "SELECT pcn, Workcenter_Code, SUM(Parts_Produced) AS parts, decimal_sum(Earned_Hours) AS hours\nFROM datasource WHERE Report_Date = :report_date GROUP BY pcn, Workcenter_Code\n",
+	}
+	if !reflect.DeepEqual(d.DataSource, want) {
+		t.Errorf("datasource = %+v\nwant %+v", d.DataSource, want)
+	}
+	if err := d.CheckDriver("plexws"); err != nil {
+		t.Errorf("CheckDriver(plexws): %v", err)
+	}
+}
+
+func TestParseDataSourceBad(t *testing.T) {
+	t.Parallel()
+	sub := func(old, new string) string {
+		if !strings.Contains(liveShiftDef, old) {
+			t.Fatalf("%q not in the definition", old)
+		}
+		return strings.Replace(liveShiftDef, old, new, 1)
+	}
+	tests := []struct{ name, yaml, want string }{
+		{"undeclared pcn", sub("  pcn: pcn\n", "  pcn: plant\n"), `x.yaml:9:8: datasource.pcn: "plant" is not a declared parameter`},
+		{"pcn of a date", sub("  pcn: pcn\n", "  pcn: report_date\n"), `x.yaml:9:8: datasource.pcn: "report_date" is date; the PCN parameter is an int or list<int>`},
+		{"periods not periods", sub("  pcn: pcn\n", "  pcn: pcn\n  periods: [report_date, report_date]\n"), `x.yaml:10:13: datasource.periods[0]: "report_date" is date, not a period`},
+		{"one period", sub("  pcn: pcn\n", "  pcn: pcn\n  periods: [report_date]\n"), `x.yaml:10:12: datasource.periods: want [first_period, last_period]`},
+		{"bad format", sub(`format: "01/02/2006"}`, `format: "MM/DD/YYYY"}`), `x.yaml:12:49: datasource.inputs.@Start_Date.format: bad date format "MM/DD/YYYY"`},
+		{"input without param", sub(`{param: report_date, format: "01/02/2006"}`, `{format: "01/02/2006"}`), `x.yaml:12:20: datasource.inputs.@Start_Date.param: missing`},
+		{"unknown column type", sub("{Parts_Produced: int}", "{Parts_Produced: integer}"), `x.yaml:17:24: datasource.columns[2].Parts_Produced: unknown type "integer"`},
+		{"column twice", sub("    - Workcenter_Code\n", "    - Workcenter_Code\n    - workcenter_code\n"), `x.yaml:17:7: datasource.columns[2]: column "workcenter_code" twice`},
+		{"sql undeclared param", sub("= :report_date", "= :day"), `x.yaml:21:41: datasource.sql: :day is not a declared parameter`},
+		{"sql two statements", sub("GROUP BY pcn, Workcenter_Code\n", "GROUP BY pcn, Workcenter_Code; DELETE FROM datasource\n"), `datasource.sql: `},
+		{"columns not a list", sub("  columns:\n", "  columns: Report_Date\n  cols:\n"), `datasource.columns: want a list`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse("x.yaml", []byte(tt.yaml))
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v\nwant %q", err, tt.want)
+			}
+		})
 	}
 }

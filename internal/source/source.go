@@ -84,9 +84,9 @@ type Config struct {
 // Account is a Plex web-service user: Password, or else the contents of PasswordFile
 // (a mounted Kubernetes Secret), read when the source is opened.
 type Account struct {
-	User         string
-	Password     string
-	PasswordFile string
+	User         string `json:"user"`
+	Password     string `json:"-"`
+	PasswordFile string `json:"password_file,omitempty"`
 }
 
 // ODBCDialects are the dialects an odbc source may speak, the default first.
@@ -116,6 +116,21 @@ func NeedsColumnTypes(driver string) bool { return driver == DriverODBC }
 type ColumnTyped interface {
 	NeedsColumnTypes() bool
 }
+
+// String never shows the password, so a configuration printed or logged by mistake
+// (%v, %+v, a text log) does not carry it; JSON leaves it out by its tag.
+func (a Account) String() string {
+	s := a.User
+	if a.PasswordFile != "" {
+		s += " (password from " + a.PasswordFile + ")"
+	} else if a.Password != "" {
+		s += " (password hidden)"
+	}
+	return s
+}
+
+// GoString is String for %#v.
+func (a Account) GoString() string { return "source.Account{" + a.String() + "}" }
 
 // DriverName is the source's driver: Driver, or else the scheme of DSN (as Open picks
 // it); "" when neither says.

@@ -250,3 +250,6 @@ func (c *Client) acquire(ctx context.Context) (release func(), err error) {
 	}
 	return release, nil
 }
+
+// String names the source, so a client printed by mistake shows no account's password.
+func (c *Client) String() string { return fmt.Sprintf("plexws source %q (%s)", c.name, c.url) }

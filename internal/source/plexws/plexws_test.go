@@ -2,8 +2,10 @@ package plexws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -560,4 +562,25 @@ func BenchmarkLargeAnswer(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(base)/(1<<20), "start-heap-MiB")
 	b.ReportMetric(float64(n), "rows/op")
+}
+
+// A source configuration printed or logged by mistake carries no password.
+func TestConfigNeverShowsPassword(t *testing.T) {
+	t.Parallel()
+	cfg := source.Config{Driver: source.DriverPlexWS, Accounts: map[int]source.Account{pcnA: {User: userA, Password: pwA}}}
+	var js strings.Builder
+	if err := json.NewEncoder(&js).Encode(cfg); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "source", cfg)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "source", cfg)
+	for _, s := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), js.String(), logged.String()} {
+		if strings.Contains(s, pwA) {
+			t.Errorf("password in %q", s)
+		}
+		if !strings.Contains(s, userA) {
+			t.Errorf("user missing from %q (the test would pass on an empty print)", s)
+		}
+	}
 }

@@ -43,10 +43,14 @@ func (c *Client) CallDataSource(ctx context.Context, ds source.DataSource, param
 		return nil, fmt.Errorf("source %q: data source %d: %w: %d column types for %d columns", c.name, ds.Key, source.ErrRequest, len(ds.Types), len(ds.Columns))
 	}
 	r := &dsRows{c: c, ctx: ctx, ds: ds, calls: calls, readAt: c.now()}
-	if ds.PCN != "" {
+	// The fan-out adds the PCN and the period of each call as leading columns, unless
+	// the data source returns a column of that name itself (the shift report has PCN).
+	r.addPCN = ds.PCN != "" && !declares(ds.Columns, "pcn")
+	r.addPeriod = ds.Periods[0] != "" && !declares(ds.Columns, "period")
+	if r.addPCN {
 		r.cols = append(r.cols, source.Column{Name: "pcn", Type: source.TypeInt})
 	}
-	if ds.Periods[0] != "" {
+	if r.addPeriod {
 		r.cols = append(r.cols, source.Column{Name: "period", Type: source.TypeInt})
 	}
 	r.extra = len(r.cols)
@@ -234,6 +238,15 @@ func formatValue(v any, format string) (string, error) {
 	return "", fmt.Errorf("cannot pass a %T to Plex", v)
 }
 
+func declares(cols []string, name string) bool {
+	for _, c := range cols {
+		if strings.EqualFold(c, name) {
+			return true
+		}
+	}
+	return false
+}
+
 func joinInts(xs []int) string {
 	s := make([]string, len(xs))
 	for i, x := range xs {
@@ -244,21 +257,23 @@ func joinInts(xs []int) string {
 
 // dsRows streams the rows of a request's calls one call after another.
 type dsRows struct {
-	c      *Client
-	ctx    context.Context
-	ds     source.DataSource
-	calls  []plannedCall
-	i      int // the call being read (or next to open)
-	resp   *response
-	dec    *decoder
-	row    int64 // rows of the current call
-	total  int64
-	tries  int // tries of every call so far
-	cols   []source.Column
-	extra  int // leading pcn/period columns
-	vals   []any
-	err    error
-	closed bool
+	c     *Client
+	ctx   context.Context
+	ds    source.DataSource
+	calls []plannedCall
+	i     int // the call being read (or next to open)
+	resp  *response
+	dec   *decoder
+	row   int64 // rows of the current call
+	total int64
+	tries int // tries of every call so far
+	cols  []source.Column
+	extra int // leading pcn/period columns
+	// addPCN, addPeriod: the fan-out's columns are added (the data source has none).
+	addPCN, addPeriod bool
+	vals              []any
+	err               error
+	closed            bool
 	// pending: advance has read a row that Next has not returned yet.
 	pending bool
 	readAt  time.Time
@@ -394,11 +409,11 @@ func (r *dsRows) fill() error {
 	}
 	pc := r.calls[r.i]
 	n := 0
-	if r.ds.PCN != "" {
+	if r.addPCN {
 		r.vals[n] = pc.pcn
 		n++
 	}
-	if r.ds.Periods[0] != "" {
+	if r.addPeriod {
 		r.vals[n] = pc.period
 		n++
 	}

@@ -22,8 +22,9 @@ import (
 // their own (temporary, so a large answer stays on disk, not in memory), and the
 // statement runs over it through the sqlite source, with the definition's parameters
 // bound as in any report SQL. Decimal columns are stored as text and SQLite has no
-// exact decimal type, so decimal_add, decimal_sub and decimal_sum (exact, on
-// math/big) are registered for the statements to use.
+// exact decimal type, so decimal_add(a, b), decimal_sub(a, b), decimal_sum(x) (an
+// aggregate and window function) and decimal_scale(x, n) (trailing zeros only, never
+// rounding), exact on math/big, are registered for the statements to use.
 
 func init() {
 	sqlite.MustRegisterDeterministicScalarFunction("decimal_add", 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
@@ -31,6 +32,9 @@ func init() {
 	})
 	sqlite.MustRegisterDeterministicScalarFunction("decimal_sub", 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 		return decimalOp(args[0], args[1], true)
+	})
+	sqlite.MustRegisterDeterministicScalarFunction("decimal_scale", 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		return decimalScale(args[0], args[1])
 	})
 	sqlite.MustRegisterFunction("decimal_sum", &sqlite.FunctionImpl{
 		NArgs:         1,
@@ -119,6 +123,29 @@ func decimalOp(x, y driver.Value, sub bool) (driver.Value, error) {
 		return nil, nil
 	}
 	return add(a, b, sub).String(), nil
+}
+
+// decimalScale writes x with exactly n decimal places: trailing zeros are added or
+// dropped, but a digit that is not zero is never dropped (that would be rounding,
+// which money must not be): it is an error naming the value.
+func decimalScale(x, nv driver.Value) (driver.Value, error) {
+	d, ok, err := parseDecimal(x)
+	if err != nil || !ok {
+		return nil, err
+	}
+	n, isInt := nv.(int64)
+	if !isInt || n < 0 || n > 38 {
+		return nil, fmt.Errorf("decimal_scale: the scale must be 0 to 38, got %v", nv)
+	}
+	if int(n) >= d.scale {
+		return decimal{d.rescale(int(n)), int(n)}.String(), nil
+	}
+	div := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d.scale)-n), nil)
+	q, r := new(big.Int).QuoRem(d.unscaled, div, new(big.Int))
+	if r.Sign() != 0 {
+		return nil, fmt.Errorf("decimal_scale(%s, %d) would round: the value has more decimal places that are not zero", d, n)
+	}
+	return decimal{q, int(n)}.String(), nil
 }
 
 // decimalSum is SUM over decimal text: NULLs skipped, NULL for no values.

@@ -1,0 +1,332 @@
+package reportdefs_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"rpt/internal/demo"
+	"rpt/internal/source"
+	"rpt/internal/source/plexws/plexwstest"
+	"rpt/reportdefs"
+
+	_ "rpt/internal/source/plexws" // the plexws driver
+)
+
+// activitySummary answers Account_Activity_Summary_xPCN_Get (4814) from the demo
+// ledger, as Plex does for one PCN and one period: every account, its beginning
+// balance (all earlier activity for balance-sheet accounts, the year's earlier activity
+// for revenue and expense accounts), the period's debit and credit, and the ending
+// balance, money with five decimals as Plex's DECIMAL(19,5) columns have it.
+func activitySummary(t *testing.T, opts demo.Options) plexwstest.Handler {
+	t.Helper()
+	type key struct {
+		pcn    int
+		period int
+	}
+	type acct struct {
+		demo.Account
+		debit, credit map[int]demo.Cents
+	}
+	ledgers := map[int][]acct{}
+	for _, pcn := range opts.PCNs {
+		accts, err := demo.Accounts(opts, pcn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byNo := map[string]int{}
+		list := make([]acct, len(accts))
+		for i, a := range accts {
+			list[i] = acct{Account: a, debit: map[int]demo.Cents{}, credit: map[int]demo.Cents{}}
+			byNo[a.No] = i
+		}
+		bals, err := demo.Balances(opts, pcn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := range bals {
+			a := &list[byNo[b.AccountNo]]
+			a.debit[b.Period] += b.Debit
+			a.credit[b.Period] += b.Credit
+		}
+		slices.SortFunc(list, func(x, y acct) int {
+			if x.No < y.No {
+				return -1
+			}
+			if x.No > y.No {
+				return 1
+			}
+			return 0
+		})
+		ledgers[pcn] = list
+	}
+	periods, err := demo.Periods(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := []string{"Base_No", "Account_No", "Abbreviated_Name", "Account_Name", "Beginning_Balance", "Debit", "Credit",
+		"Ending_Balance", "PCN_Name", "Report_Currency", "Cost_Center_No", "Location_No"}
+	money := func(c demo.Cents) string { return c.String() + "000" }
+	return func(w http.ResponseWriter, r *http.Request, c plexwstest.Call) {
+		if c.Key != 4814 || c.Name != "Account_Activity_Summary_xPCN_Get" {
+			plexwstest.WriteFault(w, "soap:Server", fmt.Sprintf("unknown data source %d", c.Key))
+			return
+		}
+		// The account only sees its own PCN's books.
+		if c.Inputs["@PCNs"] != strconv.Itoa(c.PCN) {
+			plexwstest.WriteError(w, c, 5001, "PCN "+c.Inputs["@PCNs"]+" is not accessible to this account")
+			return
+		}
+		start, err1 := strconv.Atoi(c.Inputs["@Period_Start"])
+		end, err2 := strconv.Atoi(c.Inputs["@Period_End"])
+		if err1 != nil || err2 != nil || start != end {
+			plexwstest.WriteError(w, c, 1001, "want one period per call")
+			return
+		}
+		a := plexwstest.Begin(w, c, plexwstest.Status{})
+		defer a.End()
+		known := slices.ContainsFunc(periods, func(p demo.Period) bool { return p.Period == start })
+		if !known {
+			return
+		}
+		for _, ac := range ledgers[c.PCN] {
+			var begin demo.Cents
+			for _, p := range periods {
+				if p.Period >= start {
+					break
+				}
+				if ac.RevenueOrExpense && p.Period/100 != start/100 {
+					continue
+				}
+				begin += ac.debit[p.Period] - ac.credit[p.Period]
+			}
+			d, cr := ac.debit[start], ac.credit[start]
+			_ = a.Strings(cols, ac.No[:5], ac.No, "", ac.Name, money(begin), money(d), money(cr), money(begin+d-cr),
+				"PCN "+strconv.Itoa(c.PCN), "USD", "", "")
+		}
+	}
+}
+
+// TestTrialBalanceWSMatchesWarehouse serves the demo ledger through the stand-in Plex
+// web service and runs the shipped trial-balance-ws against it (the plexws driver,
+// one call per period, the rows shaped in SQLite): every row equals the warehouse
+// trial balance's (demo.ExpectedTrialBalance, which the warehouse report is tested
+// against in TestShippedTrialBalanceMatchesDemo) cents-exact, apart from the categories
+// the activity summary does not carry, and every PCN and period sums to zero.
+func TestTrialBalanceWSMatchesWarehouse(t *testing.T) {
+	t.Parallel()
+	opts := demo.Options{Scale: 1, Periods: 15, End: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), PCNs: []int{123681, 300758}, Seed: 7, LogDays: -1}
+	srv := plexwstest.New(t, activitySummary(t, opts),
+		plexwstest.Account{User: "SouthfieldWs@plex.com", Password: "pw-123681", PCN: 123681},
+		plexwstest.Account{User: "AlbionWs@plex.com", Password: "pw-300758", PCN: 300758})
+	cfg := source.Config{Driver: source.DriverPlexWS, URL: srv.URL, CAFile: srv.CAFile, Timeout: time.Minute,
+		Accounts: map[int]source.Account{
+			123681: {User: "SouthfieldWs@plex.com", Password: "pw-123681"},
+			300758: {User: "AlbionWs@plex.com", Password: "pw-300758"},
+		}}
+	cat, err := reportdefs.LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := cat.Get("trial-balance-ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src, err := source.Open(ctx, def.Source, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if err := def.CheckDriver(src.Driver()); err != nil {
+		t.Fatal(err)
+	}
+	wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "pcn", "period"}
+	calls := 0
+	for _, tc := range []struct{ pcn, start, end int }{{300758, 202502, 202603}, {123681, 202601, 202601}, {123681, 202501, 202501}} {
+		resolved, err := def.Resolve(map[string]string{"pcn": fmt.Sprint(tc.pcn), "start_period": fmt.Sprint(tc.start), "end_period": fmt.Sprint(tc.end)}, time.Now(), time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values, err := def.BindValues(resolved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := demo.ExpectedTrialBalance(opts, tc.pcn, tc.start, tc.end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols := rows.Columns()
+		for i, c := range cols {
+			if i >= len(wantCols) || c.Name != wantCols[i] {
+				t.Fatalf("columns %v, want %v", cols, wantCols)
+			}
+		}
+		if len(cols) != len(wantCols) || cols[6].Type != source.TypeDecimal || cols[7].Type != source.TypeDecimal || cols[8].Type != source.TypeInt {
+			t.Fatalf("columns %v", cols)
+		}
+		n := 0
+		current, ytd := map[int]int64{}, map[int]int64{}
+		for rows.Next() {
+			v := rows.Values()
+			if n >= len(want) {
+				n++
+				continue
+			}
+			w := want[n]
+			got := make([]string, len(v))
+			for i := range v {
+				got[i] = fmt.Sprint(v[i])
+			}
+			// The activity summary has no categories: NULL, not a guess.
+			exp := []string{w.PeriodDisplay, "<nil>", "<nil>", "<nil>", w.AccountNo, w.AccountName, demo.Cents(w.CurrentCents).String(), demo.Cents(w.YTDCents).String(), fmt.Sprint(tc.pcn), fmt.Sprint(w.Period)}
+			for i := range exp {
+				if got[i] != exp[i] {
+					t.Fatalf("pcn %d %d..%d row %d column %s = %q, want %q (row %v)", tc.pcn, tc.start, tc.end, n, wantCols[i], got[i], exp[i], got)
+				}
+			}
+			current[w.Period] += cents(t, v[6])
+			ytd[w.Period] += cents(t, v[7])
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if n != len(want) || n == 0 {
+			t.Fatalf("pcn %d %d..%d: %d rows, want %d", tc.pcn, tc.start, tc.end, n, len(want))
+		}
+		// Debits equal credits in every period, for the period and year to date.
+		for p, sum := range current {
+			if sum != 0 || ytd[p] != 0 {
+				t.Errorf("pcn %d period %d: current sums to %s, ytd to %s; want 0.00 and 0.00", tc.pcn, p, demo.Cents(sum), demo.Cents(ytd[p]))
+			}
+		}
+		calls += (tc.end/100-tc.start/100)*12 + tc.end%100 - tc.start%100 + 1
+	}
+	if got := len(srv.Calls()); got != calls {
+		t.Errorf("%d calls to Plex, want one per period: %d", got, calls)
+	}
+}
+
+// dailyShiftReport answers Daily_Shift_Report_Get (9726) from the demo's shift
+// reports: the rows of the calling account's PCN between @Start_Date and @End_Date
+// (MM/DD/YYYY), hours with four decimals.
+func dailyShiftReport(t *testing.T, opts demo.Options) plexwstest.Handler {
+	t.Helper()
+	byPCN := map[int][]demo.ShiftReport{}
+	for _, pcn := range opts.Plants {
+		reps, err := demo.ShiftReports(opts, pcn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byPCN[pcn] = reps
+	}
+	cols := []string{"PCN", "Report_Date", "Workcenter_Key", "Workcenter_Code", "Part_Key", "Part_No", "Part_Revision", "Part_Name",
+		"Operation_No", "Operation_Code", "Parts_Produced", "Parts_Scrapped", "Earned_Hours", "Actual_Hours", "Quantity_Produced", "Labor_Rate"}
+	return func(w http.ResponseWriter, r *http.Request, c plexwstest.Call) {
+		start, err1 := time.Parse("01/02/2006", c.Inputs["@Start_Date"])
+		end, err2 := time.Parse("01/02/2006", c.Inputs["@End_Date"])
+		if err1 != nil || err2 != nil || c.Inputs["@PCNs"] != strconv.Itoa(c.PCN) {
+			plexwstest.WriteError(w, c, 1001, fmt.Sprintf("bad inputs %v", c.Inputs))
+			return
+		}
+		a := plexwstest.Begin(w, c, plexwstest.Status{})
+		defer a.End()
+		for _, s := range byPCN[c.PCN] {
+			if s.ReportDate.Before(start) || s.ReportDate.After(end) {
+				continue
+			}
+			// Plex's US-culture date, as the service writes it.
+			_ = a.Strings(cols, strconv.Itoa(s.PCN), s.ReportDate.Format("1/2/2006 3:04:05 PM"), strconv.Itoa(s.WorkcenterKey), s.WorkcenterCode,
+				strconv.Itoa(s.PartKey), s.PartNo, s.PartRevision, s.PartName, strconv.Itoa(s.OperationNo), s.OperationCode,
+				strconv.FormatInt(s.PartsProduced, 10), strconv.FormatInt(s.PartsScrapped, 10), s.EarnedHours.String(), s.ActualHours.String(),
+				strconv.FormatInt(s.QuantityProduced, 10), s.LaborRate.String())
+		}
+	}
+}
+
+// TestDailyProductionWSMatchesWarehouse serves the demo's shift reports through the
+// stand-in Plex web service and runs the shipped daily-production-ws: every row equals
+// daily-production's (demo.ExpectedDailyProduction, which the warehouse report is
+// tested against), a zero-divisor day included.
+func TestDailyProductionWSMatchesWarehouse(t *testing.T) {
+	t.Parallel()
+	srv := plexwstest.New(t, dailyShiftReport(t, productionOpts),
+		plexwstest.Account{User: "AlbionWs@plex.com", Password: "pw-300758", PCN: 300758},
+		plexwstest.Account{User: "AvillaWs@plex.com", Password: "pw-310507", PCN: 310507})
+	cfg := source.Config{Driver: source.DriverPlexWS, URL: srv.URL, CAFile: srv.CAFile, Timeout: time.Minute,
+		Accounts: map[int]source.Account{300758: {User: "AlbionWs@plex.com", Password: "pw-300758"}, 310507: {User: "AvillaWs@plex.com", Password: "pw-310507"}}}
+	src, err := source.Open(context.Background(), "plex", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	def := shippedDef(t, "daily-production-ws")
+	cases := []struct {
+		pcn  int
+		date string
+	}{{300758, "2026-03-04"}, {310507, "2026-03-08"}, {310507, "2026-04-09"}, {300758, "2026-04-10"}}
+	var nullDay string
+	for d := day("2026-02-24"); d.Before(day("2026-04-10")) && nullDay == ""; d = d.AddDate(0, 0, 1) {
+		rows, err := demo.ExpectedDailyProduction(productionOpts, 300758, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Efficiency == nil {
+				nullDay = d.Format(time.DateOnly)
+			}
+		}
+	}
+	if nullDay == "" {
+		t.Fatal("no day with a NULL efficiency in the test data")
+	}
+	cases = append(cases, struct {
+		pcn  int
+		date string
+	}{300758, nullDay})
+	ratio := func(r *demo.Ratio) string {
+		if r == nil {
+			return "NULL"
+		}
+		return r.String()
+	}
+	for _, tc := range cases {
+		want, err := demo.ExpectedDailyProduction(productionOpts, tc.pcn, day(tc.date))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantRows [][]string
+		for _, w := range want {
+			wantRows = append(wantRows, []string{w.ReportDate, w.WorkcenterCode, w.PartNo, w.PartRevision, w.PartName,
+				fmt.Sprint(w.PartsProduced), fmt.Sprint(w.PartsScrapped), w.EarnedHours.String(), w.ActualHours.String(),
+				ratio(w.Efficiency), ratio(w.ScrapRate)})
+		}
+		cols, got := runShipped(t, src, def, map[string]string{"pcn": fmt.Sprint(tc.pcn), "report_date": tc.date})
+		checkColumns(t, cols, []source.Column{{Name: "report_date", Type: source.TypeDate}, {Name: "workcenter_code", Type: source.TypeString},
+			{Name: "part_no", Type: source.TypeString}, {Name: "part_revision", Type: source.TypeString},
+			{Name: "part_name", Type: source.TypeString}, {Name: "parts_produced", Type: source.TypeInt},
+			{Name: "parts_scrapped", Type: source.TypeInt}, {Name: "earned_hours", Type: source.TypeDecimal},
+			{Name: "actual_hours", Type: source.TypeDecimal}, {Name: "efficiency", Type: source.TypeDecimal},
+			{Name: "scrap_rate", Type: source.TypeDecimal}})
+		compareRows(t, fmt.Sprintf("daily-production-ws %d %s", tc.pcn, tc.date), got, wantRows)
+		if tc.date != "2026-04-10" && len(want) == 0 {
+			t.Errorf("%d %s: no rows expected; the case tests nothing", tc.pcn, tc.date)
+		}
+	}
+	for _, c := range srv.Calls() {
+		if c.Key != 9726 || c.Inputs["@Start_Date"] != c.Inputs["@End_Date"] || !strings.Contains(c.Inputs["@Start_Date"], "/") {
+			t.Errorf("call %+v", c)
+		}
+	}
+}
