@@ -108,6 +108,7 @@ var noOutputFlag = map[string]string{
 	"cron": "a group", "cron run": "a daemon", "cron lint": "file:line:column findings, as compilers print them",
 	"version": "one line", "completion": "a shell script",
 	"etl": "a group", "etl run": "a line per ETL run", "etl show": "the definition file as written",
+	"sources": "a group", "sources test": "ok or FAIL lines, one per account, as a check prints them",
 }
 
 // outputRuns: how to run each command that has -o on the seeded queue, and where its
@@ -131,6 +132,7 @@ var outputRuns = map[string]struct {
 	"tokens list":     {[]string{"tokens", "list"}, "tokens list"},
 	"etl list":        {[]string{"etl", "list"}, "etl list"},
 	// etl status reads the warehouse's rpt_etl_state, on MySQL only: not run here.
+	"sources list": {[]string{"sources", "list"}, "sources list"},
 }
 
 // helpText is what --help says about a command: its usage, description and flags.

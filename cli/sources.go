@@ -27,7 +27,7 @@ func sourcesCommand(d *Deps) *ucli.Command {
 		Usage: "list the configured data sources and test that they answer",
 		Subcommands: []*ucli.Command{
 			{
-				Name: "list", Usage: "the configured sources: name, driver, where, accounts (no passwords)",
+				Name: "list", Usage: "the configured sources: name, driver, where, accounts (PCN:user, no passwords), built (in this binary)",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
 				Action: func(c *ucli.Context) error {
 					format, err := listFormat(c, d)
@@ -160,12 +160,15 @@ func explainCheck(err error) string {
 		return "refused password or user (Plex answered 401/403): " + msg
 	case strings.Contains(msg, "is the url right"):
 		return "wrong URL: " + msg
-	case strings.Contains(msg, "no answer within") || strings.Contains(msg, "time limit"):
-		return "time-out: " + msg
 	case strings.Contains(msg, "certificate is not trusted"):
 		return "untrusted certificate: " + msg
 	case errors.Is(err, plexws.ErrPlex):
 		return "Plex refused the call: " + msg
+	case strings.Contains(msg, "gave up after"):
+		// Every try failed to connect or got a 5xx: not a time-out, whatever ended it.
+		return "cannot reach Plex: " + msg
+	case strings.Contains(msg, "no answer within") || strings.Contains(msg, "no complete answer"):
+		return "time-out: " + msg
 	case errors.Is(err, source.ErrUnavailable):
 		return "cannot reach Plex: " + msg
 	}

@@ -111,6 +111,13 @@ func TestSourcesTestPlex(t *testing.T) {
 	}
 	noSecret(stdout, stderr)
 
+	// Nothing listens at the URL: cannot reach, not a time-out, exit 5.
+	cfg = plexConfig(t, work, s, "https://127.0.0.1:1/DataSource/Service.asmx")
+	code, stdout, stderr = runCLI(t, context.Background(), []string{"--config", cfg, "sources", "test", "plex", "--timeout", "2s"})
+	if code != 5 || strings.Count(stdout, "cannot reach Plex: ") != 2 || !strings.Contains(stdout, "connection refused") {
+		t.Errorf("refused connection: exit %d\n%s%s", code, stdout, stderr)
+	}
+
 	// list: where each source is and which accounts, without passwords.
 	code, stdout, stderr = runCLI(t, context.Background(), []string{"--config", cfg, "sources", "list", "-o", "json"})
 	noSecret(stdout, stderr)

@@ -119,7 +119,7 @@ func (c *Client) call(ctx context.Context, acct account, what string, body []byt
 		wait := c.backoff(try)
 		if dl, ok := cctx.Deadline(); ok && time.Until(dl) < wait {
 			end()
-			return nil, fmt.Errorf("%w (gave up after %d tries: the call's time limit %s leaves no time for another)", last, try, c.timeout)
+			return nil, fmt.Errorf("%w (gave up after %d tries: the call's time limit leaves no time for another)", last, try)
 		}
 		t := time.NewTimer(wait)
 		select {
