@@ -130,6 +130,16 @@ func showJob(d *Deps, j *queue.Job, v jobs.View) error {
 	if v.FinishedAt != nil {
 		fmt.Fprintf(w, "finished:    %s (%s)\n", v.FinishedAt.Format("2006-01-02T15:04:05.000Z07:00"), elapsed(d.Now(), v.StartedAt, v.FinishedAt))
 	}
+	for _, dv := range v.Deliveries {
+		fmt.Fprintf(w, "delivery:    %s: %s", results.EscapeControl(dv.Target), dv.State)
+		if dv.SentAt != nil {
+			fmt.Fprintf(w, " %s", dv.SentAt.Format("2006-01-02T15:04:05Z07:00"))
+		}
+		if dv.DeliverJob != nil {
+			fmt.Fprintf(w, " (deliver job %d)", *dv.DeliverJob)
+		}
+		fmt.Fprintln(w)
+	}
 	return nil
 }
 

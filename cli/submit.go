@@ -11,6 +11,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"rpt/internal/deliver"
 	"rpt/internal/errclass"
 	"rpt/internal/inputfile"
 	"rpt/internal/jobs"
@@ -157,11 +158,32 @@ func submitCommand(d *Deps) *ucli.Command {
 			if !c.Bool("wait") {
 				return nil
 			}
+			waitStart := time.Now()
 			j, err := waitJob(ctx, e, svc, pub.client(), res.Job.ID, c.Duration("timeout"))
 			if err != nil {
 				return err
 			}
-			return jobs.Outcome(j)
+			if err := jobs.Outcome(j); err != nil {
+				return err
+			}
+			// --wait covers the deliveries too: the command ends when the mail went (or
+			// failed), so a script can trust exit 0.
+			left := time.Duration(0)
+			if t := c.Duration("timeout"); t > 0 {
+				if left = t - time.Since(waitStart); left <= 0 {
+					left = time.Millisecond
+				}
+			}
+			ds, err := svc.WaitDeliveries(ctx, j.ID, left, 0)
+			if ctx.Err() != nil {
+				return interrupted(svc, j.ID)
+			}
+			for _, dv := range ds {
+				if dv.State == queue.DeliverySent {
+					fmt.Fprintf(d.Stderr, "delivered to %s\n", deliver.Shown(dv.Target))
+				}
+			}
+			return err
 		},
 	}
 }

@@ -144,6 +144,15 @@ func (t Target) Allowed(c config.Deliver, smtp *config.SMTP) error {
 	return errclass.Errorf(errclass.Invalid, "unknown target kind %q", t.Kind)
 }
 
+// Shown is a stored target as views show it: a webhook URL without its query (which
+// often carries a token).
+func Shown(target string) string {
+	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
+		return redactURL(target)
+	}
+	return target
+}
+
 // redactURL drops the query of a URL for messages: webhook URLs often carry a token there.
 func redactURL(s string) string {
 	if i := strings.IndexByte(s, '?'); i >= 0 {

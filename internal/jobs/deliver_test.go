@@ -125,3 +125,44 @@ func TestOnceKeyDistinguishesDeliveries(t *testing.T) {
 		})
 	}
 }
+
+// submit --wait covers the deliveries: WaitDeliveries ends when each is sent, fails
+// naming the target when its deliver job failed or was cancelled, and times out.
+func TestWaitDeliveries(t *testing.T) {
+	st := openSQLite(t)
+	svc := deliverService(t, st, time.Now())
+	ctx := context.Background()
+	res, err := svc.Submit(ctx, jobs.SubmitRequest{Report: "rel", Deliver: []string{"mailto:a@example.com", "https://hooks.example.com/rpt/x?token=secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Job.ID
+	if _, err := svc.WaitDeliveries(ctx, id, 50*time.Millisecond, 10*time.Millisecond); jobs.Class(err) != errclass.NotFinished {
+		t.Fatalf("pending deliveries: %v, want not finished", err)
+	}
+	ds, err := st.DeliveryList(ctx, id)
+	if err != nil || len(ds) != 2 {
+		t.Fatal(ds, err)
+	}
+	if err := st.DeliverySent(ctx, ds[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	dj, err := st.JobEnqueue(ctx, queue.JobEnqueueParams{Kind: queue.KindDeliver, Report: "rel", Definition: []byte("x"), DefinitionSHA256: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeliveryQueued(ctx, ds[1].ID, dj.Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.JobCancel(ctx, dj.Job.ID, "tester"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.WaitDeliveries(ctx, id, time.Second, 10*time.Millisecond)
+	if jobs.Class(err) != errclass.JobFailed || !strings.Contains(err.Error(), "delivery to https://hooks.example.com/rpt/x?... cancelled") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("cancelled deliver job: %v", err)
+	}
+	view, err := svc.Describe(ctx, res.Job)
+	if err != nil || len(view.Deliveries) != 2 || view.Deliveries[0].State != queue.DeliverySent || view.Deliveries[1].Target != "https://hooks.example.com/rpt/x?..." {
+		t.Fatalf("view deliveries %+v %v", view.Deliveries, err)
+	}
+}

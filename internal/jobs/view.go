@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"rpt/internal/deliver"
 	"rpt/internal/queue"
 )
 
@@ -33,6 +34,20 @@ type View struct {
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
 	Waiting    []string        `json:"waiting,omitempty"`
+	// Deliveries are where a report job's result goes once it succeeds, and whether
+	// it went (Describe fills them; webhook URLs without their query).
+	Deliveries []DeliveryView `json:"deliveries,omitempty"`
+}
+
+// DeliveryView is one delivery of a report job as shown.
+type DeliveryView struct {
+	ID         int64      `json:"id"`
+	Target     string     `json:"target"`
+	State      string     `json:"state"`
+	DeliverJob *int64     `json:"deliver_job"`
+	Attempts   int        `json:"attempts"`
+	MessageID  string     `json:"message_id,omitempty"`
+	SentAt     *time.Time `json:"sent_at"`
 }
 
 // ViewOf is j as shown; times in UTC, absent values null.
@@ -75,6 +90,18 @@ func (s *Service) Describe(ctx context.Context, j *queue.Job) (View, error) {
 		return View{}, err
 	}
 	v.Waiting = why
+	ds, err := s.Store.DeliveryList(ctx, j.ID)
+	if err != nil {
+		return View{}, err
+	}
+	for _, d := range ds {
+		dv := DeliveryView{ID: d.ID, Target: deliver.Shown(d.Target), State: d.State, Attempts: d.Attempts, MessageID: d.MessageID, SentAt: utcPtr(d.SentAt)}
+		if d.DeliverJobID != 0 {
+			id := d.DeliverJobID
+			dv.DeliverJob = &id
+		}
+		v.Deliveries = append(v.Deliveries, dv)
+	}
 	return v, nil
 }
 
