@@ -75,7 +75,11 @@ func etlCommand(d *Deps) *ucli.Command {
 					var views []view
 					var rows [][]any
 					for _, def := range cat.List() {
-						views = append(views, view{def.Name, def.Mode, def.Source, def.Target, def.After, def.File})
+						after := def.After
+						if after == nil {
+							after = []string{}
+						}
+						views = append(views, view{def.Name, def.Mode, def.Source, def.Target, after, def.File})
 						rows = append(rows, []any{def.Name, def.Mode, def.Source, def.Target, strings.Join(def.After, ", ")})
 					}
 					switch format {
