@@ -168,7 +168,7 @@ func etlCommand(d *Deps) *ucli.Command {
 					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load"},
 					&ucli.IntFlag{Name: "priority", Usage: "higher `N` runs first"},
 					&ucli.BoolFlag{Name: "wait", Usage: "wait until the job ends; exit as it ended (0 ok, 1 failed, 3 cancelled)"},
-					&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4; the job goes on)"},
+					&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4; the job goes on)", DefaultText: "none, wait until it ends"},
 				},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() != 1 {

@@ -109,6 +109,9 @@ var noOutputFlag = map[string]string{
 	"version": "one line", "completion": "a shell script",
 	"etl": "a group", "etl run": "a line per ETL run", "etl show": "the definition file as written",
 	"sources": "a group", "sources test": "ok or FAIL lines, one per account, as a check prints them",
+	"etl submit": "the job id alone", "schedules": "a group", "schedules add": "a message", "schedules update": "a message",
+	"schedules rm": "a message", "schedules hold": "a message", "schedules resume": "a message",
+	"cron render": "a crontab file",
 }
 
 // outputRuns: how to run each command that has -o on the seeded queue, and where its
@@ -131,6 +134,7 @@ var outputRuns = map[string]struct {
 	"db status":       {[]string{"db", "status"}, "db status"},
 	"tokens list":     {[]string{"tokens", "list"}, "tokens list"},
 	"etl list":        {[]string{"etl", "list"}, "etl list"},
+	"schedules list":  {[]string{"schedules", "list"}, "schedules list"},
 	// etl status reads the warehouse's rpt_etl_state, on MySQL only: not run here.
 	"sources list": {[]string{"sources", "list"}, "sources list"},
 }

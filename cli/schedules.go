@@ -50,7 +50,7 @@ func schedulesCommand(d *Deps) *ucli.Command {
 		Usage: "report schedules kept in the queue database (run by rpt cron run): list, show, add, update, rm, hold, resume",
 		Subcommands: []*ucli.Command{
 			{
-				Name: "list", Usage: "each schedule with its last occurrence, that job and its status, and the next occurrence",
+				Name: "list", Usage: "each schedule: name, cron, timezone, report, state (active or held), last (occurrence), last_job and its status, next (occurrence)",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats)},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() != 0 {
@@ -91,7 +91,7 @@ func schedulesCommand(d *Deps) *ucli.Command {
 			},
 			{
 				Name: "show", Usage: "one schedule in full (-o json for scripts)", ArgsUsage: "NAME",
-				Flags: []ucli.Flag{outputFlag("format: text, json, yaml")},
+				Flags: []ucli.Flag{outputFlag("format: table|json|yaml (table, the default: the schedule as YAML)")},
 				Action: func(c *ucli.Context) error {
 					name, err := oneName(c, "show")
 					if err != nil {
