@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PKGS := ./...
 export RPT_TEST_MYSQL_DSN ?= mysql://root@127.0.0.1:3306/
 
-.PHONY: help build build-odbc test-odbc install image image-odbc deploy-check test test-unit test-integration bench bench-report chaos fuzz fuzz-short lint verify
+.PHONY: help build build-odbc test-odbc install image image-odbc deploy-check test test-unit test-integration bench bench-river bench-report chaos fuzz fuzz-short lint verify
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench: ## benchmarks (compare ratios from one run; the machine is shared)
 
 chaos: ## chaos suite at full size (~15k jobs, 60 faults incl. broker restarts, ~3 min), rolling update, cancel, one-minute queue outage, source outage; figures in the output
 	RPT_TEST_REQUIRE_MYSQL=1 RPT_CHAOS=full $(GO) test -count=1 -timeout 30m -v -run '^(TestChaos|TestRollingUpdateLosesNothing|TestStopKillsServerQuery|TestQueueOutage|TestSourceOutage)$$' ./e2e/
+
+bench-river: ## bench/river.sh: rpt beside River (../shared/riverbench, local PostgreSQL) in alternating rounds, ratios with the load
+	bench/river.sh
 
 bench-report: ## bench/run.sh: the figures of BENCHMARKS.md (RPT_BENCH_BIG=1 for 1M jobs and a 5M-row result)
 	bench/run.sh

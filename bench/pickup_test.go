@@ -91,6 +91,18 @@ type claimClock struct {
 
 func (c *claimClock) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.Job, error) {
 	jobs, err := c.Store.JobClaim(ctx, p)
+	c.record(jobs)
+	return jobs, err
+}
+
+// JobCompleteBatch: the agent also claims in its completions' transactions.
+func (c *claimClock) JobCompleteBatch(ctx context.Context, items []queue.CompleteItem, claim *queue.JobClaimParams) ([]error, []*queue.Job, error) {
+	errs, jobs, err := c.Store.JobCompleteBatch(ctx, items, claim)
+	c.record(jobs)
+	return errs, jobs, err
+}
+
+func (c *claimClock) record(jobs []*queue.Job) {
 	now := time.Now()
 	if len(jobs) > 0 {
 		c.mu.Lock()
@@ -102,7 +114,6 @@ func (c *claimClock) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*q
 			c.signal <- struct{}{}
 		}
 	}
-	return jobs, err
 }
 
 func runSubmitToRunning(b *testing.B, broker string, poll time.Duration) {
