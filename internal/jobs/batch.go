@@ -287,12 +287,18 @@ func (s *Service) SubmitMany(ctx context.Context, reqs []SubmitRequest) ([]Submi
 	if !ok {
 		return nil, errclass.Errorf(errclass.Internal, "submit: this queue store (%T) cannot enqueue in batches", s.Store)
 	}
+	cat, err := s.Catalog()
+	if err != nil {
+		return nil, err
+	}
+	one := *s // the catalogue read once for every job
+	one.catalog = cat
 	now := s.now()
 	ps := make([]queue.JobEnqueueParams, len(reqs))
 	own := make([]bool, len(reqs))
 	targets := make([][]string, len(reqs))
 	for i, r := range reqs {
-		p, t, err := s.prepare(r, now)
+		p, t, err := one.prepare(r, now)
 		if err != nil {
 			return nil, &ItemError{Index: i, Err: err}
 		}
@@ -304,7 +310,7 @@ func (s *Service) SubmitMany(ctx context.Context, reqs []SubmitRequest) ([]Submi
 		ps[i] = p
 	}
 	var res []queue.JobEnqueueResult
-	err := s.retry(ctx, func(ctx context.Context) (err error) {
+	err = s.retry(ctx, func(ctx context.Context) (err error) {
 		res, err = be.JobEnqueueBatch(ctx, ps)
 		return err
 	})

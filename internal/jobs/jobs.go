@@ -46,6 +46,10 @@ type Service struct {
 	Publisher Publisher
 	// SubmittedBy names who submits ("user@host"); empty: Submitter().
 	SubmittedBy string
+
+	// catalog, when set, is the catalogue read once for a SubmitMany (reading it per
+	// job parsed every definition twice a job).
+	catalog *reportdefs.Catalog
 }
 
 // Publisher is the part of the MQTT client a Service uses.
@@ -84,6 +88,9 @@ func (s *Service) submittedBy() string {
 
 // Catalog loads the report definitions: the shipped ones and the configured folders.
 func (s *Service) Catalog() (*reportdefs.Catalog, error) {
+	if s.catalog != nil {
+		return s.catalog, nil
+	}
 	var dirs []string
 	if s.Config != nil {
 		dirs = s.Config.Reports
