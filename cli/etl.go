@@ -459,7 +459,11 @@ func describeRun(def *etl.Definition, st etl.Stats) string {
 		s += ", watermark " + st.Watermark
 	}
 	if def.Mode == etl.ModePeriodRange {
-		s += fmt.Sprintf(", periods %d-%d", st.From, st.To)
+		if st.From == 0 {
+			s += ", every period (first run)"
+		} else {
+			s += fmt.Sprintf(", periods %d-%d", st.From, st.To)
+		}
 	}
 	return s + fmt.Sprintf(" (%s, %s)", st.Loader, roundDur(st.Elapsed))
 }
