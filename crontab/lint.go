@@ -142,7 +142,7 @@ func (l *linter) entry(e *Entry) {
 var (
 	GlobalValueFlags = []string{"config", "queue", "mqtt", "mqtt-prefix", "reports", "retry-for"}
 	GlobalBoolFlags  = []string{"help", "h", "version", "v"}
-	SubmitValueFlags = []string{"param", "p", "priority", "at", "occurrence", "dedupe", "once-per", "submit-token", "timeout", "deliver"}
+	SubmitValueFlags = []string{"param", "p", "priority", "at", "occurrence", "dedupe", "once-per", "submit-token", "timeout", "deliver", "from", "from-format"}
 	SubmitBoolFlags  = []string{"wait", "help", "h"}
 )
 
@@ -282,6 +282,7 @@ func (l *linter) submit(e *Entry, exe Word, flags []flagWord, positional []Word,
 	deliverCol := 0
 	ok := true
 	oncePerGiven := false
+	var from *flagWord
 	bad := func(f flagWord, format string, args ...any) {
 		name := "--" + f.name
 		if len(f.name) == 1 {
@@ -315,6 +316,8 @@ func (l *linter) submit(e *Entry, exe Word, flags []flagWord, positional []Word,
 			l.oncePer(e, f, d)
 		case "dedupe":
 			req.Dedupe = f.value
+		case "from":
+			from = &f
 		case "deliver":
 			req.Deliver = append(req.Deliver, f.value)
 			req.DeliverField = "--deliver"
@@ -336,6 +339,12 @@ func (l *linter) submit(e *Entry, exe Word, flags []flagWord, positional []Word,
 	}
 	if !oncePerGiven && req.Dedupe == "" {
 		l.warn(e.Line, report.Col, "rpt submit", "no --once-per or --dedupe: each node that runs this file queues its own job (add --once-per 1h)")
+	}
+	if from != nil {
+		// The parameter sets are in a file read when the line runs (relative to
+		// cron's working directory); the submit checks them all before queuing any.
+		l.warn(e.Line, from.col, "--from", "the parameter sets in %q are checked when the line runs, not by lint (rpt submit --from checks every set before queuing any)", from.value)
+		return
 	}
 	if ok && l.onSubmit != nil {
 		l.onSubmit(e, req)

@@ -91,6 +91,8 @@ func TestLintRptLines(t *testing.T) {
 		{"no expansion in env lines", "PATH=$PATH:/opt/rpt/bin\n",
 			"c:1:6: warning: PATH: cron does not expand $VAR in NAME=value lines: PATH is set to the text as written"},
 		{"never runs", "0 0 30 2 * true\n", "c:1:1: warning: schedule: 0 0 30 2 * never runs: no date has this day-of-month in these months"},
+		{"parameter sets from a file are checked when the line runs", "RPT_CONFIG=/etc/rpt/rpt.yaml\n0 6 * * * /usr/local/bin/rpt submit needs-plant --from /etc/rpt/plants.csv --once-per 1h\n",
+			`c:2:56: warning: --from: the parameter sets in "/etc/rpt/plants.csv" are checked when the line runs, not by lint (rpt submit --from checks every set before queuing any)`},
 		{"other commands are left alone", "*/5 * * * * /usr/bin/find /tmp -mtime +1 -delete\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
