@@ -359,6 +359,7 @@ func etlCommand(d *Deps) *ucli.Command {
 						JobID       int64      `json:"job_id,omitempty"`
 						Loader      string     `json:"loader,omitempty"`
 						DurationMS  int64      `json:"duration_ms"`
+						RowsPerSec  int64      `json:"rows_per_second"`
 					}
 					var views []view
 					var rows [][]any
@@ -366,6 +367,9 @@ func etlCommand(d *Deps) *ucli.Command {
 						s := states[def.Name]
 						v := view{Name: def.Name, Mode: def.Mode, Target: def.Target, Watermark: s.Watermark, RowsRead: s.RowsRead,
 							RowsWritten: s.RowsWritten, Runs: s.Runs, JobID: s.JobID, Loader: s.Loader, DurationMS: s.Duration.Milliseconds()}
+						if s.Duration > 0 {
+							v.RowsPerSec = int64(float64(s.RowsWritten) / s.Duration.Seconds())
+						}
 						last, age := "never", ""
 						if s.LastSuccess != nil {
 							ls := *s.LastSuccess
@@ -376,7 +380,7 @@ func etlCommand(d *Deps) *ucli.Command {
 							age = roundDur(now.Sub(ls)).String()
 						}
 						views = append(views, v)
-						rows = append(rows, []any{def.Name, def.Mode, last, age, s.Watermark, s.RowsRead, s.RowsWritten, s.Runs})
+						rows = append(rows, []any{def.Name, def.Mode, last, age, s.Watermark, s.RowsRead, s.RowsWritten, v.RowsPerSec, s.Runs})
 					}
 					switch format {
 					case "json":
@@ -389,7 +393,7 @@ func etlCommand(d *Deps) *ucli.Command {
 					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "mode", Type: source.TypeString},
 						{Name: "last_success", Type: source.TypeString}, {Name: "age", Type: source.TypeString},
 						{Name: "watermark", Type: source.TypeString}, {Name: "rows_read", Type: source.TypeInt},
-						{Name: "rows_written", Type: source.TypeInt}, {Name: "runs", Type: source.TypeInt}}
+						{Name: "rows_written", Type: source.TypeInt}, {Name: "rows_per_second", Type: source.TypeInt}, {Name: "runs", Type: source.TypeInt}}
 					return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
 				},
 			},

@@ -76,7 +76,7 @@ target:
 	found := false
 	for _, s := range states {
 		if s["name"] == "copy" {
-			found = s["rows_written"] == float64(3) && s["runs"] == float64(1) && s["last_success"] != nil
+			found = s["rows_written"] == float64(3) && s["runs"] == float64(1) && s["last_success"] != nil && s["rows_per_second"] != nil
 		}
 	}
 	if !found {
