@@ -106,6 +106,7 @@ func serveAPI(ctx context.Context, e *env, store queue.Store, ln net.Listener, l
 		// The web app's session cookie also works for the API, so the pages' live
 		// updates and downloads use the API's own routes and roles.
 		SessionCookie: web.CookieName,
+		Schedules:     apiSchedules{webSchedules{store: store, svc: svc}},
 	}
 	app := &web.Server{
 		Jobs: svc,
@@ -171,4 +172,38 @@ func (w webSchedules) Hold(ctx context.Context, name string, held bool) error {
 		_, err = w.schedules("").Resume(ctx, name)
 	}
 	return err
+}
+
+// apiSchedules gives the API the database schedules, as webSchedules gives the web app.
+type apiSchedules struct{ w webSchedules }
+
+func (a apiSchedules) List(ctx context.Context) ([]api.ScheduleView, error) {
+	list, err := a.w.schedules("").List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ScheduleView, len(list))
+	for i, v := range list {
+		out[i] = api.ScheduleView{Schedule: v.Schedule, Next: v.Next}
+	}
+	return out, nil
+}
+
+func (a apiSchedules) Add(ctx context.Context, s api.ScheduleSpec, by string) (queue.Schedule, error) {
+	return a.w.schedules(by).Add(ctx, crontab.ScheduleSpec{Name: s.Name, Cron: s.Cron, Timezone: s.Timezone, Report: s.Report,
+		Params: s.Params, Deliver: s.Deliver, Missed: s.Missed})
+}
+
+func (a apiSchedules) Update(ctx context.Context, name string, c api.ScheduleChange) (queue.Schedule, error) {
+	return a.w.schedules("").Update(ctx, name, crontab.ScheduleChange{Cron: c.Cron, Timezone: c.Timezone, Report: c.Report,
+		Missed: c.Missed, Params: c.Params, Deliver: c.Deliver})
+}
+
+func (a apiSchedules) Delete(ctx context.Context, name string) error { return a.w.Delete(ctx, name) }
+
+func (a apiSchedules) Hold(ctx context.Context, name string, held bool) (queue.Schedule, error) {
+	if held {
+		return a.w.schedules("").Hold(ctx, name)
+	}
+	return a.w.schedules("").Resume(ctx, name)
 }

@@ -59,6 +59,8 @@ type Server struct {
 	// instead of the Authorization header: the web app's session (HttpOnly,
 	// SameSite=Strict), so that the browser's EventSource and download links work.
 	SessionCookie string
+	// Schedules, when set, serves the database schedules under /api/v1/schedules.
+	Schedules Schedules
 
 	hubOnce  sync.Once
 	eventHub *hub
@@ -117,6 +119,16 @@ func (s *Server) Routes() []Route {
 		{"PUT /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(true)},
 		{"DELETE /api/v1/pauses/{kind}/{name}", queue.RoleAdmin, s.pause(false)},
 	}
+	if s.Schedules != nil {
+		rs = append(rs,
+			Route{"GET /api/v1/schedules", queue.RoleViewer, s.listSchedules},
+			Route{"POST /api/v1/schedules", queue.RoleSubmitter, s.addSchedule},
+			Route{"PATCH /api/v1/schedules/{name}", queue.RoleSubmitter, s.updateSchedule},
+			Route{"DELETE /api/v1/schedules/{name}", queue.RoleSubmitter, s.deleteSchedule},
+			Route{"POST /api/v1/schedules/{name}/hold", queue.RoleSubmitter, s.holdSchedule(true)},
+			Route{"POST /api/v1/schedules/{name}/resume", queue.RoleSubmitter, s.holdSchedule(false)},
+		)
+	}
 	if s.Legacy {
 		rs = append(rs, Route{"POST /report", queue.RoleSubmitter, s.legacyReport})
 	}
@@ -150,7 +162,7 @@ func (s *Server) Handler() http.Handler {
 // allowed lists the methods a route of r's path answers (none: the path is unknown).
 func allowed(mux *http.ServeMux, r *http.Request) []string {
 	var out []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/v1/" {
@@ -414,3 +426,5 @@ func idempotencyToken(tokenName, key string) string {
 	sum := sha256.Sum256([]byte(tokenName + "\x00" + key))
 	return queue.OriginAPI + "-" + hex.EncodeToString(sum[:20])
 }
+
+func jobsClass(err error) errclass.Class { return jobs.Class(err) }

@@ -93,8 +93,10 @@ type fixture struct {
 // newServer is an API server over the fixture's queue (a restart makes another).
 func (f *fixture) newServer() *api.Server {
 	st := f.st
+	svc := &jobs.Service{Store: st, Config: f.cfg, Loc: time.UTC}
 	return &api.Server{
-		Jobs: &jobs.Service{Store: st, Config: f.cfg, Loc: time.UTC},
+		Jobs:      svc,
+		Schedules: crontabSchedules{st: st, svc: svc},
 		OpenResults: func(_ context.Context, j *queue.Job) (results.Store, error) {
 			return results.InQueue(st), nil
 		},

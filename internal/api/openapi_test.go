@@ -26,7 +26,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Errorf("openapi version %q", doc.OpenAPI)
 	}
-	s := &api.Server{Legacy: true}
+	s := &api.Server{Legacy: true, Schedules: crontabSchedules{}}
 	registered := map[string]string{}
 	for _, rt := range s.Routes() {
 		role := rt.Role

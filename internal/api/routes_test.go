@@ -38,6 +38,12 @@ func TestRolesPerRoute(t *testing.T) {
 			{"GET", "/api/v1/events", "", queue.RoleViewer, 200},
 			{"GET", "/api/v1/openapi.json", "", queue.RoleViewer, 200},
 			{"GET", "/api/v1/agents", "", queue.RoleViewer, 200},
+			{"GET", "/api/v1/schedules", "", queue.RoleViewer, 200},
+			{"POST", "/api/v1/schedules", `{"name":"nightly-ROLE","cron":"@daily","report":"numbers","params":{"n":"1"}}`, queue.RoleSubmitter, 201},
+			{"PATCH", "/api/v1/schedules/nightly-ROLE", `{"cron":"@weekly"}`, queue.RoleSubmitter, 200},
+			{"POST", "/api/v1/schedules/nightly-ROLE/hold", "", queue.RoleSubmitter, 200},
+			{"POST", "/api/v1/schedules/nightly-ROLE/resume", "", queue.RoleSubmitter, 200},
+			{"DELETE", "/api/v1/schedules/nightly-ROLE", "", queue.RoleSubmitter, 200},
 			{"PUT", "/api/v1/pauses/report/numbers", "", queue.RoleAdmin, 200},
 			{"DELETE", "/api/v1/pauses/report/numbers", "", queue.RoleAdmin, 200},
 		}
@@ -74,7 +80,9 @@ func TestRolesPerRoute(t *testing.T) {
 				if strings.HasPrefix(rt.path, "/api/v1/events") && queue.RoleRank(role) >= queue.RoleRank(rt.min) {
 					_, r = f.openStream(f.srv.URL, rt.path, f.tokens[role], -1) // a stream: open, then let go
 				} else {
-					r = f.do(rt.method, rt.path, f.tokens[role], rt.body)
+					// Schedule routes name a schedule per role, so each role's add,
+					// change and delete act on its own.
+					r = f.do(rt.method, strings.ReplaceAll(rt.path, "ROLE", role), f.tokens[role], strings.ReplaceAll(rt.body, "ROLE", role))
 				}
 				if queue.RoleRank(role) < queue.RoleRank(rt.min) {
 					if code, _, _ := r.errorOf(t); r.status != 403 || code != "forbidden" {
