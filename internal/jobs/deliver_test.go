@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +166,31 @@ func TestWaitDeliveries(t *testing.T) {
 	view, err := svc.Describe(ctx, res.Job)
 	if err != nil || len(view.Deliveries) != 2 || view.Deliveries[0].State != queue.DeliverySent || view.Deliveries[1].Target != "https://hooks.example.com/rpt/x?..." {
 		t.Fatalf("view deliveries %+v %v", view.Deliveries, err)
+	}
+}
+
+// A definition's deliver: block adds its target to every submit of the report, checked
+// like --deliver.
+func TestDefinitionDeliverAdded(t *testing.T) {
+	st := openSQLite(t)
+	svc := deliverService(t, st, time.Now())
+	def := strings.Replace(relDef, "name: rel\n", "name: mailed\ndeliver:\n  email: {to: [accounting@example.com], format: csv}\n", 1)
+	if def == relDef {
+		t.Fatal("relDef has no name: line to replace")
+	}
+	if err := os.WriteFile(filepath.Join(svc.Config.Reports[0], "mailed.yaml"), []byte(def), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Submit(context.Background(), jobs.SubmitRequest{Report: "mailed", Deliver: []string{"mailto:b@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := st.DeliveryList(context.Background(), res.Job.ID)
+	if err != nil || len(ds) != 2 || ds[0].Target != "mailto:b@example.com" || ds[1].Target != "mailto:accounting@example.com?format=csv" {
+		t.Fatalf("deliveries %+v %v", ds, err)
+	}
+	svc.Config.Deliver.EmailDomains = []string{"other.example.org"}
+	if _, err := svc.Submit(context.Background(), jobs.SubmitRequest{Report: "mailed"}); err == nil || !strings.Contains(err.Error(), "accounting@example.com: domain example.com is not allowed") {
+		t.Fatalf("definition target outside the allow list: %v", err)
 	}
 }
