@@ -145,7 +145,7 @@ func runAgent(ctx context.Context, e *env, store queue.Store, cfg agent.Config, 
 	cfg.Sources = names
 	// The agent runs, unpublished, only what its own configuration ships or names.
 	cfg.ReportDirs = e.cfg.Reports
-	rs, err := e.resultsStore(ctx, store)
+	rs, err := e.agentResults(ctx, store)
 	if err != nil {
 		return err
 	}

@@ -3,17 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"rpt/internal/config"
 	"rpt/internal/queue"
 	"rpt/internal/results"
 )
-
-// resultsStore is where new results go: rpt.yaml results:, the queue database by
-// default. The caller closes it (before the queue it may live in).
-func (e *env) resultsStore(ctx context.Context, q queue.Store) (results.Store, error) {
-	return e.openResults(ctx, q, e.cfg.ResultsName())
-}
 
 // resultsOf opens the store job j recorded as holding its result, which need not be the
 // one results: names now: changing results: leaves older results readable while the
@@ -89,4 +84,49 @@ func (e *env) allResults(ctx context.Context, q queue.Store) (stores []results.S
 		stores = append(stores, s)
 	}
 	return stores, close, nil
+}
+
+// pruningAll is the results store an agent writes to, with a Prune that prunes every
+// store the configuration reaches (the queue database and results_read: too), so
+// results left behind by a switch of results: age out without rpt db prune.
+type pruningAll struct {
+	results.Store
+	others []results.Store
+}
+
+func (p pruningAll) Prune(ctx context.Context, before time.Time) (int, error) {
+	n, err := p.Store.Prune(ctx, before)
+	for _, s := range p.others {
+		if err != nil {
+			return n, err
+		}
+		var m int
+		m, err = s.Prune(ctx, before)
+		n += m
+		if err != nil {
+			err = fmt.Errorf("prune results in %s: %w", s.Name(), err)
+		}
+	}
+	return n, err
+}
+
+func (p pruningAll) Close() error {
+	for _, s := range p.others {
+		s.Close()
+	}
+	return p.Store.Close()
+}
+
+// agentResults is where an agent writes new results: rpt.yaml results:, the queue
+// database by default; its Prune covers every configured store. The caller closes it
+// (before the queue it may live in).
+func (e *env) agentResults(ctx context.Context, q queue.Store) (results.Store, error) {
+	stores, _, err := e.allResults(ctx, q) // pruningAll closes them
+	if err != nil {
+		return nil, err
+	}
+	if len(stores) == 1 {
+		return stores[0], nil
+	}
+	return pruningAll{Store: stores[0], others: stores[1:]}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -108,7 +110,7 @@ func (w *world) job(t *testing.T, id int64) *queue.Job {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -120,12 +122,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // rpt runs the command line in-process with the drivers cmd/rpt picks.
 func (w *world) rpt(t *testing.T, config string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return w.rptCtx(t, t.Context(), config, args...)
+}
+
+func (w *world) rptCtx(t *testing.T, ctx context.Context, config string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "rpt.yaml")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	code = cli.Main(t.Context(), append([]string{"rpt", "--config", cfg}, args...), cli.Deps{
+	code = cli.Main(ctx, append([]string{"rpt", "--config", cfg}, args...), cli.Deps{
 		OpenQueue: func(ctx context.Context, s string, opts queue.Options) (queue.Store, error) {
 			path, err := dsn.SQLitePath(s)
 			if err != nil {
@@ -264,5 +271,52 @@ func TestMongoDBOutageReleases(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(names, " "), "released") {
 		t.Errorf("events %v: want a released event", names)
+	}
+}
+
+// TestAgentPrunesEveryStore: an agent whose results: was switched to the queue database
+// prunes the MongoDB store of results_read: too, so older results age out without
+// rpt db prune.
+func TestAgentPrunesEveryStore(t *testing.T) {
+	srv := mongotest.Start(t)
+	w := newWorld(t)
+	uri := srv.URI("switched")
+	ms := open(t, uri, w.queue)
+	w.runAgent(t, ms) // stops at the end of the test; results: MongoDB
+	id := w.submit(t, 100)
+	waitFor(t, "the job to end", func() bool { return w.job(t, id).Status.Terminal() })
+	j := w.job(t, id)
+	if j.ResultStore != ms.Name() {
+		t.Fatalf("job %s in %q, want its result in %s", j.Status, j.ResultStore, ms.Name())
+	}
+	time.Sleep(1100 * time.Millisecond)
+	conf := "queue: sqlite:" + filepath.Join(w.dir, "queue.db") + "\nresults: queue\nresults_read: [\"" + uri + "\"]\n" +
+		"retention: {results: 1s}\nsources:\n  demo: {driver: sqlite, dsn: \"sqlite:" + w.demo + "\"}\n"
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan string, 1)
+	go func() {
+		_, errOut, code := w.rptCtx(t, ctx, conf, "agent", "--name", "pruner", "--prune-interval", "200ms")
+		done <- fmt.Sprintf("exit %d: %s", code, errOut)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := ms.ChunkGet(t.Context(), id, j.ResultAttempt, 0)
+		if errors.Is(err, queue.ErrNotFound) {
+			break
+		}
+		select {
+		case out := <-done:
+			t.Fatalf("rpt agent ended: %s", out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the agent did not prune the MongoDB result in 30s (chunk 0: %v); its log:\n%s", err, <-done)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if out := <-done; !strings.HasPrefix(out, "exit 0") {
+		t.Errorf("rpt agent: %s", out)
 	}
 }

@@ -215,12 +215,10 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 	if before.IsZero() {
 		return 0, nil
 	}
-	var ids []int64
-	err := s.chunks.Distinct(ctx, "job", bson.D{{Key: "created", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}}).Decode(&ids)
+	ids, err := s.candidates(ctx, before)
 	if err != nil {
 		return 0, s.fault(ctx, "prune: list jobs", err)
 	}
-	slices.Sort(ids)
 	pruned := 0
 	for _, id := range ids {
 		j, err := s.jobs.JobGet(ctx, id)
@@ -255,6 +253,38 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 		}
 	}
 	return pruned, nil
+}
+
+// candidates are the jobs with a chunk written before the cut-off, in order. A find of
+// the job field, not distinct: FerretDB answers a distinct sent with maxTimeMS (which
+// the driver adds when ctx has a deadline, as the agent's calls do) with a reply the
+// driver cannot decode.
+func (s *Store) candidates(ctx context.Context, before time.Time) ([]int64, error) {
+	cur, err := s.chunks.Find(ctx, bson.D{{Key: "created", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "job", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	seen := map[int64]bool{}
+	var ids []int64
+	for cur.Next(ctx) {
+		var doc struct {
+			Job int64 `bson:"job"`
+		}
+		if err := cur.Decode(&doc); err != nil {
+			return nil, err
+		}
+		if !seen[doc.Job] {
+			seen[doc.Job] = true
+			ids = append(ids, doc.Job)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // deleteResult deletes every chunk of a job, chunk 0 of each attempt first.

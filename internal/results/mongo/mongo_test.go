@@ -60,6 +60,48 @@ func TestResultsConformance(t *testing.T) {
 	})
 }
 
+// TestResultsConformanceWithDeadlines runs the suite with every store call under a
+// context deadline, as the agent's calls are: the driver then sends maxTimeMS, which
+// FerretDB's distinct could not answer (Prune used to fail in every agent).
+func TestResultsConformanceWithDeadlines(t *testing.T) {
+	srv := mongotest.Start(t)
+	resultstest.Run(t, func(t *testing.T) resultstest.Env {
+		q := newQueue(t)
+		return resultstest.Env{Queue: q, Results: deadlined{open(t, srv.URI(fmt.Sprintf("dl%d", dbSeq.Add(1))), q)}}
+	})
+}
+
+// deadlined gives every call a deadline.
+type deadlined struct{ *mongo.Store }
+
+func (d deadlined) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Minute)
+}
+
+func (d deadlined) ChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.Store.ChunkPut(ctx, l, seq, data)
+}
+
+func (d deadlined) ChunkGet(ctx context.Context, jobID int64, attempt int, seq int) ([]byte, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.Store.ChunkGet(ctx, jobID, attempt, seq)
+}
+
+func (d deadlined) Discard(ctx context.Context, jobID int64, attempt int) (int, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.Store.Discard(ctx, jobID, attempt)
+}
+
+func (d deadlined) Prune(ctx context.Context, before time.Time) (int, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.Store.Prune(ctx, before)
+}
+
 func claim(t *testing.T, q queue.Store) *queue.Job {
 	t.Helper()
 	jobs, err := q.JobClaim(t.Context(), queue.JobClaimParams{Agent: "t", Limit: 1, LeaseDuration: time.Minute})
