@@ -135,6 +135,7 @@ var outputRuns = map[string]struct {
 	"tokens list":     {[]string{"tokens", "list"}, "tokens list"},
 	"etl list":        {[]string{"etl", "list"}, "etl list"},
 	"schedules list":  {[]string{"schedules", "list"}, "schedules list"},
+	"schedules show":  {[]string{"schedules", "show", "weekly"}, ""},
 	// etl status reads the warehouse's rpt_etl_state, on MySQL only: not run here.
 	"sources list": {[]string{"sources", "list"}, "sources list"},
 }
@@ -161,6 +162,7 @@ func TestOutputRules(t *testing.T) {
 		{"quickstart", "--max-rows", "1"}, // demo data, job 1 succeeded, an agent row
 		{"pause", "report", "daily-production"},
 		{"tokens", "create", "ci", "--role", "viewer"},
+		{"schedules", "add", "weekly", "--cron", "10 19 * * 1", "--report", "trial-balance"},
 	} {
 		if code, _, stderr := runCLI(t, ctx, args); code != 0 {
 			t.Fatalf("setup %v: exit %d: %s", args, code, stderr)
