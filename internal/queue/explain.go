@@ -40,13 +40,21 @@ func WaitReasons(j *Job, now time.Time, pauses []Pause, agents []Agent, slotsUse
 			why = append(why, fmt.Sprintf("paused: %s %s (rpt resume %s %s)", p.Kind, p.Name, p.Kind, p.Name))
 		}
 	}
+	// A draining agent takes no work: one that has stopped (quickstart's, a Ctrl-C'd
+	// rpt agent) leaves its last beat draining and looks live for AgentAlive, so it
+	// counts as not running, named so a drained one still running is not a surprise.
 	alive, able := 0, 0
+	var draining []string
 	for _, a := range agents {
 		if now.Sub(a.LastSeen) > AgentAlive {
 			continue
 		}
+		if a.Draining {
+			draining = append(draining, a.Name)
+			continue
+		}
 		alive++
-		if a.Draining || !RouteSatisfied(j.Route, a.Labels) {
+		if !RouteSatisfied(j.Route, a.Labels) {
 			continue
 		}
 		if len(a.Sources) > 0 && !contains(a.Sources, j.Source) {
@@ -55,6 +63,9 @@ func WaitReasons(j *Job, now time.Time, pauses []Pause, agents []Agent, slotsUse
 		able++
 	}
 	switch {
+	case alive == 0 && len(draining) > 0:
+		sort.Strings(draining)
+		why = append(why, fmt.Sprintf("no agent is running (start one: rpt agent); %s stopped or is draining", strings.Join(draining, ", ")))
 	case alive == 0:
 		why = append(why, "no agent is running (start one: rpt agent)")
 	case able == 0 && len(missingCapabilities(j, now, agents)) > 0:

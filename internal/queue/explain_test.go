@@ -45,7 +45,9 @@ func TestWaitReasons(t *testing.T) {
 		{name: "capable agent", job: job(func(j *Job) { j.Route = map[string]string{FeatureLabel("procedure"): CapabilityYes} }),
 			agents: []Agent{live, {Name: "new", Sources: []string{"warehouse"}, Labels: map[string]string{FeatureLabel("procedure"): CapabilityYes}, LastSeen: now}}},
 		{name: "no agent with source", job: job(func(j *Job) { j.Source = "plex" }), agents: []Agent{live}, want: []string{"no live agent has source plex"}},
-		{name: "draining agent", job: job(nil), agents: []Agent{{Name: "d", Draining: true, LastSeen: now}}, want: []string{"no live agent has source warehouse"}},
+		{name: "draining agent", job: job(nil), agents: []Agent{{Name: "d", Draining: true, LastSeen: now}}, want: []string{"no agent is running (start one: rpt agent); d stopped or is draining"}},
+		{name: "draining agent beside one without the source", job: job(nil), agents: []Agent{{Name: "d", Draining: true, Sources: []string{"warehouse"}, LastSeen: now}, {Name: "p", Sources: []string{"plex"}, LastSeen: now}},
+			want: []string{"no live agent has source warehouse"}},
 		{name: "slots taken", job: job(nil), agents: []Agent{live}, used: map[string]int{"report:trial-balance": 1}, want: []string{"no free slot: report:trial-balance has 1 of 1 running"}},
 		{name: "running job has no reasons", job: job(func(j *Job) { j.Status = StatusRunning; j.RunAfter = now.Add(time.Hour) })},
 	}
