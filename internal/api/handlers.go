@@ -99,6 +99,9 @@ type submitBody struct {
 	At       string                     `json:"at"`       // RFC 3339; run at or after
 	Dedupe   string                     `json:"dedupe"`   // while a job with this key is queued or running, return it
 	OncePer  string                     `json:"once_per"` // a Go duration ("24h"): at most once per bucket
+	// Deliver are where the result goes once the report succeeds (mailto:ADDR,
+	// https://HOOK), held to rpt.yaml's deliver: allow lists as rpt submit --deliver is.
+	Deliver []string `json:"deliver"`
 }
 
 // MaxIdempotencyKey is the longest Idempotency-Key accepted.
@@ -110,7 +113,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, field)
 		return
 	}
-	req := jobs.SubmitRequest{Report: b.Report, Priority: b.Priority, Dedupe: b.Dedupe, Origin: queue.OriginAPI}
+	req := jobs.SubmitRequest{Report: b.Report, Priority: b.Priority, Dedupe: b.Dedupe, Origin: queue.OriginAPI,
+		Deliver: b.Deliver, DeliverField: "deliver"}
 	if b.Report == "" {
 		s.fail(w, r, errclass.New(errclass.Invalid, "report: required"), "report")
 		return
@@ -157,6 +161,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		field := ""
 		if jobs.Class(err) == errclass.Invalid && strings.Contains(err.Error(), "once-per") {
 			field = "once_per"
+		}
+		if len(b.Deliver) > 0 && strings.HasPrefix(err.Error(), "deliver") {
+			field = "deliver"
 		}
 		s.fail(w, r, err, field)
 		return

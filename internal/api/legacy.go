@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"strings"
 
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
@@ -18,14 +19,17 @@ type legacyBody struct {
 	Email       string `json:"email"`
 }
 
-// legacyResponse says which job the call queued and where its result will be: rpt
-// does not e-mail results yet, so the address is checked and echoed, not used.
+// legacyResponse says which job the call queued and where its result will be. Where
+// rpt.yaml configures smtp:, the address becomes the job's mailto: delivery (checked
+// against deliver.email_domains like any other) and Delivered says so; without it the
+// address is checked and echoed, and the result waits at Result.
 type legacyResponse struct {
-	JobID  int64     `json:"job_id"`
-	Status string    `json:"status"`
-	Result string    `json:"result"`
-	Email  string    `json:"email,omitempty"`
-	Job    jobs.View `json:"job"`
+	JobID     int64     `json:"job_id"`
+	Status    string    `json:"status"`
+	Result    string    `json:"result"`
+	Email     string    `json:"email,omitempty"`
+	Delivered bool      `json:"delivered"`
+	Job       jobs.View `json:"job"`
 }
 
 // legacyReport submits as POST /api/v1/jobs does, with the old body; every bad input
@@ -60,7 +64,13 @@ func (s *Server) legacyReport(w http.ResponseWriter, r *http.Request) {
 	if b.EndPeriod != "" {
 		params["end_period"] = b.EndPeriod
 	}
-	res, err := s.service(r).Submit(r.Context(), jobs.SubmitRequest{Report: b.ReportName, Params: params, Origin: queue.OriginAPI})
+	svc := s.service(r)
+	req := jobs.SubmitRequest{Report: b.ReportName, Params: params, Origin: queue.OriginAPI}
+	delivered := b.Email != "" && svc.Config != nil && svc.Config.SMTP != nil
+	if delivered {
+		req.Deliver, req.DeliverField = []string{"mailto:" + b.Email}, "email"
+	}
+	res, err := svc.Submit(r.Context(), req)
 	if err != nil {
 		field := ""
 		if m := paramField.FindStringSubmatch(err.Error()); m != nil {
@@ -69,11 +79,14 @@ func (s *Server) legacyReport(w http.ResponseWriter, r *http.Request) {
 		if jobs.Class(err) == errclass.NotFound {
 			field = "report_name"
 		}
+		if delivered && field == "" && strings.HasPrefix(err.Error(), "email") {
+			field = "email" // a domain outside deliver.email_domains
+		}
 		fail(err, field)
 		return
 	}
 	loc := fmt.Sprintf("/api/v1/jobs/%d", res.Job.ID)
 	w.Header().Set("Location", loc)
 	writeJSON(w, http.StatusCreated, legacyResponse{JobID: res.Job.ID, Status: string(res.Job.Status), Result: loc + "/result",
-		Email: b.Email, Job: jobs.ViewOf(res.Job)})
+		Email: b.Email, Delivered: delivered, Job: jobs.ViewOf(res.Job)})
 }

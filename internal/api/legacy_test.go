@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"rpt/internal/api"
+	"rpt/internal/config"
 	"rpt/internal/jobs"
 	"rpt/internal/queue"
 )
@@ -56,6 +57,70 @@ func TestLegacyReport(t *testing.T) {
 		(&api.Server{Jobs: &jobs.Service{Store: f.st}}).Handler().ServeHTTP(off, req)
 		if off.Code != http.StatusNotFound {
 			t.Errorf("POST /report without Legacy: %d, want 404", off.Code)
+		}
+	})
+}
+
+// Where smtp: is configured, the old call's email becomes the job's mailto: delivery,
+// held to deliver.email_domains like any other: an address outside them is refused as
+// on POST /api/v1/jobs (403, a policy refusal rather than bad input, naming email) and
+// queues nothing.
+func TestLegacyReportDelivers(t *testing.T) {
+	forStores(t, func(t *testing.T, f *fixture) {
+		f.cfg.SMTP = &config.SMTP{Host: "smtp.plant.example", Port: 587, TLS: "starttls", From: "reports@plant.example"}
+		f.cfg.Deliver.EmailDomains = []string{"plant.example"}
+		sub := f.tokens[queue.RoleSubmitter]
+		r := f.do("POST", "/report", sub, `{"report_name":"periods","start_period":"202601","end_period":"202601","email":"ap@other.example"}`)
+		if _, msg, field := r.errorOf(t); r.status != 403 || field != "email" {
+			t.Fatalf("an address outside the allowed domains: %d field %q (%s), want 403 on email", r.status, field, msg)
+		}
+		if n := f.countJobs(); n != 0 {
+			t.Fatalf("%d jobs queued by a refused delivery", n)
+		}
+		r = f.do("POST", "/report", sub, `{"report_name":"periods","start_period":"202601","end_period":"202601","email":"ap@plant.example"}`)
+		v := r.json(t)
+		if r.status != 201 || v["delivered"] != true {
+			t.Fatalf("legacy submit with smtp configured: %d %s", r.status, r.body)
+		}
+		ds, err := f.st.DeliveryList(context.Background(), int64(v["job_id"].(float64)))
+		if err != nil || len(ds) != 1 || ds[0].Target != "mailto:ap@plant.example" {
+			t.Fatalf("deliveries of the job: %+v %v, want one to mailto:ap@plant.example", ds, err)
+		}
+	})
+}
+
+// POST /api/v1/jobs takes deliver: targets as rpt submit --deliver does: held to the
+// allow lists (a webhook outside them: 403 naming deliver, nothing queued), a bad target
+// a 400 naming deliver, an allowed one recorded on the job.
+func TestSubmitDeliver(t *testing.T) {
+	forStores(t, func(t *testing.T, f *fixture) {
+		f.cfg.SMTP = &config.SMTP{Host: "smtp.plant.example", Port: 587, TLS: "starttls", From: "reports@plant.example"}
+		f.cfg.Deliver.EmailDomains = []string{"plant.example"}
+		sub := f.tokens[queue.RoleSubmitter]
+		for _, c := range []struct {
+			name, deliver string
+			status        int
+		}{
+			{"webhook not allowed", `["https://evil.example/hook"]`, 403},
+			{"domain not allowed", `["mailto:x@other.example"]`, 403},
+			{"not a target", `["ftp://plant.example/x"]`, 400},
+		} {
+			r := f.do("POST", "/api/v1/jobs", sub, `{"report":"periods","params":{"start_period":"202601","end_period":"202601"},"deliver":`+c.deliver+`}`)
+			if _, msg, field := r.errorOf(t); r.status != c.status || field != "deliver" {
+				t.Errorf("%s: %d field %q (%s), want %d on deliver", c.name, r.status, field, msg, c.status)
+			}
+		}
+		if n := f.countJobs(); n != 0 {
+			t.Fatalf("%d jobs queued by refused deliveries", n)
+		}
+		r := f.do("POST", "/api/v1/jobs", sub, `{"report":"periods","params":{"start_period":"202601","end_period":"202601"},"deliver":["mailto:ap@plant.example"]}`)
+		v := r.json(t)
+		if r.status != 201 {
+			t.Fatalf("submit with a delivery: %d %s", r.status, r.body)
+		}
+		ds, err := f.st.DeliveryList(context.Background(), int64(v["id"].(float64)))
+		if err != nil || len(ds) != 1 || ds[0].Target != "mailto:ap@plant.example" {
+			t.Fatalf("deliveries of the job: %+v %v, want one to mailto:ap@plant.example", ds, err)
 		}
 	})
 }
