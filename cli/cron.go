@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,8 @@ import (
 	"rpt/internal/config"
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
+	"rpt/internal/results"
+	"rpt/internal/source"
 )
 
 // cronCommand is rpt cron: check and preview plain crontab files. Parsing, the
@@ -68,6 +71,7 @@ func cronCommand(d *Deps) *ucli.Command {
 				Flags: []ucli.Flag{
 					&ucli.IntFlag{Name: "n", Value: 3, Usage: "`N` runs per line"},
 					&ucli.StringFlag{Name: "from", Usage: "start after `TIME` (RFC 3339, or 'YYYY-MM-DD HH:MM' in this host's zone); default now"},
+					outputFlag("format: table|json|tsv (default: a block per line); table and tsv columns: line, spec, zone, run (in the line's zone), run_utc, command; a line that never runs has an empty run"),
 				},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() != 1 {
@@ -198,6 +202,9 @@ func cronNext(c *ucli.Context, d *Deps) error {
 	if err != nil {
 		return err
 	}
+	if format := c.String("output"); format != "" {
+		return cronNextFormatted(c.Context, d, format, f, from, n)
+	}
 	for i, e := range f.Entries {
 		if i > 0 {
 			fmt.Fprintln(d.Stdout)
@@ -214,4 +221,46 @@ func cronNext(c *ucli.Context, d *Deps) error {
 		}
 	}
 	return nil
+}
+
+// cronNextRun is one entry of cron next -o json: a crontab line and its next runs, in
+// its zone (RFC 3339 with the offset); empty runs: it never runs.
+type cronNextRun struct {
+	File    string   `json:"file"`
+	Line    int      `json:"line"`
+	Spec    string   `json:"spec"`
+	Zone    string   `json:"zone"`
+	Command string   `json:"command"`
+	Runs    []string `json:"runs"`
+}
+
+func cronNextFormatted(ctx context.Context, d *Deps, format string, f *crontab.File, from time.Time, n int) error {
+	var views []cronNextRun
+	var rows [][]any
+	for _, e := range f.Entries {
+		v := cronNextRun{File: f.Name, Line: e.Line, Spec: e.Spec, Zone: e.Loc.String(), Command: strings.TrimSpace(e.Command), Runs: []string{}}
+		at := from
+		for k := 0; k < n; k++ {
+			at = e.Schedule.Next(at, e.Loc)
+			if at.IsZero() {
+				break
+			}
+			v.Runs = append(v.Runs, at.In(e.Loc).Format(time.RFC3339))
+			rows = append(rows, []any{int64(e.Line), e.Spec, v.Zone, at.In(e.Loc).Format("Mon 2006-01-02 15:04 MST"), at.UTC().Format(time.RFC3339), v.Command})
+		}
+		if len(v.Runs) == 0 {
+			rows = append(rows, []any{int64(e.Line), e.Spec, v.Zone, "", "", v.Command})
+		}
+		views = append(views, v)
+	}
+	if format == "json" {
+		if views == nil {
+			views = []cronNextRun{}
+		}
+		return writeJSON(d.Stdout, views)
+	}
+	cols := []source.Column{{Name: "line", Type: source.TypeInt}, {Name: "spec", Type: source.TypeString},
+		{Name: "zone", Type: source.TypeString}, {Name: "run", Type: source.TypeString},
+		{Name: "run_utc", Type: source.TypeString}, {Name: "command", Type: source.TypeString}}
+	return results.Render(ctx, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
 }

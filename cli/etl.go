@@ -10,6 +10,7 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
 
 	"rpt/etl"
 	"rpt/internal/errclass"
@@ -96,7 +97,8 @@ func etlCommand(d *Deps) *ucli.Command {
 				},
 			},
 			{
-				Name: "show", Usage: "print an ETL's definition file", ArgsUsage: "NAME", Flags: []ucli.Flag{etlDirFlag()},
+				Name: "show", Usage: "print an ETL's definition: the file as written (table), or its parsed form (json, yaml)", ArgsUsage: "NAME",
+				Flags: []ucli.Flag{etlDirFlag(), outputFlag("format: table|json|yaml")},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() != 1 {
 						return usagef("etl show: want one ETL NAME")
@@ -109,6 +111,18 @@ func etlCommand(d *Deps) *ucli.Command {
 					if err != nil {
 						return etlErr(err)
 					}
+					switch c.String("output") {
+					case "json":
+						return writeJSON(d.Stdout, etlViewOf(def))
+					case "yaml":
+						// From the struct (yaml tags), so the keys keep the definition's order.
+						enc := yaml.NewEncoder(d.Stdout)
+						enc.SetIndent(2)
+						if err := enc.Encode(etlViewOf(def)); err != nil {
+							return err
+						}
+						return enc.Close()
+					}
 					fmt.Fprintf(d.Stdout, "# %s\n", def.File)
 					_, err = d.Stdout.Write(def.Raw)
 					return err
@@ -119,8 +133,8 @@ func etlCommand(d *Deps) *ucli.Command {
 				Flags: []ucli.Flag{etlDirFlag(),
 					&ucli.BoolFlag{Name: "only", Usage: "run only the named ETLs, not their dependencies"},
 					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load)"},
-					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load"},
-					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load"},
+					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
+					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
 				},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() == 0 {
@@ -164,8 +178,8 @@ func etlCommand(d *Deps) *ucli.Command {
 				Name: "submit", Usage: "queue an ETL run for the agents; prints the job id", ArgsUsage: "NAME",
 				Flags: []ucli.Flag{etlDirFlag(),
 					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load)"},
-					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load"},
-					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load"},
+					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
+					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
 					&ucli.IntFlag{Name: "priority", Usage: "higher `N` runs first"},
 					&ucli.BoolFlag{Name: "wait", Usage: "wait until the job ends; exit as it ended (0 ok, 1 failed, 3 cancelled)"},
 					&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4; the job goes on)", DefaultText: "none, wait until it ends"},
@@ -470,4 +484,57 @@ func describeRun(def *etl.Definition, st etl.Stats) string {
 		}
 	}
 	return s + fmt.Sprintf(" (%s, %s)", st.Loader, roundDur(st.Elapsed))
+}
+
+// etlView is the parsed form of an ETL definition that etl show -o json|yaml prints.
+type etlView struct {
+	Name           string            `json:"name" yaml:"name"`
+	Title          string            `json:"title,omitempty" yaml:"title,omitempty"`
+	Description    string            `json:"description,omitempty" yaml:"description,omitempty"`
+	File           string            `json:"file" yaml:"file"`
+	Source         string            `json:"source" yaml:"source"`
+	After          []string          `json:"after,omitempty" yaml:"after,omitempty"`
+	SQL            string            `json:"sql,omitempty" yaml:"sql,omitempty"`
+	Table          string            `json:"table,omitempty" yaml:"table,omitempty"`
+	Procedure      string            `json:"procedure,omitempty" yaml:"procedure,omitempty"`
+	Columns        map[string]string `json:"columns,omitempty" yaml:"columns,omitempty"`
+	Target         string            `json:"target" yaml:"target"`
+	Key            []string          `json:"key,omitempty" yaml:"key,omitempty"`
+	Mode           string            `json:"mode" yaml:"mode"`
+	Incremental    *etlIncView       `json:"incremental,omitempty" yaml:"incremental,omitempty"`
+	PeriodColumn   string            `json:"period_column,omitempty" yaml:"period_column,omitempty"`
+	SnapshotColumn string            `json:"snapshot_column,omitempty" yaml:"snapshot_column,omitempty"`
+	MaxShrink      float64           `json:"max_shrink,omitempty" yaml:"max_shrink,omitempty"`
+	AllowEmpty     bool              `json:"allow_empty,omitempty" yaml:"allow_empty,omitempty"`
+}
+
+type etlIncView struct {
+	Column   string `json:"column" yaml:"column"`
+	Lookback string `json:"lookback,omitempty" yaml:"lookback,omitempty"` // a Go duration
+	Nulls    string `json:"nulls,omitempty" yaml:"nulls,omitempty"`
+}
+
+func etlViewOf(def *etl.Definition) etlView {
+	v := etlView{Name: def.Name, Title: def.Title, Description: def.Description, File: def.File, Source: def.Source,
+		After: def.After, SQL: def.SQL, Table: def.Table, Target: def.Target, Key: def.Key, Mode: def.Mode,
+		SnapshotColumn: def.SnapshotColumn, MaxShrink: def.MaxShrink, AllowEmpty: def.AllowEmpty}
+	if def.Procedure != nil {
+		v.Procedure = def.Procedure.Name
+	}
+	if len(def.Columns) > 0 {
+		v.Columns = map[string]string{}
+		for k, t := range def.Columns {
+			v.Columns[k] = string(t)
+		}
+	}
+	if def.Increment != nil {
+		v.Incremental = &etlIncView{Column: def.Increment.Column, Nulls: def.Increment.Nulls}
+		if def.Increment.Lookback > 0 {
+			v.Incremental.Lookback = shortDuration(def.Increment.Lookback)
+		}
+	}
+	if def.Period != nil {
+		v.PeriodColumn = def.Period.Column
+	}
+	return v
 }

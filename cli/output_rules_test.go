@@ -81,6 +81,10 @@ func TestFlagRules(t *testing.T) {
 			if strings.Count(s, "default") > 1 {
 				t.Errorf("%s: flag %q: default shown twice", where, s)
 			}
+			// 0 is a value of --priority; elsewhere a zero default means none or unlimited.
+			if strings.Contains(s, "(default: 0)") && f.Names()[0] != "priority" {
+				t.Errorf("%s: flag %q: a zero default printed as a number, where it means none (say so)", where, s)
+			}
 			if strings.Contains(s, "(default: false)") {
 				t.Errorf("%s: flag %q: a boolean's default printed", where, s)
 			}
@@ -107,7 +111,7 @@ var noOutputFlag = map[string]string{
 	"tokens": "a group", "tokens create": "the token alone, once", "tokens revoke": "a message",
 	"cron": "a group", "cron run": "a daemon", "cron lint": "file:line:column findings, as compilers print them",
 	"version": "one line", "completion": "a shell script",
-	"etl": "a group", "etl run": "a line per ETL run", "etl show": "the definition file as written",
+	"etl": "a group", "etl run": "a line per ETL run",
 	"sources": "a group", "sources test": "ok or FAIL lines, one per account, as a check prints them",
 	"etl submit": "the job id alone", "schedules": "a group", "schedules add": "a message", "schedules update": "a message",
 	"schedules rm": "a message", "schedules hold": "a message", "schedules resume": "a message",
@@ -136,6 +140,8 @@ var outputRuns = map[string]struct {
 	"etl list":        {[]string{"etl", "list"}, "etl list"},
 	"schedules list":  {[]string{"schedules", "list"}, "schedules list"},
 	"schedules show":  {[]string{"schedules", "show", "weekly"}, ""},
+	"etl show":        {[]string{"etl", "show", "plex-balances"}, ""},
+	"cron next":       {[]string{"cron", "next", "testdata/next.crontab"}, "cron next"},
 	// etl status reads the warehouse's rpt_etl_state, on MySQL only: not run here.
 	"sources list": {[]string{"sources", "list"}, "sources list"},
 }
