@@ -51,6 +51,10 @@ const (
 	EventProgress        = "progress"
 	EventRetryScheduled  = "retry_scheduled"
 	EventReleased        = "released"
+	// EventWaiting: a running job was put back to wait for something it needs (a
+	// report's stale data being reloaded), not before a delay and with no failure
+	// counted; the event's error says what it waits for.
+	EventWaiting = "waiting"
 	EventSucceeded       = "succeeded"
 	EventFailed          = "failed"
 	EventCancelled       = "cancelled"
@@ -293,6 +297,15 @@ var (
 	// and deletes still work, so pruning and discarding partial results free room.
 	ErrFull = errors.New("queue database full")
 )
+
+// Waiter puts a running job back to wait: queued again, claimable no sooner than after
+// (by the database clock), without counting a failure, its error and its "waiting"
+// event saying why (reason). A job whose cancel was requested ends cancelled instead.
+// Both stores implement it; the agent asserts it, so a store without it (a fake)
+// falls back to a plain release.
+type Waiter interface {
+	JobWait(ctx context.Context, l Lease, after time.Duration, reason string) error
+}
 
 // Store is the queue. Every method is safe for concurrent use by many goroutines and
 // many processes sharing one database; no transaction stays open between calls.

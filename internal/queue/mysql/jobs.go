@@ -937,6 +937,34 @@ func (s *Store) JobRelease(ctx context.Context, l queue.Lease) error {
 	})
 }
 
+// JobWait queues a running job again no sooner than after, with no failure counted and
+// reason as its error and its waiting event's (queue.Waiter).
+func (s *Store) JobWait(ctx context.Context, l queue.Lease, after time.Duration, reason string) error {
+	return s.inTx(ctx, fmt.Sprintf("put job %d to wait", l.JobID), func(tx *sql.Tx) error {
+		var cancelRequested bool
+		var owner string
+		err := tx.QueryRowContext(ctx, "SELECT cancel_requested_at IS NOT NULL, COALESCE(lease_owner, '') FROM rpt_jobs WHERE "+
+			fence+" FOR UPDATE", l.JobID, l.Token).Scan(&cancelRequested, &owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return queue.ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		if cancelRequested {
+			return release(ctx, tx, l.JobID, true, owner)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET status = 'queued', lease_token = NULL, lease_owner = NULL, lease_expires = NULL, "+
+			"run_after = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, error = ? WHERE id = ?", micros(after), nullString(reason), l.JobID); err != nil {
+			return err
+		}
+		if err := freeSlots(ctx, tx, l.JobID); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, l.JobID, queue.EventWaiting, owner, reason)
+	})
+}
+
 // release queues a running job again (released) or, when its cancel was requested,
 // ends it cancelled; the row is locked by the caller.
 func release(ctx context.Context, tx *sql.Tx, id int64, cancelRequested bool, owner string) error {

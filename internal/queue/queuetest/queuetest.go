@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"RetriesThenFailed", testRetriesThenFailed},
 		{"NonRetryableFailsAtOnce", testNonRetryable},
 		{"ReleaseCountsNoFailure", testRelease},
+		{"WaitDelaysAndCountsNoFailure", testWait},
 		{"ReleaseClaimByTokens", testReleaseTokens},
 		{"CancelQueued", testCancelQueued},
 		{"CancelRunning", testCancelRunning},
@@ -947,6 +948,57 @@ func testRelease(t *testing.T, s queue.Store) {
 	ev := events(t, s, j.ID)
 	if last := ev[len(ev)-1]; last.Event != queue.EventReleased || last.Status != queue.StatusQueued {
 		t.Errorf("last event = %+v, want released / queued", last)
+	}
+}
+
+// A job put back to wait (a report whose data is being reloaded) is queued with no
+// failure counted, says why as its error and its waiting event's, is not claimable
+// before its delay, runs again after it, and a success clears the reason. A stale lease
+// cannot put a job to wait.
+func testWait(t *testing.T, s queue.Store) {
+	w, ok := s.(queue.Waiter)
+	if !ok {
+		t.Fatalf("%T does not implement queue.Waiter", s)
+	}
+	p := job("r")
+	p.MaxAttempts = 1
+	j := enqueue(t, s, p)
+	c := claimOne(t, s)
+	const reason = "waiting for etl e: never loaded, needs 4h"
+	if err := w.JobWait(t.Context(), c.Lease(), time.Hour, reason); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	got := wantStatus(t, s, j.ID, queue.StatusQueued)
+	if got.Failures != 0 || got.LeaseToken != "" || got.Error != reason {
+		t.Fatalf("after wait: failures %d, lease token %q, error %q; want 0, none, %q", got.Failures, got.LeaseToken, got.Error, reason)
+	}
+	if ev := events(t, s, j.ID); ev[len(ev)-1].Event != queue.EventWaiting || ev[len(ev)-1].Error != reason {
+		t.Errorf("last event = %+v, want waiting with the reason", ev[len(ev)-1])
+	}
+	if early := claim(t, s, claimParams(10)); len(early) != 0 {
+		t.Fatalf("claimed %d jobs within the wait, want none", len(early))
+	}
+	if err := w.JobWait(t.Context(), c.Lease(), 0, reason); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Errorf("wait with a stale lease: %v, want ErrLeaseLost", err)
+	}
+
+	k := enqueue(t, s, p)
+	c = claimOne(t, s)
+	if c.ID != k.ID {
+		t.Fatalf("claimed %d, want %d", c.ID, k.ID)
+	}
+	if err := w.JobWait(t.Context(), c.Lease(), 0, reason); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	again := claimOne(t, s)
+	if again.ID != k.ID || again.Attempt != 2 {
+		t.Fatalf("after a wait of 0 claimed job %d attempt %d, want %d attempt 2", again.ID, again.Attempt, k.ID)
+	}
+	if err := s.JobComplete(t.Context(), again.Lease(), queue.Completion{Rows: 0}); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	if done := wantStatus(t, s, k.ID, queue.StatusSucceeded); done.Error != "" || done.Failures != 0 {
+		t.Errorf("succeeded after a wait: error %q failures %d; want none and 0", done.Error, done.Failures)
 	}
 }
 
