@@ -46,15 +46,15 @@ const (
 
 // Event names recorded in rpt_job_events and published over MQTT.
 const (
-	EventQueued          = "queued"
-	EventRunning         = "running"
-	EventProgress        = "progress"
-	EventRetryScheduled  = "retry_scheduled"
-	EventReleased        = "released"
+	EventQueued         = "queued"
+	EventRunning        = "running"
+	EventProgress       = "progress"
+	EventRetryScheduled = "retry_scheduled"
+	EventReleased       = "released"
 	// EventWaiting: a running job was put back to wait for something it needs (a
 	// report's stale data being reloaded), not before a delay and with no failure
 	// counted; the event's error says what it waits for.
-	EventWaiting = "waiting"
+	EventWaiting         = "waiting"
 	EventSucceeded       = "succeeded"
 	EventFailed          = "failed"
 	EventCancelled       = "cancelled"
