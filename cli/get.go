@@ -24,6 +24,7 @@ func getCommand(d *Deps) *ucli.Command {
 			&ucli.StringFlag{Name: "latest", Usage: "the latest succeeded run of `REPORT` (filtered by -p)"},
 			paramFlag(),
 			&ucli.BoolFlag{Name: "csv", Usage: "CSV"},
+			&ucli.BoolFlag{Name: "tsv", Usage: "TSV, for scripts (awk -F'\\t'; a comma inside a field does not split it): the same as -o tsv"},
 			&ucli.BoolFlag{Name: "json", Usage: "JSON"},
 			outputFlag("format: " + resultFormats),
 			&ucli.StringFlag{Name: "file", Usage: "write to `PATH` (format from the extension unless -o says)"},
@@ -109,13 +110,16 @@ func getCommand(d *Deps) *ucli.Command {
 	}
 }
 
-// resultFormat picks get's format: --csv, --json, -o; else the --file extension; else a
+// resultFormat picks get's format: --csv, --tsv, --json, -o; else the --file extension; else a
 // table on a terminal and CSV in a pipe.
 func resultFormat(c *ucli.Context, d *Deps) (string, error) {
 	n := 0
 	format := ""
 	if c.Bool("csv") {
 		n, format = n+1, "csv"
+	}
+	if c.Bool("tsv") {
+		n, format = n+1, "tsv"
 	}
 	if c.Bool("json") {
 		n, format = n+1, "json"
@@ -124,7 +128,7 @@ func resultFormat(c *ucli.Context, d *Deps) (string, error) {
 		n, format = n+1, o
 	}
 	if n > 1 {
-		return "", usagef("get: give one of --csv, --json, -o")
+		return "", usagef("get: give one of --csv, --tsv, --json, -o")
 	}
 	switch format {
 	case "table", "csv", "tsv", "json", "yaml", "xlsx":

@@ -176,3 +176,31 @@ func TestGetResultInUnconfiguredStore(t *testing.T) {
 		t.Errorf("exit %d, %d lines, stderr %q; want 0 and %d lines", code, strings.Count(stdout, "\n"), stderr, getResultRows+1)
 	}
 }
+
+// TestGetTSVFlag: --tsv prints what -o tsv prints (a header of column names, tab
+// separated; firsthour.txtar checks the tabs on a many-column result), and goes with
+// no other format flag.
+func TestGetTSVFlag(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	path := filepath.Join(t.TempDir(), "queue.db")
+	j := finishedJob(t, path, results.QueueStoreName)
+	id := strconv.FormatInt(j.ID, 10)
+	code, flag, stderr := runGet(t, path, nil, id, "--tsv")
+	if code != 0 {
+		t.Fatalf("get --tsv: exit %d: %s", code, stderr)
+	}
+	code, opt, stderr := runGet(t, path, nil, id, "-o", "tsv")
+	if code != 0 {
+		t.Fatalf("get -o tsv: exit %d: %s", code, stderr)
+	}
+	if flag != opt {
+		t.Errorf("--tsv and -o tsv differ:\n%.300s\n---\n%.300s", flag, opt)
+	}
+	if strings.Count(flag, "\n") < 2 {
+		t.Errorf("get --tsv printed %q: want a header and rows", flag)
+	}
+	code, _, stderr = runGet(t, path, nil, id, "--tsv", "--csv")
+	if code != cli.ExitUsage || !strings.Contains(stderr, "give one of --csv, --tsv, --json, -o") {
+		t.Errorf("--tsv --csv: exit %d, stderr %q; want exit 2 and one of", code, stderr)
+	}
+}
