@@ -176,6 +176,7 @@ secretGenerator:
 patches:
   - path: nodes.yaml
   - path: api.yaml
+  - path: cron.yaml
 `)
 	if first.plant != "-" {
 		fmt.Fprintf(&k, `  # A pod cannot read its node's labels: the plant is set here.
@@ -225,6 +226,13 @@ spec:
 	spec := "apiVersion:" + strings.SplitN(p.String(), "apiVersion:", 2)[1]
 	api.WriteString(strings.Replace(spec, "kind: DaemonSet\nmetadata:\n  name: rpt-agent", "kind: Deployment\nmetadata:\n  name: rpt-api", 1))
 	files["api.yaml"] = api.String()
+
+	// The cron runner too: it submits to the same queue by the same node names.
+	var cron strings.Builder
+	cron.WriteString(generatedNote)
+	cron.WriteString("# rpt cron run on the same nodes as the agents; the node names resolve in the pod.\n")
+	cron.WriteString(strings.Replace(spec, "kind: DaemonSet\nmetadata:\n  name: rpt-agent", "kind: Deployment\nmetadata:\n  name: rpt-cron", 1))
+	files["cron.yaml"] = cron.String()
 
 	files["rpt.yaml"] = generatedNote + fmt.Sprintf(`# rpt's configuration for the agents on %s (mounted at /etc/rpt/rpt.yaml).
 # The queue database and the broker are %s's MySQL (NodePort %d) and Mosquitto (NodePort %d);
