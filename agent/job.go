@@ -34,6 +34,7 @@ type run struct {
 	rows   atomic.Int64  // rows written so far, reported by heartbeats
 	chunks int           // the result's chunk count once written (the job goroutine's only)
 	held   []byte        // chunk 0 of a small result, stored by the completion (results.Writer.HoldSmall)
+	read   *queue.ReadInfo // where and when a report read its data, recorded by the completion
 	fenced atomic.Bool   // set by the lease keeper: never complete, only release
 	ending atomic.Bool   // the outcome is being written: a lease lost now is that write's doing
 	gone   chan struct{} // closed once the job is no longer registered (Running)
@@ -371,6 +372,7 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 				c.ResultStore, c.ResultChunks = a.results.Name(), r.chunks
 			}
 			c.Chunk = r.held
+			c.Read = r.read
 			werr = a.complete(ctx, r, c)
 			if errors.Is(werr, queue.ErrFull) {
 				// The queue database cannot take even the completion: the result, which

@@ -107,6 +107,18 @@ type Job struct {
 	// not recorded). Both are written by JobComplete.
 	ResultStore  string `json:"result_store,omitempty"`
 	ResultChunks int    `json:"result_chunks,omitempty"`
+	// Read says where and when the succeeded attempt read its data (nil: not recorded,
+	// as for a job completed by an older agent or a kind that reads no source).
+	Read *ReadInfo `json:"read,omitempty"`
+}
+
+// ReadInfo is where and when a report's data was read: the source's rpt.yaml name, its
+// kind (the driver: plexws and odbc read Plex live, mysql, sqlite and sqlserver a copy
+// or the demo) and when the query started (UTC).
+type ReadInfo struct {
+	Source string    `json:"source"`
+	Kind   string    `json:"kind"`
+	At     time.Time `json:"at"`
 }
 
 // Lease identifies one claim of a job. Every agent write about a job is fenced by it:
@@ -133,6 +145,8 @@ type Completion struct {
 	// database's results table (results.InQueue) by the completion's own transaction:
 	// a small result costs no commit of its own. ResultChunks is then 1.
 	Chunk []byte
+	// Read, when not nil, is where and when the attempt read its data.
+	Read *ReadInfo
 }
 
 // BatchEnqueuer is a Store that enqueues many jobs in one transaction (a fan-out,

@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"RouteAndSources", testRouteAndSources},
 		{"ResultChunks", testResultChunks},
 		{"CompletionRecordsResult", testCompletionRecordsResult},
+		{"CompletionRecordsRead", testCompletionRecordsRead},
 		{"Agents", testAgents},
 		{"JobList", testJobList},
 		{"MigrateTwice", testMigrateTwice},
@@ -1449,4 +1450,97 @@ func testMigrateTwice(t *testing.T, s queue.Store) {
 	}
 	// The store still works after.
 	enqueue(t, s, job("r"))
+}
+
+// testCompletionRecordsRead: the completion records where and when the attempt read
+// its data (migration 00011), to the microsecond, on JobComplete and JobCompleteBatch,
+// seen by JobGet and JobList alike; a completion without one (an older agent) leaves
+// Read nil, and a stale completion changes nothing.
+func testCompletionRecordsRead(t *testing.T, s queue.Store) {
+	at := time.Date(2026, 12, 7, 19, 5, 3, 123456000, time.UTC)
+	read := &queue.ReadInfo{Source: "plex", Kind: "plexws", At: at}
+	enqueue(t, s, job("read-live"))
+	c := claimOne(t, s)
+	if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 2, Read: read}); err != nil {
+		t.Fatal(err)
+	}
+	got := wantStatus(t, s, c.ID, queue.StatusSucceeded)
+	if got.Read == nil || *got.Read != *read {
+		t.Fatalf("completed job read %+v, want %+v", got.Read, read)
+	}
+	enqueue(t, s, job("read-none"))
+	u := claimOne(t, s)
+	if err := s.JobComplete(t.Context(), u.Lease(), queue.Completion{Rows: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, s, u.ID); got.Read != nil {
+		t.Errorf("completion without a read recorded %+v", got.Read)
+	}
+	other := &queue.ReadInfo{Source: "warehouse", Kind: "mysql", At: at.Add(time.Hour)}
+	if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 9, Read: other}); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Errorf("second completion: %v, want ErrLeaseLost", err)
+	}
+	if got := get(t, s, c.ID); got.Read == nil || *got.Read != *read {
+		t.Errorf("after a stale completion read %+v, want %+v", got.Read, read)
+	}
+	list, err := s.JobList(t.Context(), queue.JobListParams{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, j := range list {
+		switch j.ID {
+		case c.ID:
+			seen++
+			if j.Read == nil || *j.Read != *read {
+				t.Errorf("listed job %d read %+v, want %+v", j.ID, j.Read, read)
+			}
+		case u.ID:
+			seen++
+			if j.Read != nil {
+				t.Errorf("listed job %d read %+v, want none", j.ID, j.Read)
+			}
+		}
+	}
+	if seen != 2 {
+		t.Errorf("list showed %d of the 2 jobs", seen)
+	}
+
+	// In a batch each item records its own read (or none).
+	bc, ok := s.(queue.BatchCompleter)
+	if !ok {
+		return
+	}
+	enqueue(t, s, job("read-b1"))
+	enqueue(t, s, job("read-b2"))
+	enqueue(t, s, job("read-b3"))
+	js := claim(t, s, claimParams(3))
+	if len(js) != 3 {
+		t.Fatalf("claimed %d, want 3", len(js))
+	}
+	reads := []*queue.ReadInfo{
+		{Source: "dw", Kind: "sqlserver", At: at.Add(time.Minute)},
+		nil,
+		{Source: "demo", Kind: "sqlite", At: at.Add(2 * time.Minute)},
+	}
+	var items []queue.CompleteItem
+	for i, j := range js {
+		items = append(items, queue.CompleteItem{Lease: j.Lease(), Completion: queue.Completion{Rows: 1, Read: reads[i]}})
+	}
+	errs, _, err := bc.JobCompleteBatch(t.Context(), items, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, j := range js {
+		if errs[i] != nil {
+			t.Fatalf("batch item %d: %v", i, errs[i])
+		}
+		got := get(t, s, j.ID)
+		switch {
+		case reads[i] == nil && got.Read != nil:
+			t.Errorf("batch job %d read %+v, want none", j.ID, got.Read)
+		case reads[i] != nil && (got.Read == nil || *got.Read != *reads[i]):
+			t.Errorf("batch job %d read %+v, want %+v", j.ID, got.Read, reads[i])
+		}
+	}
 }
