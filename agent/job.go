@@ -31,13 +31,13 @@ type run struct {
 	lease  queue.Lease
 	ctx    context.Context // cancelled to stop the query; see the err* causes
 	cancel context.CancelCauseFunc
-	rows   atomic.Int64  // rows written so far, reported by heartbeats
-	chunks int           // the result's chunk count once written (the job goroutine's only)
-	held   []byte        // chunk 0 of a small result, stored by the completion (results.Writer.HoldSmall)
+	rows   atomic.Int64    // rows written so far, reported by heartbeats
+	chunks int             // the result's chunk count once written (the job goroutine's only)
+	held   []byte          // chunk 0 of a small result, stored by the completion (results.Writer.HoldSmall)
 	read   *queue.ReadInfo // where and when a report read its data, recorded by the completion
-	fenced atomic.Bool   // set by the lease keeper: never complete, only release
-	ending atomic.Bool   // the outcome is being written: a lease lost now is that write's doing
-	gone   chan struct{} // closed once the job is no longer registered (Running)
+	fenced atomic.Bool     // set by the lease keeper: never complete, only release
+	ending atomic.Bool     // the outcome is being written: a lease lost now is that write's doing
+	gone   chan struct{}   // closed once the job is no longer registered (Running)
 	log    *slog.Logger
 
 	mu       sync.Mutex
