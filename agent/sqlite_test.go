@@ -128,6 +128,7 @@ func TestSQLiteJobCompletes(t *testing.T) {
 	t.Parallel()
 	env := newSQLiteEnv(t)
 	id := env.submit(t, balancesDef, nil)
+	before := time.Now().UTC()
 	startAgent(t, env.store, env.open, testConfig())
 
 	waitFor(t, "job to end", func() bool { return env.job(t, id).Status.Terminal() })
@@ -135,6 +136,12 @@ func TestSQLiteJobCompletes(t *testing.T) {
 	if job.Status != queue.StatusSucceeded || job.Rows != 4 || job.ResultAttempt != 1 {
 		t.Fatalf("job status %s rows %d result attempt %d error %q; want succeeded, 4 rows, attempt 1",
 			job.Status, job.Rows, job.ResultAttempt, job.Error)
+	}
+	// The completion says where and when the data was read: the job's source, its
+	// driver, and a query start between the submit and the finish (issue 15).
+	if r := job.Read; r == nil || r.Source != "demo" || r.Kind != "sqlite" || r.At.Before(before.Truncate(time.Microsecond)) ||
+		job.FinishedAt == nil || r.At.After(*job.FinishedAt) {
+		t.Errorf("job read %+v (finished %v, agent started %v); want source demo, kind sqlite, read in between", r, job.FinishedAt, before)
 	}
 	got := readResult(t, env.store, id, job.ResultAttempt)
 	want := [][]any{
