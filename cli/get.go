@@ -91,7 +91,15 @@ func getCommand(d *Deps) *ucli.Command {
 				return fmt.Errorf("read result of job %d: %w", j.ID, err)
 			}
 			defer rows.Close()
+			note := jobs.ReadNote(j.Read, e.loc)
 			opts := results.RenderOptions{MaxTableRows: c.Int("max-rows"), TotalRows: j.Rows, SheetName: j.Report}
+			if note != "" {
+				opts.Note = fmt.Sprintf("Job %d (%s) read its data %s", j.ID, j.Report, note)
+			}
+			if note != "" && d.StderrTTY {
+				// For the person at the terminal only: stdout stays the data.
+				fmt.Fprintf(d.Stderr, "job %d read %s\n", j.ID, results.EscapeControl(note))
+			}
 			path := c.String("file")
 			if path == "" && format == "xlsx" && d.StdoutTTY {
 				// Binary never goes to a terminal: save under the report's file name.

@@ -111,6 +111,9 @@ func showJob(d *Deps, j *queue.Job, v jobs.View) error {
 		fmt.Fprintf(w, "agent:       %s\n", results.EscapeControl(*v.Agent))
 	}
 	fmt.Fprintf(w, "rows:        %d\n", v.Rows)
+	if v.Read != nil {
+		fmt.Fprintf(w, "read:        %s\n", results.EscapeControl(v.Read.Note))
+	}
 	if v.Error != nil {
 		fmt.Fprintf(w, "error:       %s\n", results.EscapeControl(*v.Error))
 	}

@@ -37,6 +37,9 @@ type View struct {
 	// Deliveries are where a report job's result goes once it succeeds, and whether
 	// it went (Describe fills them; webhook URLs without their query).
 	Deliveries []DeliveryView `json:"deliveries,omitempty"`
+	// Read is where and when a succeeded report read its data (nil: not recorded);
+	// ViewOf's note is in UTC, Describe's in the plant's zone.
+	Read *ReadView `json:"read,omitempty"`
 }
 
 // DeliveryView is one delivery of a report job as shown.
@@ -55,7 +58,7 @@ func ViewOf(j *queue.Job) View {
 	v := View{ID: j.ID, Kind: j.Kind, Report: j.Report, Status: j.Status, Attempt: j.Attempt,
 		Failures: j.Failures, Params: j.Params, Source: j.Source, Priority: j.Priority, Rows: j.Rows,
 		Origin: j.Origin, By: j.SubmittedBy, RunAfter: j.RunAfter.UTC(), CreatedAt: j.CreatedAt.UTC(),
-		StartedAt: utcPtr(j.StartedAt), FinishedAt: utcPtr(j.FinishedAt)}
+		StartedAt: utcPtr(j.StartedAt), FinishedAt: utcPtr(j.FinishedAt), Read: ReadOf(j.Read, time.UTC)}
 	if len(v.Params) == 0 {
 		v.Params = json.RawMessage("{}")
 	}
@@ -85,6 +88,7 @@ func utcPtr(t *time.Time) *time.Time {
 // Describe is the view of one job with, for a queued one, why it waits.
 func (s *Service) Describe(ctx context.Context, j *queue.Job) (View, error) {
 	v := ViewOf(j)
+	v.Read = ReadOf(j.Read, s.Loc)
 	why, err := s.WaitReasons(ctx, j)
 	if err != nil {
 		return View{}, err

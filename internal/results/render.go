@@ -33,6 +33,10 @@ type RenderOptions struct {
 	// SheetName names the xlsx sheet; characters Excel forbids become "_" and it is cut
 	// to 31 characters. Empty: "Result".
 	SheetName string
+	// Note, when set, says where and when the data was read; the xlsx format keeps it
+	// in the workbook's document properties (Description and Subject), so the sheet's
+	// columns stay the data's. The other formats leave it out (their stdout is data).
+	Note string
 }
 
 // FormatFromPath picks the format from a file name's extension (.csv .json .yaml .yml

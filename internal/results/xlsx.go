@@ -58,6 +58,11 @@ func writeXLSX(w io.Writer, rr *rowReader, opts RenderOptions, sheetRows int) (e
 			err = cerr
 		}
 	}()
+	if opts.Note != "" {
+		if err := f.SetDocProps(&excelize.DocProperties{Description: opts.Note, Subject: opts.Note}); err != nil {
+			return fmt.Errorf("xlsx document properties: %w", err)
+		}
+	}
 	st, err := newXLSXStyles(f)
 	if err != nil {
 		return err
