@@ -109,6 +109,15 @@ type Config struct {
 	// ReportDirs are the agent's reports folders: with the shipped reports, the
 	// definitions it runs without their being published (trust.go).
 	ReportDirs []string
+	// ETLDirs are ETL definition folders besides the shipped ones, where a report's
+	// needs: finds the ETL it queues (needs.go).
+	ETLDirs []string
+	// NeedsRecheck is how long a report waiting for an ETL stays queued before its data
+	// is checked again; default DefaultNeedsRecheck.
+	NeedsRecheck time.Duration
+	// NeedsGiveUp is how long after its submission a report may wait for its data
+	// before it fails; default DefaultNeedsGiveUp.
+	NeedsGiveUp time.Duration
 	// Version is reported in the agent's presence row.
 	Version string
 	// Listen is the address of /healthz, /readyz and /metrics (":9464",
@@ -173,6 +182,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = DefaultPollInterval
+	}
+	if c.NeedsRecheck <= 0 {
+		c.NeedsRecheck = DefaultNeedsRecheck
+	}
+	if c.NeedsGiveUp <= 0 {
+		c.NeedsGiveUp = DefaultNeedsGiveUp
 	}
 	if c.HistorySource == "" {
 		c.HistorySource = "warehouse"

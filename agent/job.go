@@ -279,10 +279,11 @@ const (
 	outFail
 	outRelease
 	outDrop // the lease is gone: write nothing
+	outWait // the report's data is stale: queued again to wait for its ETL (needs.go)
 )
 
 func (o outcome) String() string {
-	return [...]string{"succeeded", "cancelled", "failed", "released", "dropped"}[o]
+	return [...]string{"succeeded", "cancelled", "failed", "released", "dropped", "waiting"}[o]
 }
 
 // decide maps how execute ended to the write that records it.
@@ -305,6 +306,9 @@ func decide(r *run, err error) (out outcome, failure queue.JobFailParams) {
 		return outFail, queue.JobFailParams{Error: "timeout after " + formatDuration(r.job.Timeout)}
 	case errors.Is(cause, errShutdown):
 		return outRelease, failure
+	case errors.As(err, new(*waitError)):
+		// The data a report needs is being reloaded: no failure, no attempt spent.
+		return outWait, failure
 	case errors.Is(err, queue.ErrUnavailable):
 		// The queue database stopped answering while rows were stored: not the job's
 		// fault; give it back once the database answers.
@@ -388,6 +392,14 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 			werr = a.store.JobCancelled(ctx, r.lease)
 		case outRelease:
 			werr = a.store.JobRelease(ctx, r.lease)
+		case outWait:
+			var w *waitError
+			errors.As(err, &w)
+			if ws, ok := a.store.(queue.Waiter); ok {
+				werr = ws.JobWait(ctx, r.lease, w.after, w.reason)
+			} else {
+				werr = a.store.JobRelease(ctx, r.lease)
+			}
 		case outFail:
 			status, werr = a.store.JobFail(ctx, r.lease, failure)
 		}
@@ -450,7 +462,7 @@ func metricOutcome(out outcome, status queue.Status) string {
 		return outcomeSucceeded
 	case outCancelled:
 		return outcomeCancelled
-	case outRelease:
+	case outRelease, outWait:
 		return outcomeReleased
 	case outDrop:
 		return outcomeLeaseLost

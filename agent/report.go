@@ -35,6 +35,11 @@ func (reportRunner) run(a *Agent, r *run) error {
 	if err != nil {
 		return fmt.Errorf("parse definition: %w", err)
 	}
+	if len(def.Needs) > 0 {
+		if err := a.checkNeeds(ctx, r, def); err != nil {
+			return err
+		}
+	}
 	values, err := def.BindValues(job.Params)
 	if err != nil {
 		return fmt.Errorf("bind params: %w", err)

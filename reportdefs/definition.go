@@ -63,6 +63,12 @@ type Definition struct {
 	Procedure  *source.Procedure
 	DataSource *source.DataSource
 	Store      *Store
+	// Needs are the ETLs whose data a run needs fresh (needs: [{etl: NAME, max_age:
+	// 4h}]): an agent that claims the job with a need's last load older than its
+	// max_age, or never loaded, queues (or joins) that ETL and puts the job back to
+	// wait, with no failure counted. The names are checked where the ETL catalogue is
+	// known (reportdefs cannot import etl: architecture_test.go).
+	Needs []Need
 	// Filename is the default name `rpt get ID -o xlsx` saves to on a terminal; it may
 	// use {param}, {date} (MM-DD), {report}, {job}.
 	Filename string
@@ -71,6 +77,13 @@ type Definition struct {
 	File     string
 
 	keyPos map[string]yamlstrict.Pos // where each top-level key is, for errors found after parsing
+}
+
+// Need is one entry of needs:, the freshness a run requires of an ETL's data.
+type Need struct {
+	ETL    string
+	MaxAge time.Duration
+	Pos    yamlstrict.Pos // where the entry's etl: is written
 }
 
 // Store is a definition's store: block: write each run's rows into a warehouse table.
@@ -298,6 +311,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 		yamlstrict.Field{Key: "procedure", Fn: func(v *yaml.Node, path string) { d.Procedure = parseProcedure(doc, v, path, &reqNodes) }},
 		yamlstrict.Field{Key: "datasource", Fn: func(v *yaml.Node, path string) { d.DataSource = parseDataSource(doc, v, path, &reqNodes) }},
 		yamlstrict.Field{Key: "store", Fn: func(v *yaml.Node, path string) { store = v; d.Store = parseStore(doc, v, path) }},
+		yamlstrict.Field{Key: "needs", Fn: func(v *yaml.Node, path string) { d.Needs = parseNeeds(doc, v, path) }},
 		yamlstrict.Field{Key: "deliver", Fn: func(v *yaml.Node, path string) { d.Deliver = parseDeliver(doc, v, path, d) }},
 		yamlstrict.Field{Key: "filename", Fn: func(v *yaml.Node, path string) {
 			d.Filename, _ = doc.Str(v, path)
@@ -421,6 +435,56 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// parseNeeds reads needs:, a list of {etl: NAME, max_age: DURATION}, each ETL once.
+func parseNeeds(doc *yamlstrict.Doc, n *yaml.Node, path string) []Need {
+	if n.Kind != yaml.SequenceNode {
+		doc.At(n, path, "want a list of {etl: NAME, max_age: DURATION}, got %s", doc.Describe(n))
+		return nil
+	}
+	var out []Need
+	seenETL := map[string]bool{}
+	for i, c := range n.Content {
+		ipath := yamlstrict.Index(path, i)
+		need := Need{Pos: yamlstrict.PosOf(c)}
+		seen := doc.Mapping(c, ipath,
+			yamlstrict.Field{Key: "etl", Fn: func(v *yaml.Node, fp string) {
+				if s, ok := doc.Str(v, fp); ok {
+					switch {
+					case !nameRE.MatchString(s) || len(s) > 100:
+						doc.At(v, fp, "bad ETL name %q (want lower-case letters, digits and '-')", s)
+					case seenETL[s]:
+						doc.At(v, fp, "ETL %q is needed twice", s)
+					}
+					seenETL[s] = true
+					need.ETL = s
+					need.Pos = yamlstrict.PosOf(v)
+				}
+			}},
+			yamlstrict.Field{Key: "max_age", Fn: func(v *yaml.Node, fp string) {
+				if s, ok := doc.Str(v, fp); ok {
+					t, err := time.ParseDuration(s)
+					switch {
+					case err != nil:
+						doc.At(v, fp, "bad duration %q (want e.g. 30m, 4h)", s)
+					case t < time.Minute:
+						doc.At(v, fp, "must be at least 1m, got %q", s)
+					}
+					need.MaxAge = t
+				}
+			}},
+		)
+		if c.Kind == yaml.MappingNode {
+			for _, req := range []string{"etl", "max_age"} {
+				if seen[req] == nil {
+					doc.At(c, ipath+"."+req, "missing (required)")
+				}
+			}
+		}
+		out = append(out, need)
+	}
+	return out
 }
 
 func parseParams(doc *yamlstrict.Doc, n *yaml.Node, path string) []Param {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"rpt/internal/source"
+	"rpt/internal/yamlstrict"
 )
 
 const goodDef = `name: sales-by-day
@@ -70,6 +71,20 @@ func TestParseGood(t *testing.T) {
 	}
 }
 
+// TestParseNeeds: needs: gives each ETL with its max_age and where it is written.
+func TestParseNeeds(t *testing.T) {
+	t.Parallel()
+	d, err := Parse("reports/x.yaml", []byte(base+"needs:\n  - {etl: plex-accounting, max_age: 4h}\n  - etl: plex-periods\n    max_age: 90m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Need{{ETL: "plex-accounting", MaxAge: 4 * time.Hour, Pos: yamlstrict.Pos{Line: 7, Column: 11}},
+		{ETL: "plex-periods", MaxAge: 90 * time.Minute, Pos: yamlstrict.Pos{Line: 8, Column: 10}}}
+	if !slices.Equal(d.Needs, want) {
+		t.Errorf("needs = %+v, want %+v", d.Needs, want)
+	}
+}
+
 // base is a valid definition the bad cases below are variations of.
 const base = `name: x
 source: warehouse
@@ -98,6 +113,13 @@ func TestParseBad(t *testing.T) {
 		{"list of a bad type", strings.Replace(base, "type: int}", "type: list<perod>}", 1), 4, "params[0].type", `unknown type "list<perod>"`},
 		{"unclosed list type", strings.Replace(base, "type: int}", "type: list<int}", 1), 4, "params[0].type", "unknown type"},
 		{"zero concurrency", base + "concurrency: 0\n", 6, "concurrency", "at least 1"},
+		{"needs not a list", base + "needs: plex-accounting\n", 6, "needs", "want a list"},
+		{"needs bad etl name", base + "needs:\n  - {etl: Plex_Acct, max_age: 4h}\n", 7, "needs[0].etl", `bad ETL name "Plex_Acct"`},
+		{"needs bad max_age", base + "needs:\n  - {etl: plex-accounting, max_age: 4 hours}\n", 7, "needs[0].max_age", `bad duration "4 hours"`},
+		{"needs tiny max_age", base + "needs:\n  - {etl: plex-accounting, max_age: 10s}\n", 7, "needs[0].max_age", "at least 1m"},
+		{"needs without max_age", base + "needs:\n  - {etl: plex-accounting}\n", 7, "needs[0].max_age", "missing (required)"},
+		{"needs unknown key", base + "needs:\n  - {etl: plex-accounting, max_age: 4h, maxage: 2h}\n", 7, "needs[0].maxage", `unknown key "maxage"`},
+		{"needs twice", base + "needs:\n  - {etl: e, max_age: 4h}\n  - {etl: e, max_age: 2h}\n", 8, "needs[1].etl", "needed twice"},
 		{"negative concurrency", base + "concurrency: -2\n", 6, "concurrency", "at least 1"},
 		{"concurrency not a number", base + "concurrency: one\n", 6, "concurrency", "want an integer"},
 		{"bad timeout", base + "timeout: 2 hours\n", 6, "timeout", `bad duration "2 hours"`},

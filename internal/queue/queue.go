@@ -42,6 +42,9 @@ const (
 	OriginCron = "cron"
 	OriginAPI  = "api"
 	OriginWeb  = "web"
+	// OriginNeeds: an ETL job an agent queued because a report it claimed needs
+	// fresher data (a report definition's needs:).
+	OriginNeeds = "needs"
 )
 
 // Event names recorded in rpt_job_events and published over MQTT.

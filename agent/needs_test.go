@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"rpt/internal/queue"
+	"rpt/reportdefs"
+)
+
+// needsReport reads the warehouse table the orders ETL loads; its data must be at most
+// 4h old.
+const needsReport = `name: orders-total
+source: warehouse
+max_attempts: 1
+needs:
+  - {etl: orders, max_age: 4h}
+sql: SELECT COUNT(*) AS n, SUM(amount) AS total FROM orders_wh
+`
+
+func (e *etlEnv) submitReport(t *testing.T) int64 {
+	t.Helper()
+	d, err := reportdefs.Parse("orders-total.yaml", []byte(needsReport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.store.DefinitionPublish(context.Background(), queue.DefinitionPublishParams{Report: d.Name, Definition: d.Raw}); err != nil {
+		t.Fatal(err)
+	}
+	resolved, err := d.Resolve(nil, time.Now(), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.store.JobEnqueue(context.Background(), d.JobParams(resolved, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Job.ID
+}
+
+func (e *etlEnv) etlJobs(t *testing.T) []*queue.Job {
+	t.Helper()
+	js, err := e.store.JobList(context.Background(), queue.JobListParams{Report: "orders", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func (e *etlEnv) waitingReasons(t *testing.T, id int64) []string {
+	t.Helper()
+	ev, err := e.store.EventList(context.Background(), id, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, v := range ev {
+		if v.Event == queue.EventWaiting {
+			out = append(out, v.Error)
+		}
+	}
+	return out
+}
+
+// TestNeedsStaleQueuesOneETL: two report jobs that need the orders ETL, never loaded,
+// queue one ETL job between them, wait without a failure counted (max_attempts 1 would
+// fail them at the first), say why, and run after the load on its data. A report whose
+// data is then fresh runs at once; one whose data has aged past max_age waits again,
+// saying how old the data is.
+func TestNeedsStaleQueuesOneETL(t *testing.T) {
+	t.Parallel()
+	e := newETLEnv(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "orders.yaml"), []byte(etlTestDef), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The two reports are queued before any agent runs, and the extract is held, so
+	// both find the data stale while the ETL job they queue has not finished.
+	e.gate.close()
+	r1, r2 := e.submitReport(t), e.submitReport(t)
+	cfg := testConfig()
+	cfg.HistorySource = "warehouse"
+	cfg.ETLDirs = []string{dir}
+	cfg.NeedsRecheck = 200 * time.Millisecond
+	startAgent(t, e.store, e.open, cfg)
+	select {
+	case <-e.gate.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ETL job did not start")
+	}
+	waitFor(t, "both reports to wait", func() bool {
+		return len(e.waitingReasons(t, r1)) > 0 && len(e.waitingReasons(t, r2)) > 0
+	})
+	for _, id := range []int64{r1, r2} {
+		j := e.job(t, id)
+		if j.Status.Terminal() || !strings.HasPrefix(j.Error, "waiting for etl orders: never loaded, needs 4h") {
+			t.Errorf("report %d while the ETL runs: %s, error %q; want queued or running, waiting for etl orders", id, j.Status, j.Error)
+		}
+	}
+	e.gate.release()
+	for _, id := range []int64{r1, r2} {
+		waitFor(t, "report to end", func() bool { return e.job(t, id).Status.Terminal() })
+	}
+	etls := e.etlJobs(t)
+	if len(etls) != 1 || etls[0].Kind != queue.KindETL || etls[0].Status != queue.StatusSucceeded || etls[0].Origin != queue.OriginNeeds {
+		t.Fatalf("etl jobs %+v; want exactly one, succeeded, origin needs", etls)
+	}
+	for _, id := range []int64{r1, r2} {
+		j := e.job(t, id)
+		if j.Status != queue.StatusSucceeded || j.Failures != 0 || j.Error != "" {
+			t.Fatalf("report %d: %s failures %d error %q; want succeeded, no failure, no error", id, j.Status, j.Failures, j.Error)
+		}
+		if j.StartedAt.Before(*etls[0].FinishedAt) {
+			t.Errorf("report %d's last attempt started %s, before the ETL finished %s", id, j.StartedAt, etls[0].FinishedAt)
+		}
+		got := readResult(t, e.store, id, j.ResultAttempt)
+		if len(got) != 1 || fmt.Sprint(got[0][0]) != "100" || fmt.Sprint(got[0][1]) != "5051.00" {
+			t.Errorf("report %d result %v; want 100 rows summing to 5051.00 (the loaded data)", id, got)
+		}
+	}
+
+	// Fresh: runs at once, no ETL queued, no wait.
+	r3 := e.submitReport(t)
+	waitFor(t, "fresh report to end", func() bool { return e.job(t, r3).Status.Terminal() })
+	if j := e.job(t, r3); j.Status != queue.StatusSucceeded || j.Attempt != 1 || len(e.waitingReasons(t, r3)) != 0 {
+		t.Errorf("fresh report: %s attempt %d waits %v; want succeeded at its first attempt without waiting", j.Status, j.Attempt, e.waitingReasons(t, r3))
+	}
+	if n := len(e.etlJobs(t)); n != 1 {
+		t.Errorf("a fresh report queued an ETL: %d etl jobs, want 1", n)
+	}
+
+	// Aged past max_age: waits again, saying how old the data is, and a second load runs.
+	if _, err := e.whDB.Exec("UPDATE rpt_etl_state SET last_success_at = UTC_TIMESTAMP(6) - INTERVAL 5 HOUR WHERE etl_name = 'orders'"); err != nil {
+		t.Fatal(err)
+	}
+	r4 := e.submitReport(t)
+	waitFor(t, "aged report to end", func() bool { return e.job(t, r4).Status.Terminal() })
+	reasons := e.waitingReasons(t, r4)
+	if j := e.job(t, r4); j.Status != queue.StatusSucceeded || j.Failures != 0 || len(reasons) == 0 ||
+		!strings.HasPrefix(reasons[0], "waiting for etl orders: last loaded 5h ago, needs 4h") {
+		t.Errorf("aged report: %s failures %d waits %q; want succeeded after waiting for etl orders: last loaded 5h ago, needs 4h", j.Status, j.Failures, reasons)
+	}
+	if n := len(e.etlJobs(t)); n != 2 {
+		t.Errorf("%d etl jobs after the data aged, want 2", n)
+	}
+}
