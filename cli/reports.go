@@ -136,6 +136,10 @@ func reportsCommand(d *Deps) *ucli.Command {
 								errs = append(errs, err)
 								continue
 							}
+							if err := jobs.CheckNeeds(def); err != nil {
+								errs = append(errs, err)
+								continue
+							}
 							fmt.Fprintf(d.Stdout, "ok  %s (%s)\n", def.Name, def.File)
 						}
 						return errors.Join(errs...)
@@ -147,6 +151,9 @@ func reportsCommand(d *Deps) *ucli.Command {
 						def, err := reportdefs.ParseFile(path)
 						if err == nil {
 							err = def.CheckSource(e.cfg.Sources, where)
+						}
+						if err == nil {
+							err = jobs.CheckNeeds(def)
 						}
 						if err != nil {
 							errs = append(errs, err)

@@ -1,6 +1,7 @@
 package reportdefs
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -376,4 +377,22 @@ func (d *Definition) CheckSource(sources map[string]source.Config, where string)
 			d.Source, sc.DriverName())
 	}
 	return nil
+}
+
+// CheckNeeds checks that every ETL a needs: entry names is one of etls: the names of
+// the ETL catalogue the agents run, which reportdefs cannot read itself (etl sits in its
+// layer: architecture_test.go). The submit path and rpt reports validate call it.
+func (d *Definition) CheckNeeds(etls []string) error {
+	var errs []error
+	for i, n := range d.Needs {
+		if slices.Contains(etls, n.ETL) {
+			continue
+		}
+		msg := fmt.Sprintf("unknown ETL %q (ETLs: %s)", n.ETL, strings.Join(etls, ", "))
+		errs = append(errs, fieldError(d.File, n.Pos, yamlstrict.Index("needs", i)+".etl", "%s", didyoumean.Append(msg, n.ETL, etls)))
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }

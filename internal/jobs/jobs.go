@@ -300,6 +300,10 @@ func (s *Service) prepareJob(r SubmitRequest, now time.Time) (queue.JobEnqueuePa
 	if err := def.CheckSource(s.sources(), ConfigName(s.Config)); err != nil {
 		return queue.JobEnqueueParams{}, err
 	}
+	// A needs: naming an ETL the agents do not have would fail on the agent.
+	if err := CheckNeeds(def); err != nil {
+		return queue.JobEnqueueParams{}, err
+	}
 	at := now
 	if !r.Occurrence.IsZero() {
 		at = r.Occurrence
