@@ -30,6 +30,7 @@ image-odbc: ## the glibc image for the ODBC build (deploy/Dockerfile.odbc), tagg
 
 deploy-check: ## deploy/'s tests: the image's build flags, the non-root run, every overlay rendered and checked
 	$(GO) test -count=1 -v ./deploy/
+	cd deploy/manifests && $(GO) test -count=1 ./...
 
 install: ## go install rpt into $(go env GOPATH)/bin (put that on your PATH), its version stamped as by build
 	$(GO) install -trimpath -ldflags "-X main.version=$(VERSION)" ./cmd/rpt
