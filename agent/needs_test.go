@@ -149,3 +149,37 @@ func TestNeedsStaleQueuesOneETL(t *testing.T) {
 		t.Errorf("%d etl jobs after the data aged, want 2", n)
 	}
 }
+
+// TestNeedsGivesUp: a report still stale NeedsGiveUp after its submission fails, not
+// retried, saying what it waited for, and queues no ETL; one needing an ETL no
+// catalogue has fails naming needs[0].etl.
+func TestNeedsGivesUp(t *testing.T) {
+	t.Parallel()
+	e := newETLEnv(t)
+	id := e.submitReport(t)
+	cfg := testConfig()
+	cfg.HistorySource = "warehouse"
+	cfg.NeedsGiveUp = time.Nanosecond
+	startAgent(t, e.store, e.open, cfg)
+	waitFor(t, "report to end", func() bool { return e.job(t, id).Status.Terminal() })
+	j := e.job(t, id)
+	if j.Status != queue.StatusFailed || j.Attempt != 1 || !strings.Contains(j.Error, "needs: gave up after 1ns: waiting for etl orders: never loaded, needs 4h") {
+		t.Errorf("report: %s attempt %d error %q; want failed at once, having given up waiting for etl orders", j.Status, j.Attempt, j.Error)
+	}
+	if n := len(e.etlJobs(t)); n != 0 {
+		t.Errorf("%d etl jobs queued by a report that gave up, want 0", n)
+	}
+}
+
+func TestNeedsUnknownETLFails(t *testing.T) {
+	t.Parallel()
+	e := newETLEnv(t)
+	id := e.submitReport(t) // needs orders, which is not shipped, and no ETLDirs given
+	cfg := testConfig()
+	cfg.HistorySource = "warehouse"
+	startAgent(t, e.store, e.open, cfg)
+	waitFor(t, "report to end", func() bool { return e.job(t, id).Status.Terminal() })
+	if j := e.job(t, id); j.Status != queue.StatusFailed || !strings.Contains(j.Error, "needs[0].etl") || !strings.Contains(j.Error, "orders") {
+		t.Errorf("report: %s error %q; want failed naming needs[0].etl", j.Status, j.Error)
+	}
+}
