@@ -17,8 +17,12 @@ import (
 	"rpt/internal/testenv"
 )
 
-// oldTag is the release whose agents must keep working beside new ones.
-const oldTag = "v0.1.0"
+// oldTag is the release whose agents must keep working beside new ones; oldCommit is
+// the commit it tags, an ancestor of main, so a clone without tags still has it.
+const (
+	oldTag    = "v0.1.0"
+	oldCommit = "e1ccbf1f86af44a6cf237da04083d8a19b88f772"
+)
 
 var (
 	oldOnce sync.Once
@@ -46,8 +50,16 @@ func oldBinary(t *testing.T) string {
 			return
 		}
 		repo := strings.TrimSpace(string(root))
-		if err := exec.Command(gitTool, "-C", repo, "rev-parse", "--verify", "--quiet", oldTag+"^{commit}").Run(); err != nil {
-			oldSkip = "tag " + oldTag + " is not in this clone (git fetch --tags)"
+		rev := oldTag
+		if out, err := exec.Command(gitTool, "-C", repo, "rev-parse", "--verify", "--quiet", oldTag+"^{commit}").Output(); err == nil {
+			if got := strings.TrimSpace(string(out)); got != oldCommit {
+				oldErr = fmt.Errorf("tag %s is commit %s, want %s", oldTag, got, oldCommit)
+				return
+			}
+		} else if exec.Command(gitTool, "-C", repo, "cat-file", "-e", oldCommit+"^{commit}").Run() == nil {
+			rev = oldCommit // a clone without tags
+		} else {
+			oldSkip = "neither tag " + oldTag + " nor its commit is in this clone (a shallow clone? git fetch --tags)"
 			return
 		}
 		// The old tree goes next to the new binary, in binDir, which TestMain removes.
@@ -58,7 +70,7 @@ func oldBinary(t *testing.T) string {
 			oldErr = err
 			return
 		}
-		archive := exec.Command(gitTool, "-C", repo, "archive", "--format=tar", oldTag)
+		archive := exec.Command(gitTool, "-C", repo, "archive", "--format=tar", rev)
 		untar := exec.Command("tar", "-x", "-C", src)
 		pipe, err := archive.StdoutPipe()
 		if err != nil {
