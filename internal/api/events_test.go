@@ -163,6 +163,7 @@ func TestEventStreamResumesAcrossRestart(t *testing.T) {
 		f.api = f.newServer()
 		srv2 := httptest.NewServer(f.api.Handler())
 		t.Cleanup(srv2.Close)
+		f.srv = srv2 // f.submit and f.do go to the running server from here on
 		s2, _ := f.openStream(srv2.URL, "/api/v1/events", view, last)
 		for _, want := range missed {
 			e := s2.next()
