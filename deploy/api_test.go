@@ -172,7 +172,7 @@ func checkAPI(objs []map[string]any, nodes []node, flags map[string]bool) []erro
 	}
 
 	// Config, secrets, security, resources: as the agents'.
-	cmName := str(get(find(objs, "ConfigMap"), "metadata.name"))
+	cmName := str(get(rptConfig(objs), "metadata.name"))
 	vol := ""
 	for _, v := range get(pod, "volumes").([]any) {
 		if n := str(get(v, "configMap.name")); n != "" {

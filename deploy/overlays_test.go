@@ -487,15 +487,15 @@ func TestOverlayRulesFail(t *testing.T) {
 			set(ds, "spec.template.spec.hostAliases.0.ip", "10.9.9.9")
 		}},
 		{"queue port", "queue", func(objs []map[string]any, _, _ map[string]any) {
-			cm := find(objs, "ConfigMap")
+			cm := rptConfig(objs)
 			cm["data"].(map[string]any)["rpt.yaml"] = strings.Replace(cm["data"].(map[string]any)["rpt.yaml"].(string), ":30101/", ":30102/", 1)
 		}},
 		{"broker port", "mqtt", func(objs []map[string]any, _, _ map[string]any) {
-			cm := find(objs, "ConfigMap")
+			cm := rptConfig(objs)
 			cm["data"].(map[string]any)["rpt.yaml"] = strings.Replace(cm["data"].(map[string]any)["rpt.yaml"].(string), ":30111", ":40111", 1)
 		}},
 		{"literal password in config", "literal password", func(objs []map[string]any, _, _ map[string]any) {
-			cm := find(objs, "ConfigMap")
+			cm := rptConfig(objs)
 			cm["data"].(map[string]any)["rpt.yaml"] = strings.Replace(cm["data"].(map[string]any)["rpt.yaml"].(string), "${RPT_DB_PASSWORD}", "hunter2", 1)
 		}},
 		{"secret value in env", "literal value", func(_ []map[string]any, _, c map[string]any) {
@@ -579,6 +579,17 @@ func deepCopy(objs []map[string]any) []map[string]any {
 	var out []map[string]any
 	yaml.Unmarshal(data, &out)
 	return out
+}
+
+// rptConfig is the agents' generated ConfigMap (rpt-config-HASH), not another one the
+// overlay also generates (the cron runner's rpt-crontab-HASH).
+func rptConfig(objs []map[string]any) map[string]any {
+	for _, o := range objs {
+		if o["kind"] == "ConfigMap" && strings.HasPrefix(str(get(o, "metadata.name")), "rpt-config") {
+			return o
+		}
+	}
+	return nil
 }
 
 func find(objs []map[string]any, kind string) map[string]any {
@@ -697,7 +708,7 @@ func checkOverlay(objs []map[string]any, nodes []node, agentFlags map[string]boo
 	}
 
 	// The config: queue and broker on the first node's NodePorts, the password by reference.
-	cm := find(objs, "ConfigMap")
+	cm := rptConfig(objs)
 	cfg := ""
 	if data, ok := get(cm, "data").(map[string]any); ok {
 		cfg = str(data["rpt.yaml"])
