@@ -49,7 +49,7 @@ func (reportRunner) run(a *Agent, r *run) error {
 		return fmt.Errorf("open source %q: %w", job.Source, err)
 	}
 
-	// Where and when the data was read (issue 15): when the query started, in UTC.
+	// Where and when the data was read: when the query started, in UTC.
 	r.read = &queue.ReadInfo{Source: job.Source, Kind: src.Driver(), At: time.Now().UTC()}
 	typed, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
 	if err != nil {

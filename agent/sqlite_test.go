@@ -138,7 +138,7 @@ func TestSQLiteJobCompletes(t *testing.T) {
 			job.Status, job.Rows, job.ResultAttempt, job.Error)
 	}
 	// The completion says where and when the data was read: the job's source, its
-	// driver, and a query start between the submit and the finish (issue 15).
+	// driver, and a query start between the submit and the finish.
 	if r := job.Read; r == nil || r.Source != "demo" || r.Kind != "sqlite" || r.At.Before(before.Truncate(time.Microsecond)) ||
 		job.FinishedAt == nil || r.At.After(*job.FinishedAt) {
 		t.Errorf("job read %+v (finished %v, agent started %v); want source demo, kind sqlite, read in between", r, job.FinishedAt, before)

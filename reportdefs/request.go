@@ -332,8 +332,8 @@ func (d *Definition) routeFor() map[string]string {
 
 // The source names the shipped definitions and the embedded default use: plex is the
 // Plex web-services source (driver plexws), plex-odbc Plex's ODBC data source (driver
-// odbc), azure-dw the SQL Server snapshot. Until issue 15 the live reports read SQL from
-// a source named plex; CheckSource says what to rename when it meets that.
+// odbc), azure-dw the SQL Server snapshot. Earlier versions named an SQL
+// source plex; CheckSource says what to rename when it meets that.
 const (
 	PlexSource     = "plex"
 	PlexODBCSource = "plex-odbc"

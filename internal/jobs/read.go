@@ -8,7 +8,7 @@ import (
 	"rpt/internal/source"
 )
 
-// ReadView is where and when a report job read its data (issue 15): the source's
+// ReadView is where and when a report job read its data: the source's
 // name, its kind (the driver), when the query started (UTC), whether that was Plex
 // itself (live) rather than a copy, and Note, the same as one line in the plant's zone.
 type ReadView struct {

@@ -1,4 +1,4 @@
--- Where and when a report's data was read (issue 15): the source's name and kind (its
+-- Where and when a report's data was read: the source's name and kind (its
 -- driver: plexws, odbc, mysql, sqlite, sqlserver) and when its query started, written
 -- by the completion. Nullable columns only, so an older rpt keeps completing jobs on
 -- the same queue during a rolling update (its jobs just say nothing about the read).
