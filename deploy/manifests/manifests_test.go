@@ -365,3 +365,89 @@ func TestRulesFail(t *testing.T) {
 		})
 	}
 }
+
+// servicesFS is deploy/services/<name> in memory, secrets.env being its example.
+func servicesFS(t *testing.T, name string, edit func(path string, data []byte) []byte) filesys.FileSystem {
+	t.Helper()
+	mem := filesys.MakeFsInMemory()
+	dir := filepath.Join("..", "services", name)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.MkdirAll("/services"); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() || e.Name() == "secrets.env" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if edit != nil {
+			data = edit(e.Name(), data)
+		}
+		dst := "/services/" + e.Name()
+		if strings.HasSuffix(dst, ".example") {
+			if err := mem.WriteFile(strings.TrimSuffix(dst, ".example"), data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := mem.WriteFile(dst, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mem
+}
+
+// TestServicesBuildStrict builds every deploy/services/<overlay> with the kustomize library
+// and decodes every object strictly into its k8s.io/api type (the rules themselves are
+// checkServices in deploy/services_test.go): one Deployment and one NodePort Service per
+// service, every Deployment pinned to one node.
+func TestServicesBuildStrict(t *testing.T) {
+	names, _ := table(t)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(servicesFS(t, name, nil), "/services")
+			if err != nil {
+				t.Fatalf("kustomize build services/%s: %v", name, err)
+			}
+			o, err := decode(m)
+			if err != nil {
+				t.Fatalf("services/%s: %v", name, err)
+			}
+			if len(o.deployments) == 0 {
+				t.Fatalf("services/%s: no Deployment", name)
+			}
+			for _, d := range o.deployments {
+				a := d.Spec.Template.Spec.Affinity
+				if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+					t.Errorf("services/%s: Deployment %s is not pinned to a node", name, d.Name)
+					continue
+				}
+				terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+				if len(terms) != 1 || len(terms[0].MatchExpressions) != 1 || len(terms[0].MatchExpressions[0].Values) != 1 {
+					t.Errorf("services/%s: Deployment %s: want one hostname", name, d.Name)
+				}
+			}
+		})
+	}
+	// A misspelt field is an error, not a field kustomize drops.
+	_, err := func() (*objects, error) {
+		m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(servicesFS(t, names[0], func(p string, data []byte) []byte {
+			if p == "services.yaml" {
+				return bytes.Replace(data, []byte("  strategy: {type: Recreate}"), []byte("  stratgey: {type: Recreate}"), 1)
+			}
+			return data
+		}), "/services")
+		if err != nil {
+			return nil, err
+		}
+		return decode(m)
+	}()
+	if err == nil || !strings.Contains(err.Error(), "stratgey") {
+		t.Fatalf("a misspelt field: %v, want an error naming it", err)
+	}
+}
