@@ -155,6 +155,18 @@ spec:
           image: %[4]s
 %[8]s          ports:
             - containerPort: %[6]d
+          # The port answers: a first start (database initialisation) gets 5 minutes.
+          startupProbe:
+            tcpSocket: {port: %[6]d}
+            periodSeconds: 10
+            failureThreshold: 30
+          readinessProbe:
+            tcpSocket: {port: %[6]d}
+            periodSeconds: 10
+          livenessProbe:
+            tcpSocket: {port: %[6]d}
+            periodSeconds: 20
+            failureThreshold: 6
           securityContext:
             allowPrivilegeEscalation: false
             capabilities: {drop: [ALL]}
@@ -316,6 +328,11 @@ func checkServices(objs []map[string]any, nodes []node) []error {
 					bad("Deployment %s: env %s has a literal value: passwords only by secretKeyRef", name, em["name"])
 				}
 			}
+			for _, pr := range []string{"startupProbe", "readinessProbe", "livenessProbe"} {
+				if p := str(get(c, pr+".tcpSocket.port")); p != fmt.Sprint(s.port) {
+					bad("Deployment %s: %s on port %q, want a tcpSocket probe on %d", name, pr, p, s.port)
+				}
+			}
 			hp := str(get(d, "spec.template.spec.volumes.0.hostPath.path"))
 			if hp != "/var/lib/rpt/"+s.kind {
 				bad("Deployment %s: data on hostPath %q, want /var/lib/rpt/%s", name, hp, s.kind)
@@ -402,6 +419,12 @@ func TestServicesRulesFail(t *testing.T) {
 		}},
 		{"two replicas", "Recreate", func(objs []map[string]any) {
 			set(obj(objs, "Deployment", "mysql-reports32"), "spec.replicas", 2)
+		}},
+		{"probe port", "readinessProbe", func(objs []map[string]any) {
+			set(obj(objs, "Deployment", "mongodb-reports32"), "spec.template.spec.containers.0.readinessProbe.tcpSocket.port", 3306)
+		}},
+		{"no liveness", "livenessProbe", func(objs []map[string]any) {
+			delete(get(obj(objs, "Deployment", "mosquitto-reports33"), "spec.template.spec.containers.0").(map[string]any), "livenessProbe")
 		}},
 		{"data path", "hostPath", func(objs []map[string]any) {
 			set(obj(objs, "Deployment", "mosquitto-reports31"), "spec.template.spec.volumes.0.hostPath.path", "/tmp")
