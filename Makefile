@@ -56,7 +56,7 @@ bench: ## benchmarks (compare ratios from one run; the machine is shared)
 chaos: ## chaos suite at full size (~15k jobs, 60 faults incl. broker restarts, ~3 min), rolling update, cancel, one-minute queue outage, source outage; figures in the output
 	RPT_TEST_REQUIRE_MYSQL=1 RPT_CHAOS=full $(GO) test -count=1 -timeout 30m -v -run '^(TestChaos|TestRollingUpdateLosesNothing|TestStopKillsServerQuery|TestQueueOutage|TestSourceOutage)$$' ./e2e/
 
-bench-river: ## bench/river.sh: rpt beside River (../shared/riverbench, local PostgreSQL) in alternating rounds, ratios with the load
+bench-river: ## bench/river.sh: rpt beside River (the River benchmark program named by RIVERBENCH, local PostgreSQL) in alternating rounds, ratios with the load
 	bench/river.sh
 
 bench-report: ## bench/run.sh: the figures of BENCHMARKS.md (RPT_BENCH_BIG=1 for 1M jobs and a 5M-row result)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/river.sh sets rpt's queue beside River (github.com/riverqueue/river, run by
-# ../shared/riverbench on the local PostgreSQL) on this machine, in alternating rounds,
+# a River benchmark program outside this repository, RIVERBENCH, on the local PostgreSQL) on this machine, in alternating rounds,
 # and prints markdown for BENCHMARKS.md: each figure with the load average when it was
 # taken, and the ratio rpt / River of the same round.
 #
