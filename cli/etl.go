@@ -264,19 +264,7 @@ func etlCommand(d *Deps) *ucli.Command {
 					if c.NArg() == 0 {
 						return usagef("etl verify: want at least one ETL NAME")
 					}
-					format, err := listFormat(c, d)
-					if err != nil {
-						return err
-					}
-					e, err := loadEnv(c, d)
-					if err != nil {
-						return err
-					}
-					cat, err := etlCatalog(c)
-					if err != nil {
-						return err
-					}
-					wh, db, err := openWarehouse(c.Context, e)
+					format, e, cat, wh, db, err := etlWarehouseCommand(c, d)
 					if err != nil {
 						return err
 					}
@@ -338,19 +326,7 @@ func etlCommand(d *Deps) *ucli.Command {
 				Name: "status", Usage: "last run, watermark, rows and age of each ETL (from the warehouse's rpt_etl_state)",
 				Flags: []ucli.Flag{outputFlag("format: " + listFormats), etlDirFlag()},
 				Action: func(c *ucli.Context) error {
-					format, err := listFormat(c, d)
-					if err != nil {
-						return err
-					}
-					e, err := loadEnv(c, d)
-					if err != nil {
-						return err
-					}
-					cat, err := etlCatalog(c)
-					if err != nil {
-						return err
-					}
-					wh, db, err := openWarehouse(c.Context, e)
+					format, _, cat, wh, db, err := etlWarehouseCommand(c, d)
 					if err != nil {
 						return err
 					}
@@ -417,6 +393,25 @@ func etlCommand(d *Deps) *ucli.Command {
 
 // openWarehouse opens the warehouse source and its database handle; ETL targets are
 // MySQL/MariaDB.
+// etlWarehouseCommand is what etl verify and status start from: the output format,
+// the configuration, the ETL catalogue and the warehouse the ETLs load, open (the
+// caller closes wh).
+func etlWarehouseCommand(c *ucli.Context, d *Deps) (format string, e *env, cat *etl.Catalog, wh source.Source, db *sql.DB, err error) {
+	if format, err = listFormat(c, d); err != nil {
+		return "", nil, nil, nil, nil, err
+	}
+	if e, err = loadEnv(c, d); err != nil {
+		return "", nil, nil, nil, nil, err
+	}
+	if cat, err = etlCatalog(c); err != nil {
+		return "", nil, nil, nil, nil, err
+	}
+	if wh, db, err = openWarehouse(c.Context, e); err != nil {
+		return "", nil, nil, nil, nil, err
+	}
+	return format, e, cat, wh, db, nil
+}
+
 func openWarehouse(ctx context.Context, e *env) (source.Source, *sql.DB, error) {
 	if _, ok := e.cfg.Sources[etlWarehouse]; !ok {
 		return nil, nil, errclass.Errorf(errclass.Invalid, "etl: no source %q in %s: ETLs load into it", etlWarehouse, jobs.ConfigName(e.cfg))
