@@ -82,11 +82,24 @@ func startPrivateMariaDB(t *testing.T) *privateServer {
 	t.Cleanup(func() {
 		s.kill(t)
 		if t.Failed() {
+			// Only its warnings and errors: the notes of every start would push the
+			// test's own failure messages out of a CI log's excerpt.
 			b, _ := os.ReadFile(filepath.Join(dir, "err.log"))
-			t.Logf("private mariadbd error log (tail):\n%s", tail(string(b), 3000))
+			t.Logf("private mariadbd error log, warnings and errors (tail):\n%s", tail(withoutNotes(string(b)), 1500))
 		}
 	})
 	return s
+}
+
+// withoutNotes drops a MariaDB error log's [Note] lines.
+func withoutNotes(log string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(log, "\n") {
+		if !strings.Contains(line, "[Note]") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // start runs mariadbd on the data directory and waits until it answers.
@@ -203,6 +216,20 @@ func TestQueueRestartRunsNoJobTwice(t *testing.T) {
 
 func testQueueRestart(t *testing.T, down time.Duration) {
 	srcDSN := testenv.MariaDB(t) // also the skip rule: RPT_TEST_MYSQL_DSN
+	// The failures again, after every other cleanup's logs (cleanups run last in, first
+	// out), so a CI log's excerpt ends with them rather than with server logs.
+	var failures []string
+	errorf := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...)
+		failures = append(failures, msg)
+		t.Error(msg)
+	}
+	t.Cleanup(func() {
+		if len(failures) > 0 {
+			t.Logf("failures of this test, again:\n  %s", strings.Join(failures, "\n  "))
+		}
+	})
 	began := time.Now()
 	srv, r, srcDB := privateQueueRig(t, srcDSN)
 
@@ -260,7 +287,7 @@ func testQueueRestart(t *testing.T, down time.Duration) {
 	attemptsTotal := 0
 	for _, j := range all {
 		if j.Status != string(queue.StatusSucceeded) {
-			t.Errorf("job %d ended %s (attempt %d, failures %d), want succeeded", j.ID, j.Status, j.Attempt, j.Failures)
+			errorf("job %d ended %s (attempt %d, failures %d), want succeeded", j.ID, j.Status, j.Attempt, j.Failures)
 			continue
 		}
 		succeeded := 0
@@ -268,37 +295,37 @@ func testQueueRestart(t *testing.T, down time.Duration) {
 			if e.Event == queue.EventSucceeded {
 				succeeded++
 				if e.Attempt != j.ResultAttempt {
-					t.Errorf("job %d: succeeded event at attempt %d, result attempt %d", j.ID, e.Attempt, j.ResultAttempt)
+					errorf("job %d: succeeded event at attempt %d, result attempt %d", j.ID, e.Attempt, j.ResultAttempt)
 				}
 			}
 		}
 		if succeeded != 1 {
-			t.Errorf("job %d: %d succeeded events, want 1", j.ID, succeeded)
+			errorf("job %d: %d succeeded events, want 1", j.ID, succeeded)
 		}
 		iv := attempts(byJob[j.ID])
 		attemptsTotal += len(iv)
 		if n := maxOverlap(iv); n > 1 {
-			t.Errorf("job %d: %d attempts overlapped in the events: %+v", j.ID, n, iv)
+			errorf("job %d: %d attempts overlapped in the events: %+v", j.ID, n, iv)
 		}
 		for _, i := range iv {
 			if i.Ended == "" {
-				t.Errorf("job %d: attempt %d by %s never ended in the events", j.ID, i.Attempt, i.Agent)
+				errorf("job %d: attempt %d by %s never ended in the events", j.ID, i.Attempt, i.Agent)
 			}
 		}
 		others, err := resultOthers(ctx, r, j)
 		if err != nil {
-			t.Errorf("job %d: read result: %v", j.ID, err)
+			errorf("job %d: read result: %v", j.ID, err)
 		} else if others != 0 {
-			t.Errorf("job %d: attempt %d started its query while %d other queries of the job ran on the source", j.ID, j.ResultAttempt, others)
+			errorf("job %d: attempt %d started its query while %d other queries of the job ran on the source", j.ID, j.ResultAttempt, others)
 		}
 	}
 	if len(all) != jobs {
-		t.Errorf("%d jobs, want %d", len(all), jobs)
+		errorf("%d jobs, want %d", len(all), jobs)
 	}
 	selfFenced := 0
 	for _, a := range as {
 		if a.exited() {
-			t.Errorf("agent %s exited during the queue outage: %v", a.name, a.err)
+			errorf("agent %s exited during the queue outage: %v", a.name, a.err)
 		}
 		selfFenced += strings.Count(a.logText(), "self-fencing")
 	}

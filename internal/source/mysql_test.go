@@ -243,6 +243,70 @@ func TestMariaDBCancelTogether(t *testing.T) {
 	}
 }
 
+// A cancelled query returns only once its statement has stopped on the server, not
+// when KILL QUERY was sent: an agent releases a job as soon as the query returns, and
+// the next attempt must not find the last one still running. MariaDB 10.11 can take
+// 2 s to stop prepared statements in SLEEP killed together, so this is checked with
+// one look at PROCESSLIST right after the queries return, not by polling.
+func TestMariaDBCancelReturnsAfterTheServerStopped(t *testing.T) {
+	t.Parallel()
+	_, db := openMariaDB(t)
+	d := testenv.MariaDB(t)
+	const n = 3
+	for round := range 3 {
+		marker := fmt.Sprintf("rpt-stopped-%d-%d", round, time.Now().UnixNano())
+		query := "SELECT /* " + marker + " */ :n AS n, SLEEP(30) AS s"
+		ctx, cancel := context.WithCancel(context.Background())
+		errs := make(chan error, n)
+		for i := range n {
+			src, err := Open(context.Background(), "warehouse", Config{Driver: "mysql", DSN: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			go func() {
+				rows, err := src.Query(ctx, query, map[string]any{"n": int64(i)})
+				if err == nil {
+					for rows.Next() {
+					}
+					err = rows.Err()
+					_ = rows.Close()
+				}
+				errs <- err
+			}()
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var running int
+			if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST
+				WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker).Scan(&running); err != nil {
+				t.Fatal(err)
+			}
+			if running == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				killQueries(t, db, marker)
+				t.Fatalf("%d of %d statements started", running, n)
+			}
+		}
+		cancel()
+		for range n {
+			if err := <-errs; !errors.Is(err, context.Canceled) {
+				t.Errorf("error = %v, want context.Canceled", err)
+			}
+		}
+		var left int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST
+			WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			killQueries(t, db, marker)
+			t.Fatalf("round %d: %d statements with %s still ran on the server after their queries returned", round, left, marker)
+		}
+	}
+}
+
 // Closing rows before their end stops the statement instead of reading the
 // rest of the result (go-sql-driver would drain it).
 func TestMariaDBCloseEarly(t *testing.T) {

@@ -231,15 +231,39 @@ func (m *mysqlRun) stop() error {
 	return m.conn.Close()
 }
 
-// killQuery stops thread id's current statement. A failure is only logged:
-// the query's caller already has ctx's error, but an operator should know a
-// statement may still be running on the server.
+// killQuery stops thread id's current statement and returns once the server has
+// stopped it, or after killTimeout. KILL QUERY only sets a flag the statement looks
+// at: MariaDB 10.11 can take 2 s to stop a prepared statement in SLEEP after it, and a
+// caller that released its job at once would let the next attempt start while the
+// last one still ran on the server. A failure is only logged: the query's caller
+// already has ctx's error, but an operator should know a statement may still be
+// running on the server.
 func (s *sqlSource) killQuery(id int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
 	// KILL takes no placeholders; id is an integer the server gave us.
 	if _, err := s.killDB.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
 		slog.Warn("kill query after cancel", "source", s.name, "connection_id", id, "error", err)
+		return
+	}
+	// Any user sees its own threads in PROCESSLIST; the pinned connection runs nothing
+	// else until this returns, so a statement there is the killed one.
+	for {
+		var running int
+		err := s.killDB.QueryRowContext(ctx,
+			"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO IS NOT NULL", id).Scan(&running)
+		if err != nil || running == 0 {
+			if err != nil {
+				slog.Warn("kill query after cancel: cannot see whether it stopped", "source", s.name, "connection_id", id, "error", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			slog.Warn("kill query after cancel: still running on the server", "source", s.name, "connection_id", id, "waited", killTimeout.String())
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
