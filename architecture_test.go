@@ -18,6 +18,7 @@ var layer = map[string]int{
 	"rpt/internal/errclass":     0,
 	"rpt/internal/inputfile":    0,
 	"rpt/internal/storemode":    0,
+	"rpt/internal/deffiles":     0,
 	"rpt/internal/yamlstrict":   1,
 	"rpt/internal/queue":        2,
 	"rpt/internal/source":       2,

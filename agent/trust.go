@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 
 	"rpt/etl"
+	"rpt/internal/deffiles"
 	"rpt/internal/queue"
 	"rpt/reportdefs"
 )
@@ -80,18 +78,13 @@ func (t *trust) inCatalogue(sum string, reread bool) (bool, error) {
 	}
 	var errs []error
 	for _, dir := range t.dirs {
-		entries, err := os.ReadDir(dir)
+		files, err := deffiles.Files(dir) // the same files LoadCatalog takes as definitions
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for _, e := range entries {
-			// The same files LoadCatalog takes as definitions.
-			ext := filepath.Ext(e.Name())
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") || (ext != ".yaml" && ext != ".yml") {
-				continue
-			}
-			data, err := reportdefs.ReadFile(filepath.Join(dir, e.Name()))
+		for _, file := range files {
+			data, err := reportdefs.ReadFile(file)
 			if err != nil {
 				errs = append(errs, err)
 				continue

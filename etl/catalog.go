@@ -6,13 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
+	"rpt/internal/deffiles"
 	"rpt/internal/didyoumean"
 	"rpt/internal/yamlstrict"
 )
@@ -21,7 +18,7 @@ import (
 var shipped embed.FS
 
 // ShippedPrefix starts the File of a definition embedded in the binary.
-const ShippedPrefix = "shipped:"
+const ShippedPrefix = deffiles.ShippedPrefix
 
 // ErrNotFound is an unknown ETL name (also ErrInvalid: exit 2).
 var ErrNotFound = errors.New("unknown etl")
@@ -36,50 +33,23 @@ type Catalog struct {
 // problems of all files are returned together; a dependency on an unknown ETL or a
 // cycle is one too.
 func LoadCatalog(dirs ...string) (*Catalog, error) {
-	c := &Catalog{defs: map[string]*Definition{}}
-	var errs []error
-	entries, err := fs.ReadDir(shipped, "defs")
+	defs, errs, err := deffiles.Catalog[*Definition]{
+		Shipped:    shipped,
+		ShippedDir: "defs",
+		Parse:      Parse,
+		ReadFile:   ReadFile,
+		Name:       func(d *Definition) string { return d.Name },
+		FolderError: func(dir string, err error) error {
+			return &yamlstrict.Error{File: dir, Msg: "cannot read etl folder: " + err.Error(), Class: ErrInvalid}
+		},
+		Duplicate: func(file string, d *Definition, prev string) error {
+			return &yamlstrict.Error{File: file, Line: 1, Field: "name", Msg: fmt.Sprintf("etl %q is also defined in %s", d.Name, prev), Class: ErrInvalid}
+		},
+	}.Load(dirs)
 	if err != nil {
-		return nil, fmt.Errorf("read shipped etl definitions: %w", err)
+		return nil, err
 	}
-	for _, e := range entries {
-		data, err := shipped.ReadFile(path.Join("defs", e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("read shipped etl %s: %w", e.Name(), err)
-		}
-		d, err := Parse(ShippedPrefix+e.Name(), data)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		c.defs[d.Name] = d
-	}
-	fromDir := map[string]string{}
-	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			errs = append(errs, &yamlstrict.Error{File: dir, Msg: "cannot read etl folder: " + err.Error(), Class: ErrInvalid})
-			continue
-		}
-		for _, e := range entries {
-			ext := filepath.Ext(e.Name())
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") || (ext != ".yaml" && ext != ".yml") {
-				continue
-			}
-			file := filepath.Join(dir, e.Name())
-			d, err := ReadFile(file)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if prev, dup := fromDir[d.Name]; dup {
-				errs = append(errs, &yamlstrict.Error{File: file, Line: 1, Field: "name", Msg: fmt.Sprintf("etl %q is also defined in %s", d.Name, prev), Class: ErrInvalid})
-				continue
-			}
-			fromDir[d.Name] = file
-			c.defs[d.Name] = d
-		}
-	}
+	c := &Catalog{defs: defs}
 	if len(errs) == 0 {
 		for _, d := range c.List() {
 			for _, a := range d.After {

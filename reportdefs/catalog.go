@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
+	"rpt/internal/deffiles"
 	"rpt/internal/didyoumean"
 	"rpt/internal/yamlstrict"
 )
@@ -19,7 +17,7 @@ import (
 var shipped embed.FS
 
 // ShippedPrefix starts the File of a definition embedded in the binary.
-const ShippedPrefix = "shipped:"
+const ShippedPrefix = deffiles.ShippedPrefix
 
 // Catalog is the set of known reports: the shipped ones plus those of extra folders.
 type Catalog struct {
@@ -31,53 +29,26 @@ type Catalog struct {
 // replaces it; the same name in two folder files is an error naming both. All
 // problems of all files are returned together.
 func LoadCatalog(dirs ...string) (*Catalog, error) {
-	c := &Catalog{defs: map[string]*Definition{}}
-	var errs []error
-	entries, err := fs.ReadDir(shipped, "reports")
+	defs, errs, err := deffiles.Catalog[*Definition]{
+		Shipped:    shipped,
+		ShippedDir: "reports",
+		Parse:      Parse,
+		ReadFile:   ParseFile,
+		Name:       func(d *Definition) string { return d.Name },
+		FolderError: func(dir string, err error) error {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fieldError(dir, yamlstrict.Pos{}, "", "reports folder does not exist (named by reports: in rpt.yaml, --reports or RPT_REPORTS)")
+			}
+			return fieldError(dir, yamlstrict.Pos{}, "", "cannot read reports folder: %v", errors.Unwrap(err))
+		},
+		Duplicate: func(file string, d *Definition, prev string) error {
+			return fieldError(file, d.NamePos, "name", "report %q is also defined in %s", d.Name, prev)
+		},
+	}.Load(dirs)
 	if err != nil {
-		return nil, fmt.Errorf("read shipped reports: %w", err)
+		return nil, err
 	}
-	for _, e := range entries {
-		data, err := shipped.ReadFile(path.Join("reports", e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("read shipped report %s: %w", e.Name(), err)
-		}
-		d, err := Parse(ShippedPrefix+e.Name(), data)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		c.defs[d.Name] = d
-	}
-	fromDir := map[string]string{} // name -> file, for duplicates across folders
-	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fieldError(dir, yamlstrict.Pos{}, "", "reports folder does not exist (named by reports: in rpt.yaml, --reports or RPT_REPORTS)"))
-			continue
-		} else if err != nil {
-			errs = append(errs, fieldError(dir, yamlstrict.Pos{}, "", "cannot read reports folder: %v", errors.Unwrap(err)))
-			continue
-		}
-		for _, e := range entries {
-			ext := filepath.Ext(e.Name())
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") || (ext != ".yaml" && ext != ".yml") {
-				continue
-			}
-			file := filepath.Join(dir, e.Name())
-			d, err := ParseFile(file)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if prev, dup := fromDir[d.Name]; dup {
-				errs = append(errs, fieldError(file, d.NamePos, "name", "report %q is also defined in %s", d.Name, prev))
-				continue
-			}
-			fromDir[d.Name] = file
-			c.defs[d.Name] = d
-		}
-	}
+	c := &Catalog{defs: defs}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
