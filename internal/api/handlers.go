@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"rpt/internal/deliver"
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
 	"rpt/internal/queue"
@@ -162,8 +163,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		if jobs.Class(err) == errclass.Invalid && strings.Contains(err.Error(), "once-per") {
 			field = "once_per"
 		}
-		if len(b.Deliver) > 0 && strings.HasPrefix(err.Error(), "deliver") {
-			field = "deliver"
+		if f := deliverField(err); len(b.Deliver) > 0 && f != "" {
+			field = f
 		}
 		s.fail(w, r, err, field)
 		return
@@ -176,6 +177,16 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/jobs/%d", res.Job.ID))
 	writeJSON(w, status, jobs.ViewOf(res.Job))
+}
+
+// deliverField is the field of a delivery target the service refused (deliver.Check's
+// error carries it), or "".
+func deliverField(err error) string {
+	var fe *deliver.FieldError
+	if errors.As(err, &fe) {
+		return fe.Field
+	}
+	return ""
 }
 
 // paramTexts turns JSON parameter values into the texts the CLI's -p takes: strings

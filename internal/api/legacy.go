@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"strings"
 
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
@@ -79,8 +78,8 @@ func (s *Server) legacyReport(w http.ResponseWriter, r *http.Request) {
 		if jobs.Class(err) == errclass.NotFound {
 			field = "report_name"
 		}
-		if delivered && field == "" && strings.HasPrefix(err.Error(), "email") {
-			field = "email" // a domain outside deliver.email_domains
+		if f := deliverField(err); delivered && field == "" && f != "" {
+			field = f // "email": a domain outside deliver.email_domains
 		}
 		fail(err, field)
 		return

@@ -104,6 +104,7 @@ func TestSubmitDeliver(t *testing.T) {
 			{"webhook not allowed", `["https://evil.example/hook"]`, 403},
 			{"domain not allowed", `["mailto:x@other.example"]`, 403},
 			{"not a target", `["ftp://plant.example/x"]`, 400},
+			{"second target not allowed", `["mailto:ap@plant.example","https://evil.example/hook"]`, 403},
 		} {
 			r := f.do("POST", "/api/v1/jobs", sub, `{"report":"periods","params":{"start_period":"202601","end_period":"202601"},"deliver":`+c.deliver+`}`)
 			if _, msg, field := r.errorOf(t); r.status != c.status || field != "deliver" {

@@ -48,15 +48,19 @@ type ScheduleChange struct {
 	Deliver  []string          `json:"deliver"`
 }
 
-// scheduleErr names the field a schedule error is about: crontab says "--cron: ..."
-// as rpt schedules add's flags; the API's fields have the same names.
+// scheduleFail names the field a schedule error is about: crontab says "--cron: ..."
+// as rpt schedules add's flags; the API's fields have the same names. A refused
+// delivery target carries its field (deliver.FieldError), whatever its place in the list.
 func (s *Server) scheduleFail(w http.ResponseWriter, r *http.Request, err error) {
 	field := ""
 	msg := err.Error()
-	for _, f := range []string{"name", "cron", "timezone", "report", "missed", "deliver"} {
+	for _, f := range []string{"name", "cron", "timezone", "report", "missed"} {
 		if strings.HasPrefix(msg, "--"+f+":") || strings.HasPrefix(msg, f+":") {
 			field = f
 		}
+	}
+	if deliverField(err) != "" {
+		field = "deliver" // crontab checks the targets as --deliver; this is the API's name
 	}
 	if field != "" && jobsClass(err) == errclass.Invalid {
 		s.failStatus(w, r, err, field, http.StatusUnprocessableEntity)

@@ -8,6 +8,7 @@ import (
 
 	"rpt/crontab"
 	"rpt/internal/api"
+	"rpt/internal/config"
 	"rpt/internal/jobs"
 	"rpt/internal/queue"
 )
@@ -83,6 +84,30 @@ func TestSchedules(t *testing.T) {
 		}
 		if r := f.do("DELETE", "/api/v1/schedules/weekly", sub, ""); r.status != http.StatusNotFound {
 			t.Errorf("delete again: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// A schedule's delivery target that is not one is a 422 naming deliver, wherever it
+// stands in the list (the field comes with the error, not from its first words); a
+// refused one queues no schedule.
+func TestScheduleDeliverField(t *testing.T) {
+	forStores(t, func(t *testing.T, f *fixture) {
+		f.cfg.SMTP = &config.SMTP{Host: "smtp.plant.example", Port: 587, TLS: "starttls", From: "reports@plant.example"}
+		f.cfg.Deliver.EmailDomains = []string{"plant.example"}
+		sub := f.tokens[queue.RoleSubmitter]
+		for _, c := range []struct{ name, deliver, inMsg string }{
+			{"alone", `["ftp://plant.example/x"]`, "--deliver: "},
+			{"second of two", `["mailto:ap@plant.example","ftp://plant.example/x"]`, "--deliver[1]: "},
+		} {
+			r := f.do("POST", "/api/v1/schedules", sub, `{"name":"weekly","cron":"10 19 * * 1","report":"numbers","params":{"n":"3"},"deliver":`+c.deliver+`}`)
+			if _, msg, field := r.errorOf(t); r.status != 422 || field != "deliver" || !strings.Contains(msg, c.inMsg) {
+				t.Errorf("%s: %d field %q (%s), want 422 on deliver saying %q", c.name, r.status, field, msg, c.inMsg)
+			}
+		}
+		r := f.do("GET", "/api/v1/schedules", f.tokens[queue.RoleViewer], "")
+		if r.status != 200 || strings.Contains(string(r.body), "weekly") {
+			t.Errorf("schedules after refused adds: %d %s, want none", r.status, r.body)
 		}
 	})
 }

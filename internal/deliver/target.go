@@ -161,8 +161,23 @@ func redactURL(s string) string {
 	return s
 }
 
+// FieldError is the target Check refused, in the chain of its error (errors.As), so a
+// front door names the field without reading the message: Field is the caller's name
+// for the list as given to Check, Index the target's place in it, Name what the
+// message calls it (Field, or Field[Index] when the list has more than one target).
+type FieldError struct {
+	Field string
+	Index int
+	Name  string
+	Err   error // why the target was refused
+}
+
+func (e *FieldError) Error() string { return e.Name + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
 // Check parses every target and checks it against the allow lists; field names each in
-// errors ("--deliver", "deliver[1]"). It returns the canonical targets, without repeats.
+// errors ("--deliver", "deliver[1]"), and a refusal carries a *FieldError. It returns
+// the canonical targets, without repeats.
 func Check(targets []string, field string, c config.Deliver, smtp *config.SMTP) ([]string, error) {
 	var out []string
 	for i, s := range targets {
@@ -176,7 +191,8 @@ func Check(targets []string, field string, c config.Deliver, smtp *config.SMTP) 
 				name = fmt.Sprintf("%s[%d]", field, i)
 			}
 			cls, _ := errclass.Of(err)
-			return nil, &errclass.Error{Class: cls, Msg: name + ": " + err.Error(), Err: err}
+			fe := &FieldError{Field: field, Index: i, Name: name, Err: err}
+			return nil, &errclass.Error{Class: cls, Msg: fe.Error(), Err: fe}
 		}
 		if c := t.String(); !slices.Contains(out, c) {
 			out = append(out, c)

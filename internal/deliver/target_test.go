@@ -1,6 +1,8 @@
 package deliver
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +92,38 @@ func TestAllowed(t *testing.T) {
 	}
 	if err := tg.Allowed(config.Deliver{EmailDomains: []string{"*"}}, smtp); err != nil {
 		t.Errorf("*: %v", err)
+	}
+}
+
+// Check's refusal carries the field and the target's place, and keeps the class and
+// text it had; the accepted targets come back canonical, without repeats.
+func TestCheckNamesTheField(t *testing.T) {
+	smtp := &config.SMTP{Host: "smtp.example.com", From: "r@example.com"}
+	c := config.Deliver{EmailDomains: []string{"example.com"}}
+	for _, tt := range []struct {
+		targets []string
+		name    string
+		index   int
+		class   errclass.Class
+	}{
+		{[]string{"ftp://example.com/x"}, "deliver", 0, errclass.Invalid},
+		{[]string{"mailto:a@example.com", "mailto:b@evil.example.net"}, "deliver[1]", 1, errclass.Forbidden},
+	} {
+		_, err := Check(tt.targets, "deliver", c, smtp)
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Fatalf("%v: %v carries no *FieldError", tt.targets, err)
+		}
+		if fe.Field != "deliver" || fe.Name != tt.name || fe.Index != tt.index {
+			t.Errorf("%v: field %q name %q index %d, want deliver %s %d", tt.targets, fe.Field, fe.Name, fe.Index, tt.name, tt.index)
+		}
+		if cl, _ := errclass.Of(err); cl != tt.class || !strings.HasPrefix(err.Error(), tt.name+": ") {
+			t.Errorf("%v: %s %q, want class %s and the text starting %s: ", tt.targets, cl, err, tt.class, tt.name)
+		}
+	}
+	got, err := Check([]string{"mailto:a@example.com", "mailto:a@example.com"}, "deliver", c, smtp)
+	if err != nil || !slices.Equal(got, []string{"mailto:a@example.com"}) {
+		t.Errorf("repeated target: %v %v, want it once", got, err)
 	}
 }
 
