@@ -89,6 +89,17 @@ func testQueueOutage(t *testing.T, freeze bool, outage time.Duration) {
 		js, err := r.jobs(ctx, "status = 'running' AND report = 'long'")
 		return len(js) >= 3, err
 	})
+	// Every agent up before the outage: on a loaded machine one can still be opening
+	// the queue, and would meet the outage as an agent starting in it (the late one's
+	// case) instead of one that loses the queue while it runs.
+	waitFor(t, 30*time.Second, "the three agents started", func() (bool, error) {
+		for _, a := range as {
+			if !strings.Contains(a.logText(), `"msg":"agent started"`) {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 	runningLong, err := r.jobs(ctx, "status = 'running' AND report = 'long'")
 	if err != nil {
 		t.Fatal(err)
