@@ -204,6 +204,10 @@ type JobEnqueueParams struct {
 	RetryOf          int64
 	SubmittedBy      string
 	Origin           string
+	// After are the jobs this one waits for (deps.go): it is not claimable until all of
+	// them have succeeded, and ends failed or cancelled, naming the one, when one does
+	// not. Not with RunAfter, nor in a batch. A job an existing key returns keeps its own.
+	After []int64
 }
 
 // JobEnqueueResult is the enqueued job, or the existing one a dedupe, once or submit

@@ -57,7 +57,7 @@ func (p *JobEnqueueParams) Normalize() error {
 	if p.Definition == nil {
 		p.Definition = []byte{}
 	}
-	return nil
+	return p.CheckAfter()
 }
 
 // RouteJSON and ScopesJSON are the stored forms of a job's route and scopes: never

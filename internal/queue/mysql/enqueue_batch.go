@@ -31,6 +31,9 @@ func (s *Store) JobEnqueueBatch(ctx context.Context, ps []queue.JobEnqueueParams
 		if err := ps[i].Normalize(); err != nil {
 			return nil, fmt.Errorf("%s: job %d: %w", op, i, err)
 		}
+		if len(ps[i].After) > 0 {
+			return nil, fmt.Errorf("%s: job %d: %w", op, i, queue.ErrAfterInBatch)
+		}
 	}
 	if len(ps) == 0 {
 		return nil, nil

@@ -202,6 +202,13 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 	for try := 0; try < 5; try++ {
 		var id int64
 		err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+			// Prerequisites are locked before the job exists: a completion that ends one
+			// meanwhile either commits first (and Link sees its end) or waits for this
+			// transaction (and settles the new job).
+			ps, err := deps.LockPrerequisites(ctx, tx, p.After)
+			if err != nil {
+				return err
+			}
 			res, err := tx.ExecContext(ctx, "INSERT INTO rpt_jobs (kind, report, definition, definition_sha256, params, "+
 				"source, route, scopes, neg_priority, status, max_attempts, run_after, dedupe_key, once_key, submit_token, "+
 				"retry_of, submitted_by, origin, timeout_ms, created_at) "+
@@ -218,7 +225,11 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 			if err := ensureSlots(ctx, tx, p.Scopes); err != nil {
 				return err
 			}
-			return insertEventBy(ctx, tx, id, queue.EventQueued, "", "", p.SubmittedBy)
+			if err := insertEventBy(ctx, tx, id, queue.EventQueued, "", "", p.SubmittedBy); err != nil {
+				return err
+			}
+			_, err = deps.Link(ctx, tx, id, ps, queue.NotDue)
+			return err
 		})
 		if err == nil {
 			j, err := getJob(ctx, s.db, id)
@@ -732,7 +743,10 @@ func (s *Store) JobComplete(ctx context.Context, l queue.Lease, c queue.Completi
 		if err := freeSlots(ctx, tx, l.JobID); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, l.JobID, queue.EventSucceeded, "", "")
+		if err := insertEvent(ctx, tx, l.JobID, queue.EventSucceeded, "", ""); err != nil {
+			return err
+		}
+		return settle(ctx, tx, l.JobID)
 	})
 }
 
@@ -881,6 +895,11 @@ func completeLocked(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem,
 		"FROM rpt_jobs WHERE id IN "+in+" ORDER BY id", append([]any{queue.EventSucceeded}, ids...)...); err != nil {
 		return fmt.Errorf("succeeded events: %w", err)
 	}
+	for _, id := range ids {
+		if err := settle(ctx, tx, id.(int64)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -932,7 +951,13 @@ func (s *Store) endAttempt(ctx context.Context, tx *sql.Tx, j queue.LeasedJob, e
 	if err := freeSlots(ctx, tx, j.ID); err != nil {
 		return "", err
 	}
-	return end.Status, insertEvent(ctx, tx, j.ID, end.Event, j.Owner, errText)
+	if err := insertEvent(ctx, tx, j.ID, end.Event, j.Owner, errText); err != nil {
+		return "", err
+	}
+	if end.Status.Terminal() {
+		return end.Status, settle(ctx, tx, j.ID)
+	}
+	return end.Status, nil
 }
 
 // JobCancelled ends a running job as cancelled.
@@ -945,7 +970,10 @@ func (s *Store) JobCancelled(ctx context.Context, l queue.Lease) error {
 		if err := freeSlots(ctx, tx, l.JobID); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, l.JobID, queue.EventCancelled, "", "")
+		if err := insertEvent(ctx, tx, l.JobID, queue.EventCancelled, "", ""); err != nil {
+			return err
+		}
+		return settle(ctx, tx, l.JobID)
 	})
 }
 
@@ -1010,7 +1038,13 @@ func release(ctx context.Context, tx *sql.Tx, id int64, cancelRequested bool, ow
 	if err := freeSlots(ctx, tx, id); err != nil {
 		return err
 	}
-	return insertEvent(ctx, tx, id, event, owner, "")
+	if err := insertEvent(ctx, tx, id, event, owner, ""); err != nil {
+		return err
+	}
+	if status.Terminal() {
+		return settle(ctx, tx, id)
+	}
+	return nil
 }
 
 // JobReleaseTokens releases the running jobs holding one of tokens (a claim whose answer
@@ -1066,6 +1100,9 @@ func (s *Store) JobCancel(ctx context.Context, id int64, by string) (*queue.Job,
 				return err
 			}
 			if err := insertEventBy(ctx, tx, id, queue.EventCancelled, "", "", by); err != nil {
+				return err
+			}
+			if err := settle(ctx, tx, id); err != nil {
 				return err
 			}
 		case queue.Status(status) == queue.StatusRunning && !cancelRequested:

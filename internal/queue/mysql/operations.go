@@ -288,6 +288,11 @@ func (s *Store) pruneJobs(ctx context.Context, before time.Time) (int, error) {
 				if _, err := tx.ExecContext(ctx, "DELETE FROM rpt_job_events WHERE job_id IN "+in, args...); err != nil {
 					return fmt.Errorf("events: %w", err)
 				}
+				for _, col := range []string{"job_id", "after_id"} {
+					if _, err := tx.ExecContext(ctx, "DELETE FROM rpt_job_after WHERE "+col+" IN "+in, args...); err != nil {
+						return fmt.Errorf("prerequisites: %w", err)
+					}
+				}
 				res, err := tx.ExecContext(ctx, "DELETE FROM rpt_jobs WHERE id IN "+in+" AND status IN "+finishedIn, args...)
 				if err != nil {
 					return err

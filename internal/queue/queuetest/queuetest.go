@@ -65,7 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) queue.Store) {
 		{"JobList", testJobList},
 		{"MigrateTwice", testMigrateTwice},
 	}
-	for _, tc := range append(append(append(append(append(tests, operationsTests...), settingsTests...), definitionsTests...), tokensTests...), batchTests...) {
+	for _, tc := range append(append(append(append(append(append(tests, operationsTests...), settingsTests...), definitionsTests...), tokensTests...), batchTests...), depsTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, newStore(t))

@@ -186,6 +186,9 @@ func (s *Store) JobEnqueueBatch(ctx context.Context, ps []queue.JobEnqueueParams
 		if err := ps[i].Normalize(); err != nil {
 			return nil, fmt.Errorf("enqueue jobs: job %d: %w", i, err)
 		}
+		if len(ps[i].After) > 0 {
+			return nil, fmt.Errorf("enqueue jobs: job %d: %w", i, queue.ErrAfterInBatch)
+		}
 	}
 	if len(ps) == 0 {
 		return nil, nil
@@ -223,6 +226,10 @@ func enqueueIn(ctx context.Context, tx *wtx, p *queue.JobEnqueueParams) (queue.J
 			return queue.JobEnqueueResult{Job: j, Existing: true}, nil
 		}
 	}
+	ps, err := deps.LockPrerequisites(ctx, tx, p.After)
+	if err != nil {
+		return queue.JobEnqueueResult{}, err
+	}
 	j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO rpt_jobs (kind, report, definition, definition_sha256,
 		params, source, route, scopes, neg_priority, status, max_attempts, run_after, dedupe_key, once_key,
 		submit_token, retry_of, submitted_by, origin, timeout_ms, created_at)
@@ -251,6 +258,14 @@ func enqueueIn(ctx context.Context, tx *wtx, p *queue.JobEnqueueParams) (queue.J
 	}
 	if err := insertEventBy(ctx, tx, j.ID, queue.EventQueued, "", "", p.SubmittedBy); err != nil {
 		return queue.JobEnqueueResult{}, err
+	}
+	if len(ps) > 0 {
+		if _, err := deps.Link(ctx, tx, j.ID, ps, queue.NotDue.UnixMicro()); err != nil {
+			return queue.JobEnqueueResult{}, err
+		}
+		if j, err = getJob(ctx, tx, j.ID); err != nil {
+			return queue.JobEnqueueResult{}, err
+		}
 	}
 	return queue.JobEnqueueResult{Job: j}, nil
 }
@@ -485,7 +500,10 @@ func completeOne(ctx context.Context, tx *wtx, l queue.Lease, c queue.Completion
 	if err := freeSlots(ctx, tx, l.JobID); err != nil {
 		return err
 	}
-	return insertEvent(ctx, tx, l.JobID, queue.EventSucceeded, "", "")
+	if err := insertEvent(ctx, tx, l.JobID, queue.EventSucceeded, "", ""); err != nil {
+		return err
+	}
+	return settle(ctx, tx, l.JobID)
 }
 
 // JobCompleteBatch completes many leases in one write transaction (one commit on the
@@ -572,7 +590,13 @@ func (s *Store) endAttempt(ctx context.Context, tx *wtx, j queue.LeasedJob, errT
 	if err := freeSlots(ctx, tx, j.ID); err != nil {
 		return "", err
 	}
-	return end.Status, insertEvent(ctx, tx, j.ID, end.Event, j.Owner, errText)
+	if err := insertEvent(ctx, tx, j.ID, end.Event, j.Owner, errText); err != nil {
+		return "", err
+	}
+	if end.Status.Terminal() {
+		return end.Status, settle(ctx, tx, j.ID)
+	}
+	return end.Status, nil
 }
 
 // JobCancelled ends a running job as cancelled.
@@ -585,7 +609,10 @@ func (s *Store) JobCancelled(ctx context.Context, l queue.Lease) error {
 		if err := freeSlots(ctx, tx, l.JobID); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, l.JobID, queue.EventCancelled, "", "")
+		if err := insertEvent(ctx, tx, l.JobID, queue.EventCancelled, "", ""); err != nil {
+			return err
+		}
+		return settle(ctx, tx, l.JobID)
 	})
 }
 
@@ -649,7 +676,13 @@ func release(ctx context.Context, tx *wtx, id int64, cancelRequested bool, owner
 	if err := freeSlots(ctx, tx, id); err != nil {
 		return err
 	}
-	return insertEvent(ctx, tx, id, event, owner, "")
+	if err := insertEvent(ctx, tx, id, event, owner, ""); err != nil {
+		return err
+	}
+	if status.Terminal() {
+		return settle(ctx, tx, id)
+	}
+	return nil
 }
 
 // JobReleaseTokens releases the running jobs holding one of tokens (a claim whose answer
@@ -699,6 +732,9 @@ func (s *Store) JobCancel(ctx context.Context, id int64, by string) (*queue.Job,
 				return err
 			}
 			if err := insertEventBy(ctx, tx, id, queue.EventCancelled, "", "", by); err != nil {
+				return err
+			}
+			if err := settle(ctx, tx, id); err != nil {
 				return err
 			}
 		case j.Status == queue.StatusRunning && j.CancelRequestedAt == nil:
