@@ -395,7 +395,9 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 		case outWait:
 			var w *waitError
 			errors.As(err, &w)
-			if ws, ok := a.store.(queue.Waiter); ok {
+			if dw, ok := a.store.(queue.DependWaiter); ok && len(w.jobs) > 0 {
+				werr = dw.JobWaitFor(ctx, r.lease, w.jobs, w.until, w.reason)
+			} else if ws, ok := a.store.(queue.Waiter); ok {
 				werr = ws.JobWait(ctx, r.lease, w.after, w.reason)
 			} else {
 				werr = a.store.JobRelease(ctx, r.lease)
@@ -407,6 +409,9 @@ func (a *Agent) finish(hard context.Context, r *run, err error, took time.Durati
 		a.queueCall("finish job", werr)
 		switch {
 		case werr == nil:
+			if out == outComplete && r.job.Kind == queue.KindETL {
+				a.wakeOthers() // jobs waiting for this ETL are due now
+			}
 			a.metrics.jobEnded(r.job.Report, metricOutcome(out, status), took)
 			switch out {
 			case outFail:

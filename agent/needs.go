@@ -16,7 +16,9 @@ import (
 // Defaults of the freshness rule (a report's needs:).
 const (
 	// DefaultNeedsRecheck is how long a report waiting for an ETL stays queued before an
-	// agent checks its data again (and joins the ETL job again if it still runs).
+	// agent checks its data again, on a queue that cannot make a job wait for another
+	// (queue.DependWaiter); both stores can, and there the report waits for the ETL job
+	// itself: it is due in the transaction in which that job succeeds.
 	DefaultNeedsRecheck = 30 * time.Second
 	// DefaultNeedsGiveUp is how long after its submission a report may keep waiting for
 	// its data: past it, a still-stale report fails (not retried), so an ETL that keeps
@@ -33,8 +35,13 @@ type needsStore interface {
 }
 
 // waitError ends a report attempt whose data is stale: finish puts the job back to wait
-// (queue.Waiter) for after, with reason as what `rpt jobs show` says; no failure counts.
+// for the ETL jobs (queue.DependWaiter: due when they have all succeeded, ended when
+// one fails for good or is cancelled, and due at the latest after until, when the
+// give-up rule decides), or, on a queue that cannot, for after (queue.Waiter), with
+// reason as what `rpt jobs show` says; no failure counts.
 type waitError struct {
+	jobs   []int64
+	until  time.Duration
 	after  time.Duration
 	reason string
 }
@@ -94,6 +101,7 @@ func (a *Agent) checkNeeds(ctx context.Context, r *run, def *reportdefs.Definiti
 	if err != nil {
 		return fmt.Errorf("needs: read etl definitions: %w", err)
 	}
+	var etlJobs []int64
 	for i, n := range stale {
 		d, err := cat.Get(n.ETL)
 		if err != nil {
@@ -113,7 +121,14 @@ func (a *Agent) checkNeeds(ctx context.Context, r *run, def *reportdefs.Definiti
 			return fmt.Errorf("needs: queue etl %s: %w", n.ETL, err)
 		}
 		reason += fmt.Sprintf(" (etl job %d)", res.Job.ID)
+		etlJobs = append(etlJobs, res.Job.ID)
 		r.log.Info("report data stale; waiting for etl", "etl", n.ETL, "etl_job", res.Job.ID, "joined", res.Existing)
 	}
-	return &waitError{after: a.cfg.NeedsRecheck, reason: reason}
+	// Due at the latest when the give-up time has passed (a little after, so that the
+	// check above decides), should the ETL jobs not have ended by then.
+	until := a.cfg.NeedsGiveUp + time.Second
+	if !r.job.CreatedAt.IsZero() {
+		until -= now.Sub(r.job.CreatedAt)
+	}
+	return &waitError{jobs: etlJobs, until: max(until, time.Second), after: a.cfg.NeedsRecheck, reason: reason}
 }

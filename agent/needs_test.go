@@ -69,7 +69,10 @@ func (e *etlEnv) waitingReasons(t *testing.T, id int64) []string {
 
 // TestNeedsStaleQueuesOneETL: two report jobs that need the orders ETL, never loaded,
 // queue one ETL job between them, wait without a failure counted (max_attempts 1 would
-// fail them at the first), say why, and run after the load on its data. A report whose
+// fail them at the first), say why, and run after the load on its data: they wait for
+// the ETL job itself, so they are due in the transaction of its completion (a "ready"
+// event right after its "succeeded"), not at a recheck (an hour here, which the test
+// would not live to see). A report whose
 // data is then fresh runs at once; one whose data has aged past max_age waits again,
 // saying how old the data is.
 func TestNeedsStaleQueuesOneETL(t *testing.T) {
@@ -86,7 +89,7 @@ func TestNeedsStaleQueuesOneETL(t *testing.T) {
 	cfg := testConfig()
 	cfg.HistorySource = "warehouse"
 	cfg.ETLDirs = []string{dir}
-	cfg.NeedsRecheck = 200 * time.Millisecond
+	cfg.NeedsRecheck = time.Hour
 	startAgent(t, e.store, e.open, cfg)
 	select {
 	case <-e.gate.held:
@@ -109,6 +112,23 @@ func TestNeedsStaleQueuesOneETL(t *testing.T) {
 	etls := e.etlJobs(t)
 	if len(etls) != 1 || etls[0].Kind != queue.KindETL || etls[0].Status != queue.StatusSucceeded || etls[0].Origin != queue.OriginNeeds {
 		t.Fatalf("etl jobs %+v; want exactly one, succeeded, origin needs", etls)
+	}
+	etlDone := eventOf(t, e, etls[0].ID, queue.EventSucceeded)
+	for _, id := range []int64{r1, r2} {
+		ev, err := e.store.EventList(context.Background(), id, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, v := range ev {
+			names = append(names, v.Event)
+		}
+		want := []string{"queued", "running", "waiting", "ready", "running", "succeeded"}
+		if strings.Join(names, " ") != strings.Join(want, " ") {
+			t.Errorf("report %d events %v, want %v", id, names, want)
+		} else if ev[2].Seq > etlDone.Seq || ev[3].Seq < etlDone.Seq {
+			t.Errorf("report %d waited at seq %d and was ready at seq %d; the etl job succeeded at seq %d, in between", id, ev[2].Seq, ev[3].Seq, etlDone.Seq)
+		}
 	}
 	for _, id := range []int64{r1, r2} {
 		j := e.job(t, id)
@@ -183,4 +203,20 @@ func TestNeedsUnknownETLFails(t *testing.T) {
 	if j := e.job(t, id); j.Status != queue.StatusFailed || !strings.Contains(j.Error, "needs[0].etl") || !strings.Contains(j.Error, "orders") {
 		t.Errorf("report: %s error %q; want failed naming needs[0].etl", j.Status, j.Error)
 	}
+}
+
+// eventOf returns job id's last event named name.
+func eventOf(t *testing.T, e *etlEnv, id int64, name string) queue.Event {
+	t.Helper()
+	ev, err := e.store.EventList(context.Background(), id, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(ev) - 1; i >= 0; i-- {
+		if ev[i].Event == name {
+			return ev[i]
+		}
+	}
+	t.Fatalf("job %d has no %s event", id, name)
+	return queue.Event{}
 }

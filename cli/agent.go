@@ -163,6 +163,7 @@ func runAgent(ctx context.Context, e *env, store queue.Store, cfg agent.Config, 
 	defer closeNotifier(client)
 	a.WatchBroker(client)
 	client.SubscribeWake(a.Wake)
+	a.WakeOthersWith(client.PublishWake)
 	client.SubscribeCancel(a.CancelNow)
 	// The relay outlives ctx so the events of a drain (released, succeeded) still go out.
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))

@@ -175,21 +175,32 @@ func etlCommand(d *Deps) *ucli.Command {
 				},
 			},
 			{
-				Name: "submit", Usage: "queue an ETL run for the agents; prints the job id", ArgsUsage: "NAME",
+				Name: "submit", Usage: "queue an ETL run for the agents; prints the job id (with --pipeline, its after: ETLs too, one id a line)", ArgsUsage: "NAME",
 				Flags: []ucli.Flag{etlDirFlag(),
-					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load)"},
+					&ucli.BoolFlag{Name: "pipeline", Usage: "also queue the ETLs it runs after (after:, transitively), dependencies first, each job waiting for its prerequisites' jobs; runs already queued or running are joined"},
+					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load); with --pipeline, for NAME only"},
 					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
 					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
 					&ucli.IntFlag{Name: "priority", Usage: "higher `N` runs first"},
-					&ucli.BoolFlag{Name: "wait", Usage: "wait until the job ends; exit as it ended (0 ok, 1 failed, 3 cancelled)"},
+					&ucli.BoolFlag{Name: "wait", Usage: "wait until the job (with --pipeline, NAME's job, the last) ends; exit as it ended (0 ok, 1 failed, 3 cancelled)"},
 					&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4; the job goes on)", DefaultText: "none, wait until it ends"},
+					outputFlag("format: table|json|yaml (default: the job ids, one a line)"),
 				},
 				Action: func(c *ucli.Context) error {
+					format := c.String("output")
+					switch format {
+					case "", "table", "json", "yaml":
+					default:
+						return usagef("-o/--output: unknown format %q (want table|json|yaml)", format)
+					}
 					if c.NArg() != 1 {
 						return usagef("etl submit: want one ETL NAME (rpt etl list shows them)")
 					}
 					if (c.Int("from") == 0) != (c.Int("to") == 0) {
 						return usagef("--from and --to go together")
+					}
+					if c.IsSet("timeout") && !c.Bool("wait") {
+						return usagef("--timeout needs --wait")
 					}
 					if err := jobs.CheckPriority(c.Int("priority")); err != nil {
 						return err
@@ -209,19 +220,30 @@ func etlCommand(d *Deps) *ucli.Command {
 					if def.Mode != etl.ModePeriodRange && c.Int("from") != 0 {
 						return usagef("--from/--to: %s is a %s ETL, not period-range", def.Name, def.Mode)
 					}
-					for _, name := range []string{def.Source, etlWarehouse} {
-						if _, ok := e.cfg.Sources[name]; !ok {
-							return errclass.Errorf(errclass.Invalid, "%s: source %q is not configured in %s", def.File, name, jobs.ConfigName(e.cfg))
+					order := []*etl.Definition{def}
+					if c.Bool("pipeline") {
+						if order, err = cat.Order([]string{def.Name}); err != nil {
+							return etlErr(err)
 						}
 					}
-					p, err := etl.JobParams(def, etl.JobArgs{Force: c.Bool("force"), From: c.Int("from"), To: c.Int("to")})
-					if err != nil {
-						return err
+					for _, od := range order {
+						for _, name := range []string{od.Source, etlWarehouse} {
+							if _, ok := e.cfg.Sources[name]; !ok {
+								return errclass.Errorf(errclass.Invalid, "%s: source %q is not configured in %s", od.File, name, jobs.ConfigName(e.cfg))
+							}
+						}
 					}
-					p.Priority = c.Int("priority")
-					p.Origin = "cli"
-					p.SubmittedBy = jobs.Submitter()
-					p.SubmitToken = jobs.NewSubmitToken("cli")
+					args := etl.JobArgs{Force: c.Bool("force"), From: c.Int("from"), To: c.Int("to")}
+					token := jobs.NewSubmitToken("cli")
+					each := func(od *etl.Definition, p *queue.JobEnqueueParams) {
+						p.Priority = c.Int("priority")
+						p.Origin = "cli"
+						p.SubmittedBy = jobs.Submitter()
+						p.SubmitToken = token
+						if len(order) > 1 {
+							p.SubmitToken = token + ":" + od.Name
+						}
+					}
 					ctx := c.Context
 					store, err := e.openQueueFor(ctx, queueWrite)
 					if err != nil {
@@ -231,26 +253,34 @@ func etlCommand(d *Deps) *ucli.Command {
 					pub := &lazyNotifier{e: e, ctx: ctx, store: store}
 					defer pub.close()
 					svc := e.jobs(store)
-					var res queue.JobEnqueueResult
+					var queued []etl.PipelineJob
 					if err := e.retryQueue(ctx, func(ctx context.Context) (err error) {
-						res, err = store.JobEnqueue(ctx, p)
+						queued, err = etl.EnqueuePipeline(ctx, store, order, args, each)
 						return err
 					}); err != nil {
-						return fmt.Errorf("submit etl %s: %w", def.Name, err)
+						return etlErr(fmt.Errorf("submit etl %s: %w", def.Name, err))
 					}
-					if res.Existing && res.Job.SubmitToken != p.SubmitToken {
-						fmt.Fprintf(d.Stderr, "job %d already %s for %s; joined it\n", res.Job.ID, res.Job.Status, def.Name)
-					} else {
-						pub.PublishWake()
+					woke := false
+					for _, q := range queued {
+						switch {
+						case q.Joined:
+							fmt.Fprintf(d.Stderr, "job %d already %s for %s; joined it\n", q.Job.ID, q.Job.Status, q.ETL)
+						case !woke:
+							pub.PublishWake()
+							woke = true
+						}
 					}
-					fmt.Fprintln(d.Stdout, res.Job.ID)
-					if d.StderrTTY && res.Job.Status == queue.StatusQueued {
-						warnWait(ctx, d, svc, res.Job)
+					if err := printPipeline(c, d, format, queued); err != nil {
+						return err
+					}
+					last := queued[len(queued)-1].Job
+					if d.StderrTTY && last.Status == queue.StatusQueued && len(queued) == 1 {
+						warnWait(ctx, d, svc, last)
 					}
 					if !c.Bool("wait") {
 						return nil
 					}
-					j, err := waitJob(ctx, e, svc, pub.client(), res.Job.ID, c.Duration("timeout"))
+					j, err := waitJob(ctx, e, svc, pub.client(), last.ID, c.Duration("timeout"))
 					if err != nil {
 						return err
 					}
@@ -389,6 +419,47 @@ func etlCommand(d *Deps) *ucli.Command {
 			},
 		},
 	}
+}
+
+// printPipeline prints the jobs of an etl submit, dependencies first: the ids one a
+// line (what scripts read), or a table, JSON or YAML of each ETL, its job, whether it
+// was joined and the jobs it waits for.
+func printPipeline(c *ucli.Context, d *Deps, format string, queued []etl.PipelineJob) error {
+	type view struct {
+		ETL    string       `json:"etl" yaml:"etl"`
+		ID     int64        `json:"id" yaml:"id"`
+		Status queue.Status `json:"status" yaml:"status"`
+		Joined bool         `json:"joined" yaml:"joined"`
+		After  []int64      `json:"after" yaml:"after"`
+	}
+	views := make([]view, 0, len(queued))
+	var rows [][]any
+	for _, q := range queued {
+		after := q.After
+		if after == nil {
+			after = []int64{}
+		}
+		views = append(views, view{q.ETL, q.Job.ID, q.Job.Status, q.Joined, after})
+		ids := make([]string, len(after))
+		for i, id := range after {
+			ids[i] = fmt.Sprint(id)
+		}
+		rows = append(rows, []any{q.ETL, q.Job.ID, string(q.Job.Status), q.Joined, strings.Join(ids, ", ")})
+	}
+	switch format {
+	case "json":
+		return writeJSON(d.Stdout, views)
+	case "yaml":
+		return writeYAML(d.Stdout, views)
+	case "table":
+		cols := []source.Column{{Name: "etl", Type: source.TypeString}, {Name: "id", Type: source.TypeInt},
+			{Name: "status", Type: source.TypeString}, {Name: "joined", Type: source.TypeBool}, {Name: "after", Type: source.TypeString}}
+		return results.Render(c.Context, d.Stdout, "table", newMemRows(cols, rows), results.RenderOptions{})
+	}
+	for _, v := range views {
+		fmt.Fprintln(d.Stdout, v.ID)
+	}
+	return nil
 }
 
 // openWarehouse opens the warehouse source and its database handle; ETL targets are

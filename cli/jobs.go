@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -123,6 +124,14 @@ func showJob(d *Deps, j *queue.Job, v jobs.View) error {
 	fmt.Fprintf(w, "submitted:   %s by %s (%s)\n", v.CreatedAt.Format("2006-01-02T15:04:05.000Z07:00"), v.By, v.Origin)
 	for _, why := range v.Waiting {
 		fmt.Fprintf(w, "waiting:     %s\n", why)
+	}
+	if len(v.After) > 0 && j.Status != queue.StatusQueued {
+		// A queued job's pending prerequisites are among its waiting: lines.
+		var after []string
+		for _, p := range v.After {
+			after = append(after, fmt.Sprintf("%s %s", p.Name(), p.Status))
+		}
+		fmt.Fprintf(w, "after:       %s\n", results.EscapeControl(strings.Join(after, ", ")))
 	}
 	if v.StartedAt != nil {
 		fmt.Fprintf(w, "started:     %s\n", v.StartedAt.Format("2006-01-02T15:04:05.000Z07:00"))

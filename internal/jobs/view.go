@@ -34,6 +34,9 @@ type View struct {
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
 	Waiting    []string        `json:"waiting,omitempty"`
+	// After are the jobs this one waits (or waited) for, its prerequisites, as they
+	// are now (Describe fills them).
+	After []queue.Prerequisite `json:"after,omitempty"`
 	// Deliveries are where a report job's result goes once it succeeds, and whether
 	// it went (Describe fills them; webhook URLs without their query).
 	Deliveries []DeliveryView `json:"deliveries,omitempty"`
@@ -89,7 +92,14 @@ func utcPtr(t *time.Time) *time.Time {
 func (s *Service) Describe(ctx context.Context, j *queue.Job) (View, error) {
 	v := ViewOf(j)
 	v.Read = ReadOf(j.Read, s.Loc)
-	why, err := s.WaitReasons(ctx, j)
+	if pl, ok := s.Store.(queue.PrerequisiteLister); ok {
+		ps, err := pl.JobPrerequisites(ctx, j.ID)
+		if err != nil {
+			return View{}, err
+		}
+		v.After = ps
+	}
+	why, err := s.waitReasons(ctx, j, v.After)
 	if err != nil {
 		return View{}, err
 	}
@@ -116,6 +126,29 @@ func (s *Service) WaitReasons(ctx context.Context, j *queue.Job) ([]string, erro
 	if j.Status != queue.StatusQueued {
 		return nil, nil
 	}
+	var after []queue.Prerequisite
+	if pl, ok := s.Store.(queue.PrerequisiteLister); ok {
+		var err error
+		if after, err = pl.JobPrerequisites(ctx, j.ID); err != nil {
+			return nil, err
+		}
+	}
+	return s.waitReasons(ctx, j, after)
+}
+
+// waitReasons is WaitReasons knowing the job's prerequisites: one not succeeded yet
+// comes first ("after etl plex-accounts (job 41): running"), and a job that waits for
+// them with no deadline is not said to be "not due" until the year 9999.
+func (s *Service) waitReasons(ctx context.Context, j *queue.Job, after []queue.Prerequisite) ([]string, error) {
+	if j.Status != queue.StatusQueued {
+		return nil, nil
+	}
+	var first []string
+	for _, p := range after {
+		if p.Status != queue.StatusSucceeded {
+			first = append(first, fmt.Sprintf("after %s: %s", p.Name(), p.Status))
+		}
+	}
 	pauses, err := s.Store.PauseList(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list pauses: %w", err)
@@ -128,7 +161,11 @@ func (s *Service) WaitReasons(ctx context.Context, j *queue.Job) ([]string, erro
 	if err != nil {
 		return nil, fmt.Errorf("slot usage: %w", err)
 	}
-	why := queue.WaitReasons(j, s.now(), pauses, agents, used)
+	shown := *j
+	if len(first) > 0 && !j.RunAfter.Before(queue.NotDue) {
+		shown.RunAfter = time.Time{} // due when they succeed: said above
+	}
+	why := append(first, queue.WaitReasons(&shown, s.now(), pauses, agents, used)...)
 	if len(why) == 0 {
 		why = []string{"runnable: waits for a free agent"}
 	}
