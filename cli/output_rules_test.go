@@ -113,7 +113,7 @@ var noOutputFlag = map[string]string{
 	"version": "one line", "completion": "a shell script",
 	"etl": "a group", "etl run": "a line per ETL run",
 	"sources": "a group", "sources test": "ok or FAIL lines, one per account, as a check prints them",
-	"etl submit": "the job id alone", "schedules": "a group", "schedules add": "a message", "schedules update": "a message",
+	"schedules": "a group", "schedules add": "a message", "schedules update": "a message",
 	"schedules rm": "a message", "schedules hold": "a message", "schedules resume": "a message",
 	"cron render": "a crontab file",
 }

@@ -52,9 +52,9 @@ func LoadCatalog(dirs ...string) (*Catalog, error) {
 	c := &Catalog{defs: defs}
 	if len(errs) == 0 {
 		for _, d := range c.List() {
-			for _, a := range d.After {
+			for i, a := range d.After {
 				if _, ok := c.defs[a]; !ok {
-					errs = append(errs, &yamlstrict.Error{File: d.File, Line: 1, Field: "after", Msg: didyoumean.Append(fmt.Sprintf("unknown etl %q", a), a, c.names()), Class: ErrInvalid})
+					errs = append(errs, afterError(d, i, didyoumean.Append(fmt.Sprintf("unknown etl %q", a), a, c.names())))
 				}
 			}
 		}
@@ -119,8 +119,8 @@ func (c *Catalog) names() []string {
 func (c *Catalog) Order(names []string) ([]*Definition, error) {
 	var out []*Definition
 	state := map[string]int{} // 1 visiting, 2 done
-	var visit func(n string, stack []string) error
-	visit = func(n string, stack []string) error {
+	var visit func(n string, stack []string, from *Definition, fromIdx int) error
+	visit = func(n string, stack []string, from *Definition, fromIdx int) error {
 		d, err := c.Get(n)
 		if err != nil {
 			return err
@@ -129,13 +129,14 @@ func (c *Catalog) Order(names []string) ([]*Definition, error) {
 		case 2:
 			return nil
 		case 1:
-			return &yamlstrict.Error{File: d.File, Line: 1, Field: "after", Msg: "dependency cycle: " + strings.Join(append(stack, n), " -> "), Class: ErrInvalid}
+			// Reported where the cycle closes: the after: entry that leads back.
+			return afterError(from, fromIdx, "dependency cycle: "+strings.Join(append(stack, n), " -> "))
 		}
 		state[n] = 1
 		deps := slices.Clone(d.After)
 		slices.Sort(deps)
 		for _, a := range deps {
-			if err := visit(a, append(stack, n)); err != nil {
+			if err := visit(a, append(stack, n), d, slices.Index(d.After, a)); err != nil {
 				return err
 			}
 		}
@@ -146,9 +147,19 @@ func (c *Catalog) Order(names []string) ([]*Definition, error) {
 	sorted := slices.Clone(names)
 	slices.Sort(sorted)
 	for _, n := range sorted {
-		if err := visit(n, nil); err != nil {
+		if err := visit(n, nil, nil, 0); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// afterError is a problem with d's i-th after: entry, at its place in d's file.
+func afterError(d *Definition, i int, msg string) error {
+	field := yamlstrict.Index("after", i)
+	pos := d.Pos(field)
+	if pos.Line == 0 {
+		pos.Line = 1
+	}
+	return &yamlstrict.Error{File: d.File, Line: pos.Line, Column: pos.Column, Field: field, Msg: msg, Class: ErrInvalid}
 }

@@ -203,6 +203,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 					if !nameRE.MatchString(n) {
 						doc.At(v.Content[i], yamlstrict.Index(path, i), "bad ETL name %q", n)
 					}
+					d.pos[yamlstrict.Index("after", i)] = yamlstrict.PosOf(v.Content[i])
 				}
 				d.After = names
 			}

@@ -73,8 +73,16 @@ func TestCycle(t *testing.T) {
 	write("c-one", "c-two")
 	write("c-two", "c-one")
 	_, err := LoadCatalog(dir)
-	if err == nil || !strings.Contains(err.Error(), "dependency cycle: c-one -> c-two -> c-one") {
+	// At the after: entry that closes the cycle: c-two's, line 3, column 9.
+	if err == nil || !strings.Contains(err.Error(), "c-two.yaml:3:9: after[0]: dependency cycle: c-one -> c-two -> c-one") {
 		t.Fatalf("cycle: %v", err)
+	}
+	// An unknown name is refused at its own entry.
+	write("c-two", "c-three, c-fuor")
+	write("c-three", "")
+	_, err = LoadCatalog(dir)
+	if err == nil || !strings.Contains(err.Error(), `c-two.yaml:3:18: after[1]: unknown etl "c-fuor"`) {
+		t.Fatalf("unknown: %v", err)
 	}
 }
 
