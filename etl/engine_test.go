@@ -22,7 +22,7 @@ func mustParse(t *testing.T, y string) *etl.Definition {
 	return d
 }
 
-func (e *env) plexExec(t *testing.T, q string, args ...any) {
+func (e *env) plexExec(t testing.TB, q string, args ...any) {
 	t.Helper()
 	db := e.plex.(interface{ DB() *sql.DB }).DB()
 	if _, err := db.Exec(q, args...); err != nil {

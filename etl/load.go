@@ -187,53 +187,55 @@ type tsvReader struct {
 }
 
 func (r *tsvReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		if r.err != nil {
-			return 0, r.err
-		}
-		if r.done || r.n >= r.limit {
-			return 0, io.EOF
-		}
-		if !r.rows.Next() {
-			r.done = true
-			if err := r.rows.Err(); err != nil {
-				r.err = fmt.Errorf("extract: %w", err)
-				return 0, r.err
-			}
-			return 0, io.EOF
-		}
-		r.st.Read++
-		vals := r.rows.Values()
-		if r.l.wmIdx >= 0 {
-			if err := r.l.observe(vals[r.l.wmIdx]); err != nil {
-				r.err = err
-				return 0, err
-			}
-		}
-		for i, v := range vals {
-			if i > 0 {
-				r.buf = append(r.buf, '\t')
-			}
-			var err error
-			if r.buf, err = appendTSV(r.buf, v, r.l.cols[i]); err != nil {
-				r.err = err
-				return 0, err
-			}
-		}
-		if r.l.stamp != nil {
-			r.buf = append(r.buf, '\t')
-			r.buf, _ = appendTSV(r.buf, r.l.stamp, source.Column{Type: source.TypeString})
-		}
-		r.buf = append(r.buf, '\n')
-		r.n++
-		// Fill up to a packet's worth before handing it over.
-		if len(r.buf) < len(p) && r.n < r.limit {
-			continue
-		}
+	// Fill up to the driver's packet (len(p)) before handing it over: each Read is one
+	// packet on the wire, one write for rpt and one read for the server.
+	for len(r.buf) < len(p) && r.err == nil && !r.done && r.n < r.limit {
+		r.next()
+	}
+	if r.err != nil {
+		return 0, r.err
+	}
+	if len(r.buf) == 0 {
+		return 0, io.EOF
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[:copy(r.buf, r.buf[n:])]
 	return n, nil
+}
+
+// next appends the extract's next row to buf, or sets done or err.
+func (r *tsvReader) next() {
+	if !r.rows.Next() {
+		r.done = true
+		if err := r.rows.Err(); err != nil {
+			r.err = fmt.Errorf("extract: %w", err)
+		}
+		return
+	}
+	r.st.Read++
+	vals := r.rows.Values()
+	if r.l.wmIdx >= 0 {
+		if err := r.l.observe(vals[r.l.wmIdx]); err != nil {
+			r.err = err
+			return
+		}
+	}
+	for i, v := range vals {
+		if i > 0 {
+			r.buf = append(r.buf, '\t')
+		}
+		var err error
+		if r.buf, err = appendTSV(r.buf, v, r.l.cols[i]); err != nil {
+			r.err = err
+			return
+		}
+	}
+	if r.l.stamp != nil {
+		r.buf = append(r.buf, '\t')
+		r.buf, _ = appendTSV(r.buf, r.l.stamp, source.Column{Type: source.TypeString})
+	}
+	r.buf = append(r.buf, '\n')
+	r.n++
 }
 
 // appendTSV writes one value in LOAD DATA's escaped text form: \N for NULL; backslash,

@@ -22,7 +22,7 @@ type env struct {
 	sources        map[string]source.Source
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{plexDSN: testenv.MariaDB(t), whDSN: testenv.MariaDB(t)}
@@ -41,7 +41,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) run(t *testing.T, def *etl.Definition, opts etl.Options) etl.Stats {
+func (e *env) run(t testing.TB, def *etl.Definition, opts etl.Options) etl.Stats {
 	t.Helper()
 	st, err := etl.Run(context.Background(), def, e.sources[def.Source], e.whDB, opts)
 	if err != nil {
