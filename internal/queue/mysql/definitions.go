@@ -11,15 +11,6 @@ import (
 
 var _ queue.Definitions = (*Store)(nil)
 
-const definitionColumns = "sha256, report, definition, published_by, published_at"
-
-func scanDefinition(row interface{ Scan(...any) error }) (queue.PublishedDefinition, error) {
-	var d queue.PublishedDefinition
-	err := row.Scan(&d.SHA256, &d.Report, &d.Definition, &d.PublishedBy, &d.PublishedAt)
-	d.PublishedAt = d.PublishedAt.UTC()
-	return d, err
-}
-
 // DefinitionPublish inserts the definition keyed by the sha256 of its bytes; the same
 // bytes published again keep their first row. The INSERT is what a submitter's grants
 // refuse (no INSERT on rpt_definitions): that refusal is queue.ErrDenied.
@@ -29,7 +20,7 @@ func (s *Store) DefinitionPublish(ctx context.Context, p queue.DefinitionPublish
 		return queue.PublishedDefinition{}, false, s.wrap(op, err)
 	}
 	sum := queue.DefinitionSHA256(p.Definition)
-	_, err := s.db.ExecContext(ctx, "INSERT INTO rpt_definitions ("+definitionColumns+") VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
+	_, err := s.db.ExecContext(ctx, "INSERT INTO rpt_definitions ("+queue.DefinitionColumns+") VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
 		sum, p.Report, p.Definition, p.PublishedBy)
 	existing := false
 	switch mysqlErrNo(err) {
@@ -50,7 +41,7 @@ func (s *Store) DefinitionPublish(ctx context.Context, p queue.DefinitionPublish
 
 // DefinitionGet returns the published definition with this sha256.
 func (s *Store) DefinitionGet(ctx context.Context, sha256 string) (queue.PublishedDefinition, error) {
-	d, err := scanDefinition(s.db.QueryRowContext(ctx, "SELECT "+definitionColumns+" FROM rpt_definitions WHERE sha256 = ?", sha256))
+	d, err := queue.ScanDefinition(s.db.QueryRowContext(ctx, "SELECT "+queue.DefinitionColumns+" FROM rpt_definitions WHERE sha256 = ?", sha256))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = queue.ErrNotFound
 	}
@@ -62,20 +53,12 @@ func (s *Store) DefinitionGet(ctx context.Context, sha256 string) (queue.Publish
 
 // DefinitionList lists published definitions by report, newest first within one.
 func (s *Store) DefinitionList(ctx context.Context) ([]queue.PublishedDefinition, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+definitionColumns+" FROM rpt_definitions ORDER BY report, published_at DESC, sha256")
+	rows, err := s.db.QueryContext(ctx, "SELECT "+queue.DefinitionColumns+" FROM rpt_definitions ORDER BY report, published_at DESC, sha256")
 	if err != nil {
 		return nil, s.wrap("list published definitions", err)
 	}
-	defer rows.Close()
-	var out []queue.PublishedDefinition
-	for rows.Next() {
-		d, err := scanDefinition(rows)
-		if err != nil {
-			return nil, s.wrap("list published definitions", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectRows(rows, queue.ScanDefinition)
+	if err != nil {
 		return nil, s.wrap("list published definitions", err)
 	}
 	return out, nil

@@ -2,9 +2,6 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,38 +9,6 @@ import (
 )
 
 var _ queue.Schedules = (*Store)(nil)
-
-const scheduleColumns = "id, name, cron, timezone, report, params, deliver, missed, held, created_by, created_at, updated_at, last_occurrence, last_job_id"
-
-func scanSchedule(row interface{ Scan(...any) error }) (queue.Schedule, error) {
-	var s queue.Schedule
-	var params, deliver string
-	var last sql.NullTime
-	var job sql.NullInt64
-	err := row.Scan(&s.ID, &s.Name, &s.Cron, &s.Timezone, &s.Report, &params, &deliver, &s.Missed, &s.Held, &s.CreatedBy,
-		&s.CreatedAt, &s.UpdatedAt, &last, &job)
-	if err != nil {
-		return s, err
-	}
-	s.CreatedAt, s.UpdatedAt, s.LastOccurrence, s.LastJobID = s.CreatedAt.UTC(), s.UpdatedAt.UTC(), nullTimeUTC(last), job.Int64
-	if err := json.Unmarshal([]byte(params), &s.Params); err != nil {
-		return s, fmt.Errorf("schedule %s: params: %w", s.Name, err)
-	}
-	if err := json.Unmarshal([]byte(deliver), &s.Deliver); err != nil {
-		return s, fmt.Errorf("schedule %s: deliver: %w", s.Name, err)
-	}
-	return s, nil
-}
-
-func (s *Store) scheduleGet(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, name string) (queue.Schedule, error) {
-	sc, err := scanSchedule(q.QueryRowContext(ctx, "SELECT "+scheduleColumns+" FROM rpt_schedules WHERE name = ?", name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return sc, fmt.Errorf("schedule %q: %w", name, queue.ErrNotFound)
-	}
-	return sc, err
-}
 
 // ScheduleCreate stores a new schedule.
 func (s *Store) ScheduleCreate(ctx context.Context, sc queue.Schedule) (queue.Schedule, error) {
@@ -57,7 +22,7 @@ func (s *Store) ScheduleCreate(ctx context.Context, sc queue.Schedule) (queue.Sc
 	if err != nil {
 		return queue.Schedule{}, s.wrap(op, err)
 	}
-	out, err := s.scheduleGet(ctx, s.db, sc.Name)
+	out, err := queue.ScheduleByName(ctx, s.db, sc.Name)
 	return out, s.wrap(op, err)
 }
 
@@ -69,32 +34,24 @@ func (s *Store) ScheduleUpdate(ctx context.Context, sc queue.Schedule) (queue.Sc
 	if err != nil {
 		return queue.Schedule{}, s.wrap(op, err)
 	}
-	out, err := s.scheduleGet(ctx, s.db, sc.Name)
+	out, err := queue.ScheduleByName(ctx, s.db, sc.Name)
 	return out, s.wrap(op, err)
 }
 
 // ScheduleGet returns one schedule.
 func (s *Store) ScheduleGet(ctx context.Context, name string) (queue.Schedule, error) {
-	sc, err := s.scheduleGet(ctx, s.db, name)
+	sc, err := queue.ScheduleByName(ctx, s.db, name)
 	return sc, s.wrap("get schedule", err)
 }
 
 // ScheduleList lists schedules by name.
 func (s *Store) ScheduleList(ctx context.Context) ([]queue.Schedule, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+scheduleColumns+" FROM rpt_schedules ORDER BY name")
+	rows, err := s.db.QueryContext(ctx, "SELECT "+queue.ScheduleColumns+" FROM rpt_schedules ORDER BY name")
 	if err != nil {
 		return nil, s.wrap("list schedules", err)
 	}
-	defer rows.Close()
-	var out []queue.Schedule
-	for rows.Next() {
-		sc, err := scanSchedule(rows)
-		if err != nil {
-			return nil, s.wrap("list schedules", err)
-		}
-		out = append(out, sc)
-	}
-	return out, s.wrap("list schedules", rows.Err())
+	out, err := queue.CollectRows(rows, queue.ScanSchedule)
+	return out, s.wrap("list schedules", err)
 }
 
 // ScheduleDelete deletes a schedule.
@@ -118,7 +75,7 @@ func (s *Store) ScheduleHold(ctx context.Context, name string, held bool) (queue
 	if _, err := s.db.ExecContext(ctx, "UPDATE rpt_schedules SET held = ?, updated_at = UTC_TIMESTAMP(6) WHERE name = ?", held, name); err != nil {
 		return queue.Schedule{}, s.wrap(op, err)
 	}
-	sc, err := s.scheduleGet(ctx, s.db, name)
+	sc, err := queue.ScheduleByName(ctx, s.db, name)
 	return sc, s.wrap(op, err)
 }
 

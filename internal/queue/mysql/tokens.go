@@ -5,31 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"rpt/internal/queue"
 )
 
 var _ queue.Tokens = (*Store)(nil)
-
-const tokenColumns = "id, name, role, token_sha256, created_at, last_used_at, revoked_at"
-
-func scanToken(row interface{ Scan(...any) error }) (queue.APIToken, error) {
-	var t queue.APIToken
-	var used, revoked sql.NullTime
-	err := row.Scan(&t.ID, &t.Name, &t.Role, &t.SHA256, &t.CreatedAt, &used, &revoked)
-	t.CreatedAt = t.CreatedAt.UTC()
-	t.LastUsedAt, t.RevokedAt = nullTimeUTC(used), nullTimeUTC(revoked)
-	return t, err
-}
-
-func nullTimeUTC(n sql.NullTime) *time.Time {
-	if !n.Valid {
-		return nil
-	}
-	t := n.Time.UTC()
-	return &t
-}
 
 // TokenCreate stores a token by its hash; a taken name is ErrExists.
 func (s *Store) TokenCreate(ctx context.Context, name, role, sha256hex string) (queue.APIToken, error) {
@@ -45,7 +25,7 @@ func (s *Store) TokenCreate(ctx context.Context, name, role, sha256hex string) (
 	if err != nil {
 		return queue.APIToken{}, s.wrap(op, err)
 	}
-	t, err := scanToken(s.db.QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM rpt_api_tokens WHERE name = ?", name))
+	t, err := queue.ScanToken(s.db.QueryRowContext(ctx, "SELECT "+queue.TokenColumns+" FROM rpt_api_tokens WHERE name = ?", name))
 	if err != nil {
 		return queue.APIToken{}, s.wrap(op, err)
 	}
@@ -54,7 +34,7 @@ func (s *Store) TokenCreate(ctx context.Context, name, role, sha256hex string) (
 
 // TokenByHash returns the token with this hash, revoked or not.
 func (s *Store) TokenByHash(ctx context.Context, sha256hex string) (queue.APIToken, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM rpt_api_tokens WHERE token_sha256 = ?", sha256hex))
+	t, err := queue.ScanToken(s.db.QueryRowContext(ctx, "SELECT "+queue.TokenColumns+" FROM rpt_api_tokens WHERE token_sha256 = ?", sha256hex))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = queue.ErrNotFound
 	}
@@ -74,20 +54,12 @@ func (s *Store) TokenTouch(ctx context.Context, id int64) error {
 
 // TokenList lists tokens by name.
 func (s *Store) TokenList(ctx context.Context) ([]queue.APIToken, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+tokenColumns+" FROM rpt_api_tokens ORDER BY name")
+	rows, err := s.db.QueryContext(ctx, "SELECT "+queue.TokenColumns+" FROM rpt_api_tokens ORDER BY name")
 	if err != nil {
 		return nil, s.wrap("list tokens", err)
 	}
-	defer rows.Close()
-	var out []queue.APIToken
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, s.wrap("list tokens", err)
-		}
-		out = append(out, t)
-	}
-	return out, s.wrap("list tokens", rows.Err())
+	out, err := queue.CollectRows(rows, queue.ScanToken)
+	return out, s.wrap("list tokens", err)
 }
 
 // TokenRevoke revokes a token by name; the first revocation time stays.
@@ -96,7 +68,7 @@ func (s *Store) TokenRevoke(ctx context.Context, name string) (queue.APIToken, e
 	if _, err := s.db.ExecContext(ctx, "UPDATE rpt_api_tokens SET revoked_at = UTC_TIMESTAMP(6) WHERE name = ? AND revoked_at IS NULL", name); err != nil {
 		return queue.APIToken{}, s.wrap(op, err)
 	}
-	t, err := scanToken(s.db.QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM rpt_api_tokens WHERE name = ?", name))
+	t, err := queue.ScanToken(s.db.QueryRowContext(ctx, "SELECT "+queue.TokenColumns+" FROM rpt_api_tokens WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = fmt.Errorf("no token called %q: %w", name, queue.ErrNotFound)
 	}

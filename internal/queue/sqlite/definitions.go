@@ -11,16 +11,6 @@ import (
 
 var _ queue.Definitions = (*Store)(nil)
 
-const definitionColumns = "sha256, report, definition, published_by, published_at"
-
-func scanDefinition(row interface{ Scan(...any) error }) (queue.PublishedDefinition, error) {
-	var d queue.PublishedDefinition
-	var at int64
-	err := row.Scan(&d.SHA256, &d.Report, &d.Definition, &d.PublishedBy, &at)
-	d.PublishedAt = fromMicros(at)
-	return d, err
-}
-
 // DefinitionPublish inserts the definition keyed by the sha256 of its bytes; the same
 // bytes published again keep their first row.
 func (s *Store) DefinitionPublish(ctx context.Context, p queue.DefinitionPublishParams) (queue.PublishedDefinition, bool, error) {
@@ -31,7 +21,7 @@ func (s *Store) DefinitionPublish(ctx context.Context, p queue.DefinitionPublish
 	sum := queue.DefinitionSHA256(p.Definition)
 	var inserted int64
 	err := s.write(ctx, op, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO rpt_definitions (`+definitionColumns+`) VALUES (?, ?, ?, ?, `+nowUS+`)
+		res, err := tx.ExecContext(ctx, `INSERT INTO rpt_definitions (`+queue.DefinitionColumns+`) VALUES (?, ?, ?, ?, `+nowUS+`)
 			ON CONFLICT (sha256) DO NOTHING`, sum, p.Report, p.Definition, p.PublishedBy)
 		if err != nil {
 			return err
@@ -48,7 +38,7 @@ func (s *Store) DefinitionPublish(ctx context.Context, p queue.DefinitionPublish
 
 // DefinitionGet returns the published definition with this sha256.
 func (s *Store) DefinitionGet(ctx context.Context, sha256 string) (queue.PublishedDefinition, error) {
-	d, err := scanDefinition(s.r.QueryRowContext(ctx, `SELECT `+definitionColumns+` FROM rpt_definitions WHERE sha256 = ?`, sha256))
+	d, err := queue.ScanDefinition(s.r.QueryRowContext(ctx, `SELECT `+queue.DefinitionColumns+` FROM rpt_definitions WHERE sha256 = ?`, sha256))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = queue.ErrNotFound
 	}
@@ -60,20 +50,12 @@ func (s *Store) DefinitionGet(ctx context.Context, sha256 string) (queue.Publish
 
 // DefinitionList lists published definitions by report, newest first within one.
 func (s *Store) DefinitionList(ctx context.Context) ([]queue.PublishedDefinition, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+definitionColumns+` FROM rpt_definitions ORDER BY report, published_at DESC, sha256`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+queue.DefinitionColumns+` FROM rpt_definitions ORDER BY report, published_at DESC, sha256`)
 	if err != nil {
 		return nil, fmt.Errorf("list published definitions: %w", err)
 	}
-	defer rows.Close()
-	var out []queue.PublishedDefinition
-	for rows.Next() {
-		d, err := scanDefinition(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list published definitions: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectRows(rows, queue.ScanDefinition)
+	if err != nil {
 		return nil, fmt.Errorf("list published definitions: %w", err)
 	}
 	return out, nil

@@ -2,9 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,38 +9,6 @@ import (
 )
 
 var _ queue.Schedules = (*Store)(nil)
-
-const scheduleColumns = "id, name, cron, timezone, report, params, deliver, missed, held, created_by, created_at, updated_at, last_occurrence, last_job_id"
-
-func scanSchedule(row interface{ Scan(...any) error }) (queue.Schedule, error) {
-	var s queue.Schedule
-	var params, deliver string
-	var created, updated int64
-	var last, job sql.NullInt64
-	err := row.Scan(&s.ID, &s.Name, &s.Cron, &s.Timezone, &s.Report, &params, &deliver, &s.Missed, &s.Held, &s.CreatedBy,
-		&created, &updated, &last, &job)
-	if err != nil {
-		return s, err
-	}
-	s.CreatedAt, s.UpdatedAt, s.LastOccurrence, s.LastJobID = fromMicros(created), fromMicros(updated), fromNullMicros(last), job.Int64
-	if err := json.Unmarshal([]byte(params), &s.Params); err != nil {
-		return s, fmt.Errorf("schedule %s: params: %w", s.Name, err)
-	}
-	if err := json.Unmarshal([]byte(deliver), &s.Deliver); err != nil {
-		return s, fmt.Errorf("schedule %s: deliver: %w", s.Name, err)
-	}
-	return s, nil
-}
-
-func scheduleGet(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, name string) (queue.Schedule, error) {
-	sc, err := scanSchedule(q.QueryRowContext(ctx, "SELECT "+scheduleColumns+" FROM rpt_schedules WHERE name = ?", name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return sc, fmt.Errorf("schedule %q: %w", name, queue.ErrNotFound)
-	}
-	return sc, err
-}
 
 // ScheduleCreate stores a new schedule.
 func (s *Store) ScheduleCreate(ctx context.Context, sc queue.Schedule) (queue.Schedule, error) {
@@ -60,7 +25,7 @@ func (s *Store) ScheduleCreate(ctx context.Context, sc queue.Schedule) (queue.Sc
 		} else if n == 0 {
 			return fmt.Errorf("%w: a schedule called %q exists (rpt schedules update changes it)", queue.ErrExists, sc.Name)
 		}
-		out, err = scheduleGet(ctx, tx, sc.Name)
+		out, err = queue.ScheduleByName(ctx, tx, sc.Name)
 		return err
 	})
 	return out, err
@@ -75,7 +40,7 @@ func (s *Store) ScheduleUpdate(ctx context.Context, sc queue.Schedule) (queue.Sc
 			return err
 		}
 		var err error
-		out, err = scheduleGet(ctx, tx, sc.Name)
+		out, err = queue.ScheduleByName(ctx, tx, sc.Name)
 		return err
 	})
 	return out, err
@@ -83,7 +48,7 @@ func (s *Store) ScheduleUpdate(ctx context.Context, sc queue.Schedule) (queue.Sc
 
 // ScheduleGet returns one schedule.
 func (s *Store) ScheduleGet(ctx context.Context, name string) (queue.Schedule, error) {
-	sc, err := scheduleGet(ctx, s.r, name)
+	sc, err := queue.ScheduleByName(ctx, s.r, name)
 	if err != nil {
 		return sc, fmt.Errorf("get schedule: %w", localFault(err))
 	}
@@ -92,20 +57,12 @@ func (s *Store) ScheduleGet(ctx context.Context, name string) (queue.Schedule, e
 
 // ScheduleList lists schedules by name.
 func (s *Store) ScheduleList(ctx context.Context) ([]queue.Schedule, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+scheduleColumns+" FROM rpt_schedules ORDER BY name")
+	rows, err := s.r.QueryContext(ctx, "SELECT "+queue.ScheduleColumns+" FROM rpt_schedules ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", localFault(err))
 	}
-	defer rows.Close()
-	var out []queue.Schedule
-	for rows.Next() {
-		sc, err := scanSchedule(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list schedules: %w", err)
-		}
-		out = append(out, sc)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectRows(rows, queue.ScanSchedule)
+	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", localFault(err))
 	}
 	return out, nil
@@ -137,7 +94,7 @@ func (s *Store) ScheduleHold(ctx context.Context, name string, held bool) (queue
 			return err
 		}
 		var err error
-		out, err = scheduleGet(ctx, tx, name)
+		out, err = queue.ScheduleByName(ctx, tx, name)
 		return err
 	})
 	return out, err

@@ -11,17 +11,6 @@ import (
 
 var _ queue.Tokens = (*Store)(nil)
 
-const tokenColumns = "id, name, role, token_sha256, created_at, last_used_at, revoked_at"
-
-func scanToken(row interface{ Scan(...any) error }) (queue.APIToken, error) {
-	var t queue.APIToken
-	var created int64
-	var used, revoked sql.NullInt64
-	err := row.Scan(&t.ID, &t.Name, &t.Role, &t.SHA256, &created, &used, &revoked)
-	t.CreatedAt, t.LastUsedAt, t.RevokedAt = fromMicros(created), fromNullMicros(used), fromNullMicros(revoked)
-	return t, err
-}
-
 // TokenCreate stores a token by its hash; a taken name is ErrExists.
 func (s *Store) TokenCreate(ctx context.Context, name, role, sha256hex string) (queue.APIToken, error) {
 	op := "create token " + name
@@ -40,7 +29,7 @@ func (s *Store) TokenCreate(ctx context.Context, name, role, sha256hex string) (
 		} else if n == 0 {
 			return fmt.Errorf("%w: a token called %q exists (names are not reused; pick another)", queue.ErrExists, name)
 		}
-		t, err = scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM rpt_api_tokens WHERE name = ?`, name))
+		t, err = queue.ScanToken(tx.QueryRowContext(ctx, `SELECT `+queue.TokenColumns+` FROM rpt_api_tokens WHERE name = ?`, name))
 		return err
 	})
 	if err != nil {
@@ -51,7 +40,7 @@ func (s *Store) TokenCreate(ctx context.Context, name, role, sha256hex string) (
 
 // TokenByHash returns the token with this hash, revoked or not.
 func (s *Store) TokenByHash(ctx context.Context, sha256hex string) (queue.APIToken, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM rpt_api_tokens WHERE token_sha256 = ?`, sha256hex))
+	t, err := queue.ScanToken(s.r.QueryRowContext(ctx, `SELECT `+queue.TokenColumns+` FROM rpt_api_tokens WHERE token_sha256 = ?`, sha256hex))
 	if errors.Is(err, sql.ErrNoRows) {
 		return queue.APIToken{}, fmt.Errorf("find token: %w", queue.ErrNotFound)
 	}
@@ -72,20 +61,12 @@ func (s *Store) TokenTouch(ctx context.Context, id int64) error {
 
 // TokenList lists tokens by name.
 func (s *Store) TokenList(ctx context.Context) ([]queue.APIToken, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenColumns+` FROM rpt_api_tokens ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+queue.TokenColumns+` FROM rpt_api_tokens ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", localFault(err))
 	}
-	defer rows.Close()
-	var out []queue.APIToken
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectRows(rows, queue.ScanToken)
+	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", localFault(err))
 	}
 	return out, nil
@@ -100,7 +81,7 @@ func (s *Store) TokenRevoke(ctx context.Context, name string) (queue.APIToken, e
 			return err
 		}
 		var err error
-		t, err = scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM rpt_api_tokens WHERE name = ?`, name))
+		t, err = queue.ScanToken(tx.QueryRowContext(ctx, `SELECT `+queue.TokenColumns+` FROM rpt_api_tokens WHERE name = ?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("no token called %q: %w", name, queue.ErrNotFound)
 		}
