@@ -345,6 +345,72 @@ func TestWriteErrors(t *testing.T) {
 	})
 }
 
+// gatedStore is a memStore whose puts wait for a release, to hold a put in flight.
+type gatedStore struct {
+	*memStore
+	started chan int      // the seq of each put, when it starts
+	release chan struct{} // one receive lets one put finish
+}
+
+func (g *gatedStore) ChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
+	g.started <- seq
+	<-g.release
+	return g.memStore.ChunkPut(ctx, l, seq, data)
+}
+
+// A full chunk is put in the background: rows keep going into the next chunk while the
+// put waits, puts go one at a time in seq order, and Chunks waits for the one in flight
+// (what the agent relies on before it discards or records a result's chunks).
+func TestWriterPutsInBackground(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := &gatedStore{memStore: newMemStore(), started: make(chan int, 10), release: make(chan struct{})}
+	lease := queue.Lease{JobID: 3, Token: "tok", Attempt: 1}
+	w := NewWriter(g, lease, allCols[:1])
+	w.maxChunkRows = 2
+	for i := 1; i <= 3; i++ { // row 2 fills chunk 0; row 3 starts chunk 1
+		if err := w.Write(ctx, []any{int64(i)}); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+	}
+	if seq := <-g.started; seq != 0 {
+		t.Fatalf("first put is chunk %d, want 0", seq)
+	}
+	// Chunk 0 is still being put; the Write that fills chunk 1 must wait for it.
+	filled := make(chan error, 1)
+	go func() { filled <- w.Write(ctx, []any{int64(4)}) }()
+	select {
+	case err := <-filled:
+		t.Fatalf("Write filling chunk 1 returned (%v) while chunk 0 was still being put", err)
+	case seq := <-g.started:
+		t.Fatalf("chunk %d put while chunk 0 was in flight", seq)
+	default:
+	}
+	g.release <- struct{}{} // chunk 0 stored
+	if err := <-filled; err != nil {
+		t.Fatalf("Write 4: %v", err)
+	}
+	if seq := <-g.started; seq != 1 {
+		t.Fatalf("second put is chunk %d, want 1", seq)
+	}
+	go func() { g.release <- struct{}{} }() // chunk 1 stored
+	if n := w.Chunks(); n != 2 {
+		t.Fatalf("Chunks() = %d after the put in flight, want 2", n)
+	}
+	if n := g.chunkCount(3, 1); n != 2 {
+		t.Fatalf("%d chunks stored when Chunks returned, want 2", n)
+	}
+	// Rows 3 and 4 went with chunk 1: Close has nothing left to put.
+	if err := w.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if w.Chunks() != 2 {
+		t.Fatalf("Chunks() = %d after Close, want 2", w.Chunks())
+	}
+	_, got := readAll(t, g.memStore, 3, 1)
+	sameRows(t, got, [][]any{{int64(1)}, {int64(2)}, {int64(3)}, {int64(4)}})
+}
+
 func TestFencedPutErrorPropagates(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -352,10 +418,12 @@ func TestFencedPutErrorPropagates(t *testing.T) {
 		name       string
 		rows       int
 		chunkRows  int
-		failOnRow  int // the Write that puts a chunk; 0: Close puts it
+		failOnRow  int // the Write that reports the failed put; 0: Close puts the chunk
 		wantStored int
 	}{
-		{name: "put on a full chunk", rows: 10, chunkRows: 4, failOnRow: 4},
+		// Chunk 0 fills at row 4 and is put in the background; the Write that fills
+		// the next chunk (row 8) waits for that put and reports its error.
+		{name: "put on a full chunk", rows: 10, chunkRows: 4, failOnRow: 8},
 		{name: "put on close", rows: 3, chunkRows: 4},
 		{name: "empty result on close", rows: 0, chunkRows: 4},
 	}

@@ -47,10 +47,19 @@ type Writer struct {
 
 	raw         []byte // encoded rows of the chunk being filled
 	zbuf        bytes.Buffer
-	seq         int
+	seq         int // chunks put (stored) so far
+	next        int // seq of the next chunk to fill
 	rowsInChunk int
 	rows        int64
 	closed      bool
+
+	// One chunk at a time is compressed and put by a goroutine of its own while the
+	// next one fills (the source keeps sending rows instead of waiting for the store's
+	// commit): flying is its encoded rows, done says when it is stored. At most two
+	// chunks of raw rows and one compressed chunk are held.
+	flying []byte
+	done   chan error
+	spare  []byte
 
 	holdMax int    // HoldSmall: keep a one-chunk result of at most this many bytes
 	held    []byte // the kept chunk 0 (Held)
@@ -96,15 +105,22 @@ func (w *Writer) Columns() []source.Column { return w.cols }
 // Rows returns the number of rows written so far.
 func (w *Writer) Rows() int64 { return w.rows }
 
-// Chunks returns the number of chunks put so far; after Close, the result's chunk
-// count, which the job records at completion (queue.Completion.ResultChunks) so that
-// readers can tell a complete result from a cut one.
-func (w *Writer) Chunks() int { return w.seq }
+// Chunks returns the number of chunks put so far, after waiting for a put in flight;
+// after Close, the result's chunk count, which the job records at completion
+// (queue.Completion.ResultChunks) so that readers can tell a complete result from a cut
+// one. Once it returns, the Writer puts nothing more until the next Write: a caller that
+// gives up on a result (and discards its chunks) calls it first.
+func (w *Writer) Chunks() int {
+	w.wait()
+	return w.seq
+}
 
 // Write appends one row: one value per column, of the Go type the column's type
 // carries (see source.Type), nil for NULL. A value that does not fit its column is an
 // error naming the row and column; the row is not written. A failed put (for example
-// queue.ErrLeaseLost) ends the result set: every later call returns that error.
+// queue.ErrLeaseLost) ends the result set: every later call returns that error. Chunks
+// are put in the background while the next one fills, so a failed put is returned by
+// the Write that fills the next chunk, or by Close.
 func (w *Writer) Write(ctx context.Context, values []any) error {
 	if w.err != nil {
 		return w.err
@@ -128,53 +144,90 @@ func (w *Writer) Write(ctx context.Context, values []any) error {
 	w.rows++
 	w.rowsInChunk++
 	if len(w.raw) >= w.maxChunkBytes || w.rowsInChunk >= w.maxChunkRows {
-		return w.flush(ctx)
+		return w.flushAsync(ctx)
 	}
 	return nil
 }
 
-// Close puts the last chunk. An empty result set still gets chunk 0, with the header,
-// so readers see its columns. Close after Close returns nil.
+// Close puts the last chunk, after the one in flight. An empty result set still gets
+// chunk 0, with the header, so readers see its columns. Close after Close returns nil.
 func (w *Writer) Close(ctx context.Context) error {
-	if w.err != nil {
+	if w.closed {
 		return w.err
 	}
-	if w.closed {
-		return nil
-	}
 	w.closed = true
-	if w.rowsInChunk > 0 || w.seq == 0 {
-		return w.flush(ctx)
+	if err := w.wait(); err != nil {
+		return err
+	}
+	if w.rowsInChunk > 0 || w.next == 0 {
+		if err := w.put(ctx, w.next, w.raw, true); err != nil {
+			w.err = err
+			return err
+		}
+		w.next++
+		w.seq++
+		w.rowsInChunk = 0
+		w.raw = w.raw[:0]
 	}
 	return nil
 }
 
-func (w *Writer) flush(ctx context.Context) error {
+// flushAsync hands the filled chunk to a goroutine that compresses and puts it, after
+// the previous one is stored, and starts the next chunk in the spare buffer.
+func (w *Writer) flushAsync(ctx context.Context) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	w.flying = w.raw
+	w.raw = w.spare[:0]
+	w.spare = nil
+	seq := w.next
+	w.next++
+	w.rowsInChunk = 0
+	if w.done == nil {
+		w.done = make(chan error, 1)
+	}
+	go func(data []byte) { w.done <- w.put(ctx, seq, data, false) }(w.flying)
+	return nil
+}
+
+// wait waits for the chunk in flight, if any, and returns the Writer's error.
+func (w *Writer) wait() error {
+	if w.flying != nil {
+		err := <-w.done
+		w.spare = w.flying[:0]
+		w.flying = nil
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		if err == nil {
+			w.seq++
+		}
+	}
+	return w.err
+}
+
+// put compresses raw as chunk seq and stores it; last is the Close of the result, which
+// keeps (HoldSmall) instead of storing a small one-chunk result. It touches only zbuf
+// and held of the Writer, which no one else uses while it runs.
+func (w *Writer) put(ctx context.Context, seq int, raw []byte, last bool) error {
 	w.zbuf.Reset()
 	zw := gzipWriters.Get().(*gzip.Writer)
 	zw.Reset(&w.zbuf)
-	_, err := zw.Write(w.raw)
+	_, err := zw.Write(raw)
 	if err == nil {
 		err = zw.Close()
 	}
 	gzipWriters.Put(zw)
 	if err != nil {
-		w.err = fmt.Errorf("compress result chunk %d: %w", w.seq, err)
-		return w.err
+		return fmt.Errorf("compress result chunk %d: %w", seq, err)
 	}
-	if w.closed && w.seq == 0 && w.holdMax > 0 && w.zbuf.Len() <= w.holdMax {
+	if last && seq == 0 && w.holdMax > 0 && w.zbuf.Len() <= w.holdMax {
 		w.held = bytes.Clone(w.zbuf.Bytes())
-		w.seq++
-		w.rowsInChunk = 0
-		w.raw = w.raw[:0]
 		return nil
 	}
-	if err := w.store.ChunkPut(ctx, w.lease, w.seq, w.zbuf.Bytes()); err != nil {
-		w.err = fmt.Errorf("put result chunk %d of job %d attempt %d: %w", w.seq, w.lease.JobID, w.lease.Attempt, err)
-		return w.err
+	if err := w.store.ChunkPut(ctx, w.lease, seq, w.zbuf.Bytes()); err != nil {
+		return fmt.Errorf("put result chunk %d of job %d attempt %d: %w", seq, w.lease.JobID, w.lease.Attempt, err)
 	}
-	w.seq++
-	w.rowsInChunk = 0
-	w.raw = w.raw[:0]
 	return nil
 }
