@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -56,10 +57,14 @@ const MaxDefinitionSize = 256 << 10
 const DefaultMaxShrink = 0.5
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,99}$`)
-	identRE   = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`)
-	srcNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127})?$`)
-	procRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,127}(\.[A-Za-z_][A-Za-z0-9_$]{0,127})?$`)
+	nameRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,99}$`) })
+	identRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`) })
+	srcNameRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127})?$`)
+	})
+	procRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,127}(\.[A-Za-z_][A-Za-z0-9_$]{0,127})?$`)
+	})
 )
 
 // Definition is one ETL: where its rows come from, where they go and how.
@@ -181,7 +186,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 	seen := doc.Mapping(root, "",
 		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, path string) {
 			if s, ok := doc.Str(v, path); ok {
-				if !nameRE.MatchString(s) {
+				if !nameRE().MatchString(s) {
 					doc.At(v, path, "bad name %q (want lower-case letters, digits and '-')", s)
 				}
 				d.Name = s
@@ -191,7 +196,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 		yamlstrict.Field{Key: "description", Fn: func(v *yaml.Node, path string) { d.Description, _ = doc.Str(v, path) }},
 		yamlstrict.Field{Key: "source", Fn: func(v *yaml.Node, path string) {
 			if s, ok := doc.Str(v, path); ok {
-				if !identRE.MatchString(s) && !nameRE.MatchString(s) {
+				if !identRE().MatchString(s) && !nameRE().MatchString(s) {
 					doc.At(v, path, "bad source name %q", s)
 				}
 				d.Source = s
@@ -200,7 +205,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 		yamlstrict.Field{Key: "after", Fn: func(v *yaml.Node, path string) {
 			if names, ok := doc.StrList(v, path); ok {
 				for i, n := range names {
-					if !nameRE.MatchString(n) {
+					if !nameRE().MatchString(n) {
 						doc.At(v.Content[i], yamlstrict.Index(path, i), "bad ETL name %q", n)
 					}
 					d.pos[yamlstrict.Index("after", i)] = yamlstrict.PosOf(v.Content[i])
@@ -218,7 +223,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 			doc.Mapping(v, path,
 				yamlstrict.Field{Key: "table", Fn: func(v *yaml.Node, path string) {
 					if s, ok := doc.Str(v, path); ok {
-						if !identRE.MatchString(s) || strings.HasPrefix(s, "rpt_") {
+						if !identRE().MatchString(s) || strings.HasPrefix(s, "rpt_") {
 							doc.At(v, path, "bad table name %q (want [a-z_][a-z0-9_]*, up to 64, not starting rpt_)", s)
 						}
 						d.Target = s
@@ -228,7 +233,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 					keyNode = v
 					if cols, ok := doc.StrList(v, path); ok {
 						for i, c := range cols {
-							if !identRE.MatchString(c) {
+							if !identRE().MatchString(c) {
 								doc.At(v.Content[i], yamlstrict.Index(path, i), "bad column name %q", c)
 							}
 						}
@@ -272,7 +277,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 			doc.Mapping(v, path,
 				yamlstrict.Field{Key: "column", Fn: func(v *yaml.Node, path string) {
 					if s, ok := doc.Str(v, path); ok {
-						if !identRE.MatchString(s) {
+						if !identRE().MatchString(s) {
 							doc.At(v, path, "bad column name %q", s)
 						}
 						d.Increment.Column = s
@@ -307,7 +312,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 			doc.Mapping(v, path,
 				yamlstrict.Field{Key: "column", Fn: func(v *yaml.Node, path string) {
 					if s, ok := doc.Str(v, path); ok {
-						if !identRE.MatchString(s) {
+						if !identRE().MatchString(s) {
 							doc.At(v, path, "bad column name %q", s)
 						}
 						d.Period.Column = s
@@ -333,7 +338,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 			snapNode = v
 			doc.Mapping(v, path, yamlstrict.Field{Key: "column", Fn: func(v *yaml.Node, path string) {
 				if s, ok := doc.Str(v, path); ok {
-					if !identRE.MatchString(s) {
+					if !identRE().MatchString(s) {
 						doc.At(v, path, "bad column name %q", s)
 					}
 					d.SnapshotColumn = s
@@ -405,7 +410,7 @@ func parseExtract(doc *yamlstrict.Doc, d *Definition, v *yaml.Node, path string)
 		yamlstrict.Field{Key: "table", Fn: func(v *yaml.Node, path string) {
 			n++
 			if s, ok := doc.Str(v, path); ok {
-				if !srcNameRE.MatchString(s) {
+				if !srcNameRE().MatchString(s) {
 					doc.At(v, path, "bad table name %q (want a name or schema.name of letters, digits and '_')", s)
 				}
 				d.Table = s
@@ -417,7 +422,7 @@ func parseExtract(doc *yamlstrict.Doc, d *Definition, v *yaml.Node, path string)
 			doc.Mapping(v, path,
 				yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, path string) {
 					if s, ok := doc.Str(v, path); ok {
-						if !procRE.MatchString(s) {
+						if !procRE().MatchString(s) {
 							doc.At(v, path, "bad procedure name %q", s)
 						}
 						p.Name = s

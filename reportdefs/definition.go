@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -113,7 +114,7 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	paramRE   = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	identRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	tableRE   = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`) // what the history loader accepts
+	tableRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`) }) // what the history loader accepts
 	labelRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 	emailRE   = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)
 	placeRE   = regexp.MustCompile(`\{([^{}]*)\}`)
@@ -592,7 +593,7 @@ func parseStore(doc *yamlstrict.Doc, n *yaml.Node, path string) *Store {
 		yamlstrict.Field{Key: "table", Fn: func(v *yaml.Node, fp string) {
 			if t, ok := doc.Str(v, fp); ok {
 				switch {
-				case !tableRE.MatchString(t):
+				case !tableRE().MatchString(t):
 					doc.At(v, fp, "bad table name %q (want a plain name: lower-case letters, digits and '_', at most 64)", t)
 				case strings.HasPrefix(t, reservedTablePrefix):
 					doc.At(v, fp, "table %q: names starting with %s are rpt's own tables; choose another name", t, reservedTablePrefix)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -27,7 +28,9 @@ const (
 	FeatureDataSource = "datasource"
 )
 
-var procNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,127}(\.[A-Za-z_][A-Za-z0-9_$]{0,127})?$`)
+var procNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,127}(\.[A-Za-z_][A-Za-z0-9_$]{0,127})?$`)
+})
 
 // requestNodes are the nodes of the request forms the checks after the walk point at.
 type requestNodes struct {
@@ -44,7 +47,7 @@ func parseProcedure(doc *yamlstrict.Doc, n *yaml.Node, path string, rn *requestN
 	seen := doc.Mapping(n, path,
 		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, fp string) {
 			if s, ok := doc.Str(v, fp); ok {
-				if !procNameRE.MatchString(s) {
+				if !procNameRE().MatchString(s) {
 					doc.At(v, fp, "bad procedure name %q (want name or schema.name: letters, digits and '_')", s)
 				}
 				proc.Name = s

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -71,12 +72,12 @@ type Tokens interface {
 	TokenRevoke(ctx context.Context, name string) (APIToken, error)
 }
 
-var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+var tokenName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`) })
 
 // CheckToken validates TokenCreate's arguments; both stores call it.
 func CheckToken(name, role, sha256hex string) error {
 	switch {
-	case !tokenName.MatchString(name):
+	case !tokenName().MatchString(name):
 		return fmt.Errorf("%w: token name %q: want 1 to 64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", ErrInvalid, name)
 	case RoleRank(role) == 0:
 		return fmt.Errorf("%w: role %q: want viewer, submitter or admin", ErrInvalid, role)
