@@ -124,18 +124,22 @@ func (s *sqlSource) Query(ctx context.Context, query string, params map[string]a
 	if s.driver == DialectMySQL {
 		return s.queryMySQL(ctx, q, args)
 	}
-	db := s.db
+	var (
+		rows    *sql.Rows
+		release func() error
+	)
 	if s.readDB != nil {
-		db = s.readDB
+		rows, release, err = s.querySQLite(ctx, q, args)
+	} else {
+		rows, err = s.db.QueryContext(ctx, q, args...)
 	}
-	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		if ro := readOnlyRefusal(s.name, err); ro != err {
 			return nil, ro
 		}
 		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
 	}
-	r, err := newRows(ctx, s.driver, rows, nil)
+	r, err := newRows(ctx, s.driver, rows, release)
 	if err != nil {
 		return nil, fmt.Errorf("query source %q: %w", s.name, ctxError(ctx, err))
 	}

@@ -147,3 +147,67 @@ func TestReadOnlyEndsAtLastRow(t *testing.T) {
 		t.Fatalf("ALTER TABLE while the read rows are open: %v", err)
 	}
 }
+
+// TestSQLiteReadPool: the SQLite source's read connections are kept across queries
+// that start with SELECT or WITH, and closed after any other statement, so a report
+// whose SQL changes its connection's settings (turns query_only off, changes LIKE)
+// leaves nothing behind for the next one; query_only holds either way.
+func TestSQLiteReadPool(t *testing.T) {
+	d := newSQLiteFile(t, "CREATE TABLE x (id INTEGER PRIMARY KEY, v INTEGER)", "INSERT INTO x (id, v) VALUES (1, 10)")
+	src, err := Open(context.Background(), "warehouse", Config{Driver: "sqlite", DSN: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	pool := src.(*sqlSource).readDB
+	pool.SetMaxOpenConns(1) // every query on the same connection when it is kept
+	idle := func() int { return pool.Stats().Idle }
+
+	for _, q := range []string{"SELECT v FROM x", "  -- a comment\n/* another */ with t AS (SELECT 1 AS one) SELECT one FROM t", "select 2 AS two"} {
+		if err := runAll(src, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if idle() != 1 {
+			t.Errorf("after %q: %d idle read connections, want the one kept", q, idle())
+		}
+	}
+	for _, q := range []string{"PRAGMA query_only = 0", "PRAGMA case_sensitive_like = 1"} {
+		if err := runAll(src, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if idle() != 0 {
+			t.Errorf("after %q: %d idle read connections, want it closed", q, idle())
+		}
+	}
+	if err := runAll(src, "DELETE FROM x"); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("DELETE after PRAGMA query_only = 0: err = %v, want ErrReadOnly", err)
+	}
+	rows, err := src.Query(context.Background(), "SELECT 'a' LIKE 'A' AS same", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, rows); len(got) != 1 || fmt.Sprint(got[0][0]) != "1" {
+		t.Errorf("LIKE after another query's PRAGMA case_sensitive_like: %v, want 1 (case-insensitive, the default)", got)
+	}
+}
+
+func TestReadsOnly(t *testing.T) {
+	for q, want := range map[string]bool{
+		"SELECT 1":                true,
+		"select * from x":         true,
+		"\n  -- note\n  SELECT 1": true,
+		"/* c */ WITH a AS (SELECT 1) SELECT * FROM a": true,
+		"((SELECT 1))":             true,
+		"SELECTED":                 false,
+		"PRAGMA query_only = 0":    false,
+		"ATTACH 'x.db' AS y":       false,
+		"DELETE FROM x":            false,
+		"'SELECT'":                 false,
+		"":                         false,
+		"-- SELECT only a comment": false,
+	} {
+		if got := readsOnly(DialectSQLite, q); got != want {
+			t.Errorf("readsOnly(%q) = %v, want %v", q, got, want)
+		}
+	}
+}

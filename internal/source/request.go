@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Drivers that are named in configurations but not built into this binary yet.
@@ -60,7 +61,9 @@ type DataSourceCaller interface {
 
 // procNameRE is a procedure name, optionally schema-qualified; it is quoted in the
 // call, but only plain names are accepted so that nothing needs escaping.
-var procNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,127}(\.[A-Za-z_][A-Za-z0-9_$]{0,127})?$`)
+var procNameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,127}(\.[A-Za-z_][A-Za-z0-9_$]{0,127})?$`)
+})
 
 // argRE is a parameter name, as reportdefs declares them.
 var argRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
@@ -96,7 +99,7 @@ func (r Request) Validate(driver string) error {
 	switch {
 	case r.Procedure != nil:
 		p := r.Procedure
-		if !procNameRE.MatchString(p.Name) {
+		if !procNameRE().MatchString(p.Name) {
 			return fmt.Errorf("%w: procedure name %q: want a name or schema.name of letters, digits and '_'", ErrRequest, p.Name)
 		}
 		for i, a := range p.Args {
