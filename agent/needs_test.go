@@ -220,3 +220,48 @@ func eventOf(t *testing.T, e *etlEnv, id int64, name string) queue.Event {
 	t.Fatalf("job %d has no %s event", id, name)
 	return queue.Event{}
 }
+
+// TestNeedsETLCancelEndsTheReport: the ETL job a stale report waits for is cancelled
+// while it loads, and the report ends cancelled in the same transaction, naming that
+// job, without running again and without a recheck (an hour here).
+func TestNeedsETLCancelEndsTheReport(t *testing.T) {
+	t.Parallel()
+	e := newETLEnv(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "orders.yaml"), []byte(etlTestDef), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.gate.close()
+	id := e.submitReport(t)
+	cfg := testConfig()
+	cfg.HistorySource = "warehouse"
+	cfg.ETLDirs = []string{dir}
+	cfg.NeedsRecheck = time.Hour
+	startAgent(t, e.store, e.open, cfg)
+	select {
+	case <-e.gate.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ETL job did not start")
+	}
+	waitFor(t, "the report to wait", func() bool { return len(e.waitingReasons(t, id)) > 0 })
+	etls := e.etlJobs(t)
+	if len(etls) != 1 {
+		t.Fatalf("etl jobs %+v; want one", etls)
+	}
+	if _, err := e.store.JobCancel(context.Background(), etls[0].ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.gate.release()
+	waitFor(t, "report to end", func() bool { return e.job(t, id).Status.Terminal() })
+	if j := e.job(t, etls[0].ID); j.Status != queue.StatusCancelled {
+		t.Fatalf("etl job: %s, want cancelled", j.Status)
+	}
+	j := e.job(t, id)
+	want := fmt.Sprintf("etl orders (job %d) cancelled", etls[0].ID)
+	if j.Status != queue.StatusCancelled || j.Attempt != 1 || j.Error != want {
+		t.Errorf("report: %s attempt %d error %q; want cancelled after its one attempt, %q", j.Status, j.Attempt, j.Error, want)
+	}
+	if ended, etlEnded := eventOf(t, e, id, queue.EventCancelled), eventOf(t, e, etls[0].ID, queue.EventCancelled); ended.Seq < etlEnded.Seq {
+		t.Errorf("report cancelled at seq %d, before its etl job at %d", ended.Seq, etlEnded.Seq)
+	}
+}

@@ -236,83 +236,91 @@ func (d DepsDialect) end(ctx context.Context, tx DepsTx, id int64, p Prerequisit
 	return status, d.SettleDependents(ctx, tx, id)
 }
 
-// SettleDependents is called by every transaction that ends job id (succeeded, failed
-// for good, cancelled), after the change: its queued dependents whose prerequisites
-// have all succeeded are due now (a "ready" event each); when id ended without
-// success, its queued dependents end the same way, naming it, and theirs after them.
-// It returns how many dependents it made due. A job with no dependents costs one
-// indexed read.
-func (d DepsDialect) SettleDependents(ctx context.Context, tx DepsTx, id int64) error {
-	_, err := d.settle(ctx, tx, id)
-	return err
-}
-
-// SettleDependentsCount is SettleDependents returning how many dependents are due now.
-func (d DepsDialect) SettleDependentsCount(ctx context.Context, tx DepsTx, id int64) (int, error) {
-	return d.settle(ctx, tx, id)
-}
-
-func (d DepsDialect) settle(ctx context.Context, tx DepsTx, id int64) (int, error) {
+// SettleDependents is called by every transaction that ends jobs (succeeded, failed
+// for good, cancelled), after the change, with their ids: the queued dependents whose
+// prerequisites have all succeeded are due now (a "ready" event each); the queued
+// dependents of a job that ended without success end the same way, naming it, and
+// theirs after them. Jobs with no dependents cost one indexed read for all of ids.
+func (d DepsDialect) SettleDependents(ctx context.Context, tx DepsTx, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	// Lock the queued dependents first: two prerequisites of one dependent that end in
 	// concurrent transactions then take turns, and the second sees the first's status.
-	rows, err := tx.QueryContext(ctx, "SELECT d.id FROM rpt_job_after a JOIN rpt_jobs d ON d.id = a.job_id "+
-		"WHERE a.after_id = ? AND d.status = 'queued' ORDER BY d.id"+d.ForUpdate, id)
+	in, args := InList(ids)
+	rows, err := tx.QueryContext(ctx, "SELECT a.after_id, d.id FROM rpt_job_after a JOIN rpt_jobs d ON d.id = a.job_id "+
+		"WHERE a.after_id IN "+in+" AND d.status = 'queued' ORDER BY d.id"+d.ForUpdate, args...)
 	if err != nil {
-		return 0, fmt.Errorf("dependents of job %d: %w", id, err)
+		return fmt.Errorf("dependents of jobs %v: %w", ids, err)
 	}
-	var deps []int64
+	deps := map[int64][]int64{}
 	for rows.Next() {
-		var dep int64
-		if err := rows.Scan(&dep); err != nil {
+		var pre, dep int64
+		if err := rows.Scan(&pre, &dep); err != nil {
 			rows.Close()
-			return 0, err
+			return err
 		}
-		deps = append(deps, dep)
+		deps[pre] = append(deps[pre], dep)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return err
 	}
 	if len(deps) == 0 {
-		return 0, nil
+		return nil
 	}
+	settled := map[int64]bool{} // a dependent of two of ids is settled once
+	for _, id := range ids {
+		if len(deps[id]) == 0 {
+			continue
+		}
+		if err := d.settle(ctx, tx, id, deps[id], settled); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle settles the queued dependents deps of job id, which has just ended.
+func (d DepsDialect) settle(ctx context.Context, tx DepsTx, id int64, deps []int64, settled map[int64]bool) error {
 	self, err := d.prerequisites(ctx, tx, []int64{id})
 	if err != nil || len(self) == 0 {
-		return 0, err
+		return err
 	}
-	if self[0].Status != StatusSucceeded {
-		for _, dep := range deps {
-			if _, err := d.end(ctx, tx, dep, self[0]); err != nil {
-				return 0, err
-			}
-		}
-		return 0, nil
-	}
-	ready := 0
 	for _, dep := range deps {
+		if settled[dep] {
+			continue
+		}
+		if self[0].Status != StatusSucceeded {
+			settled[dep] = true
+			if _, err := d.end(ctx, tx, dep, self[0]); err != nil {
+				return err
+			}
+			continue
+		}
 		var pending int
 		r, err := tx.QueryContext(ctx, "SELECT COUNT(*) FROM rpt_job_after a JOIN rpt_jobs p ON p.id = a.after_id "+
 			"WHERE a.job_id = ? AND p.status <> 'succeeded'", dep)
 		if err != nil {
-			return 0, fmt.Errorf("prerequisites of job %d: %w", dep, err)
+			return fmt.Errorf("prerequisites of job %d: %w", dep, err)
 		}
 		if r.Next() {
 			err = r.Scan(&pending)
 		}
 		r.Close()
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if pending > 0 {
 			continue
 		}
+		settled[dep] = true
 		if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET run_after = "+d.Now+" WHERE id = ?", dep); err != nil {
-			return 0, fmt.Errorf("job %d: due: %w", dep, err)
+			return fmt.Errorf("job %d: due: %w", dep, err)
 		}
 		if err := d.Event(ctx, tx, dep, EventReady, ""); err != nil {
-			return 0, err
+			return err
 		}
-		ready++
 	}
-	return ready, nil
+	return nil
 }

@@ -895,12 +895,11 @@ func completeLocked(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem,
 		"FROM rpt_jobs WHERE id IN "+in+" ORDER BY id", append([]any{queue.EventSucceeded}, ids...)...); err != nil {
 		return fmt.Errorf("succeeded events: %w", err)
 	}
-	for _, id := range ids {
-		if err := settle(ctx, tx, id.(int64)); err != nil {
-			return err
-		}
+	done := make([]int64, len(ids))
+	for i, id := range ids {
+		done[i] = id.(int64)
 	}
-	return nil
+	return deps.SettleDependents(ctx, tx, done...)
 }
 
 // JobFail records an attempt's error. A retryable error below max_attempts queues the
