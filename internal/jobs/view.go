@@ -162,8 +162,12 @@ func (s *Service) waitReasons(ctx context.Context, j *queue.Job, after []queue.P
 		return nil, fmt.Errorf("slot usage: %w", err)
 	}
 	shown := *j
-	if len(first) > 0 && !j.RunAfter.Before(queue.NotDue) {
-		shown.RunAfter = time.Time{} // due when they succeed: said above
+	if len(first) > 0 {
+		// Due when they succeed (said above); a waiter's deadline is said as such.
+		if now := s.now(); j.RunAfter.Before(queue.NotDue) && j.RunAfter.After(now) {
+			first = append(first, fmt.Sprintf("due at %s at the latest (in %s)", j.RunAfter.UTC().Format(time.RFC3339), j.RunAfter.Sub(now).Round(time.Second)))
+		}
+		shown.RunAfter = time.Time{}
 	}
 	why := append(first, queue.WaitReasons(&shown, s.now(), pauses, agents, used)...)
 	if len(why) == 0 {
