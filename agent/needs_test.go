@@ -222,8 +222,9 @@ func eventOf(t *testing.T, e *etlEnv, id int64, name string) queue.Event {
 }
 
 // TestNeedsETLCancelEndsTheReport: the ETL job a stale report waits for is cancelled
-// while it loads, and the report ends cancelled in the same transaction, naming that
-// job, without running again and without a recheck (an hour here).
+// (while queued: its ETL is paused, so no agent takes it), and the report ends
+// cancelled in the same transaction, naming that job, without running again and
+// without a recheck (an hour here).
 func TestNeedsETLCancelEndsTheReport(t *testing.T) {
 	t.Parallel()
 	e := newETLEnv(t)
@@ -231,30 +232,22 @@ func TestNeedsETLCancelEndsTheReport(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "orders.yaml"), []byte(etlTestDef), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.gate.close()
+	if err := e.store.PauseSet(context.Background(), queue.PauseReport, "orders", true); err != nil {
+		t.Fatal(err)
+	}
 	id := e.submitReport(t)
 	cfg := testConfig()
 	cfg.HistorySource = "warehouse"
 	cfg.ETLDirs = []string{dir}
 	cfg.NeedsRecheck = time.Hour
 	startAgent(t, e.store, e.open, cfg)
-	select {
-	case <-e.gate.held:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the ETL job did not start")
-	}
 	waitFor(t, "the report to wait", func() bool { return len(e.waitingReasons(t, id)) > 0 })
 	etls := e.etlJobs(t)
-	if len(etls) != 1 {
-		t.Fatalf("etl jobs %+v; want one", etls)
+	if len(etls) != 1 || etls[0].Status != queue.StatusQueued {
+		t.Fatalf("etl jobs %+v; want one, queued (paused)", etls)
 	}
 	if _, err := e.store.JobCancel(context.Background(), etls[0].ID, "test"); err != nil {
 		t.Fatal(err)
-	}
-	e.gate.release()
-	waitFor(t, "report to end", func() bool { return e.job(t, id).Status.Terminal() })
-	if j := e.job(t, etls[0].ID); j.Status != queue.StatusCancelled {
-		t.Fatalf("etl job: %s, want cancelled", j.Status)
 	}
 	j := e.job(t, id)
 	want := fmt.Sprintf("etl orders (job %d) cancelled", etls[0].ID)
