@@ -76,9 +76,6 @@ func dbCommand(d *Deps) *ucli.Command {
 						}
 						rows[i] = []any{m.Version, m.Name, applied}
 					}
-					if format == "plain" {
-						return writePlain(d.Stdout, rows)
-					}
 					cols := []source.Column{{Name: "version", Type: source.TypeInt}, {Name: "name", Type: source.TypeString}, {Name: "applied", Type: source.TypeString}}
 					return renderList(c, d, format, cols, rows)
 				},

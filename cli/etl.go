@@ -10,7 +10,6 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
 	"rpt/etl"
 	"rpt/internal/errclass"
@@ -83,17 +82,9 @@ func etlCommand(d *Deps) *ucli.Command {
 						views = append(views, view{def.Name, def.Mode, def.Source, def.Target, after, def.File})
 						rows = append(rows, []any{def.Name, def.Mode, def.Source, def.Target, strings.Join(def.After, ", ")})
 					}
-					switch format {
-					case "json":
-						return writeJSON(d.Stdout, views)
-					case "yaml":
-						return writeYAML(d.Stdout, views)
-					case "plain":
-						return writePlain(d.Stdout, rows)
-					}
 					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "mode", Type: source.TypeString},
 						{Name: "source", Type: source.TypeString}, {Name: "target", Type: source.TypeString}, {Name: "after", Type: source.TypeString}}
-					return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+					return writeListing(c, d, format, views, cols, rows)
 				},
 			},
 			{
@@ -111,21 +102,7 @@ func etlCommand(d *Deps) *ucli.Command {
 					if err != nil {
 						return etlErr(err)
 					}
-					switch c.String("output") {
-					case "json":
-						return writeJSON(d.Stdout, etlViewOf(def))
-					case "yaml":
-						// From the struct (yaml tags), so the keys keep the definition's order.
-						enc := yaml.NewEncoder(d.Stdout)
-						enc.SetIndent(2)
-						if err := enc.Encode(etlViewOf(def)); err != nil {
-							return err
-						}
-						return enc.Close()
-					}
-					fmt.Fprintf(d.Stdout, "# %s\n", def.File)
-					_, err = d.Stdout.Write(def.Raw)
-					return err
+					return showDefinition(d.Stdout, c.String("output"), def.File, def.Raw, etlViewOf(def))
 				},
 			},
 			{
@@ -331,19 +308,9 @@ func etlCommand(d *Deps) *ucli.Command {
 							rows = append(rows, []any{def.Name, g.Group, g.SourceRows, g.TargetRows, strings.Join(g.Differs, ", ")})
 						}
 					}
-					switch format {
-					case "json":
-						err = writeJSON(d.Stdout, views)
-					case "yaml":
-						err = writeYAML(d.Stdout, views)
-					case "plain":
-						err = writePlain(d.Stdout, rows)
-					default:
-						cols := []source.Column{{Name: "etl", Type: source.TypeString}, {Name: "group", Type: source.TypeString},
-							{Name: "source_rows", Type: source.TypeInt}, {Name: "target_rows", Type: source.TypeInt}, {Name: "differs", Type: source.TypeString}}
-						err = results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
-					}
-					if err != nil {
+					cols := []source.Column{{Name: "etl", Type: source.TypeString}, {Name: "group", Type: source.TypeString},
+						{Name: "source_rows", Type: source.TypeInt}, {Name: "target_rows", Type: source.TypeInt}, {Name: "differs", Type: source.TypeString}}
+					if err := writeListing(c, d, format, views, cols, rows); err != nil {
 						return err
 					}
 					if differ > 0 {
@@ -402,19 +369,11 @@ func etlCommand(d *Deps) *ucli.Command {
 						views = append(views, v)
 						rows = append(rows, []any{def.Name, def.Mode, last, age, s.Watermark, s.RowsRead, s.RowsWritten, v.RowsPerSec, s.Runs})
 					}
-					switch format {
-					case "json":
-						return writeJSON(d.Stdout, views)
-					case "yaml":
-						return writeYAML(d.Stdout, views)
-					case "plain":
-						return writePlain(d.Stdout, rows)
-					}
 					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "mode", Type: source.TypeString},
 						{Name: "last_success", Type: source.TypeString}, {Name: "age", Type: source.TypeString},
 						{Name: "watermark", Type: source.TypeString}, {Name: "rows_read", Type: source.TypeInt},
 						{Name: "rows_written", Type: source.TypeInt}, {Name: "rows_per_second", Type: source.TypeInt}, {Name: "runs", Type: source.TypeInt}}
-					return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+					return writeListing(c, d, format, views, cols, rows)
 				},
 			},
 		},

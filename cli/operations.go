@@ -58,9 +58,6 @@ func agentsCommand(d *Deps) *ucli.Command {
 							}
 							rows[i] = []any{a.Name, a.Host, labelString(a.Labels), strings.Join(a.Sources, ","), a.Version, int64(a.Running), state, seen}
 						}
-						if format == "plain" {
-							return writePlain(d.Stdout, rows)
-						}
 						cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "host", Type: source.TypeString},
 							{Name: "labels", Type: source.TypeString}, {Name: "sources", Type: source.TypeString},
 							{Name: "version", Type: source.TypeString}, {Name: "running", Type: source.TypeInt},
@@ -156,9 +153,6 @@ func pauseCommand(d *Deps, paused bool) *ucli.Command {
 					rows := make([][]any, len(ps))
 					for i, p := range ps {
 						rows[i] = []any{p.Kind, p.Name, p.CreatedAt.UTC().Format(time.RFC3339)}
-					}
-					if format == "plain" {
-						return writePlain(d.Stdout, rows)
 					}
 					cols := []source.Column{{Name: "kind", Type: source.TypeString}, {Name: "name", Type: source.TypeString}, {Name: "since", Type: source.TypeString}}
 					return renderList(c, d, format, cols, rows)

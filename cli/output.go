@@ -189,8 +189,46 @@ func (m *memRows) Close() error             { return nil }
 
 func sortStrings(s []string) { sort.Strings(s) }
 
+// renderList prints a listing's rows in format: plain as tab-separated rows without a
+// header (writePlain), any other format through results.Render with cols as the header.
 func renderList(c *ucli.Context, d *Deps, format string, cols []source.Column, rows [][]any) error {
+	if format == "plain" {
+		return writePlain(d.Stdout, rows)
+	}
 	return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+}
+
+// writeListing prints a listing: views (JSON-tagged) as JSON or YAML, otherwise rows
+// under cols as renderList does.
+func writeListing(c *ucli.Context, d *Deps, format string, views any, cols []source.Column, rows [][]any) error {
+	switch format {
+	case "json":
+		return writeJSON(d.Stdout, views)
+	case "yaml":
+		return writeYAML(d.Stdout, views)
+	}
+	return renderList(c, d, format, cols, rows)
+}
+
+// showDefinition prints a definition as the show commands do: its parsed view as JSON,
+// or as YAML encoded from the struct (yaml tags, not writeYAML's map) so the keys keep
+// the definition's order, name first; otherwise the file as written under a "# FILE"
+// line.
+func showDefinition(w io.Writer, format, file string, raw []byte, view any) error {
+	switch format {
+	case "json":
+		return writeJSON(w, view)
+	case "yaml":
+		enc := yaml.NewEncoder(w)
+		enc.SetIndent(2)
+		if err := enc.Encode(view); err != nil {
+			return err
+		}
+		return enc.Close()
+	}
+	fmt.Fprintf(w, "# %s\n", file)
+	_, err := w.Write(raw)
+	return err
 }
 
 // age prints a retention as users write it in rpt.yaml: 7d rather than 168h0m0s.

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
 	"rpt/internal/errclass"
 	"rpt/internal/jobs"
@@ -55,17 +54,9 @@ func reportsCommand(d *Deps) *ucli.Command {
 						views[i] = reportView{Name: def.Name, Title: def.Title, Source: def.Source, Params: ps, File: def.File}
 						rows[i] = []any{def.Name, def.Title, def.Source, strings.Join(ps, ", ")}
 					}
-					switch format {
-					case "json":
-						return writeJSON(d.Stdout, views)
-					case "yaml":
-						return writeYAML(d.Stdout, views)
-					case "plain":
-						return writePlain(d.Stdout, rows)
-					}
 					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "title", Type: source.TypeString},
 						{Name: "source", Type: source.TypeString}, {Name: "params", Type: source.TypeString}}
-					return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+					return writeListing(c, d, format, views, cols, rows)
 				},
 			},
 			{
@@ -93,22 +84,7 @@ func reportsCommand(d *Deps) *ucli.Command {
 					if err != nil {
 						return err
 					}
-					switch format {
-					case "json":
-						return writeJSON(d.Stdout, definitionViewOf(def))
-					case "yaml":
-						// Encoded from the struct (yaml tags), not through writeYAML's
-						// map, so the keys keep the definition's order: name first.
-						enc := yaml.NewEncoder(d.Stdout)
-						enc.SetIndent(2)
-						if err := enc.Encode(definitionViewOf(def)); err != nil {
-							return err
-						}
-						return enc.Close()
-					}
-					fmt.Fprintf(d.Stdout, "# %s\n", def.File)
-					_, err = d.Stdout.Write(def.Raw)
-					return err
+					return showDefinition(d.Stdout, format, def.File, def.Raw, definitionViewOf(def))
 				},
 			},
 			{

@@ -78,9 +78,6 @@ func schedulesCommand(d *Deps) *ucli.Command {
 						for i, v := range list {
 							rows[i] = scheduleRow(v)
 						}
-						if format == "plain" {
-							return writePlain(d.Stdout, rows)
-						}
 						var cols []source.Column
 						for _, n := range []string{"name", "cron", "timezone", "report", "state", "last", "last_job", "status", "next"} {
 							cols = append(cols, source.Column{Name: n, Type: source.TypeString})

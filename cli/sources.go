@@ -13,7 +13,6 @@ import (
 
 	"rpt/internal/dsn"
 	"rpt/internal/errclass"
-	"rpt/internal/results"
 	"rpt/internal/source"
 	"rpt/internal/source/plexws"
 )
@@ -60,17 +59,9 @@ func sourcesCommand(d *Deps) *ucli.Command {
 						}
 						rows = append(rows, []any{v.Name, v.Driver, v.Where, strings.Join(v.Accounts, " "), built})
 					}
-					switch format {
-					case "json":
-						return writeJSON(d.Stdout, views)
-					case "yaml":
-						return writeYAML(d.Stdout, views)
-					case "plain":
-						return writePlain(d.Stdout, rows)
-					}
 					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "driver", Type: source.TypeString},
 						{Name: "where", Type: source.TypeString}, {Name: "accounts", Type: source.TypeString}, {Name: "built", Type: source.TypeString}}
-					return results.Render(c.Context, d.Stdout, format, newMemRows(cols, rows), results.RenderOptions{})
+					return writeListing(c, d, format, views, cols, rows)
 				},
 			},
 			{

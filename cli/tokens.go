@@ -87,9 +87,6 @@ func tokensCommand(d *Deps) *ucli.Command {
 						for i, t := range toks {
 							rows[i] = []any{t.Name, t.Role, when(&t.CreatedAt), when(t.LastUsedAt), when(t.RevokedAt)}
 						}
-						if format == "plain" {
-							return writePlain(d.Stdout, rows)
-						}
 						cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "role", Type: source.TypeString},
 							{Name: "created", Type: source.TypeString}, {Name: "last_used", Type: source.TypeString},
 							{Name: "revoked", Type: source.TypeString}}
