@@ -274,6 +274,9 @@ func textOf(v any, c source.Column) (string, error) {
 	switch x := v.(type) {
 	case string:
 		if c.Type == source.TypeDateTime {
+			if m, ok := mysqlFromRFC3339UTC(x); ok {
+				return m, nil
+			}
 			t, err := time.Parse(time.RFC3339Nano, x)
 			if err != nil {
 				return "", fmt.Errorf("column %s: datetime %q: %w", c.Name, x, err)
@@ -297,6 +300,39 @@ func textOf(v any, c source.Column) (string, error) {
 		return string(x), nil
 	}
 	return "", fmt.Errorf("column %s: unexpected value %T", c.Name, v)
+}
+
+// mysqlFromRFC3339UTC is the common case of a datetime carrier without parsing it:
+// "YYYY-MM-DDTHH:MM:SS[.f]Z" with at most six fraction digits (what the sources write
+// for a UTC time of MySQL's range) is "YYYY-MM-DD HH:MM:SS[.f]", the same text
+// time.Format(mysqlDateTime) gives. Anything else (an offset, nanoseconds, another
+// shape) is ok=false and goes through time.Parse.
+func mysqlFromRFC3339UTC(s string) (string, bool) {
+	n := len(s)
+	if n < 20 || s[n-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return "", false
+	}
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if s[i] < '0' || s[i] > '9' {
+			return "", false
+		}
+	}
+	if frac := s[19 : n-1]; frac != "" {
+		// RFC3339Nano drops trailing zeros; an empty or over-long fraction is not ours.
+		if len(frac) < 2 || len(frac) > 7 || frac[0] != '.' || frac[len(frac)-1] == '0' {
+			return "", false
+		}
+		for i := 1; i < len(frac); i++ {
+			if frac[i] < '0' || frac[i] > '9' {
+				return "", false
+			}
+		}
+	}
+	// Month, day and clock ranges are left to the parse when they are odd.
+	if s[5:7] < "01" || s[5:7] > "12" || s[8:10] < "01" || s[8:10] > "31" || s[11:13] > "23" || s[14:16] > "59" || s[17:19] > "59" {
+		return "", false
+	}
+	return s[:10] + " " + s[11:n-1], true
 }
 
 // insertRowsMax bounds one INSERT (MySQL's 65535 placeholders).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"testing"
+	"time"
 
 	"rpt/internal/source"
 )
@@ -65,4 +66,27 @@ func TestTSVReaderFillsPackets(t *testing.T) {
 func itoa(i int) string {
 	b, _ := appendTSV(nil, int64(i), source.Column{Type: source.TypeInt})
 	return string(b)
+}
+
+// TestMySQLFromRFC3339UTC: the fast path gives what time.Parse then Format gives, and
+// leaves every other shape to them.
+func TestMySQLFromRFC3339UTC(t *testing.T) {
+	for _, s := range []string{
+		"2026-01-01T00:00:01Z", "2026-12-31T23:59:59.5Z", "2026-02-28T12:34:56.123456Z", "0001-01-01T00:00:00Z",
+		"9999-12-31T23:59:59.999999Z", "2026-01-01T00:00:00.000001Z",
+	} {
+		got, ok := mysqlFromRFC3339UTC(s)
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if !ok || err != nil || got != tm.UTC().Format(mysqlDateTime) {
+			t.Errorf("%s: fast %q %v, parsed %q %v", s, got, ok, tm.UTC().Format(mysqlDateTime), err)
+		}
+	}
+	for _, s := range []string{
+		"2026-01-01T00:00:01+02:00", "2026-01-01T00:00:01.1234567Z", "2026-01-01 00:00:01Z", "2026-13-01T00:00:01Z",
+		"2026-01-01T00:00:01.Z", "2026-01-01T00:00:01.10Z", "2026-01-01T24:00:00Z", "2026-01-0xT00:00:01Z", "2026-01-01",
+	} {
+		if got, ok := mysqlFromRFC3339UTC(s); ok {
+			t.Errorf("%s: fast path took it as %q", s, got)
+		}
+	}
 }

@@ -6,10 +6,14 @@
 # of the same table (the watermark at its end).
 #
 #   N=1000000 ROUNDS=2 bench/etl/run.sh
+#   RPT_BIN_B=/tmp/rpt-before N=1000000 ROUNDS=3 bench/etl/run.sh   # an A/B of two builds
 #
-# Environment: RPT_BIN (default: build ./cmd/rpt), MYSQL_HOST/MYSQL_PORT/MYSQL_USER
-# (default 127.0.0.1, 3306, root without password). The databases it creates
-# (rpt_bench_etl_*) are dropped at the end. Nothing fails on a time.
+# Environment: RPT_BIN (default: build ./cmd/rpt), RPT_BIN_B (a second rpt binary,
+# e.g. a build of an earlier commit, measured in the same rounds), MYSQL_HOST/MYSQL_PORT/
+# MYSQL_USER (default 127.0.0.1, 3306, root without password). Each line is a label,
+# wall seconds, rows/s, peak RSS and the 1-minute load average after it; the ratios
+# to the dump are of the same round. The databases it creates (rpt_bench_etl_*) are
+# dropped at the end. Nothing fails on a time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${N:-1000000}
@@ -70,23 +74,35 @@ sources:
 YAML
 export RPT_CONFIG=$OUT/rpt.yaml RPT_ETL=$OUT/etl
 
-timed() { # label, command...: prints "label seconds maxrss_kib"
+timed() { # label, command...: prints "label seconds rows/s maxrss load", keeps the seconds in T
 	local label=$1; shift
-	/usr/bin/time -f "%e %M" -o "$OUT/time" "$@" >"$OUT/$label.out" 2>"$OUT/$label.err"
-	echo "$label $(cat "$OUT/time")"
+	/usr/bin/time -f "%e %M" -o "$OUT/time" "$@" >"$OUT/$label.out" 2>"$OUT/$label.err" || {
+		cat "$OUT/$label.err" >&2; exit 1; }
+	read -r T RSS <"$OUT/time"
+	printf '%-24s %7.2f s %9.0f rows/s %6.1f MiB RSS  load %s\n' "$label" "$T" "$(echo "$N / $T" | bc -l)" \
+		"$(echo "$RSS / 1024" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
 }
+ratio() { echo "scale=2; $1 / $2" | bc; }
 echo "rows $N, source table data $((BYTES / 1048576)) MiB, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
 	my -e "DROP TABLE IF EXISTS $WH.big; DROP TABLE IF EXISTS $DUMP.big"
-	timed "rpt-etl-empty-$r" "$RPT_BIN" etl run big
-	timed "dump-$r" sh -c "mariadb-dump -h$H -P$P -u$U --single-transaction $SRC big | mariadb -h$H -P$P -u$U $DUMP"
+	timed "rpt-etl-empty-$r" "$RPT_BIN" etl run big; A=$T
+	timed "dump-$r" sh -c "mariadb-dump -h$H -P$P -u$U --single-transaction $SRC big | mariadb -h$H -P$P -u$U $DUMP"; D=$T
+	line="  round $r: rpt/dump $(ratio "$A" "$D")"
+	if [[ -n ${RPT_BIN_B:-} ]]; then
+		my -e "DROP TABLE IF EXISTS $WH.big"
+		timed "rpt-B-etl-empty-$r" "$RPT_BIN_B" etl run big
+		line="$line, B/dump $(ratio "$T" "$D")"
+		timed "rpt-B-etl-replace-$r" "$RPT_BIN_B" etl run big
+	fi
 	timed "rpt-etl-replace-$r" "$RPT_BIN" etl run big
-	echo "  load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "$line"
 done
 for t in $WH $DUMP; do
 	my -N -e "SELECT '$t', COUNT(*), SUM(debit), SUM(credit), SUM(note IS NULL), MAX(updated) FROM $t.big"
 done
 timed "rpt-inc-first" "$RPT_BIN" etl run big-inc
 timed "rpt-inc-nochange" "$RPT_BIN" etl run big-inc
+[[ -z ${RPT_BIN_B:-} ]] || timed "rpt-B-inc-nochange" "$RPT_BIN_B" etl run big-inc
 cat "$OUT/rpt-inc-nochange.out"
 echo "raw outputs in $OUT"

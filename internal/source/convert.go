@@ -229,6 +229,14 @@ func toDateTime(v any) (any, error) {
 		return time.Unix(x, 0).UTC().Format(time.RFC3339Nano), nil
 	case string:
 		s := strings.TrimSpace(x)
+		if len(s) > 10 && s[10] == ' ' && s[len(s)-1] >= '0' && s[len(s)-1] <= '9' {
+			// MySQL's text protocol ("2006-01-02 15:04:05[.f]"): the zone-less layout
+			// first, which the layouts before it in the list could not have read (they
+			// want a 'T' or a zone), so the result is the same without two failed parses.
+			if t, err := time.Parse("2006-01-02 15:04:05.999999999", s); err == nil {
+				return t.UTC().Format(time.RFC3339Nano), nil
+			}
+		}
 		for _, layout := range dateTimeLayouts {
 			if t, err := time.Parse(layout, s); err == nil {
 				return t.UTC().Format(time.RFC3339Nano), nil
