@@ -120,9 +120,14 @@ func TestNeedsStaleQueuesOneETL(t *testing.T) {
 			t.Fatal(err)
 		}
 		var names []string
+		kept := ev[:0]
 		for _, v := range ev {
-			names = append(names, v.Event)
+			if v.Event != queue.EventProgress { // heartbeats with rows, as timing has it
+				names = append(names, v.Event)
+				kept = append(kept, v)
+			}
 		}
+		ev = kept
 		want := []string{"queued", "running", "waiting", "ready", "running", "succeeded"}
 		if strings.Join(names, " ") != strings.Join(want, " ") {
 			t.Errorf("report %d events %v, want %v", id, names, want)
