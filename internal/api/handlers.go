@@ -201,47 +201,16 @@ func paramTexts(in map[string]json.RawMessage) (map[string]string, string, error
 		if err := dec.Decode(&v); err != nil {
 			return nil, name, errclass.Errorf(errclass.Invalid, "params.%s: %v", name, err)
 		}
-		text, err := paramText(v)
-		if err != nil {
-			return nil, name, errclass.Errorf(errclass.Invalid, "param %q: %v", name, err)
-		}
 		if v == nil {
 			continue
+		}
+		text, err := jobs.ParamText(v)
+		if err != nil {
+			return nil, name, errclass.Errorf(errclass.Invalid, "param %q: %v", name, err)
 		}
 		out[name] = text
 	}
 	return out, "", nil
-}
-
-func paramText(v any) (string, error) {
-	switch x := v.(type) {
-	case nil:
-		return "", nil
-	case string:
-		return x, nil
-	case json.Number:
-		return x.String(), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			switch e.(type) {
-			case []any, map[string]any, nil:
-				return "", errors.New("a list holds strings, numbers or booleans only")
-			}
-			t, err := paramText(e)
-			if err != nil {
-				return "", err
-			}
-			if strings.Contains(t, ",") {
-				return "", fmt.Errorf("list element %q: must not contain a comma", t)
-			}
-			parts[i] = t
-		}
-		return strings.Join(parts, ","), nil
-	}
-	return "", errors.New("want a string, number, boolean or list, not an object")
 }
 
 // jobList is GET /jobs: newest first; next_before, when set, fetches the next page.

@@ -125,7 +125,7 @@ func parseJSONLines(data []byte, errs *errList) []ParamSet {
 		set := ParamSet{Line: line, Params: make(map[string]string, len(obj))}
 		ok := true
 		for name, v := range obj {
-			s, err := paramText(v)
+			s, err := ParamText(v)
 			if err != nil {
 				errs.add("line %d: field %q: %v", line, name, err)
 				ok = false
@@ -150,8 +150,11 @@ func jsonProblem(err error) string {
 	return err.Error()
 }
 
-// paramText is a JSON value as the text -p would take.
-func paramText(v any) (string, error) {
+// ParamText is a JSON value (decoded with UseNumber) as the text -p takes: a string as
+// it is, a number as written, a boolean, a list of those joined by commas (a list<T>,
+// so no element may hold a comma). Null and objects are errors; a caller for which null
+// means "not given" checks it first. rpt submit --from and the HTTP API both use it.
+func ParamText(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
 		return x, nil
@@ -166,7 +169,7 @@ func paramText(v any) (string, error) {
 			case []any, map[string]any, nil:
 				return "", fmt.Errorf("list element %d: want a string, number or boolean", i)
 			}
-			s, err := paramText(e)
+			s, err := ParamText(e)
 			if err != nil {
 				return "", err
 			}
