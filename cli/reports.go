@@ -199,8 +199,23 @@ func reportsCommand(d *Deps) *ucli.Command {
 						return err
 					}
 					defer src.Close()
-					// The agent's path too: one request, run and retyped by source.Run.
-					rows, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
+					// The agent's path too: one request, run and retyped by source.Run. A
+					// data source's lookups open the sources their definition names.
+					req := def.Request(src.Driver(), values)
+					var others []source.Source
+					defer func() {
+						for _, o := range others {
+							_ = o.Close()
+						}
+					}()
+					req.Sources = func(ctx context.Context, name string) (source.Source, error) {
+						o, err := e.openSource(ctx, name)
+						if err == nil {
+							others = append(others, o)
+						}
+						return o, err
+					}
+					rows, err := source.Run(ctx, src, req, def.Columns)
 					if err != nil {
 						err = fmt.Errorf("run %s: %w", def.Name, err)
 						if jobs.Class(err) == errclass.Internal {

@@ -70,6 +70,12 @@ type Definition struct {
 	// wait, with no failure counted. The names are checked where the ETL catalogue is
 	// known (reportdefs cannot import etl: architecture_test.go).
 	Needs []Need
+	// LoadedBy names the ETLs that load the warehouse tables a run reads, beyond its
+	// needs: (loaded_by: [plex-accounts, plex-balances]), so that a result can say how
+	// old its copy was; a report that names none says nothing about it rather than
+	// guess from its SQL. LoadedByPos is where each name is written.
+	LoadedBy    []string
+	LoadedByPos []yamlstrict.Pos
 	// Filename is the default name `rpt get ID -o xlsx` saves to on a terminal; it may
 	// use {param}, {date} (MM-DD), {report}, {job}.
 	Filename string
@@ -78,6 +84,8 @@ type Definition struct {
 	File     string
 
 	keyPos map[string]yamlstrict.Pos // where each top-level key is, for errors found after parsing
+	// lookupPos is where each datasource.lookups entry's source: is written.
+	lookupPos []yamlstrict.Pos
 }
 
 // Need is one entry of needs:, the freshness a run requires of an ETL's data.
@@ -313,6 +321,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 		yamlstrict.Field{Key: "datasource", Fn: func(v *yaml.Node, path string) { d.DataSource = parseDataSource(doc, v, path, &reqNodes) }},
 		yamlstrict.Field{Key: "store", Fn: func(v *yaml.Node, path string) { store = v; d.Store = parseStore(doc, v, path) }},
 		yamlstrict.Field{Key: "needs", Fn: func(v *yaml.Node, path string) { d.Needs = parseNeeds(doc, v, path) }},
+		yamlstrict.Field{Key: "loaded_by", Fn: func(v *yaml.Node, path string) { d.LoadedBy, d.LoadedByPos = parseLoadedBy(doc, v, path) }},
 		yamlstrict.Field{Key: "deliver", Fn: func(v *yaml.Node, path string) { d.Deliver = parseDeliver(doc, v, path, d) }},
 		yamlstrict.Field{Key: "filename", Fn: func(v *yaml.Node, path string) {
 			d.Filename, _ = doc.Str(v, path)
@@ -484,6 +493,47 @@ func parseNeeds(doc *yamlstrict.Doc, n *yaml.Node, path string) []Need {
 			}
 		}
 		out = append(out, need)
+	}
+	return out
+}
+
+// parseLoadedBy reads loaded_by:, a list of ETL names, each once.
+func parseLoadedBy(doc *yamlstrict.Doc, n *yaml.Node, path string) ([]string, []yamlstrict.Pos) {
+	if n.Kind != yaml.SequenceNode {
+		doc.At(n, path, "want a list of the ETLs that load the tables the report reads, got %s", doc.Describe(n))
+		return nil, nil
+	}
+	var names []string
+	var pos []yamlstrict.Pos
+	for i, c := range n.Content {
+		ipath := yamlstrict.Index(path, i)
+		s, ok := doc.Str(c, ipath)
+		if !ok {
+			continue
+		}
+		switch {
+		case !nameRE.MatchString(s) || len(s) > 100:
+			doc.At(c, ipath, "bad ETL name %q (want lower-case letters, digits and '-')", s)
+		case slices.Contains(names, s):
+			doc.At(c, ipath, "ETL %q is named twice", s)
+		}
+		names = append(names, s)
+		pos = append(pos, yamlstrict.PosOf(c))
+	}
+	return names, pos
+}
+
+// CopyETLs are the ETLs whose last loads a run's result reports: needs: then
+// loaded_by:, each once.
+func (d *Definition) CopyETLs() []string {
+	var out []string
+	for _, n := range d.Needs {
+		out = append(out, n.ETL)
+	}
+	for _, e := range d.LoadedBy {
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
 	}
 	return out
 }

@@ -26,6 +26,11 @@ import (
 const (
 	FeatureProcedure  = "procedure"
 	FeatureDataSource = "datasource"
+	// FeatureLookups is a datasource: whose shaping reads lookups: tables from another
+	// source; an agent that parses datasource: without them would refuse the key.
+	FeatureLookups = "lookups"
+	// FeatureLoadedBy is a definition with loaded_by:, a key an older agent would refuse.
+	FeatureLoadedBy = "loaded-by"
 )
 
 var procNameRE = sync.OnceValue(func() *regexp.Regexp {
@@ -39,6 +44,9 @@ type requestNodes struct {
 	dsPCN     *yaml.Node // datasource.pcn
 	dsPeriods *yaml.Node // datasource.periods
 	dsSQL     *yaml.Node // datasource.sql
+	dsLookups *yaml.Node // datasource.lookups
+	lookupSQL []*yaml.Node
+	lookupSrc []*yaml.Node
 }
 
 // parseProcedure reads procedure: {name, args}.
@@ -166,11 +174,64 @@ func parseDataSource(doc *yamlstrict.Doc, n *yaml.Node, path string, rn *request
 				doc.At(v, fp, "empty SQL")
 			}
 		}},
+		yamlstrict.Field{Key: "lookups", Fn: func(v *yaml.Node, fp string) {
+			rn.dsLookups = v
+			parseLookups(doc, v, fp, ds, rn)
+		}},
 	)
 	if n.Kind == yaml.MappingNode && seen["key"] == nil {
 		doc.At(n, path+".key", "missing (the data source's key in Plex)")
 	}
 	return ds
+}
+
+// lookupNameRE is a lookup's table name in the shaping SQLite.
+var lookupNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// parseLookups reads datasource.lookups: {TABLE: {source, sql, max_rows}}, the small
+// tables (a warehouse's account categories) datasource.sql reads beside the table
+// datasource. They are the definition's: which source and what SQL are written here,
+// and a job's parameters only fill the :name placeholders.
+//
+//	lookups:
+//	  accounts: {source: warehouse, sql: "SELECT ... WHERE pcn = :pcn", max_rows: 20000}
+func parseLookups(doc *yamlstrict.Doc, v *yaml.Node, fp string, ds *source.DataSource, rn *requestNodes) {
+	doc.Pairs(v, fp, "a mapping (table name: {source, sql, max_rows})", "lookup", func(k, lv *yaml.Node, sub string) {
+		lk := source.Lookup{Name: k.Value, MaxRows: source.LookupDefaultMaxRows}
+		if !lookupNameRE.MatchString(k.Value) || k.Value == "datasource" {
+			doc.At(k, sub, "bad table name %q (lower-case letters, digits and '_', not datasource)", k.Value)
+		}
+		var sqlNode, srcNode *yaml.Node
+		seen := doc.Mapping(lv, sub,
+			yamlstrict.Field{Key: "source", Fn: func(sv *yaml.Node, sp string) { srcNode = sv; lk.Source, _ = doc.Str(sv, sp) }},
+			yamlstrict.Field{Key: "sql", Fn: func(qv *yaml.Node, qp string) {
+				sqlNode = qv
+				lk.SQL, _ = doc.Str(qv, qp)
+				if strings.TrimSpace(lk.SQL) == "" {
+					doc.At(qv, qp, "empty SQL")
+				}
+			}},
+			yamlstrict.Field{Key: "max_rows", Fn: func(mv *yaml.Node, mp string) {
+				if m, ok := doc.Int(mv, mp); ok {
+					if m < 1 || m > source.LookupMaxRowsLimit {
+						doc.At(mv, mp, "must be 1 to %d, got %d", source.LookupMaxRowsLimit, m)
+					}
+					lk.MaxRows = m
+				}
+			}},
+		)
+		if lv.Kind == yaml.MappingNode {
+			if seen["source"] == nil {
+				doc.At(lv, sub+".source", "missing (the configured SQL source the table is read from, e.g. warehouse)")
+			}
+			if seen["sql"] == nil {
+				doc.At(lv, sub+".sql", "missing (the SELECT that reads the table)")
+			}
+		}
+		ds.Lookups = append(ds.Lookups, lk)
+		rn.lookupSQL = append(rn.lookupSQL, sqlNode)
+		rn.lookupSrc = append(rn.lookupSrc, srcNode)
+	})
 }
 
 // checkDataSource runs after the parameters are known: the fan-out parameters have
@@ -209,6 +270,20 @@ func checkDataSource(doc *yamlstrict.Doc, d *Definition, rn *requestNodes) {
 			declared[prm.Name] = true
 		}
 		checkQuery(doc, rn.dsSQL, "datasource.sql", ds.SQL, []string{source.DialectSQLite}, declared)
+	}
+	if len(ds.Lookups) > 0 && ds.SQL == "" && rn.dsLookups != nil {
+		doc.At(rn.dsLookups, "datasource.lookups", "datasource.sql reads the lookups, and there is none")
+	}
+	if len(ds.Lookups) > 0 {
+		declared := map[string]bool{}
+		for _, prm := range d.Params {
+			declared[prm.Name] = true
+		}
+		for i, lk := range ds.Lookups {
+			// A lookup reads the warehouse: MySQL/MariaDB, or the SQLite demo standing in
+			// for it, so its SQL is checked as both read it.
+			checkQuery(doc, rn.lookupSQL[i], "datasource.lookups."+lk.Name+".sql", lk.SQL, []string{source.DialectMySQL, source.DialectSQLite}, declared)
+		}
 	}
 }
 
@@ -257,6 +332,9 @@ func checkRequest(doc *yamlstrict.Doc, root *yaml.Node, d *Definition, seen map[
 	}
 	if d.DataSource != nil {
 		checkDataSource(doc, d, rn)
+		for _, n := range rn.lookupSrc {
+			d.lookupPos = append(d.lookupPos, yamlstrict.PosOf(n))
+		}
 	}
 }
 
@@ -269,6 +347,12 @@ func (d *Definition) Features() []string {
 	}
 	if d.DataSource != nil {
 		out = append(out, FeatureDataSource)
+		if len(d.DataSource.Lookups) > 0 {
+			out = append(out, FeatureLookups)
+		}
+	}
+	if len(d.LoadedBy) > 0 {
+		out = append(out, FeatureLoadedBy)
 	}
 	return out
 }
@@ -369,6 +453,24 @@ func (d *Definition) CheckSource(sources map[string]source.Config, where string)
 	if err := d.CheckDriver(sc.SQLDialect()); err != nil {
 		return err
 	}
+	if d.DataSource != nil {
+		for i, lk := range d.DataSource.Lookups {
+			field := "datasource.lookups." + lk.Name + ".source"
+			var at yamlstrict.Pos
+			if i < len(d.lookupPos) {
+				at = d.lookupPos[i]
+			}
+			lc, ok := sources[lk.Source]
+			if !ok {
+				names := sortedKeys(sources)
+				msg := fmt.Sprintf("%q is not configured in %s (sources: %s)", lk.Source, where, strings.Join(names, ", "))
+				return fieldError(d.File, at, field, "%s", didyoumean.Append(msg, lk.Source, names))
+			}
+			if drv := lc.DriverName(); drv == source.DriverPlexWS {
+				return fieldError(d.File, at, field, "source %q is %s; a lookup reads a SQL source (the warehouse the ETL loads)", lk.Source, drv)
+			}
+		}
+	}
 	if source.NeedsColumnTypes(sc.DriverName()) && len(d.Columns) == 0 {
 		// Which columns a query returns is known only when it runs (the run refuses a
 		// column left out, naming it); a definition without columns: is refused here.
@@ -393,6 +495,17 @@ func (d *Definition) CheckNeeds(etls []string) error {
 		}
 		msg := fmt.Sprintf("unknown ETL %q (ETLs: %s)", n.ETL, strings.Join(etls, ", "))
 		errs = append(errs, fieldError(d.File, n.Pos, yamlstrict.Index("needs", i)+".etl", "%s", didyoumean.Append(msg, n.ETL, etls)))
+	}
+	for i, e := range d.LoadedBy {
+		if slices.Contains(etls, e) {
+			continue
+		}
+		var at yamlstrict.Pos
+		if i < len(d.LoadedByPos) {
+			at = d.LoadedByPos[i]
+		}
+		msg := fmt.Sprintf("unknown ETL %q (ETLs: %s)", e, strings.Join(etls, ", "))
+		errs = append(errs, fieldError(d.File, at, yamlstrict.Index("loaded_by", i), "%s", didyoumean.Append(msg, e, etls)))
 	}
 	if len(errs) == 1 {
 		return errs[0]

@@ -245,3 +245,70 @@ func TestParseDataSourceBad(t *testing.T) {
 		})
 	}
 }
+
+const lookupDef = liveShiftDef + `  lookups:
+    workcenters:
+      source: warehouse
+      sql: SELECT workcenter_code, workcenter_name FROM part_v_workcenter_e WHERE pcn IN (:pcn)
+      max_rows: 500
+`
+
+// A data source's shaping may read lookups: tables from another configured SQL source,
+// each declared in full in the definition (its source, its SQL, its bound), checked
+// like any report SQL, and refused at file:line when it is not sound.
+func TestParseDataSourceLookups(t *testing.T) {
+	t.Parallel()
+	d := mustParse(t, lookupDef)
+	want := []source.Lookup{{Name: "workcenters", Source: "warehouse", SQL: "SELECT workcenter_code, workcenter_name FROM part_v_workcenter_e WHERE pcn IN (:pcn)", MaxRows: 500}}
+	if !reflect.DeepEqual(d.DataSource.Lookups, want) {
+		t.Errorf("lookups = %+v, want %+v", d.DataSource.Lookups, want)
+	}
+	if got := d.Features(); !reflect.DeepEqual(got, []string{FeatureDataSource, FeatureLookups}) {
+		t.Errorf("features %v: an agent that cannot read lookups must not claim the job", got)
+	}
+	plex := source.Config{Driver: "plexws", URL: "https://plex.example/ds"}
+	wh := source.Config{Driver: "mysql", DSN: "mysql://h/wh"}
+	if err := d.CheckSource(map[string]source.Config{"plex": plex, "warehouse": wh}, "rpt.yaml"); err != nil {
+		t.Errorf("CheckSource: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		srcs map[string]source.Config
+		want string
+	}{
+		"lookup source not configured": {map[string]source.Config{"plex": plex, "wh": wh}, `x.yaml:24:15: datasource.lookups.workcenters.source: "warehouse" is not configured in rpt.yaml (sources: plex, wh)`},
+		"lookup source is Plex":        {map[string]source.Config{"plex": plex, "warehouse": plex}, `x.yaml:24:15: datasource.lookups.workcenters.source: source "warehouse" is plexws; a lookup reads a SQL source`},
+	} {
+		d, err := Parse("x.yaml", []byte(lookupDef))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CheckSource(tc.srcs, "rpt.yaml"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v\nwant %q", name, err, tc.want)
+		}
+	}
+	sub := func(old, new string) string {
+		if !strings.Contains(lookupDef, old) {
+			t.Fatalf("%q not in the definition", old)
+		}
+		return strings.Replace(lookupDef, old, new, 1)
+	}
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"undeclared param", sub("IN (:pcn)", "IN (:plant)"), `x.yaml:25:91: datasource.lookups.workcenters.sql: :plant is not a declared parameter`},
+		{"two statements", sub("IN (:pcn)\n", "IN (:pcn); DELETE FROM part_v_workcenter_e\n"), `datasource.lookups.workcenters.sql: `},
+		{"named datasource", sub("    workcenters:\n", "    datasource:\n"), `x.yaml:23:5: datasource.lookups.datasource: bad table name "datasource"`},
+		{"bad name", sub("    workcenters:\n", "    Work-Centers:\n"), `datasource.lookups.Work-Centers: bad table name`},
+		{"no source", sub("      source: warehouse\n", ""), `x.yaml:24:7: datasource.lookups.workcenters.source: missing`},
+		{"no sql", sub("      sql: SELECT workcenter_code, workcenter_name FROM part_v_workcenter_e WHERE pcn IN (:pcn)\n", ""), `datasource.lookups.workcenters.sql: missing`},
+		{"unbounded", sub("max_rows: 500", "max_rows: 5000000"), `x.yaml:26:17: datasource.lookups.workcenters.max_rows: must be 1 to 1000000, got 5000000`},
+		{"unknown key", sub("max_rows: 500", "max_rows: 500\n      params: {pcn: 1}"), `datasource.lookups.workcenters.params`},
+		{"without sql", sub("  sql: |\n    SELECT pcn, Workcenter_Code, SUM(Parts_Produced) AS parts, decimal_sum(Earned_Hours) AS hours\n    FROM datasource WHERE Report_Date = :report_date GROUP BY pcn, Workcenter_Code\n", ""),
+			`datasource.lookups: datasource.sql reads the lookups, and there is none`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tt.yaml))
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v\nwant %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +14,7 @@ import (
 	"rpt/internal/demo"
 	"rpt/internal/source"
 	"rpt/internal/source/plexws/plexwstest"
-	"rpt/reportdefs"
+	"rpt/internal/testenv"
 
 	_ "rpt/internal/source/plexws" // the plexws driver
 )
@@ -114,13 +115,36 @@ func activitySummary(t *testing.T, opts demo.Options) plexwstest.Handler {
 
 // TestTrialBalanceWSMatchesWarehouse serves the demo ledger through the stand-in Plex
 // web service and runs the shipped trial-balance-ws against it (the plexws driver,
-// one call per period, the rows shaped in SQLite): every row equals the warehouse
-// trial balance's (demo.ExpectedTrialBalance, which the warehouse report is tested
-// against in TestShippedTrialBalanceMatchesDemo) cents-exact, apart from the categories
-// the activity summary does not carry, and every PCN and period sums to zero.
+// one call per period, the rows shaped in SQLite with the categories looked up in the
+// warehouse the demo is loaded into, SQLite and MariaDB): every row equals, in every
+// column and cents-exact, both the warehouse trial balance run on that warehouse and
+// demo.ExpectedTrialBalance, and every PCN and period sums to zero.
 func TestTrialBalanceWSMatchesWarehouse(t *testing.T) {
 	t.Parallel()
 	opts := demo.Options{Scale: 1, Periods: 15, End: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), PCNs: []int{123681, 300758}, Seed: 7, LogDays: -1}
+	stores := map[string]func(t *testing.T) (string, source.Config){
+		"sqlite": func(t *testing.T) (string, source.Config) {
+			d := "sqlite:" + filepath.Join(t.TempDir(), "demo.db")
+			return d, source.Config{Driver: "sqlite", DSN: d}
+		},
+		"mariadb": func(t *testing.T) (string, source.Config) {
+			d := testenv.MariaDB(t)
+			return d, source.Config{Driver: "mysql", DSN: d}
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dsnStr, whCfg := open(t)
+			if _, err := demo.Load(context.Background(), dsnStr, opts); err != nil {
+				t.Fatal(err)
+			}
+			checkTrialBalanceWS(t, opts, whCfg)
+		})
+	}
+}
+
+func checkTrialBalanceWS(t *testing.T, opts demo.Options, whCfg source.Config) {
 	srv := plexwstest.New(t, activitySummary(t, opts),
 		plexwstest.Account{User: "SouthfieldWs@plex.com", Password: "pw-123681", PCN: 123681},
 		plexwstest.Account{User: "AlbionWs@plex.com", Password: "pw-300758", PCN: 300758})
@@ -129,27 +153,40 @@ func TestTrialBalanceWSMatchesWarehouse(t *testing.T) {
 			123681: {User: "SouthfieldWs@plex.com", Password: "pw-123681"},
 			300758: {User: "AlbionWs@plex.com", Password: "pw-300758"},
 		}}
-	cat, err := reportdefs.LoadCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := cat.Get("trial-balance-ws")
-	if err != nil {
-		t.Fatal(err)
-	}
+	def := shippedDef(t, "trial-balance-ws")
+	twin := shippedDef(t, "trial-balance")
 	ctx := context.Background()
 	src, err := source.Open(ctx, def.Source, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if err := def.CheckDriver(src.Driver()); err != nil {
+	wh, err := source.Open(ctx, "warehouse", whCfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	wantCols := []string{"period_display", "category_type", "category_name", "sub_category_name", "account_no", "account_name", "current_debit_credit", "ytd_debit_credit", "pcn", "period"}
+	defer wh.Close()
+	if err := def.CheckSource(map[string]source.Config{"plex": cfg, "warehouse": whCfg}, "the test's sources"); err != nil {
+		t.Fatal(err)
+	}
+	var opened []string
+	lookups := func(_ context.Context, name string) (source.Source, error) {
+		opened = append(opened, name)
+		if name != "warehouse" {
+			return nil, fmt.Errorf("source %q is not configured", name)
+		}
+		return wh, nil
+	}
+	wantCols := []source.Column{{Name: "period_display", Type: source.TypeString}, {Name: "category_type", Type: source.TypeString},
+		{Name: "category_name", Type: source.TypeString}, {Name: "sub_category_name", Type: source.TypeString},
+		{Name: "account_no", Type: source.TypeString}, {Name: "account_name", Type: source.TypeString},
+		{Name: "current_debit_credit", Type: source.TypeDecimal}, {Name: "ytd_debit_credit", Type: source.TypeDecimal},
+		{Name: "pcn", Type: source.TypeInt}, {Name: "period", Type: source.TypeInt}}
 	calls := 0
 	for _, tc := range []struct{ pcn, start, end int }{{300758, 202502, 202603}, {123681, 202601, 202601}, {123681, 202501, 202501}} {
-		resolved, err := def.Resolve(map[string]string{"pcn": fmt.Sprint(tc.pcn), "start_period": fmt.Sprint(tc.start), "end_period": fmt.Sprint(tc.end)}, time.Now(), time.UTC)
+		what := fmt.Sprintf("pcn %d %d..%d", tc.pcn, tc.start, tc.end)
+		params := map[string]string{"pcn": fmt.Sprint(tc.pcn), "start_period": fmt.Sprint(tc.start), "end_period": fmt.Sprint(tc.end)}
+		resolved, err := def.Resolve(params, time.Now(), time.UTC)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,64 +194,64 @@ func TestTrialBalanceWSMatchesWarehouse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := demo.ExpectedTrialBalance(opts, tc.pcn, tc.start, tc.end)
+		expected, err := demo.ExpectedTrialBalance(opts, tc.pcn, tc.start, tc.end)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
+		var want [][]string
+		for _, w := range expected {
+			want = append(want, []string{w.PeriodDisplay, w.CategoryType, w.CategoryName, w.SubCategoryName, w.AccountNo, w.AccountName,
+				demo.Cents(w.CurrentCents).String(), demo.Cents(w.YTDCents).String(), fmt.Sprint(tc.pcn), fmt.Sprint(w.Period)})
+		}
+		req := def.Request(src.Driver(), values)
+		req.Sources = lookups
+		rows, err := source.Run(ctx, src, req, def.Columns)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cols := rows.Columns()
-		for i, c := range cols {
-			if i >= len(wantCols) || c.Name != wantCols[i] {
-				t.Fatalf("columns %v, want %v", cols, wantCols)
-			}
-		}
-		if len(cols) != len(wantCols) || cols[6].Type != source.TypeDecimal || cols[7].Type != source.TypeDecimal || cols[8].Type != source.TypeInt {
-			t.Fatalf("columns %v", cols)
-		}
-		n := 0
-		current, ytd := map[int]int64{}, map[int]int64{}
+		checkColumns(t, rows.Columns(), wantCols)
+		var got [][]string
+		current, ytd := map[string]int64{}, map[string]int64{}
 		for rows.Next() {
 			v := rows.Values()
-			if n >= len(want) {
-				n++
-				continue
-			}
-			w := want[n]
-			got := make([]string, len(v))
-			for i := range v {
-				got[i] = fmt.Sprint(v[i])
-			}
-			// The activity summary has no categories: NULL, not a guess.
-			exp := []string{w.PeriodDisplay, "<nil>", "<nil>", "<nil>", w.AccountNo, w.AccountName, demo.Cents(w.CurrentCents).String(), demo.Cents(w.YTDCents).String(), fmt.Sprint(tc.pcn), fmt.Sprint(w.Period)}
-			for i := range exp {
-				if got[i] != exp[i] {
-					t.Fatalf("pcn %d %d..%d row %d column %s = %q, want %q (row %v)", tc.pcn, tc.start, tc.end, n, wantCols[i], got[i], exp[i], got)
+			r := make([]string, len(v))
+			for i, x := range v {
+				if x == nil {
+					r[i] = "NULL" // a category the lookup did not find: never expected here
+				} else {
+					r[i] = fmt.Sprint(x)
 				}
 			}
-			current[w.Period] += cents(t, v[6])
-			ytd[w.Period] += cents(t, v[7])
-			n++
+			got = append(got, r)
+			key := r[8] + " " + r[9]
+			current[key] += cents(t, v[6])
+			ytd[key] += cents(t, v[7])
 		}
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
 		rows.Close()
-		if n != len(want) || n == 0 {
-			t.Fatalf("pcn %d %d..%d: %d rows, want %d", tc.pcn, tc.start, tc.end, n, len(want))
+		if len(want) == 0 {
+			t.Fatalf("%s: no rows expected; the case tests nothing", what)
 		}
-		// Debits equal credits in every period, for the period and year to date.
-		for p, sum := range current {
-			if sum != 0 || ytd[p] != 0 {
-				t.Errorf("pcn %d period %d: current sums to %s, ytd to %s; want 0.00 and 0.00", tc.pcn, p, demo.Cents(sum), demo.Cents(ytd[p]))
+		compareRows(t, "trial-balance-ws "+what+" vs the demo ledger", got, want)
+		// The warehouse twin, run on the same warehouse: the same rows, column for column.
+		_, twinRows := runShipped(t, wh, twin, params)
+		compareRows(t, "trial-balance-ws "+what+" vs trial-balance", got, twinRows)
+		// Debits equal credits in every PCN and period, for the period and year to date.
+		for k, sum := range current {
+			if sum != 0 || ytd[k] != 0 {
+				t.Errorf("%s: pcn and period %s: current sums to %s, ytd to %s; want 0.00 and 0.00", what, k, demo.Cents(sum), demo.Cents(ytd[k]))
 			}
 		}
 		calls += (tc.end/100-tc.start/100)*12 + tc.end%100 - tc.start%100 + 1
 	}
 	if got := len(srv.Calls()); got != calls {
 		t.Errorf("%d calls to Plex, want one per period: %d", got, calls)
+	}
+	// The one lookup the definition declares, once per run: the warehouse.
+	if len(opened) != 3 || opened[0] != "warehouse" || opened[1] != "warehouse" || opened[2] != "warehouse" {
+		t.Errorf("lookups opened %v, want the warehouse once per run", opened)
 	}
 }
 

@@ -30,6 +30,10 @@ type Request struct {
 	Procedure  *Procedure
 	DataSource *DataSource
 	Params     map[string]any
+
+	// Sources opens the other sources a request reads: a data source's lookups. nil:
+	// a request with lookups fails.
+	Sources SourceFunc
 }
 
 // Procedure is a stored-procedure call (a definition's procedure:). Args are parameter
@@ -52,7 +56,37 @@ type DataSource struct {
 	PCN     string            // the parameter naming the PCN(s): one call per PCN with its account, rows get a pcn column
 	Periods [2]string         // first and last period parameter: one call per period, rows get a period column
 	SQL     string            // SQLite run over the rows (table datasource) to shape the result; "" returns them
+	Lookups []Lookup          // small tables from other sources that SQL reads beside datasource
+
+	// Open opens the configured source a lookup names; the caller owns what it returns
+	// (it is not closed by the call). Run sets it from Request.Sources.
+	Open SourceFunc
 }
+
+// SourceFunc opens a configured source by name, as the caller keeps them (an agent's pool,
+// a command's configuration). What it returns belongs to the caller.
+type SourceFunc func(ctx context.Context, name string) (Source, error)
+
+// Lookup is a small table a data source's shaping SQL reads beside the table
+// datasource (a definition's datasource.lookups): the rows of SQL, run read-only on the
+// configured source Source with the definition's parameters bound, loaded as the table
+// Name. It is the definition's, like all its SQL: a job's parameters only fill its
+// :name placeholders. More than MaxRows rows, or more than LookupMaxBytes of values,
+// fail the run rather than shape over a cut table.
+type Lookup struct {
+	Name    string
+	Source  string
+	SQL     string
+	MaxRows int
+}
+
+// Lookup bounds: the rows a lookup may declare at most and its default, and the bytes
+// of values one lookup may load.
+const (
+	LookupMaxRowsLimit   = 1_000_000
+	LookupDefaultMaxRows = 100_000
+	LookupMaxBytes       = 64 << 20
+)
 
 // DataSourceCaller is a Source that runs Plex data-source calls (the plexws driver).
 type DataSourceCaller interface {
@@ -129,6 +163,14 @@ func (r Request) Validate(driver string) error {
 		if driver != DriverPlexWS {
 			return fmt.Errorf("%w: datasource: calls need a plexws source, not %s; use sql: or procedure:", ErrRequest, driver)
 		}
+		for _, lk := range ds.Lookups {
+			if !argRE.MatchString(lk.Name) || lk.Name == "datasource" || lk.Source == "" || lk.SQL == "" || lk.MaxRows < 1 || lk.MaxRows > LookupMaxRowsLimit {
+				return fmt.Errorf("%w: datasource lookup %q: want a table name other than datasource, a source, sql and max_rows 1 to %d", ErrRequest, lk.Name, LookupMaxRowsLimit)
+			}
+		}
+		if len(ds.Lookups) > 0 && ds.SQL == "" {
+			return fmt.Errorf("%w: datasource lookups are read by datasource.sql, which is missing", ErrRequest)
+		}
 	}
 	// SQL goes to any driver: whether the plexws driver (not built yet) will take SQL is
 	// for it to say when it exists.
@@ -181,7 +223,14 @@ func Run(ctx context.Context, src Source, req Request, types map[string]Type) (R
 		if !ok {
 			return nil, fmt.Errorf("source %q (%s): %w: the driver cannot call data sources", src.Name(), src.Driver(), ErrRequest)
 		}
-		rows, err = dc.CallDataSource(ctx, *req.DataSource, req.Params)
+		ds := *req.DataSource
+		if len(ds.Lookups) > 0 {
+			if req.Sources == nil {
+				return nil, fmt.Errorf("source %q: %w: data source %d reads lookups from other sources, and this caller opens none", src.Name(), ErrRequest, ds.Key)
+			}
+			ds.Open = req.Sources
+		}
+		rows, err = dc.CallDataSource(ctx, ds, req.Params)
 	case req.Procedure != nil:
 		rows, err = src.Query(ctx, procedureSQL(src.Driver(), req.Procedure), req.Params)
 	default:

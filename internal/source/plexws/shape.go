@@ -219,6 +219,13 @@ func (c *Client) shape(ctx context.Context, ds source.DataSource, params map[str
 	if err := rows.Close(); err != nil {
 		return fail(err)
 	}
+	// The lookups are read after Plex has answered, so that no read transaction on
+	// another source stays open while the calls run.
+	for _, lk := range ds.Lookups {
+		if err := c.loadLookup(ctx, path, ds, lk, params); err != nil {
+			return fail(fmt.Errorf("source %q: data source %d: lookup %s: %w", c.name, ds.Key, lk.Name, err))
+		}
+	}
 	src, err := source.Open(ctx, c.name, source.Config{Driver: source.DialectSQLite, DSN: "sqlite:" + path})
 	if err != nil {
 		return fail(fmt.Errorf("source %q: shape data source %d: %w", c.name, ds.Key, err))
@@ -233,6 +240,57 @@ func (c *Client) shape(ctx context.Context, ds source.DataSource, params map[str
 
 // load writes every row into the table datasource.
 func load(ctx context.Context, path string, rows *dsRows) error {
+	return loadTable(ctx, path, "datasource", rows, func(int, []any) error { return nil },
+		func(err error) error { return fmt.Errorf("shape: load row %d: %w", rows.total, err) })
+}
+
+// loadLookup reads lk from its source, read-only and with the parameters bound as in
+// any report SQL, into the table lk.Name: at most lk.MaxRows rows and
+// source.LookupMaxBytes of values, or the run fails (a cut dimension table would
+// leave rows without their categories).
+func (c *Client) loadLookup(ctx context.Context, path string, ds source.DataSource, lk source.Lookup, params map[string]any) error {
+	if ds.Open == nil {
+		return fmt.Errorf("%w: no way to open source %q", source.ErrRequest, lk.Source)
+	}
+	src, err := ds.Open(ctx, lk.Source)
+	if err != nil {
+		return fmt.Errorf("open source %q: %w", lk.Source, err)
+	}
+	if d := src.Driver(); d == source.DriverPlexWS {
+		return fmt.Errorf("%w: source %q is %s; a lookup reads a SQL source (the warehouse)", source.ErrRequest, lk.Source, d)
+	}
+	rows, err := src.Query(ctx, lk.SQL, params)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	size := 0
+	over := func(n int, vals []any) error {
+		if n > lk.MaxRows {
+			return fmt.Errorf("%w: more than max_rows %d rows from source %q: raise max_rows or narrow its sql", source.ErrRequest, lk.MaxRows, lk.Source)
+		}
+		for _, v := range vals {
+			switch x := v.(type) {
+			case string:
+				size += len(x)
+			case []byte:
+				size += len(x)
+			default:
+				size += 8
+			}
+		}
+		if size > source.LookupMaxBytes {
+			return fmt.Errorf("%w: more than %d MiB of values from source %q: narrow its sql", source.ErrRequest, source.LookupMaxBytes>>20, lk.Source)
+		}
+		return nil
+	}
+	return loadTable(ctx, path, lk.Name, rows, over, func(err error) error { return err })
+}
+
+// loadTable creates the table name with rows' columns in the SQLite file at path and
+// loads every row into it, in one transaction; check sees each row (its number, from
+// 1) before it is written, and wrap the error of a write.
+func loadTable(ctx context.Context, path, name string, rows source.Rows, check func(n int, vals []any) error, wrap func(error) error) error {
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)")
 	if err != nil {
 		return err
@@ -245,22 +303,28 @@ func load(ctx context.Context, path string, rows *dsRows) error {
 		defs[i] = quoteIdent(col.Name) + " " + sqliteType(col.Type)
 		marks[i] = "?"
 	}
-	if _, err := db.ExecContext(ctx, "CREATE TABLE datasource ("+strings.Join(defs, ", ")+")"); err != nil {
-		return fmt.Errorf("shape: create the table: %w", err)
+	if _, err := db.ExecContext(ctx, "CREATE TABLE "+quoteIdent(name)+" ("+strings.Join(defs, ", ")+")"); err != nil {
+		return fmt.Errorf("shape: create the table %s: %w", name, err)
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	st, err := tx.PrepareContext(ctx, "INSERT INTO datasource VALUES ("+strings.Join(marks, ", ")+")")
+	st, err := tx.PrepareContext(ctx, "INSERT INTO "+quoteIdent(name)+" VALUES ("+strings.Join(marks, ", ")+")")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	n := 0
 	for rows.Next() {
-		if _, err := st.ExecContext(ctx, rows.Values()...); err != nil {
-			return fmt.Errorf("shape: load row %d: %w", rows.total, err)
+		n++
+		vals := rows.Values()
+		if err := check(n, vals); err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, vals...); err != nil {
+			return wrap(err)
 		}
 	}
 	if err := rows.Err(); err != nil {
