@@ -132,3 +132,38 @@ func (a *Agent) checkNeeds(ctx context.Context, r *run, def *reportdefs.Definiti
 	}
 	return &waitError{jobs: etlJobs, until: max(until, time.Second), after: a.cfg.NeedsRecheck, reason: reason}
 }
+
+// copyLoads is how old the warehouse copy a report reads is: the last successful load
+// of each ETL its definition names (needs:, then loaded_by:), from rpt_etl_state in the
+// history source, recorded with the read. A definition that names none, or a warehouse
+// that keeps no ETL state (the SQLite demo), records none: nothing is shown rather than
+// a guess. Not knowing is no reason to fail the report; it is logged.
+func (a *Agent) copyLoads(ctx context.Context, r *run, def *reportdefs.Definition) []queue.ETLLoad {
+	names := def.CopyETLs()
+	if len(names) == 0 {
+		return nil
+	}
+	wh, err := a.sources.get(ctx, a.cfg.HistorySource)
+	if err != nil {
+		r.log.Warn("cannot say how old the warehouse copy is", keyError, err.Error())
+		return nil
+	}
+	withDB, ok := wh.(interface{ DB() *sql.DB })
+	if !ok || wh.Driver() != source.DialectMySQL {
+		return nil
+	}
+	states, err := etl.States(ctx, withDB.DB())
+	if err != nil {
+		r.log.Warn("cannot say how old the warehouse copy is", keyError, err.Error())
+		return nil
+	}
+	out := make([]queue.ETLLoad, len(names))
+	for i, n := range names {
+		out[i] = queue.ETLLoad{ETL: n}
+		if st, ok := states[n]; ok && st.LastSuccess != nil {
+			at := st.LastSuccess.UTC()
+			out[i].At = &at
+		}
+	}
+	return out
+}

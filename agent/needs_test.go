@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"rpt/etl"
 	"rpt/internal/queue"
 	"rpt/reportdefs"
 )
@@ -158,6 +159,17 @@ func TestNeedsStaleQueuesOneETL(t *testing.T) {
 	}
 	if n := len(e.etlJobs(t)); n != 1 {
 		t.Errorf("a fresh report queued an ETL: %d etl jobs, want 1", n)
+	}
+	// Its result says how old the copy was: the orders ETL's last load, as
+	// rpt_etl_state had it when the query started (migration 00014).
+	states, err := etl.States(context.Background(), e.whDB)
+	if err != nil || states["orders"].LastSuccess == nil {
+		t.Fatalf("etl state %+v: %v", states, err)
+	}
+	lastLoad := *states["orders"].LastSuccess
+	if j := e.job(t, r3); j.Read == nil || len(j.Read.Loads) != 1 || j.Read.Loads[0].ETL != "orders" || j.Read.Loads[0].At == nil ||
+		!j.Read.Loads[0].At.Equal(lastLoad) || j.Read.Loads[0].At.After(j.Read.At) {
+		t.Errorf("fresh report's read %+v; want the orders load of %s, before the read", j.Read, lastLoad)
 	}
 
 	// Aged past max_age: waits again, saying how old the data is, and a second load runs.

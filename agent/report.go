@@ -24,7 +24,7 @@ func (reportRunner) kind() queue.Kind { return queue.KindReport }
 // features are the definition features this agent's reports understand beyond
 // v0.1.0's; a job using one requires its label (reportdefs.Definition.Features).
 func (reportRunner) features() []string {
-	return []string{reportdefs.FeatureProcedure}
+	return []string{reportdefs.FeatureProcedure, reportdefs.FeatureDataSource, reportdefs.FeatureLookups, reportdefs.FeatureLoadedBy}
 }
 
 func (reportRunner) run(a *Agent, r *run) error {
@@ -34,6 +34,11 @@ func (reportRunner) run(a *Agent, r *run) error {
 	def, err := reportdefs.Parse(job.Report+".yaml", job.Definition)
 	if err != nil {
 		return fmt.Errorf("parse definition: %w", err)
+	}
+	if job.Source != def.Source {
+		// The source is the definition's, as its SQL is: a job row naming another one
+		// (written by hand, not by submit) would run trusted SQL where it was not meant to.
+		return fmt.Errorf("job source %q is not its definition's source %q: %w", job.Source, def.Source, reportdefs.ErrInvalid)
 	}
 	if len(def.Needs) > 0 {
 		if err := a.checkNeeds(ctx, r, def); err != nil {
@@ -50,8 +55,10 @@ func (reportRunner) run(a *Agent, r *run) error {
 	}
 
 	// Where and when the data was read: when the query started, in UTC.
-	r.read = &queue.ReadInfo{Source: job.Source, Kind: src.Driver(), At: time.Now().UTC()}
-	typed, err := source.Run(ctx, src, def.Request(src.Driver(), values), def.Columns)
+	r.read = &queue.ReadInfo{Source: job.Source, Kind: src.Driver(), At: time.Now().UTC(), Loads: a.copyLoads(ctx, r, def)}
+	req := def.Request(src.Driver(), values)
+	req.Sources = a.sources.get // a data source's lookups: the definition names them, never the job
+	typed, err := source.Run(ctx, src, req, def.Columns)
 	if err != nil {
 		return err // names the source already: `query source "NAME": ...`
 	}

@@ -22,7 +22,8 @@ func TestCapabilityLabels(t *testing.T) {
 	spy := &claimSpy{memStore: store, labels: claimed}
 	startAgent(t, spy, (&fakeSource{rows: countRows}).opener(), cfg)
 
-	want := map[string]string{"plant": "albion", "rpt/kind.report": "yes", "rpt/kind.etl": "yes", "rpt/feature.procedure": "yes"}
+	want := map[string]string{"plant": "albion", "rpt/kind.report": "yes", "rpt/kind.etl": "yes", "rpt/feature.procedure": "yes",
+		"rpt/feature.datasource": "yes", "rpt/feature.lookups": "yes", "rpt/feature.loaded-by": "yes"}
 	waitFor(t, "a presence beat", func() bool { _, ok := store.lastBeat(); return ok })
 	beat, _ := store.lastBeat()
 	if !maps.Equal(beat.Labels, want) {
@@ -73,7 +74,7 @@ func TestUnknownKindFails(t *testing.T) {
 }
 
 const procDef = `name: balances
-source: erp
+source: demo
 params:
   - {name: pcn, type: int}
 procedure: {name: acct.trial_balance, args: [pcn]}

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"rpt/internal/queue"
@@ -16,7 +17,10 @@ type ReadView struct {
 	Kind   string    `json:"kind"`
 	At     time.Time `json:"at"`
 	Live   bool      `json:"live"`
-	Note   string    `json:"note"`
+	// Loads are the last loads of the ETLs that fill the warehouse tables the report
+	// read, as they were when it read them (UTC; at null: never loaded).
+	Loads []queue.ETLLoad `json:"loads,omitempty"`
+	Note  string          `json:"note"`
 }
 
 // ReadOf is r as shown, its note in loc (nil: UTC); nil when the job recorded no read
@@ -25,7 +29,15 @@ func ReadOf(r *queue.ReadInfo, loc *time.Location) *ReadView {
 	if r == nil || r.Source == "" {
 		return nil
 	}
-	return &ReadView{Source: r.Source, Kind: r.Kind, At: r.At.UTC(), Live: readLive(r.Kind), Note: ReadNote(r, loc)}
+	v := &ReadView{Source: r.Source, Kind: r.Kind, At: r.At.UTC(), Live: readLive(r.Kind), Note: ReadNote(r, loc)}
+	for _, l := range r.Loads {
+		if l.At != nil {
+			at := l.At.UTC()
+			l.At = &at
+		}
+		v.Loads = append(v.Loads, l)
+	}
+	return v
 }
 
 func readLive(kind string) bool { return kind == source.DriverPlexWS || kind == source.DriverODBC }
@@ -63,5 +75,51 @@ func ReadNote(r *queue.ReadInfo, loc *time.Location) string {
 			at += " " + name
 		}
 	}
-	return fmt.Sprintf("%s (source %s) at %s", what, r.Source, at)
+	return fmt.Sprintf("%s (source %s) at %s", what, r.Source, at) + loadsNote(r, loc)
+}
+
+// loadsNote says how old the warehouse copy was: "; warehouse copy loaded by etl
+// plex-accounts at 2026-12-07 11:10 EST (2h55m before the read)", each ETL the
+// definition names; "" when it names none.
+func loadsNote(r *queue.ReadInfo, loc *time.Location) string {
+	if len(r.Loads) == 0 {
+		return ""
+	}
+	parts := make([]string, len(r.Loads))
+	for i, l := range r.Loads {
+		switch {
+		case l.At == nil:
+			parts[i] = "etl " + l.ETL + " never loaded"
+		case r.At.IsZero():
+			parts[i] = fmt.Sprintf("etl %s at %s", l.ETL, l.At.In(loc).Format("2006-01-02 15:04 MST"))
+		default:
+			parts[i] = fmt.Sprintf("etl %s at %s (%s before the read)", l.ETL, l.At.In(loc).Format("2006-01-02 15:04 MST"), Age(r.At.Sub(*l.At)))
+		}
+	}
+	return "; warehouse copy loaded by " + strings.Join(parts, ", ")
+}
+
+// Age is a duration as a person reads an age: 2h55m, 45m, 3d4h, "under a minute".
+func Age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	d = d.Round(time.Minute)
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%dm", h, m)
+	}
+	days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	if h == 0 {
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%dh", days, h)
 }

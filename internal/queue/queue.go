@@ -122,6 +122,38 @@ type ReadInfo struct {
 	Source string    `json:"source"`
 	Kind   string    `json:"kind"`
 	At     time.Time `json:"at"`
+	// Loads are the last loads of the ETLs that fill the warehouse tables the report
+	// read (its definition's needs: and loaded_by:), as the warehouse's ETL state had
+	// them when the query started: how old the copy was. Empty when the definition
+	// names none, or the warehouse keeps no ETL state.
+	Loads []ETLLoad `json:"loads,omitempty"`
+}
+
+// ETLLoad is an ETL's last successful load as a report read it.
+type ETLLoad struct {
+	ETL string     `json:"etl"`
+	At  *time.Time `json:"at"` // UTC; nil: never loaded
+}
+
+// LoadsJSON is the read_loads column's value of r: a JSON array, or nil when there
+// are no loads (both stores).
+func (r *ReadInfo) LoadsJSON() any {
+	if r == nil || len(r.Loads) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(r.Loads)
+	if err != nil {
+		return nil
+	}
+	return string(b)
+}
+
+// SetLoadsJSON reads a read_loads column's value into r.Loads ("" leaves none).
+func (r *ReadInfo) SetLoadsJSON(s string) error {
+	if s == "" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), &r.Loads)
 }
 
 // Lease identifies one claim of a job. Every agent write about a job is fenced by it:

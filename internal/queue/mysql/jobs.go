@@ -18,7 +18,7 @@ import (
 const jobColumns = "id, kind, report, definition, definition_sha256, params, source, route, scopes, neg_priority, " +
 	"status, attempt, failures, max_attempts, run_after, lease_token, lease_owner, lease_expires, cancel_requested_at, " +
 	"dedupe_key, once_key, submit_token, result_attempt, `rows`, error, retry_of, submitted_by, origin, timeout_ms, " +
-	"created_at, started_at, finished_at, result_store, result_chunks, read_source, read_kind, read_at"
+	"created_at, started_at, finished_at, result_store, result_chunks, read_source, read_kind, read_at, read_loads"
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -35,14 +35,14 @@ func scanJob(r rowScanner) (*queue.Job, error) {
 		timeoutMS                                int64
 		resultStore                              sql.NullString
 		resultChunks                             sql.NullInt64
-		readSource, readKind                     sql.NullString
+		readSource, readKind, readLoads          sql.NullString
 		readAt                                   sql.NullTime
 	)
 	err := r.Scan(&j.ID, &kind, &j.Report, &j.Definition, &j.DefinitionSHA256, &params, &j.Source, &route, &scopes,
 		&negPriority, &status, &j.Attempt, &j.Failures, &j.MaxAttempts, &j.RunAfter, &leaseToken, &leaseOwner,
 		&leaseExpires, &cancelAt, &dedupe, &once, &token, &j.ResultAttempt, &j.Rows, &errText, &retryOf,
 		&j.SubmittedBy, &j.Origin, &timeoutMS, &j.CreatedAt, &startedAt, &finAt, &resultStore, &resultChunks,
-		&readSource, &readKind, &readAt)
+		&readSource, &readKind, &readAt, &readLoads)
 	if err != nil {
 		return nil, err
 	}
@@ -79,23 +79,26 @@ func scanJob(r rowScanner) (*queue.Job, error) {
 		if readAt.Valid {
 			j.Read.At = readAt.Time.UTC()
 		}
+		if err := j.Read.SetLoadsJSON(readLoads.String); err != nil {
+			return nil, fmt.Errorf("job %d: read_loads: %w", j.ID, err)
+		}
 	}
 	j.RunAfter = j.RunAfter.UTC()
 	j.CreatedAt = j.CreatedAt.UTC()
 	return &j, nil
 }
 
-// readArgs are the read_source, read_kind and read_at values of a completion's Read
-// (NULLs when it has none).
+// readArgs are the read_source, read_kind, read_at and read_loads values of a
+// completion's Read (NULLs when it has none).
 func readArgs(r *queue.ReadInfo) []any {
 	if r == nil || r.Source == "" {
-		return []any{nil, nil, nil}
+		return []any{nil, nil, nil, nil}
 	}
 	var at any
 	if !r.At.IsZero() {
 		at = r.At.UTC()
 	}
-	return []any{r.Source, nullString(r.Kind), at}
+	return []any{r.Source, nullString(r.Kind), at, r.LoadsJSON()}
 }
 
 func timePtr(t sql.NullTime) *time.Time {
@@ -729,7 +732,7 @@ func fencedUpdate(ctx context.Context, tx *sql.Tx, l queue.Lease, set string, ar
 func (s *Store) JobComplete(ctx context.Context, l queue.Lease, c queue.Completion) error {
 	return s.inTx(ctx, fmt.Sprintf("complete job %d", l.JobID), func(tx *sql.Tx) error {
 		if err := fencedUpdate(ctx, tx, l, "status = 'succeeded', `rows` = ?, result_attempt = attempt, "+
-			"result_store = ?, result_chunks = ?, read_source = ?, read_kind = ?, read_at = ?, "+
+			"result_store = ?, result_chunks = ?, read_source = ?, read_kind = ?, read_at = ?, read_loads = ?, "+
 			"error = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6)",
 			append([]any{c.Rows, nullString(c.ResultStore), nullPositive(c.ResultChunks)}, readArgs(c.Read)...)...); err != nil {
 			return err
@@ -849,7 +852,7 @@ func cmpInt64(a, b int64) int {
 // completeLocked writes the completions of items[ok], whose rows the transaction holds.
 func completeLocked(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem, ok []int) error {
 	var rowsCase, storeCase, chunksCase, readCase strings.Builder
-	var rowsArgs, storeArgs, chunksArgs, readSrcArgs, readKindArgs, readAtArgs, ids, chunkArgs []any
+	var rowsArgs, storeArgs, chunksArgs, readSrcArgs, readKindArgs, readAtArgs, readLoadsArgs, ids, chunkArgs []any
 	var chunkRows []string
 	for _, i := range ok {
 		it := items[i]
@@ -865,6 +868,7 @@ func completeLocked(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem,
 		readSrcArgs = append(readSrcArgs, id, ra[0])
 		readKindArgs = append(readKindArgs, id, ra[1])
 		readAtArgs = append(readAtArgs, id, ra[2])
+		readLoadsArgs = append(readLoadsArgs, id, ra[3])
 		ids = append(ids, id)
 		if it.Completion.Chunk != nil {
 			chunkRows = append(chunkRows, "(?, ?, 0, ?)")
@@ -873,11 +877,11 @@ func completeLocked(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem,
 	}
 	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
 	args := append(append(append(rowsArgs, storeArgs...), chunksArgs...), readSrcArgs...)
-	args = append(append(append(args, readKindArgs...), readAtArgs...), ids...)
+	args = append(append(append(append(args, readKindArgs...), readAtArgs...), readLoadsArgs...), ids...)
 	if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET status = 'succeeded', `rows` = CASE id"+rowsCase.String()+" END, "+
 		"result_attempt = attempt, result_store = CASE id"+storeCase.String()+" END, result_chunks = CASE id"+chunksCase.String()+" END, "+
 		"read_source = CASE id"+readCase.String()+" END, read_kind = CASE id"+readCase.String()+" END, "+
-		"read_at = CASE id"+readCase.String()+" END, "+
+		"read_at = CASE id"+readCase.String()+" END, read_loads = CASE id"+readCase.String()+" END, "+
 		"error = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6) WHERE id IN "+in, args...); err != nil {
 		return fmt.Errorf("mark jobs succeeded: %w", err)
 	}

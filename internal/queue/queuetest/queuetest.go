@@ -1452,20 +1452,40 @@ func testMigrateTwice(t *testing.T, s queue.Store) {
 	enqueue(t, s, job("r"))
 }
 
+// sameRead reports whether two recorded reads say the same: source, kind, time and
+// each ETL load, times compared as instants.
+func sameRead(a, b *queue.ReadInfo) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Source != b.Source || a.Kind != b.Kind || !a.At.Equal(b.At) || len(a.Loads) != len(b.Loads) {
+		return false
+	}
+	for i := range a.Loads {
+		x, y := a.Loads[i], b.Loads[i]
+		if x.ETL != y.ETL || (x.At == nil) != (y.At == nil) || (x.At != nil && !x.At.Equal(*y.At)) {
+			return false
+		}
+	}
+	return true
+}
+
 // testCompletionRecordsRead: the completion records where and when the attempt read
 // its data (migration 00011), to the microsecond, on JobComplete and JobCompleteBatch,
 // seen by JobGet and JobList alike; a completion without one (an older agent) leaves
 // Read nil, and a stale completion changes nothing.
 func testCompletionRecordsRead(t *testing.T, s queue.Store) {
 	at := time.Date(2026, 12, 7, 19, 5, 3, 123456000, time.UTC)
-	read := &queue.ReadInfo{Source: "plex", Kind: "plexws", At: at}
+	loaded := at.Add(-3 * time.Hour).Truncate(time.Microsecond)
+	read := &queue.ReadInfo{Source: "plex", Kind: "plexws", At: at,
+		Loads: []queue.ETLLoad{{ETL: "plex-accounts", At: &loaded}, {ETL: "plex-periods"}}} // the second never loaded (migration 00014)
 	enqueue(t, s, job("read-live"))
 	c := claimOne(t, s)
 	if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 2, Read: read}); err != nil {
 		t.Fatal(err)
 	}
 	got := wantStatus(t, s, c.ID, queue.StatusSucceeded)
-	if got.Read == nil || *got.Read != *read {
+	if got.Read == nil || !sameRead(got.Read, read) {
 		t.Fatalf("completed job read %+v, want %+v", got.Read, read)
 	}
 	enqueue(t, s, job("read-none"))
@@ -1480,7 +1500,7 @@ func testCompletionRecordsRead(t *testing.T, s queue.Store) {
 	if err := s.JobComplete(t.Context(), c.Lease(), queue.Completion{Rows: 9, Read: other}); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("second completion: %v, want ErrLeaseLost", err)
 	}
-	if got := get(t, s, c.ID); got.Read == nil || *got.Read != *read {
+	if got := get(t, s, c.ID); got.Read == nil || !sameRead(got.Read, read) {
 		t.Errorf("after a stale completion read %+v, want %+v", got.Read, read)
 	}
 	list, err := s.JobList(t.Context(), queue.JobListParams{Limit: 10})
@@ -1492,7 +1512,7 @@ func testCompletionRecordsRead(t *testing.T, s queue.Store) {
 		switch j.ID {
 		case c.ID:
 			seen++
-			if j.Read == nil || *j.Read != *read {
+			if j.Read == nil || !sameRead(j.Read, read) {
 				t.Errorf("listed job %d read %+v, want %+v", j.ID, j.Read, read)
 			}
 		case u.ID:
@@ -1521,7 +1541,7 @@ func testCompletionRecordsRead(t *testing.T, s queue.Store) {
 	reads := []*queue.ReadInfo{
 		{Source: "dw", Kind: "sqlserver", At: at.Add(time.Minute)},
 		nil,
-		{Source: "demo", Kind: "sqlite", At: at.Add(2 * time.Minute)},
+		{Source: "demo", Kind: "sqlite", At: at.Add(2 * time.Minute), Loads: []queue.ETLLoad{{ETL: "plex-balances", At: &loaded}}},
 	}
 	var items []queue.CompleteItem
 	for i, j := range js {
@@ -1539,7 +1559,7 @@ func testCompletionRecordsRead(t *testing.T, s queue.Store) {
 		switch {
 		case reads[i] == nil && got.Read != nil:
 			t.Errorf("batch job %d read %+v, want none", j.ID, got.Read)
-		case reads[i] != nil && (got.Read == nil || *got.Read != *reads[i]):
+		case reads[i] != nil && !sameRead(got.Read, reads[i]):
 			t.Errorf("batch job %d read %+v, want %+v", j.ID, got.Read, reads[i])
 		}
 	}

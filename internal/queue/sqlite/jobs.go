@@ -17,7 +17,7 @@ const jobColumns = `id, kind, report, definition, definition_sha256, params, sou
 	neg_priority, status, attempt, failures, max_attempts, run_after, lease_token, lease_owner,
 	lease_expires, cancel_requested_at, dedupe_key, once_key, submit_token, result_attempt, "rows",
 	error, retry_of, submitted_by, origin, timeout_ms, created_at, started_at, finished_at,
-	result_store, result_chunks, read_source, read_kind, read_at`
+	result_store, result_chunks, read_source, read_kind, read_at, read_loads`
 
 // fenced is the condition of every agent write: it applies only while the job runs
 // under this lease.
@@ -62,14 +62,14 @@ func scanJob(sc rowScanner) (*queue.Job, error) {
 		startedAt, finishedAt                    sql.NullInt64
 		resultStore                              sql.NullString
 		resultChunks                             sql.NullInt64
-		readSource, readKind                     sql.NullString
+		readSource, readKind, readLoads          sql.NullString
 		readAt                                   sql.NullInt64
 	)
 	err := sc.Scan(&j.ID, &kind, &j.Report, &j.Definition, &j.DefinitionSHA256, &params, &j.Source,
 		&route, &scopes, &negPriority, &status, &j.Attempt, &j.Failures, &j.MaxAttempts, &runAfter,
 		&leaseToken, &leaseOwner, &leaseExpires, &cancelAt, &dedupe, &once, &submit, &j.ResultAttempt,
 		&j.Rows, &j.Error, &retryOf, &j.SubmittedBy, &j.Origin, &timeMS, &createdAt, &startedAt, &finishedAt,
-		&resultStore, &resultChunks, &readSource, &readKind, &readAt)
+		&resultStore, &resultChunks, &readSource, &readKind, &readAt, &readLoads)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +108,9 @@ func scanJob(sc rowScanner) (*queue.Job, error) {
 		j.Read = &queue.ReadInfo{Source: readSource.String, Kind: readKind.String}
 		if readAt.Valid {
 			j.Read.At = fromMicros(readAt.Int64)
+		}
+		if err := j.Read.SetLoadsJSON(readLoads.String); err != nil {
+			return nil, fmt.Errorf("job %d: read_loads: %w", j.ID, err)
 		}
 	}
 	return &j, nil
@@ -476,15 +479,17 @@ func completeOne(ctx context.Context, tx *wtx, l queue.Lease, c queue.Completion
 	var attempt int
 	var rs, rk sql.NullString
 	var ra sql.NullInt64
+	var rl any
 	if c.Read != nil && c.Read.Source != "" {
 		rs, rk = nullString(c.Read.Source), nullString(c.Read.Kind)
 		ra = sql.NullInt64{Int64: c.Read.At.UnixMicro(), Valid: !c.Read.At.IsZero()}
+		rl = c.Read.LoadsJSON()
 	}
 	err := tx.QueryRowContext(ctx, `UPDATE rpt_jobs SET status = 'succeeded', "rows" = ?, result_attempt = attempt,
-		result_store = ?, result_chunks = ?, read_source = ?, read_kind = ?, read_at = ?,
+		result_store = ?, result_chunks = ?, read_source = ?, read_kind = ?, read_at = ?, read_loads = ?,
 		error = '', lease_expires = NULL, finished_at = `+nowUS+`
 		WHERE `+fenced+` RETURNING attempt`,
-		c.Rows, nullString(c.ResultStore), nullPositive(c.ResultChunks), rs, rk, ra, l.JobID, l.Token).Scan(&attempt)
+		c.Rows, nullString(c.ResultStore), nullPositive(c.ResultChunks), rs, rk, ra, rl, l.JobID, l.Token).Scan(&attempt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return queue.ErrLeaseLost
 	}
