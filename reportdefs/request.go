@@ -186,7 +186,7 @@ func parseDataSource(doc *yamlstrict.Doc, n *yaml.Node, path string, rn *request
 }
 
 // lookupNameRE is a lookup's table name in the shaping SQLite.
-var lookupNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+var lookupNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`) })
 
 // parseLookups reads datasource.lookups: {TABLE: {source, sql, max_rows}}, the small
 // tables (a warehouse's account categories) datasource.sql reads beside the table
@@ -198,7 +198,7 @@ var lookupNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 func parseLookups(doc *yamlstrict.Doc, v *yaml.Node, fp string, ds *source.DataSource, rn *requestNodes) {
 	doc.Pairs(v, fp, "a mapping (table name: {source, sql, max_rows})", "lookup", func(k, lv *yaml.Node, sub string) {
 		lk := source.Lookup{Name: k.Value, MaxRows: source.LookupDefaultMaxRows}
-		if !lookupNameRE.MatchString(k.Value) || k.Value == "datasource" {
+		if !lookupNameRE().MatchString(k.Value) || k.Value == "datasource" {
 			doc.At(k, sub, "bad table name %q (lower-case letters, digits and '_', not datasource)", k.Value)
 		}
 		var sqlNode, srcNode *yaml.Node
