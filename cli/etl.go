@@ -109,9 +109,10 @@ func etlCommand(d *Deps) *ucli.Command {
 				Name: "run", Usage: "run ETLs in this process, their after: dependencies first (no queue)", ArgsUsage: "NAME...",
 				Flags: []ucli.Flag{etlDirFlag(),
 					&ucli.BoolFlag{Name: "only", Usage: "run only the named ETLs, not their dependencies"},
-					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load)"},
+					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load, a reconcile deleting more than reconcile.max_delete)"},
 					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
 					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
+					&ucli.BoolFlag{Name: "reconcile", Usage: "also delete target rows whose keys the source no longer has, over every row (incremental and period-range ETLs)"},
 				},
 				Action: func(c *ucli.Context) error {
 					if c.NArg() == 0 {
@@ -140,13 +141,21 @@ func etlCommand(d *Deps) *ucli.Command {
 					} else if defs, err = cat.Order(c.Args().Slice()); err != nil {
 						return etlErr(err)
 					}
-					opts := etl.Options{Force: c.Bool("force"), From: c.Int("from"), To: c.Int("to")}
+					opts := etl.Options{Force: c.Bool("force"), From: c.Int("from"), To: c.Int("to"), Reconcile: c.Bool("reconcile")}
 					for _, def := range defs {
 						st, err := runETL(c.Context, e, def, opts, d)
+						if len(st.Parts) > 0 {
+							// A per_pcn ETL: the partitions that committed stay committed.
+							for _, p := range st.Parts {
+								fmt.Fprintf(d.Stdout, "%s\n", describeRun(def, p))
+							}
+						}
 						if err != nil {
 							return err
 						}
-						fmt.Fprintf(d.Stdout, "%s\n", describeRun(def, st))
+						if len(st.Parts) == 0 {
+							fmt.Fprintf(d.Stdout, "%s\n", describeRun(def, st))
+						}
 					}
 					return nil
 				},
@@ -335,6 +344,7 @@ func etlCommand(d *Deps) *ucli.Command {
 					now := d.Now()
 					type view struct {
 						Name        string     `json:"name"`
+						PCN         int        `json:"pcn,omitempty"`
 						Mode        string     `json:"mode"`
 						Target      string     `json:"target"`
 						LastSuccess *time.Time `json:"last_success"`
@@ -347,13 +357,25 @@ func etlCommand(d *Deps) *ucli.Command {
 						Loader      string     `json:"loader,omitempty"`
 						DurationMS  int64      `json:"duration_ms"`
 						RowsPerSec  int64      `json:"rows_per_second"`
+						Reconciled  int64      `json:"rows_reconciled"`
+						LastError   string     `json:"last_error,omitempty"`
+						LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 					}
 					var views []view
 					var rows [][]any
+					// A per_pcn ETL: its line (the oldest partition's last success) and one
+					// line per partition.
+					var list []etl.State
 					for _, def := range cat.List() {
 						s := states[def.Name]
-						v := view{Name: def.Name, Mode: def.Mode, Target: def.Target, Watermark: s.Watermark, RowsRead: s.RowsRead,
-							RowsWritten: s.RowsWritten, Runs: s.Runs, JobID: s.JobID, Loader: s.Loader, DurationMS: s.Duration.Milliseconds()}
+						s.Name, s.Mode, s.Target = def.Name, def.Mode, def.Target
+						list = append(list, s)
+						list = append(list, s.Partitions...)
+					}
+					for _, s := range list {
+						v := view{Name: s.Name, PCN: s.PCN, Mode: s.Mode, Target: s.Target, Watermark: s.Watermark, RowsRead: s.RowsRead,
+							RowsWritten: s.RowsWritten, Runs: s.Runs, JobID: s.JobID, Loader: s.Loader, DurationMS: s.Duration.Milliseconds(),
+							Reconciled: s.Reconciled, LastError: s.LastError, LastErrorAt: s.LastErrorAt}
 						if s.Duration > 0 {
 							v.RowsPerSec = int64(float64(s.RowsWritten) / s.Duration.Seconds())
 						}
@@ -366,13 +388,22 @@ func etlCommand(d *Deps) *ucli.Command {
 							last = ls.UTC().Format(time.RFC3339)
 							age = roundDur(now.Sub(ls)).String()
 						}
+						part := ""
+						if s.PCN != 0 {
+							part = fmt.Sprintf("pcn %d", s.PCN)
+						}
+						failed := ""
+						if s.LastErrorAt != nil && (s.LastSuccess == nil || s.LastErrorAt.After(*s.LastSuccess)) {
+							failed = "failed " + roundDur(now.Sub(*s.LastErrorAt)).String() + " ago"
+						}
 						views = append(views, v)
-						rows = append(rows, []any{def.Name, def.Mode, last, age, s.Watermark, s.RowsRead, s.RowsWritten, v.RowsPerSec, s.Runs})
+						rows = append(rows, []any{s.Name, part, s.Mode, last, age, s.Watermark, s.RowsRead, s.RowsWritten, v.RowsPerSec, s.Runs, failed})
 					}
-					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "mode", Type: source.TypeString},
+					cols := []source.Column{{Name: "name", Type: source.TypeString}, {Name: "partition", Type: source.TypeString}, {Name: "mode", Type: source.TypeString},
 						{Name: "last_success", Type: source.TypeString}, {Name: "age", Type: source.TypeString},
 						{Name: "watermark", Type: source.TypeString}, {Name: "rows_read", Type: source.TypeInt},
-						{Name: "rows_written", Type: source.TypeInt}, {Name: "rows_per_second", Type: source.TypeInt}, {Name: "runs", Type: source.TypeInt}}
+						{Name: "rows_written", Type: source.TypeInt}, {Name: "rows_per_second", Type: source.TypeInt}, {Name: "runs", Type: source.TypeInt},
+						{Name: "last_error", Type: source.TypeString}}
 					return writeListing(c, d, format, views, cols, rows)
 				},
 			},
@@ -494,9 +525,22 @@ func describeRun(def *etl.Definition, st etl.Stats) string {
 	if st.Skipped != "" {
 		return fmt.Sprintf("%s: skipped: %s", def.Name, st.Skipped)
 	}
-	s := fmt.Sprintf("%s: %s -> %s: read %d, wrote %d", def.Name, def.Mode, def.Target, st.Read, st.Written)
+	name := def.Name
+	if st.PCN != 0 {
+		name = fmt.Sprintf("%s pcn %d", def.Name, st.PCN)
+		if st.Error != "" {
+			return fmt.Sprintf("%s: failed (its rows are as they were): %s", name, st.Error)
+		}
+	}
+	s := fmt.Sprintf("%s: %s -> %s: read %d, wrote %d", name, def.Mode, def.Target, st.Read, st.Written)
 	if st.Deleted > 0 {
 		s += fmt.Sprintf(", replaced %d", st.Deleted)
+	}
+	if st.Reconciled > 0 || st.Compared > 0 {
+		s += fmt.Sprintf(", reconcile deleted %d of %d", st.Reconciled, st.Compared)
+	}
+	if len(st.AddedColumns) > 0 {
+		s += ", added column " + strings.Join(st.AddedColumns, ", ")
 	}
 	if st.Watermark != "" {
 		s += ", watermark " + st.Watermark
@@ -522,6 +566,7 @@ type etlView struct {
 	SQL            string            `json:"sql,omitempty" yaml:"sql,omitempty"`
 	Table          string            `json:"table,omitempty" yaml:"table,omitempty"`
 	Procedure      string            `json:"procedure,omitempty" yaml:"procedure,omitempty"`
+	DataSource     *etlDSView        `json:"datasource,omitempty" yaml:"datasource,omitempty"`
 	Columns        map[string]string `json:"columns,omitempty" yaml:"columns,omitempty"`
 	Target         string            `json:"target" yaml:"target"`
 	Key            []string          `json:"key,omitempty" yaml:"key,omitempty"`
@@ -531,6 +576,26 @@ type etlView struct {
 	SnapshotColumn string            `json:"snapshot_column,omitempty" yaml:"snapshot_column,omitempty"`
 	MaxShrink      float64           `json:"max_shrink,omitempty" yaml:"max_shrink,omitempty"`
 	AllowEmpty     bool              `json:"allow_empty,omitempty" yaml:"allow_empty,omitempty"`
+	PerPCN         *etlPCNView       `json:"per_pcn,omitempty" yaml:"per_pcn,omitempty"`
+	Reconcile      *etlReconView     `json:"reconcile,omitempty" yaml:"reconcile,omitempty"`
+}
+
+type etlDSView struct {
+	Key     int               `json:"key" yaml:"key"`
+	Name    string            `json:"name,omitempty" yaml:"name,omitempty"`
+	Inputs  map[string]string `json:"inputs,omitempty" yaml:"inputs,omitempty"`
+	Columns []string          `json:"columns" yaml:"columns"`
+}
+
+type etlPCNView struct {
+	Column string `json:"column" yaml:"column"`
+	PCNs   []int  `json:"pcns,omitempty" yaml:"pcns,omitempty"` // none: the source's accounts
+}
+
+type etlReconView struct {
+	Within    string  `json:"within" yaml:"within"`
+	KeysSQL   string  `json:"keys_sql,omitempty" yaml:"keys_sql,omitempty"`
+	MaxDelete float64 `json:"max_delete" yaml:"max_delete"`
 }
 
 type etlIncView struct {
@@ -560,6 +625,15 @@ func etlViewOf(def *etl.Definition) etlView {
 	}
 	if def.Period != nil {
 		v.PeriodColumn = def.Period.Column
+	}
+	if ds := def.DataSource; ds != nil {
+		v.DataSource = &etlDSView{Key: ds.Key, Name: ds.Name, Inputs: ds.Inputs, Columns: ds.Columns}
+	}
+	if p := def.PerPCN; p != nil {
+		v.PerPCN = &etlPCNView{Column: p.Column, PCNs: p.PCNs}
+	}
+	if r := def.Reconcile; r != nil {
+		v.Reconcile = &etlReconView{Within: r.Within, KeysSQL: r.KeysSQL, MaxDelete: r.MaxDelete}
 	}
 	return v
 }

@@ -55,7 +55,7 @@ var examples = map[string][]string{
 	"etl":              {"rpt etl list", "rpt etl run accounting-ytd   # and everything it depends on, in order"},
 	"etl list":         {"rpt etl list -o json"},
 	"etl show":         {"rpt etl show plex-balances"},
-	"etl run":          {"rpt etl run plex-balances --only --from 202601 --to 202603", "rpt etl run plex-accounts --force   # past the shrink guard"},
+	"etl run":          {"rpt etl run plex-balances --only --from 202601 --to 202603", "rpt etl run plex-accounts --force   # past the shrink guard", "rpt etl run plex-workcenter-log --reconcile   # also delete rows Plex no longer has"},
 	"etl submit":       {"rpt etl submit plex-balances --wait", "id=$(rpt etl submit plex-balances --from 202601 --to 202603)", "rpt etl submit accounting-ytd --pipeline --wait -o table"},
 	"etl verify":       {"rpt etl verify plex-balances plex-accounts   # rows and sums per PCN, source against warehouse"},
 	"etl status":       {"rpt etl status", "rpt etl status -o json | jq '.[] | {name, age_seconds}'"},

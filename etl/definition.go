@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,7 +48,18 @@ const (
 	ParamSince      = "since"       // incremental: the watermark less the lookback
 	ParamFromPeriod = "from_period" // period-range: the window, YYYYMM
 	ParamToPeriod   = "to_period"
+	ParamPCN        = "pcn" // per_pcn: the partition's PCN
 )
+
+// Reconcile ranges: which target rows a reconcile compares with the source's keys.
+const (
+	WithinLookback = "lookback" // incremental: rows whose update column is in the run's window (since the watermark less the lookback)
+	WithinAll      = "all"      // every row (of the partition)
+)
+
+// DefaultMaxDelete is the share of the compared target rows a reconcile may delete
+// before its guard refuses.
+const DefaultMaxDelete = 0.1
 
 // MaxDefinitionSize bounds an ETL file.
 const MaxDefinitionSize = 256 << 10
@@ -77,10 +89,11 @@ type Definition struct {
 
 	// Extract: exactly one of SQL, Table (every column of a source table or view) and
 	// Procedure.
-	SQL       string
-	Table     string
-	Procedure *source.Procedure
-	Columns   map[string]source.Type // type overrides, as a report's columns:
+	SQL        string
+	Table      string
+	Procedure  *source.Procedure
+	DataSource *source.DataSource     // a Plex web-service data source (a plexws source)
+	Columns    map[string]source.Type // type overrides, as a report's columns:
 
 	Target    string   // warehouse table
 	Key       []string // the target's unique key columns
@@ -93,6 +106,11 @@ type Definition struct {
 	// MaxShrink is the share of rows a full load may lose; AllowEmpty lets it load none.
 	MaxShrink  float64
 	AllowEmpty bool
+
+	// PerPCN runs the ETL once per PCN, each a partition of its own (see PerPCN).
+	PerPCN *PerPCN
+	// Reconcile deletes target rows whose keys the source no longer has.
+	Reconcile *Reconcile
 
 	File string // where it was read ("shipped:NAME.yaml" for shipped ones)
 	Raw  []byte // the file's bytes: the snapshot a job carries
@@ -116,6 +134,22 @@ type PeriodRange struct {
 	WindowSQL string
 }
 
+// PerPCN says that an ETL runs per PCN (plant): one partition per PCN, each with its
+// own transaction and state row, reading through the source's account of that PCN
+// (plexws) or binding :pcn (SQL), and replacing only that PCN's rows of the target.
+type PerPCN struct {
+	Column string // the target (and extract) column holding the PCN
+	PCNs   []int  // the PCNs; none: every PCN the source has an account for
+}
+
+// Reconcile finds source deletes: target rows within a range whose keys the source
+// no longer returns are deleted in the load's transaction.
+type Reconcile struct {
+	Within    string  // WithinLookback or WithinAll
+	KeysSQL   string  // the source's keys in the range; "" with a table: extract: derived
+	MaxDelete float64 // the share of the compared rows it may delete (guard)
+}
+
 // Pos is where a field of the definition is in its file (for errors found later).
 func (d *Definition) Pos(field string) yamlstrict.Pos { return d.pos[field] }
 
@@ -124,6 +158,12 @@ func (d *Definition) request(driver string, params map[string]any, where string)
 	switch {
 	case d.Procedure != nil:
 		return source.Request{Procedure: d.Procedure, Params: params}
+	case d.DataSource != nil:
+		ds := *d.DataSource
+		if _, ok := params[ParamPCN]; ok {
+			ds.PCN = ParamPCN // one call, with that PCN's account; rows get a pcn column
+		}
+		return source.Request{DataSource: &ds, Params: params}
 	case d.Table != "":
 		q := "SELECT * FROM " + quoteSourceName(driver, d.Table)
 		if where != "" {
@@ -182,7 +222,7 @@ func Parse(file string, data []byte) (*Definition, error) {
 		return nil, doc.Err()
 	}
 	d := &Definition{File: file, Raw: bytes.TrimPrefix(slices.Clone(data), []byte("\xEF\xBB\xBF")), MaxShrink: DefaultMaxShrink, pos: map[string]yamlstrict.Pos{}}
-	var extractNode, incNode, periodNode, snapNode, keyNode *yaml.Node
+	var extractNode, incNode, periodNode, snapNode, keyNode, reconNode *yaml.Node
 	seen := doc.Mapping(root, "",
 		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, path string) {
 			if s, ok := doc.Str(v, path); ok {
@@ -334,6 +374,77 @@ func Parse(file string, data []byte) (*Definition, error) {
 				doc.At(v, path+".column", "missing: the period column (YYYYMM)")
 			}
 		}},
+		yamlstrict.Field{Key: "per_pcn", Fn: func(v *yaml.Node, path string) {
+			d.pos["per_pcn"] = yamlstrict.PosOf(v)
+			d.PerPCN = &PerPCN{Column: ParamPCN}
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!bool" {
+				// per_pcn: true
+				if on, ok := doc.Bool(v, path); ok && !on {
+					d.PerPCN = nil
+				}
+				return
+			}
+			doc.Mapping(v, path,
+				yamlstrict.Field{Key: "column", Fn: func(v *yaml.Node, path string) {
+					if s, ok := doc.Str(v, path); ok {
+						if !identRE().MatchString(s) {
+							doc.At(v, path, "bad column name %q", s)
+						}
+						d.PerPCN.Column = s
+					}
+				}},
+				yamlstrict.Field{Key: "pcns", Fn: func(v *yaml.Node, path string) {
+					if v.Kind != yaml.SequenceNode {
+						doc.At(v, path, "want a list of PCNs (e.g. [123681, 300758]), got %s", doc.Describe(v))
+						return
+					}
+					for i, e := range v.Content {
+						n, ok := doc.Int(e, yamlstrict.Index(path, i))
+						if !ok {
+							continue
+						}
+						if n <= 0 {
+							doc.At(e, yamlstrict.Index(path, i), "bad PCN %d (want the plant's Plex customer number)", n)
+						} else if slices.Contains(d.PerPCN.PCNs, n) {
+							doc.At(e, yamlstrict.Index(path, i), "PCN %d twice", n)
+						}
+						d.PerPCN.PCNs = append(d.PerPCN.PCNs, n)
+					}
+				}},
+			)
+		}},
+		yamlstrict.Field{Key: "reconcile", Fn: func(v *yaml.Node, path string) {
+			reconNode = v
+			d.pos["reconcile"] = yamlstrict.PosOf(v)
+			d.Reconcile = &Reconcile{Within: WithinLookback, MaxDelete: DefaultMaxDelete}
+			doc.Mapping(v, path,
+				yamlstrict.Field{Key: "within", Fn: func(v *yaml.Node, path string) {
+					if s, ok := doc.Str(v, path); ok {
+						if s != WithinLookback && s != WithinAll {
+							doc.At(v, path, "want %s (the rows in the run's window) or %s (every row), got %q", WithinLookback, WithinAll, s)
+						}
+						d.Reconcile.Within = s
+					}
+				}},
+				yamlstrict.Field{Key: "keys_sql", Fn: func(v *yaml.Node, path string) {
+					d.pos["reconcile.keys_sql"] = yamlstrict.PosOf(v)
+					if s, ok := doc.Str(v, path); ok {
+						if err := source.CheckStatement(source.DialectMySQL, s); err != nil {
+							doc.At(v, path, "%v", err)
+						}
+						d.Reconcile.KeysSQL = s
+					}
+				}},
+				yamlstrict.Field{Key: "max_delete", Fn: func(v *yaml.Node, path string) {
+					var f float64
+					if v.Kind != yaml.ScalarNode || v.Decode(&f) != nil || f < 0 || f > 1 {
+						doc.At(v, path, "want a share between 0 and 1 (0.1: refuse to delete more than a tenth of the compared rows), got %s", doc.Describe(v))
+						return
+					}
+					d.Reconcile.MaxDelete = f
+				}},
+			)
+		}},
 		yamlstrict.Field{Key: "snapshot", Fn: func(v *yaml.Node, path string) {
 			snapNode = v
 			doc.Mapping(v, path, yamlstrict.Field{Key: "column", Fn: func(v *yaml.Node, path string) {
@@ -384,11 +495,21 @@ func Parse(file string, data []byte) (*Definition, error) {
 		}
 		doc.Addf(at, "target.key", "mode %s upserts by key: name the target's unique key columns", d.Mode)
 	}
-	if d.Mode == ModeIncremental && d.Increment != nil && d.SQL != "" && d.Increment.Initial == "" {
-		doc.Addf(d.pos["extract"], "incremental.initial", "missing: an sql: extract binds :since, and the first run needs a value for it (e.g. '1900-01-01')")
+	if d.Reconcile != nil {
+		checkReconcile(doc, d, reconNode)
+	}
+	if d.PerPCN != nil && d.Mode != ModeSnapshot && len(d.Key) > 0 && !slices.Contains(d.Key, d.PerPCN.Column) {
+		at := d.pos["target"]
+		if keyNode != nil {
+			at = yamlstrict.PosOf(keyNode)
+		}
+		doc.Addf(at, "target.key", "a per_pcn ETL's key includes its PCN column %q (two plants may use the same numbers)", d.PerPCN.Column)
+	}
+	if d.Mode == ModeIncremental && d.Increment != nil && (d.SQL != "" || d.DataSource != nil) && d.Increment.Initial == "" {
+		doc.Addf(d.pos["extract"], "incremental.initial", "missing: an sql: or datasource: extract binds :since, and the first run needs a value for it (e.g. '1900-01-01')")
 	}
 	if d.Mode == ModeIncremental && d.Procedure != nil {
-		doc.Addf(d.pos["extract"], "extract.procedure", "an incremental ETL needs sql: or table: (the engine binds :since)")
+		doc.Addf(d.pos["extract"], "extract.procedure", "an incremental ETL needs sql:, table: or datasource: (the engine binds :since)")
 	}
 	return d, doc.Err()
 }
@@ -431,8 +552,8 @@ func parseExtract(doc *yamlstrict.Doc, d *Definition, v *yaml.Node, path string)
 				yamlstrict.Field{Key: "args", Fn: func(v *yaml.Node, path string) {
 					if args, ok := doc.StrList(v, path); ok {
 						for i, a := range args {
-							if a != ParamFromPeriod && a != ParamToPeriod {
-								doc.At(v.Content[i], yamlstrict.Index(path, i), "unknown argument %q (an ETL procedure takes %s, %s)", a, ParamFromPeriod, ParamToPeriod)
+							if a != ParamFromPeriod && a != ParamToPeriod && a != ParamPCN {
+								doc.At(v.Content[i], yamlstrict.Index(path, i), "unknown argument %q (an ETL procedure takes %s, %s, %s)", a, ParamFromPeriod, ParamToPeriod, ParamPCN)
 							}
 						}
 						p.Args = args
@@ -440,6 +561,10 @@ func parseExtract(doc *yamlstrict.Doc, d *Definition, v *yaml.Node, path string)
 				}},
 			)
 			d.Procedure = p
+		}},
+		yamlstrict.Field{Key: "datasource", Fn: func(v *yaml.Node, path string) {
+			n++
+			d.DataSource = parseDataSource(doc, v, path)
 		}},
 		yamlstrict.Field{Key: "columns", Fn: func(v *yaml.Node, path string) {
 			d.Columns = map[string]source.Type{}
@@ -454,16 +579,169 @@ func parseExtract(doc *yamlstrict.Doc, d *Definition, v *yaml.Node, path string)
 		}},
 	)
 	if n != 1 && v.Kind == yaml.MappingNode {
-		doc.At(v, path, "want exactly one of sql, table, procedure (got %d)", n)
+		doc.At(v, path, "want exactly one of sql, table, procedure, datasource (got %d)", n)
+	}
+}
+
+// parseDataSource reads extract.datasource: {key, name, inputs, columns}: a Plex
+// web-service data source called through a plexws source. inputs map Plex's input
+// names to the engine's parameters (pcn, since, from_period, to_period), optionally
+// with a date format; columns are the columns Plex returns, in order, each Name or
+// {Name: type}.
+func parseDataSource(doc *yamlstrict.Doc, n *yaml.Node, path string) *source.DataSource {
+	ds := &source.DataSource{Inputs: map[string]string{}}
+	seen := doc.Mapping(n, path,
+		yamlstrict.Field{Key: "key", Fn: func(v *yaml.Node, fp string) {
+			if k, ok := doc.Int(v, fp); ok {
+				if k < 1 {
+					doc.At(v, fp, "must be the data source's key (a positive number), got %d", k)
+				}
+				ds.Key = k
+			}
+		}},
+		yamlstrict.Field{Key: "name", Fn: func(v *yaml.Node, fp string) { ds.Name, _ = doc.Str(v, fp) }},
+		yamlstrict.Field{Key: "inputs", Fn: func(v *yaml.Node, fp string) {
+			doc.Pairs(v, fp, "a mapping (Plex input: parameter)", "input", func(k, iv *yaml.Node, sub string) {
+				if strings.TrimSpace(k.Value) == "" {
+					doc.At(k, sub, "empty input name")
+				}
+				param := func(pv *yaml.Node, pp string) {
+					if s, ok := doc.Str(pv, pp); ok {
+						if !slices.Contains(engineParams, s) {
+							doc.At(pv, pp, "unknown parameter %q (an ETL binds %s)", s, strings.Join(engineParams, ", "))
+						}
+						ds.Inputs[k.Value] = s
+					}
+				}
+				if iv.Kind == yaml.ScalarNode {
+					param(iv, sub)
+					return
+				}
+				doc.Mapping(iv, sub,
+					yamlstrict.Field{Key: "param", Fn: param},
+					yamlstrict.Field{Key: "format", Fn: func(fv *yaml.Node, fpp string) {
+						f, ok := doc.Str(fv, fpp)
+						if !ok {
+							return
+						}
+						if !strings.Contains(f, "2006") {
+							doc.At(fv, fpp, "bad date format %q (a Go layout such as 01/02/2006 for MM/DD/YYYY)", f)
+						}
+						if ds.Formats == nil {
+							ds.Formats = map[string]string{}
+						}
+						ds.Formats[k.Value] = f
+					}},
+				)
+				if _, ok := ds.Inputs[k.Value]; !ok && iv.Kind == yaml.MappingNode {
+					doc.At(iv, sub+".param", "missing (the parameter this input takes)")
+				}
+			})
+		}},
+		yamlstrict.Field{Key: "columns", Fn: func(v *yaml.Node, fp string) {
+			if v.Kind != yaml.SequenceNode {
+				doc.At(v, fp, "want a list of the columns Plex returns, in order ({Name: type} or Name), got %s", doc.Describe(v))
+				return
+			}
+			seenCol := map[string]bool{}
+			for j, c := range v.Content {
+				ip := yamlstrict.Index(fp, j)
+				name, typ := "", source.TypeString
+				switch {
+				case c.Kind == yaml.ScalarNode:
+					name, _ = doc.Str(c, ip)
+				case c.Kind == yaml.MappingNode && len(c.Content) == 2:
+					name = c.Content[0].Value
+					if t, ok := doc.Str(c.Content[1], yamlstrict.Join(ip, name)); ok {
+						typ = source.Type(t)
+						if !slices.Contains(columnTypes, typ) {
+							doc.At(c.Content[1], yamlstrict.Join(ip, name), "unknown type %q (want %s)", t, joinTypes())
+						}
+					}
+				default:
+					doc.At(c, ip, "want Name or {Name: type}, got %s", doc.Describe(c))
+					continue
+				}
+				if !srcColumnRE().MatchString(name) {
+					doc.At(c, ip, "bad column name %q", name)
+				}
+				if seenCol[strings.ToLower(name)] {
+					doc.At(c, ip, "column %q twice", name)
+				}
+				seenCol[strings.ToLower(name)] = true
+				ds.Columns = append(ds.Columns, name)
+				ds.Types = append(ds.Types, typ)
+			}
+		}},
+	)
+	if n.Kind == yaml.MappingNode {
+		if seen["key"] == nil {
+			doc.At(n, path+".key", "missing (the data source's key in Plex)")
+		}
+		if seen["columns"] == nil {
+			doc.At(n, path+".columns", "missing (the columns Plex returns, in order)")
+		}
+	}
+	return ds
+}
+
+// engineParams are the parameters the engine binds (which ones a run binds depends on
+// its mode and per_pcn).
+var engineParams = []string{ParamPCN, ParamSince, ParamFromPeriod, ParamToPeriod}
+
+var columnTypes = []source.Type{source.TypeInt, source.TypeDecimal, source.TypeFloat, source.TypeString, source.TypeBool, source.TypeDate, source.TypeDateTime, source.TypeBytes}
+
+var srcColumnRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`) })
+
+func joinTypes() string {
+	s := make([]string, len(columnTypes))
+	for i, t := range columnTypes {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkReconcile checks reconcile: against the mode and the extract.
+func checkReconcile(doc *yamlstrict.Doc, d *Definition, n *yaml.Node) {
+	r := d.Reconcile
+	if len(d.Key) == 0 {
+		doc.At(n, "reconcile", "needs target.key: the columns that say which source row a target row is")
+	}
+	if d.Mode == ModeSnapshot {
+		doc.At(n, "reconcile", "a snapshot ETL appends sets; there is nothing to reconcile")
+	}
+	if r.Within == WithinLookback && d.Mode != ModeIncremental {
+		doc.At(n, "reconcile.within", "%s is the window of an incremental run; a %s ETL replaces its rows each run (use within: %s)", WithinLookback, d.Mode, WithinAll)
+	}
+	if r.KeysSQL == "" && d.Table == "" {
+		doc.At(n, "reconcile.keys_sql", "missing: with an sql:, procedure: or datasource: extract, give the SQL that returns the source's keys (%s)", strings.Join(d.Key, ", "))
+	}
+	if r.KeysSQL != "" {
+		allowed := []string{}
+		if r.Within == WithinLookback {
+			allowed = append(allowed, ParamSince)
+		}
+		if d.PerPCN != nil {
+			allowed = append(allowed, ParamPCN)
+		}
+		at := yamlstrict.Lookup(n, "keys_sql")
+		for _, ref := range source.ParamRefs(source.DialectMySQL, r.KeysSQL) {
+			if ref.Positional || !slices.Contains(allowed, ref.Name) {
+				doc.At(at, "reconcile.keys_sql", "line %d: unknown parameter :%s (binds %s)", ref.Line, ref.Name, listOrNone(allowed))
+			}
+		}
 	}
 }
 
 // checkExtractParams checks the :name parameters of an sql: extract against the mode.
 func checkExtractParams(doc *yamlstrict.Doc, d *Definition, v *yaml.Node) {
-	allowed := map[string][]string{
+	allowed := slices.Clone(map[string][]string{
 		ModeIncremental: {ParamSince},
 		ModePeriodRange: {ParamFromPeriod, ParamToPeriod},
-	}[d.Mode]
+	}[d.Mode])
+	if d.PerPCN != nil {
+		allowed = append(allowed, ParamPCN)
+	}
 	if d.SQL != "" {
 		used := map[string]bool{}
 		for _, r := range source.ParamRefs(source.DialectMySQL, d.SQL) {
@@ -474,13 +752,43 @@ func checkExtractParams(doc *yamlstrict.Doc, d *Definition, v *yaml.Node) {
 			used[r.Name] = true
 		}
 		for _, a := range allowed {
-			if !used[a] {
+			if !used[a] && a != ParamPCN {
 				doc.At(yamlstrict.Lookup(v, "sql"), "extract.sql", "mode %s needs :%s in the SQL (it selects the rows to load)", d.Mode, a)
 			}
 		}
 	}
-	if d.Procedure != nil && d.Mode != ModePeriodRange && len(d.Procedure.Args) > 0 {
-		doc.At(yamlstrict.Lookup(v, "procedure"), "extract.procedure.args", "only a period-range ETL passes arguments")
+	if d.SQL != "" && d.PerPCN != nil {
+		used := false
+		for _, r := range source.ParamRefs(source.DialectMySQL, d.SQL) {
+			used = used || r.Name == ParamPCN
+		}
+		if !used {
+			doc.At(yamlstrict.Lookup(v, "sql"), "extract.sql", "a per_pcn ETL's SQL selects one PCN's rows with :%s", ParamPCN)
+		}
+	}
+	if d.Procedure != nil && d.Mode != ModePeriodRange && d.PerPCN == nil && len(d.Procedure.Args) > 0 {
+		doc.At(yamlstrict.Lookup(v, "procedure"), "extract.procedure.args", "only a period-range or per_pcn ETL passes arguments")
+	}
+	if d.Procedure != nil {
+		for i, a := range d.Procedure.Args {
+			if a == ParamPCN && d.PerPCN == nil {
+				doc.At(yamlstrict.Lookup(v, "procedure"), yamlstrict.Index("extract.procedure.args", i), "%s is bound only in a per_pcn ETL", ParamPCN)
+			}
+		}
+	}
+	if ds := d.DataSource; ds != nil {
+		at := yamlstrict.Lookup(v, "datasource")
+		for in, p := range ds.Inputs {
+			if p != ParamPCN && !slices.Contains(allowed, p) {
+				doc.At(at, "extract.datasource.inputs."+in, "parameter %s is not bound in a %s ETL (binds %s)", p, d.Mode, listOrNone(allowed))
+			}
+		}
+		if d.PerPCN != nil && !slices.Contains(slices.Collect(maps.Values(ds.Inputs)), ParamPCN) {
+			doc.At(at, "extract.datasource.inputs", "a per_pcn ETL passes the PCN to Plex: map an input to pcn (e.g. \"@PCNs\": pcn)")
+		}
+		if d.Mode == ModeIncremental && !slices.Contains(slices.Collect(maps.Values(ds.Inputs)), ParamSince) {
+			doc.At(at, "extract.datasource.inputs", "an incremental ETL passes :since to Plex: map an input to since")
+		}
 	}
 }
 

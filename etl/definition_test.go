@@ -14,7 +14,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"unknown key", "name: a\nsource: plex\nextract: {table: t}\nmode: full\ntarget: {table: x}\ntargte: 1\n", "bad.yaml:6:1: targte: unknown key"},
 		{"bad mode", "name: a\nsource: plex\nextract: {table: t}\nmode: fulll\ntarget: {table: x}\n", "bad.yaml:4:7: mode: unknown mode \"fulll\""},
-		{"two extracts", "name: a\nsource: plex\nextract: {table: t, sql: SELECT 1}\nmode: full\ntarget: {table: x}\n", "bad.yaml:3:10: extract: want exactly one of sql, table, procedure (got 2)"},
+		{"two extracts", "name: a\nsource: plex\nextract: {table: t, sql: SELECT 1}\nmode: full\ntarget: {table: x}\n", "bad.yaml:3:10: extract: want exactly one of sql, table, procedure, datasource (got 2)"},
 		{"incremental without block", "name: a\nsource: plex\nextract: {table: t}\nmode: incremental\ntarget: {table: x, key: [id]}\n", "bad.yaml:4:7: incremental: missing"},
 		{"incremental without key", "name: a\nsource: plex\nextract: {table: t}\nmode: incremental\nincremental: {column: u}\ntarget: {table: x}\n", "target.key: mode incremental upserts by key"},
 		{"sql without since", "name: a\nsource: plex\nextract:\n  sql: SELECT * FROM t\nmode: incremental\nincremental: {column: u, initial: '1900-01-01'}\ntarget: {table: x, key: [id]}\n", "bad.yaml:4:8: extract.sql: mode incremental needs :since"},

@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,9 @@ type Options struct {
 	BatchRows int
 	// Now is the clock of snapshot stamps; nil: time.Now.
 	Now func() time.Time
+	// Reconcile runs a reconcile over every row (within: all) even when the definition
+	// has none: source deletes anywhere in the target (of each partition) are removed.
+	Reconcile bool
 }
 
 // Stats says what a run did.
@@ -95,9 +99,24 @@ type Stats struct {
 	From, To      int    // period-range: the window loaded
 	Skipped       string // why nothing was loaded, when so
 	Elapsed       time.Duration
+	// Reconciled is the rows a reconcile deleted (target rows whose keys the source no
+	// longer has); Compared the target rows it compared.
+	Reconciled, Compared int64
+	// AddedColumns are target columns this run added for new source columns.
+	AddedColumns []string
+	// PCN is a partition's PCN; Parts are the partitions of a per_pcn run, in order,
+	// each with its error ("" when it committed).
+	PCN   int
+	Parts []Stats
+	Error string
 }
 
 // Run runs one ETL: extract from src, load into the warehouse db (MySQL/MariaDB).
+//
+// A per_pcn ETL runs one partition per PCN, in PCN order, each in its own
+// transaction with its own state row: a partition that fails leaves the others'
+// committed loads in place, and the error names every failed PCN (errors.Join, so
+// errors.Is sees each partition's error).
 func Run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, opts Options) (Stats, error) {
 	start := time.Now()
 	if opts.BatchRows <= 0 {
@@ -109,14 +128,112 @@ func Run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, op
 	if err := ensureSchema(ctx, wh, def); err != nil {
 		return Stats{}, err
 	}
-	st, err := run(ctx, def, src, wh, opts)
-	st.Elapsed = time.Since(start)
-	return st, err
+	if def.PerPCN == nil {
+		st, err := runPart(ctx, def, src, wh, opts, 0)
+		st.Elapsed = time.Since(start)
+		return st, err
+	}
+	pcns, err := partitionPCNs(def, src)
+	if err != nil {
+		return Stats{}, err
+	}
+	var total Stats
+	var errs []error
+	for _, pcn := range pcns {
+		if _, err := wh.ExecContext(ctx, "INSERT IGNORE INTO "+StateTable+" (etl_name, part, target_table, mode) VALUES (?, ?, ?, ?)", def.Name, partKey(pcn), def.Target, def.Mode); err != nil {
+			return total, fmt.Errorf("seed %s row of %s pcn %d: %w", StateTable, def.Name, pcn, err)
+		}
+		st, err := runPart(ctx, def, src, wh, opts, pcn)
+		st.PCN = pcn
+		if err != nil {
+			st.Error = err.Error()
+			errs = append(errs, fmt.Errorf("pcn %d: %w", pcn, err))
+		}
+		total.Parts = append(total.Parts, st)
+		total.Read += st.Read
+		total.Written += st.Written
+		total.Deleted += st.Deleted
+		total.Reconciled += st.Reconciled
+		total.Compared += st.Compared
+		total.AddedColumns = append(total.AddedColumns, st.AddedColumns...)
+		if total.Loader == "" {
+			total.Loader = st.Loader
+		}
+		total.From, total.To = st.From, st.To
+		if ctx.Err() != nil || errors.Is(err, queue.ErrLeaseLost) {
+			break // the others would fail the same way
+		}
+	}
+	total.Elapsed = time.Since(start)
+	if len(errs) > 0 {
+		return total, fmt.Errorf("etl %s: %d of %d PCNs failed (the others committed): %w", def.Name, len(errs), len(pcns), errors.Join(errs...))
+	}
+	return total, nil
+}
+
+// partKey is a partition's key in rpt_etl_state ("" for a whole ETL).
+func partKey(pcn int) string {
+	if pcn == 0 {
+		return ""
+	}
+	return "pcn=" + strconv.Itoa(pcn)
+}
+
+// partitionPCNs are the PCNs a per_pcn run loads: the definition's, or every PCN its
+// source has an account for (plexws).
+func partitionPCNs(def *Definition, src source.Source) ([]int, error) {
+	if len(def.PerPCN.PCNs) > 0 {
+		return slices.Sorted(slices.Values(def.PerPCN.PCNs)), nil
+	}
+	if a, ok := src.(interface{ PCNs() []int }); ok && len(a.PCNs()) > 0 {
+		return a.PCNs(), nil
+	}
+	return nil, fmt.Errorf("%w: %s: etl %s runs per_pcn, but source %q (%s) has no accounts to list PCNs from: name them in per_pcn.pcns", ErrInvalid, def.File, def.Name, src.Name(), src.Driver())
+}
+
+// runPart runs one partition (pcn 0: the whole ETL). A source column the target does
+// not have yet is added (outside the transaction: DDL commits in MySQL) and the load
+// started again.
+func runPart(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, opts Options, pcn int) (Stats, error) {
+	var added []string
+	for try := 0; ; try++ {
+		st, err := run(ctx, def, src, wh, opts, pcn)
+		var add *errAddColumns
+		if try == 0 && errors.As(err, &add) {
+			if err := addColumns(ctx, wh, def, add.cols); err != nil {
+				return st, err
+			}
+			for _, c := range add.cols {
+				added = append(added, c.Name)
+			}
+			continue
+		}
+		st.AddedColumns = added
+		if err != nil && !errors.Is(err, queue.ErrLeaseLost) {
+			noteFailure(ctx, wh, def, pcn, err)
+		}
+		return st, err
+	}
+}
+
+// noteFailure records a failed run's error on its state row (outside the rolled-back
+// load: what `rpt etl status` shows next to the last success). Best effort.
+func noteFailure(ctx context.Context, wh *sql.DB, def *Definition, pcn int, err error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	msg := err.Error()
+	if len(msg) > 2000 {
+		msg = msg[:2000]
+	}
+	_, _ = wh.ExecContext(ctx, "UPDATE "+StateTable+" SET last_error = ?, last_error_at = UTC_TIMESTAMP(6) WHERE etl_name = ? AND part = ?", msg, def.Name, partKey(pcn))
 }
 
 func ensureSchema(ctx context.Context, wh *sql.DB, def *Definition) error {
 	if _, err := wh.ExecContext(ctx, stateDDL); err != nil {
 		return fmt.Errorf("create %s: %w", StateTable, err)
+	}
+	if err := upgradeState(ctx, wh); err != nil {
+		return err
 	}
 	exists, err := tableExists(ctx, wh, def.Target)
 	if err != nil {
@@ -135,11 +252,48 @@ func ensureSchema(ctx context.Context, wh *sql.DB, def *Definition) error {
 			return fmt.Errorf("%w: %s: target.create did not create table %s", ErrInvalid, def.File, def.Target)
 		}
 	}
+	if def.PerPCN != nil {
+		return nil // a row per partition, seeded as each runs
+	}
 	_, err = wh.ExecContext(ctx, "INSERT IGNORE INTO "+StateTable+" (etl_name, target_table, mode) VALUES (?, ?, ?)", def.Name, def.Target, def.Mode)
 	if err != nil {
 		return fmt.Errorf("seed %s row of %s: %w", StateTable, def.Name, err)
 	}
 	return nil
+}
+
+// stateAdds are the columns rpt_etl_state gained after its first version, added to a
+// table an older rpt created. Each is defaulted, so older rpt versions keep working
+// on the table: their INSERT gets the empty part and their reads by etl_name find that row.
+var stateAdds = []struct{ name, ddl string }{
+	{"part", "ADD COLUMN part VARCHAR(40) NOT NULL DEFAULT '' AFTER etl_name, DROP PRIMARY KEY, ADD PRIMARY KEY (etl_name, part)"},
+	{"extract_columns", "ADD COLUMN extract_columns TEXT NULL"},
+	{"rows_reconciled", "ADD COLUMN rows_reconciled BIGINT NOT NULL DEFAULT 0"},
+	{"last_error", "ADD COLUMN last_error TEXT NULL"},
+	{"last_error_at", "ADD COLUMN last_error_at DATETIME(6) NULL"},
+}
+
+// upgradeState adds the columns an older rpt_etl_state lacks. Two runs upgrading at
+// once: the second's ALTER fails on the duplicate column, which is the state wanted.
+func upgradeState(ctx context.Context, wh *sql.DB) error {
+	have, err := tableColumnTypes(ctx, wh, StateTable)
+	if err != nil {
+		return err
+	}
+	for _, a := range stateAdds {
+		if _, ok := have[a.name]; ok {
+			continue
+		}
+		if _, err := wh.ExecContext(ctx, "ALTER TABLE "+StateTable+" "+a.ddl); err != nil && !isDuplicateColumn(err) {
+			return fmt.Errorf("upgrade %s (add %s): %w", StateTable, a.name, err)
+		}
+	}
+	return nil
+}
+
+func isDuplicateColumn(err error) bool {
+	var my *mysql.MySQLError
+	return errors.As(err, &my) && my.Number == 1060
 }
 
 func tableExists(ctx context.Context, db *sql.DB, table string) (bool, error) {
@@ -152,7 +306,8 @@ func tableExists(ctx context.Context, db *sql.DB, table string) (bool, error) {
 }
 
 const stateDDL = `CREATE TABLE IF NOT EXISTS rpt_etl_state (
-  etl_name VARCHAR(100) NOT NULL PRIMARY KEY,
+  etl_name VARCHAR(100) NOT NULL,
+  part VARCHAR(40) NOT NULL DEFAULT '',
   target_table VARCHAR(64) NOT NULL,
   mode VARCHAR(20) NOT NULL,
   watermark VARCHAR(64) NULL,
@@ -166,18 +321,24 @@ const stateDDL = `CREATE TABLE IF NOT EXISTS rpt_etl_state (
   period_from INT NULL,
   period_to INT NULL,
   loader VARCHAR(10) NULL,
-  duration_ms BIGINT NULL
+  duration_ms BIGINT NULL,
+  extract_columns TEXT NULL,
+  rows_reconciled BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT NULL,
+  last_error_at DATETIME(6) NULL,
+  PRIMARY KEY (etl_name, part)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`
 
-// stateRow is an ETL's row of rpt_etl_state as the locked read sees it.
+// stateRow is an ETL's (or a partition's) row of rpt_etl_state as the locked read sees it.
 type stateRow struct {
 	watermark sql.NullString
 	jobID     int64
 	attempt   int
 	runs      int64
+	columns   string // the extract's columns at the last success (JSON)
 }
 
-func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, opts Options) (st Stats, err error) {
+func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, opts Options, pcn int) (st Stats, err error) {
 	tx, err := wh.BeginTx(ctx, nil)
 	if err != nil {
 		return st, fmt.Errorf("etl %s: begin: %w", def.Name, err)
@@ -188,8 +349,8 @@ func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, op
 		}
 	}()
 	var s stateRow
-	if err := tx.QueryRowContext(ctx, "SELECT watermark, job_id, attempt, runs FROM "+StateTable+" WHERE etl_name = ? FOR UPDATE", def.Name).
-		Scan(&s.watermark, &s.jobID, &s.attempt, &s.runs); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT watermark, job_id, attempt, runs, COALESCE(extract_columns, '') FROM "+StateTable+" WHERE etl_name = ? AND part = ? FOR UPDATE", def.Name, partKey(pcn)).
+		Scan(&s.watermark, &s.jobID, &s.attempt, &s.runs, &s.columns); err != nil {
 		return st, fmt.Errorf("etl %s: lock state row: %w", def.Name, err)
 	}
 	if opts.Fence.JobID > 0 && s.jobID == opts.Fence.JobID {
@@ -206,24 +367,27 @@ func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, op
 	}
 
 	params := map[string]any{}
-	where := ""
+	var conds []string
 	var wmCol = ""
+	var since any
 	switch def.Mode {
 	case ModeIncremental:
 		inc := def.Increment
 		wmCol = inc.Column
-		since, ok, err := sinceOf(s.watermark, inc.Lookback)
+		var ok bool
+		since, ok, err = sinceOf(s.watermark, inc.Lookback)
 		if err != nil {
 			return st, fmt.Errorf("etl %s: watermark %q in %s: %w", def.Name, s.watermark.String, StateTable, err)
 		}
 		switch {
 		case ok:
 			params[ParamSince] = since
-			where = quoteIdent(src.Driver(), inc.Column) + " >= :" + ParamSince
+			w := quoteIdent(src.Driver(), inc.Column) + " >= :" + ParamSince
 			if inc.Nulls == NullsReload {
-				where += " OR " + quoteIdent(src.Driver(), inc.Column) + " IS NULL"
+				w += " OR " + quoteIdent(src.Driver(), inc.Column) + " IS NULL"
 			}
-		case def.SQL != "":
+			conds = append(conds, w)
+		case def.SQL != "" || def.DataSource != nil:
 			params[ParamSince] = inc.Initial
 		}
 		st.Watermark = s.watermark.String
@@ -233,10 +397,15 @@ func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, op
 			return st, err
 		}
 		params[ParamFromPeriod], params[ParamToPeriod] = int64(st.From), int64(st.To)
-		if def.Table != "" {
-			c := quoteIdent(src.Driver(), def.Period.Column)
-			where = c + " BETWEEN :" + ParamFromPeriod + " AND :" + ParamToPeriod
-		}
+		conds = append(conds, quoteIdent(src.Driver(), def.Period.Column)+" BETWEEN :"+ParamFromPeriod+" AND :"+ParamToPeriod)
+	}
+	if pcn != 0 {
+		params[ParamPCN] = int64(pcn)
+		conds = append(conds, quoteIdent(src.Driver(), def.PerPCN.Column)+" = :"+ParamPCN)
+	}
+	where := ""
+	if def.Table != "" && len(conds) > 0 {
+		where = "(" + strings.Join(conds, ") AND (") + ")"
 	}
 	req := def.request(src.Driver(), params, where)
 	if def.Mode == ModeIncremental && def.Table != "" {
@@ -255,23 +424,30 @@ func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, op
 	defer rows.Close()
 
 	cols := rows.Columns()
-	targetCols, err := columnsOf(ctx, tx, def.Target)
+	sig, err := checkSchema(ctx, tx, def, src, rows, s.columns)
 	if err != nil {
 		return st, err
 	}
 	names := make([]string, 0, len(cols)+1)
-	wmIdx := -1
+	wmIdx, pcnIdx := -1, -1
 	for i, c := range cols {
-		if !targetCols[strings.ToLower(c.Name)] {
-			return st, fmt.Errorf("%w: etl %s: the extract's column %q is not a column of %s (add it to the table; rpt does not alter targets)", ErrInvalid, def.Name, c.Name, def.Target)
-		}
 		names = append(names, c.Name)
 		if strings.EqualFold(c.Name, wmCol) {
 			wmIdx = i
 		}
+		if pcn != 0 && strings.EqualFold(c.Name, def.PerPCN.Column) {
+			pcnIdx = i
+		}
 	}
 	if wmCol != "" && wmIdx < 0 {
 		return st, fmt.Errorf("%w: etl %s: incremental.column %q is not a column of the extract", ErrInvalid, def.Name, wmCol)
+	}
+	if pcn != 0 && pcnIdx < 0 {
+		return st, fmt.Errorf("%w: etl %s: per_pcn.column %q is not a column of the extract (each row says its PCN)", ErrInvalid, def.Name, def.PerPCN.Column)
+	}
+	targetCols, err := columnsOf(ctx, tx, def.Target)
+	if err != nil {
+		return st, err
 	}
 	for _, k := range def.Key {
 		if !targetCols[k] {
@@ -287,22 +463,27 @@ func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, op
 		stamp = opts.Now().UTC().Format(mysqlDateTime)
 	}
 
+	// The partition's own rows: every statement below is restricted to its PCN.
+	pcnCond, pcnArgs := "", []any(nil)
+	if pcn != 0 {
+		pcnCond, pcnArgs = " AND `"+def.PerPCN.Column+"` = ?", []any{pcn}
+	}
 	switch def.Mode {
 	case ModeFull:
-		res, err := tx.ExecContext(ctx, "DELETE FROM `"+def.Target+"`")
+		res, err := tx.ExecContext(ctx, "DELETE FROM `"+def.Target+"` WHERE 1 = 1"+pcnCond, pcnArgs...)
 		if err != nil {
 			return st, fmt.Errorf("etl %s: delete old rows of %s: %w", def.Name, def.Target, err)
 		}
 		st.Deleted, _ = res.RowsAffected()
 	case ModePeriodRange:
-		res, err := tx.ExecContext(ctx, "DELETE FROM `"+def.Target+"` WHERE `"+def.Period.Column+"` BETWEEN ? AND ?", st.From, st.To)
+		res, err := tx.ExecContext(ctx, "DELETE FROM `"+def.Target+"` WHERE `"+def.Period.Column+"` BETWEEN ? AND ?"+pcnCond, append([]any{st.From, st.To}, pcnArgs...)...)
 		if err != nil {
 			return st, fmt.Errorf("etl %s: delete window %d-%d of %s: %w", def.Name, st.From, st.To, def.Target, err)
 		}
 		st.Deleted, _ = res.RowsAffected()
 	}
 
-	l := &loader{def: def, tx: tx, names: names, cols: cols, stamp: stamp, wmIdx: wmIdx, upsert: def.Mode == ModeIncremental, opts: opts}
+	l := &loader{def: def, tx: tx, names: names, cols: cols, stamp: stamp, wmIdx: wmIdx, pcnIdx: pcnIdx, pcn: int64(pcn), upsert: def.Mode == ModeIncremental, opts: opts}
 	if err := l.load(ctx, rows, &st); err != nil {
 		return st, fmt.Errorf("etl %s: load %s: %w", def.Name, def.Target, err)
 	}
@@ -314,6 +495,11 @@ func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, op
 	}
 	if err := guard(def, opts, st); err != nil {
 		return st, err
+	}
+	if rc := reconcileOf(def, opts); rc != nil {
+		if err := reconcile(ctx, tx, def, src, rc, opts, since, pcn, &st); err != nil {
+			return st, err
+		}
 	}
 	if def.Mode == ModeIncremental && l.wm != "" {
 		st.Watermark = l.wm
@@ -327,9 +513,10 @@ func run(ctx context.Context, def *Definition, src source.Source, wh *sql.DB, op
 		from, to = st.From, st.To
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE "+StateTable+` SET target_table = ?, mode = ?, watermark = ?, job_id = ?, attempt = ?, runs = runs + 1,
-		last_success_at = UTC_TIMESTAMP(6), rows_read = ?, rows_written = ?, rows_deleted = ?, period_from = ?, period_to = ?, loader = ?, duration_ms = ?
-		WHERE etl_name = ?`, def.Target, def.Mode, wm, opts.Fence.JobID, opts.Fence.Attempt, st.Read, st.Written, st.Deleted, from, to, st.Loader,
-		time.Since(l.started).Milliseconds(), def.Name); err != nil {
+		last_success_at = UTC_TIMESTAMP(6), rows_read = ?, rows_written = ?, rows_deleted = ?, period_from = ?, period_to = ?, loader = ?, duration_ms = ?,
+		extract_columns = ?, rows_reconciled = ?, last_error = NULL, last_error_at = NULL
+		WHERE etl_name = ? AND part = ?`, def.Target, def.Mode, wm, opts.Fence.JobID, opts.Fence.Attempt, st.Read, st.Written, st.Deleted, from, to, st.Loader,
+		time.Since(l.started).Milliseconds(), sig, st.Reconciled, def.Name, partKey(pcn)); err != nil {
 		return st, fmt.Errorf("etl %s: write state: %w", def.Name, err)
 	}
 	if opts.Fence.Check != nil {

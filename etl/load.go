@@ -25,6 +25,8 @@ type loader struct {
 	cols    []source.Column
 	stamp   any // snapshot mode: the load time appended to every row
 	wmIdx   int // the update column's index, -1 if none
+	pcnIdx  int // per_pcn: the PCN column's index (-1: none), every row's value must be pcn
+	pcn     int64
 	upsert  bool
 	opts    Options
 	started time.Time
@@ -69,6 +71,20 @@ func (l *loader) load(ctx context.Context, rows source.Rows, st *Stats) error {
 			return err
 		}
 	}
+}
+
+// row checks one extract row: its PCN (a partition loads only its own PCN's rows)
+// and its update value (the watermark).
+func (l *loader) row(vals []any) error {
+	if l.pcnIdx >= 0 {
+		if v, ok := toInt(vals[l.pcnIdx]); !ok || int64(v) != l.pcn {
+			return fmt.Errorf("%w: the extract of PCN %d returned a row of PCN %v (per_pcn.column %s): a partition loads only its own rows", ErrInvalid, l.pcn, vals[l.pcnIdx], l.def.PerPCN.Column)
+		}
+	}
+	if l.wmIdx < 0 {
+		return nil
+	}
+	return l.observe(vals[l.wmIdx])
 }
 
 // observe notes a row's update value for the watermark.
@@ -214,11 +230,9 @@ func (r *tsvReader) next() {
 	}
 	r.st.Read++
 	vals := r.rows.Values()
-	if r.l.wmIdx >= 0 {
-		if err := r.l.observe(vals[r.l.wmIdx]); err != nil {
-			r.err = err
-			return
-		}
+	if err := r.l.row(vals); err != nil {
+		r.err = err
+		return
 	}
 	for i, v := range vals {
 		if i > 0 {
@@ -370,10 +384,8 @@ func (l *loader) insertBatch(ctx context.Context, rows source.Rows, st *Stats) (
 		}
 		st.Read++
 		vals := rows.Values()
-		if l.wmIdx >= 0 {
-			if err := l.observe(vals[l.wmIdx]); err != nil {
-				return 0, false, err
-			}
+		if err := l.row(vals); err != nil {
+			return 0, false, err
 		}
 		for i, v := range vals {
 			if v == nil {

@@ -41,21 +41,13 @@ func Verify(ctx context.Context, def *Definition, src source.Source, wh *sql.DB)
 	case ModePeriodRange:
 		params[ParamFromPeriod], params[ParamToPeriod] = int64(0), int64(999912)
 	}
-	rows, err := source.Run(ctx, src, def.request(src.Driver(), params, where), def.Columns)
-	if err != nil {
-		return nil, fmt.Errorf("etl %s: extract: %w", def.Name, err)
-	}
-	defer rows.Close()
-	cols := rows.Columns()
-	group := -1
-	var numeric []int
-	for i, c := range cols {
-		if len(def.Key) > 0 && strings.EqualFold(c.Name, def.Key[0]) {
-			group = i
-			continue
-		}
-		if c.Type == source.TypeInt || c.Type == source.TypeDecimal {
-			numeric = append(numeric, i)
+	// A per_pcn ETL's extract is read per PCN (each with its own account), the
+	// groups summed over all of them.
+	pcns := []int{0}
+	if def.PerPCN != nil {
+		var err error
+		if pcns, err = partitionPCNs(def, src); err != nil {
+			return nil, err
 		}
 	}
 	type acc struct {
@@ -63,34 +55,69 @@ func Verify(ctx context.Context, def *Definition, src source.Source, wh *sql.DB)
 		sums []*big.Rat
 	}
 	srcAcc := map[string]*acc{}
-	for rows.Next() {
-		v := rows.Values()
-		g := ""
-		if group >= 0 {
-			g = fmt.Sprint(v[group])
-		}
-		a := srcAcc[g]
-		if a == nil {
-			a = &acc{sums: make([]*big.Rat, len(numeric))}
-			for i := range a.sums {
-				a.sums[i] = new(big.Rat)
+	var cols []source.Column
+	group := -1
+	var numeric []int
+	for _, pcn := range pcns {
+		where := where
+		if pcn != 0 {
+			params[ParamPCN] = int64(pcn)
+			if def.Table != "" {
+				where = quoteIdent(src.Driver(), def.PerPCN.Column) + " = :" + ParamPCN
 			}
-			srcAcc[g] = a
 		}
-		a.n++
-		for i, ci := range numeric {
-			if v[ci] == nil {
-				continue
+		err := func() error {
+			rows, err := source.Run(ctx, src, def.request(src.Driver(), params, where), def.Columns)
+			if err != nil {
+				return fmt.Errorf("etl %s: extract: %w", def.Name, err)
 			}
-			r, ok := new(big.Rat).SetString(fmt.Sprint(v[ci]))
-			if !ok {
-				return nil, fmt.Errorf("etl %s: column %s: %v is not a number", def.Name, cols[ci].Name, v[ci])
+			defer rows.Close()
+			if cols == nil {
+				cols = rows.Columns()
+				for i, c := range cols {
+					if len(def.Key) > 0 && strings.EqualFold(c.Name, def.Key[0]) {
+						group = i
+						continue
+					}
+					if c.Type == source.TypeInt || c.Type == source.TypeDecimal {
+						numeric = append(numeric, i)
+					}
+				}
 			}
-			a.sums[i].Add(a.sums[i], r)
+			for rows.Next() {
+				v := rows.Values()
+				g := ""
+				if group >= 0 {
+					g = fmt.Sprint(v[group])
+				}
+				a := srcAcc[g]
+				if a == nil {
+					a = &acc{sums: make([]*big.Rat, len(numeric))}
+					for i := range a.sums {
+						a.sums[i] = new(big.Rat)
+					}
+					srcAcc[g] = a
+				}
+				a.n++
+				for i, ci := range numeric {
+					if v[ci] == nil {
+						continue
+					}
+					r, ok := new(big.Rat).SetString(fmt.Sprint(v[ci]))
+					if !ok {
+						return fmt.Errorf("etl %s: column %s: %v is not a number", def.Name, cols[ci].Name, v[ci])
+					}
+					a.sums[i].Add(a.sums[i], r)
+				}
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("etl %s: extract: %w", def.Name, err)
+			}
+			return nil
+		}()
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("etl %s: extract: %w", def.Name, err)
 	}
 
 	sel := []string{"''"}

@@ -35,7 +35,17 @@ type retyped struct {
 }
 
 func (r *retyped) Columns() []Column { return r.cols }
-func (r *retyped) Values() []any     { return r.row }
+
+// ColumnDetails passes the source's column details through (nil when it has none); a
+// column whose type was overridden keeps the detail of what the source returned.
+func (r *retyped) ColumnDetails() []ColumnDetail {
+	if d, ok := r.Rows.(Detailed); ok {
+		return d.ColumnDetails()
+	}
+	return nil
+}
+
+func (r *retyped) Values() []any { return r.row }
 
 func (r *retyped) Next() bool {
 	if r.err != nil || !r.Rows.Next() {

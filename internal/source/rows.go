@@ -18,6 +18,7 @@ type sqlRows struct {
 	ctx     context.Context
 	rows    *sql.Rows
 	cols    []Column
+	details []ColumnDetail
 	guid    []bool // SQL Server uniqueidentifier: bytes shown as text
 	raw     []any
 	holders []any
@@ -46,6 +47,7 @@ func newRows(ctx context.Context, driver string, rows *sql.Rows, onClose func() 
 		ctx:     ctx,
 		rows:    rows,
 		cols:    make([]Column, len(cts)),
+		details: make([]ColumnDetail, len(cts)),
 		guid:    make([]bool, len(cts)),
 		raw:     make([]any, len(cts)),
 		holders: make([]any, len(cts)),
@@ -60,6 +62,7 @@ func newRows(ctx context.Context, driver string, rows *sql.Rows, onClose func() 
 			unknown++
 		}
 		r.cols[i] = Column{Name: ct.Name(), Type: t}
+		r.details[i] = detailOf(ct)
 		r.guid[i] = driver == DialectSQLServer && ct.DatabaseTypeName() == "UNIQUEIDENTIFIER"
 	}
 	if unknown > 0 {
@@ -108,6 +111,33 @@ func (r *sqlRows) untyped() bool {
 }
 
 func (r *sqlRows) Columns() []Column { return r.cols }
+
+// ColumnDetails says what the driver reported of each column (Detailed).
+func (r *sqlRows) ColumnDetails() []ColumnDetail { return r.details }
+
+// ColumnDetail is what a SQL driver says of a result column beyond its portable Type:
+// its database type name, the precision and scale of a decimal (the fractional-second
+// digits of a datetime in Scale), and a string's length in bytes. An ETL that adds a
+// column to its target reads it to give the column the source's exact type.
+type ColumnDetail struct {
+	DBType           string // the driver's name, e.g. DECIMAL, VARCHAR, UNSIGNED BIGINT
+	Precision, Scale int64
+	HasPrecision     bool
+	Length           int64
+	HasLength        bool
+}
+
+// Detailed is Rows that say more of their columns than Columns (SQL sources).
+type Detailed interface {
+	ColumnDetails() []ColumnDetail
+}
+
+func detailOf(ct *sql.ColumnType) ColumnDetail {
+	d := ColumnDetail{DBType: ct.DatabaseTypeName()}
+	d.Precision, d.Scale, d.HasPrecision = ct.DecimalSize()
+	d.Length, d.HasLength = ct.Length()
+	return d
+}
 
 func (r *sqlRows) Values() []any { return r.vals }
 
