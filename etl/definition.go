@@ -714,7 +714,11 @@ func checkReconcile(doc *yamlstrict.Doc, d *Definition, n *yaml.Node) {
 		doc.At(n, "reconcile.within", "%s is the window of an incremental run; a %s ETL replaces its rows each run (use within: %s)", WithinLookback, d.Mode, WithinAll)
 	}
 	if r.KeysSQL == "" && d.Table == "" {
-		doc.At(n, "reconcile.keys_sql", "missing: with an sql:, procedure: or datasource: extract, give the SQL that returns the source's keys (%s)", strings.Join(d.Key, ", "))
+		keys := "target.key's columns"
+		if len(d.Key) > 0 {
+			keys = strings.Join(d.Key, ", ")
+		}
+		doc.At(n, "reconcile.keys_sql", "missing: with an sql:, procedure: or datasource: extract, give the SQL that returns the source's keys (%s)", keys)
 	}
 	if r.KeysSQL != "" {
 		allowed := []string{}
