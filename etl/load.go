@@ -23,10 +23,10 @@ type loader struct {
 	tx      *sql.Tx
 	names   []string // target columns, in the extract's order (+ the snapshot column)
 	cols    []source.Column
-	stamp   any // snapshot mode: the load time appended to every row
-	wmIdx   int // the update column's index, -1 if none
-	pcnIdx  int // per_pcn: the PCN column's index (-1: none), every row's value must be pcn
-	pcn     int64
+	stamp   any   // snapshot mode: the load time appended to every row
+	wmIdx   int   // the update column's index, -1 if none
+	pcn     int64 // per_pcn: the partition's PCN (0: none), every row's value at pcnIdx must be it
+	pcnIdx  int
 	upsert  bool
 	opts    Options
 	started time.Time
@@ -76,7 +76,7 @@ func (l *loader) load(ctx context.Context, rows source.Rows, st *Stats) error {
 // row checks one extract row: its PCN (a partition loads only its own PCN's rows)
 // and its update value (the watermark).
 func (l *loader) row(vals []any) error {
-	if l.pcnIdx >= 0 {
+	if l.pcn != 0 {
 		if v, ok := toInt(vals[l.pcnIdx]); !ok || int64(v) != l.pcn {
 			return fmt.Errorf("%w: the extract of PCN %d returned a row of PCN %v (per_pcn.column %s): a partition loads only its own rows", ErrInvalid, l.pcn, vals[l.pcnIdx], l.def.PerPCN.Column)
 		}
