@@ -284,13 +284,7 @@ func isDecimal(s string) bool {
 	return i == len(s)
 }
 
-func isDate(s string) bool {
-	if len(s) != len(time.DateOnly) {
-		return false
-	}
-	_, err := time.Parse(time.DateOnly, s)
-	return err == nil
-}
+func isDate(s string) bool { return source.IsDate(s) }
 
 func isDateTime(s string) bool {
 	_, err := time.Parse(time.RFC3339Nano, s)

@@ -113,6 +113,9 @@ func toDecimal(v any) (any, error) {
 		}
 	case string:
 		if s := strings.TrimSpace(x); isDecimal(s) {
+			if len(s) == len(x) {
+				return v, nil
+			}
 			return s, nil
 		}
 	}
@@ -155,7 +158,7 @@ func toFloat(v any) (any, error) {
 func toString(v any) (any, error) {
 	switch x := v.(type) {
 	case string:
-		return x, nil
+		return v, nil // the value as it came: boxing x again would allocate
 	case int64:
 		return strconv.FormatInt(x, 10), nil
 	case float64:
@@ -196,17 +199,59 @@ func toBool(v any) (any, error) {
 func toDate(v any) (any, error) {
 	switch x := v.(type) {
 	case time.Time:
-		return x.Format(time.DateOnly), nil
+		return dateText(x), nil
 	case string:
 		// A date, or a date-time whose date part is taken.
 		s := strings.TrimSpace(x)
-		if len(s) >= 10 {
-			if _, err := time.Parse(time.DateOnly, s[:10]); err == nil && (len(s) == 10 || s[10] == 'T' || s[10] == ' ') {
-				return s[:10], nil
+		if len(s) >= 10 && IsDate(s[:10]) && (len(s) == 10 || s[10] == 'T' || s[10] == ' ') {
+			if len(s) == len(x) && len(s) == 10 {
+				return v, nil
 			}
+			return s[:10], nil
 		}
 	}
 	return nil, cannot(v, TypeDate)
+}
+
+// dateText is t.Format(time.DateOnly) without the layout interpreter (a report's dates
+// are formatted once per row). Years outside 0-9999 take the general path.
+func dateText(t time.Time) string {
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.Format(time.DateOnly)
+	}
+	b := [10]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+		byte('0' + int(m)/10), byte('0' + int(m)%10), '-', byte('0' + d/10), byte('0' + d%10)}
+	return string(b[:])
+}
+
+// IsDate reports whether s is a date YYYY-MM-DD that exists (what time.Parse with
+// time.DateOnly accepts), without the layout interpreter.
+func IsDate(s string) bool {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	num := func(t string) (int, bool) {
+		n := 0
+		for i := 0; i < len(t); i++ {
+			if t[i] < '0' || t[i] > '9' {
+				return 0, false
+			}
+			n = n*10 + int(t[i]-'0')
+		}
+		return n, true
+	}
+	y, ok1 := num(s[:4])
+	m, ok2 := num(s[5:7])
+	d, ok3 := num(s[8:])
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 {
+		return false
+	}
+	days := [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[m]
+	if m == 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		days = 29
+	}
+	return d <= days
 }
 
 var dateTimeLayouts = []string{

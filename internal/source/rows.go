@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"unsafe"
 )
 
 // maxPeekRows bounds how many rows a query with undeclared column types reads
@@ -175,9 +176,16 @@ func (r *sqlRows) Next() bool {
 	}
 	r.row++
 	for i, v := range raw {
-		if r.guid[i] {
-			if b, ok := v.([]byte); ok && len(b) == 16 {
+		if b, ok := v.([]byte); ok {
+			switch t := r.cols[i].Type; {
+			case r.guid[i] && len(b) == 16:
 				v = guidString(b)
+			case t != TypeBytes && t != TypeBool:
+				// Text of another type, read as the string it is without a copy: Scan
+				// into *any hands over a copy of the driver's bytes that the caller
+				// owns (database/sql's documented contract), and nothing writes to it
+				// again; the next row is scanned into new copies.
+				v = unsafe.String(unsafe.SliceData(b), len(b))
 			}
 		}
 		c, err := Convert(r.cols[i].Type, v)
