@@ -141,7 +141,9 @@ func waitJob(ctx context.Context, s queue.Store, id, rows int64, limit time.Dura
 		case queue.StatusFailed, queue.StatusCancelled:
 			return fmt.Errorf("job %d %s: %s", id, j.Status, j.Error)
 		}
-		time.Sleep(2 * time.Millisecond)
+		// Often enough to add little to a report of seconds, seldom enough not to load
+		// the store the agent is writing to.
+		time.Sleep(20 * time.Millisecond)
 	}
 	return errors.New("job did not finish in time")
 }
