@@ -335,7 +335,10 @@ func (f *fixture) runJob(cols []source.Column, rows [][]any) *queue.Job {
 	if err := w.Close(ctx); err != nil {
 		f.t.Fatal(err)
 	}
-	if err := f.st.JobComplete(ctx, cl[0].Lease(), queue.Completion{Rows: int64(len(rows)), ResultStore: results.QueueStoreName, ResultChunks: w.Chunks()}); err != nil {
+	readAt := time.Date(2026, 12, 7, 19, 5, 3, 0, time.UTC)
+	loaded := readAt.Add(-(2*time.Hour + 55*time.Minute))
+	read := &queue.ReadInfo{Source: "warehouse", Kind: "mysql", At: readAt, Loads: []queue.ETLLoad{{ETL: "plex-workcenter-log", At: &loaded}}}
+	if err := f.st.JobComplete(ctx, cl[0].Lease(), queue.Completion{Rows: int64(len(rows)), ResultStore: results.QueueStoreName, ResultChunks: w.Chunks(), Read: read}); err != nil {
 		f.t.Fatal(err)
 	}
 	return cl[0]
@@ -371,6 +374,8 @@ func TestJobPageAndChart(t *testing.T) {
 		`<svg xmlns="http://www.w3.org/2000/svg"`, `class="series" data-series="ASY-1"`, `&lt;script&gt;alert(1)&lt;/script&gt;`,
 		fmt.Sprintf(`href="/api/v1/jobs/%d/result?format=csv"`, j.ID), fmt.Sprintf(`href="/api/v1/jobs/%d/result?format=xlsx"`, j.ID),
 		`<td>2026-03</td>`, `by web:submitter-1`, `id="retry"`,
+		// Where and when it was read, and how old the warehouse copy was, in the plant's zone.
+		`<dd id="read">from a copy in MySQL (warehouse, not live Plex) (source warehouse) at 2026-12-07 14:05:03 EST America/Indiana/Indianapolis; warehouse copy loaded by etl plex-workcenter-log at 2026-12-07 11:10 EST (2h55m before the read)</dd>`,
 	} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("job page lacks %s", want)
