@@ -15,6 +15,7 @@ import (
 	"rpt/internal/source"
 	"rpt/internal/source/plexws/plexwstest"
 	"rpt/internal/testenv"
+	"rpt/reportdefs"
 
 	_ "rpt/internal/source/plexws" // the plexws driver
 )
@@ -24,7 +25,7 @@ import (
 // balance (all earlier activity for balance-sheet accounts, the year's earlier activity
 // for revenue and expense accounts), the period's debit and credit, and the ending
 // balance, money with five decimals as Plex's DECIMAL(19,5) columns have it.
-func activitySummary(t *testing.T, opts demo.Options) plexwstest.Handler {
+func activitySummary(t testing.TB, opts demo.Options) plexwstest.Handler {
 	t.Helper()
 	type key struct {
 		pcn    int
@@ -365,5 +366,79 @@ func TestDailyProductionWSMatchesWarehouse(t *testing.T) {
 		if c.Key != 9726 || c.Inputs["@Start_Date"] != c.Inputs["@End_Date"] || !strings.Contains(c.Inputs["@Start_Date"], "/") {
 			t.Errorf("call %+v", c)
 		}
+	}
+}
+
+// BenchmarkTrialBalanceWS runs trial-balance-ws for a PCN's last 12 periods against
+// the stand-in Plex on the demo ledger, with its categories looked up in the SQLite
+// demo warehouse (lookup) and, for comparison, the same definition with the lookup
+// replaced by NULLs (no-lookup): what reading the dimension table adds to a run.
+//
+//	go test -run '^$' -bench BenchmarkTrialBalanceWS -benchtime 5x ./reportdefs/
+func BenchmarkTrialBalanceWS(b *testing.B) {
+	opts := demo.Options{Scale: 1, Periods: 15, End: time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), PCNs: []int{123681}, Seed: 7, LogDays: -1}
+	ctx := context.Background()
+	d := "sqlite:" + filepath.Join(b.TempDir(), "demo.db")
+	if _, err := demo.Load(ctx, d, opts); err != nil {
+		b.Fatal(err)
+	}
+	wh, err := source.Open(ctx, "warehouse", source.Config{Driver: "sqlite", DSN: d})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer wh.Close()
+	srv := plexwstest.New(b, activitySummary(b, opts), plexwstest.Account{User: "SouthfieldWs@plex.com", Password: "pw", PCN: 123681})
+	src, err := source.Open(ctx, "plex", source.Config{Driver: source.DriverPlexWS, URL: srv.URL, CAFile: srv.CAFile, Timeout: time.Minute,
+		Accounts: map[int]source.Account{123681: {User: "SouthfieldWs@plex.com", Password: "pw"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	shipped := shippedDef(b, "trial-balance-ws")
+	raw := string(shipped.Raw)
+	i, j := strings.Index(raw, "  lookups:\n"), strings.Index(raw, "  # Over the table datasource")
+	if i < 0 || j < i {
+		b.Fatal("the shipped definition's lookups: block moved")
+	}
+	raw = raw[:i] + raw[j:]
+	raw = strings.Replace(raw, "LEFT JOIN accounts a ON a.account_no = d.Account_No",
+		"LEFT JOIN (SELECT NULL AS account_no, NULL AS category_type, NULL AS category_name, NULL AS sub_category_name) a ON 0", 1)
+	bare, err := reportdefs.Parse("trial-balance-ws.yaml", []byte(raw))
+	if err != nil {
+		b.Fatal(err)
+	}
+	open := func(context.Context, string) (source.Source, error) { return wh, nil }
+	for _, c := range []struct {
+		name string
+		def  *reportdefs.Definition
+	}{{"lookup", shipped}, {"no-lookup", bare}} {
+		b.Run(c.name, func(b *testing.B) {
+			resolved, err := c.def.Resolve(map[string]string{"pcn": "123681", "start_period": "202504", "end_period": "202603"}, time.Now(), time.UTC)
+			if err != nil {
+				b.Fatal(err)
+			}
+			values, err := c.def.BindValues(resolved)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n int
+			for b.Loop() {
+				req := c.def.Request(src.Driver(), values)
+				req.Sources = open
+				rows, err := source.Run(ctx, src, req, c.def.Columns)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = 0
+				for rows.Next() {
+					n++
+				}
+				if err := rows.Err(); err != nil {
+					b.Fatal(err)
+				}
+				rows.Close()
+			}
+			b.ReportMetric(float64(n), "rows")
+		})
 	}
 }
