@@ -217,3 +217,74 @@ func ScanDefinition(row RowScanner) (PublishedDefinition, error) {
 	d.PublishedAt = at.t
 	return d, err
 }
+
+// AgentColumns are the columns ScanAgent reads, in its order.
+const AgentColumns = "name, host, labels, sources, version, running, draining, drain_requested, last_seen"
+
+// ScanAgent reads a row of AgentColumns; labels and sources are JSON (NULL or empty is
+// none).
+func ScanAgent(row RowScanner) (Agent, error) {
+	var a Agent
+	var labels, sources sql.NullString
+	var lastSeen dbTime
+	if err := row.Scan(&a.Name, &a.Host, &labels, &sources, &a.Version, &a.Running, &a.Draining, &a.DrainRequested,
+		&lastSeen); err != nil {
+		return Agent{}, err
+	}
+	if labels.String != "" && labels.String != "null" {
+		if err := json.Unmarshal([]byte(labels.String), &a.Labels); err != nil {
+			return Agent{}, fmt.Errorf("agent %s: labels: %w", a.Name, err)
+		}
+	}
+	if sources.String != "" && sources.String != "null" {
+		if err := json.Unmarshal([]byte(sources.String), &a.Sources); err != nil {
+			return Agent{}, fmt.Errorf("agent %s: sources: %w", a.Name, err)
+		}
+	}
+	if len(a.Labels) == 0 {
+		a.Labels = nil
+	}
+	if len(a.Sources) == 0 {
+		a.Sources = nil
+	}
+	a.LastSeen = lastSeen.t
+	return a, nil
+}
+
+// PauseQuery selects every pause by kind and name, for ScanPause.
+const PauseQuery = "SELECT kind, name, created_at FROM rpt_pauses ORDER BY kind, name"
+
+// ScanPause reads a row of PauseQuery.
+func ScanPause(row RowScanner) (Pause, error) {
+	var p Pause
+	var at dbTime
+	err := row.Scan(&p.Kind, &p.Name, &at)
+	p.CreatedAt = at.t
+	return p, err
+}
+
+// SlotUsageQuery counts taken slots by scope, for CollectSlotUsage. A plain read: it
+// never waits for a claim's slot locks.
+const SlotUsageQuery = "SELECT scope, COUNT(*) FROM rpt_slots WHERE job_id IS NOT NULL GROUP BY scope"
+
+// CollectSlotUsage reads the rows of SlotUsageQuery (and closes them) into counts by
+// scope; scopes with none taken are absent.
+func CollectSlotUsage(rows *sql.Rows) (map[string]int, error) {
+	type count struct {
+		scope string
+		n     int
+	}
+	counts, err := CollectRows(rows, func(r RowScanner) (count, error) {
+		var c count
+		err := r.Scan(&c.scope, &c.n)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(counts))
+	for _, c := range counts {
+		out[c.scope] = c.n
+	}
+	return out, nil
+}

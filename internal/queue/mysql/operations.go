@@ -15,7 +15,7 @@ var _ queue.Operations = (*Store)(nil)
 // AgentGet returns one agent; ErrNotFound for an unknown name.
 func (s *Store) AgentGet(ctx context.Context, name string) (queue.Agent, error) {
 	op := "get agent " + name
-	a, err := scanAgent(s.db.QueryRowContext(ctx, "SELECT "+agentColumns+" FROM rpt_agents WHERE name = ?", name))
+	a, err := queue.ScanAgent(s.db.QueryRowContext(ctx, "SELECT "+queue.AgentColumns+" FROM rpt_agents WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = queue.ErrNotFound
 	}
@@ -76,21 +76,12 @@ func (s *Store) PauseSet(ctx context.Context, kind, name string, paused bool) er
 
 // PauseList lists the pauses by kind and name.
 func (s *Store) PauseList(ctx context.Context) ([]queue.Pause, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT kind, name, created_at FROM rpt_pauses ORDER BY kind, name")
+	rows, err := s.db.QueryContext(ctx, queue.PauseQuery)
 	if err != nil {
 		return nil, s.wrap("list pauses", err)
 	}
-	defer rows.Close()
-	var out []queue.Pause
-	for rows.Next() {
-		var p queue.Pause
-		if err := rows.Scan(&p.Kind, &p.Name, &p.CreatedAt); err != nil {
-			return nil, s.wrap("list pauses", err)
-		}
-		p.CreatedAt = p.CreatedAt.UTC()
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectRows(rows, queue.ScanPause)
+	if err != nil {
 		return nil, s.wrap("list pauses", err)
 	}
 	return out, nil
@@ -99,21 +90,12 @@ func (s *Store) PauseList(ctx context.Context) ([]queue.Pause, error) {
 // SlotUsage counts taken slots by scope; scopes with none taken are absent. A plain
 // read: it never waits for a claim's slot locks.
 func (s *Store) SlotUsage(ctx context.Context) (map[string]int, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT scope, COUNT(*) FROM rpt_slots WHERE job_id IS NOT NULL GROUP BY scope")
+	rows, err := s.db.QueryContext(ctx, queue.SlotUsageQuery)
 	if err != nil {
 		return nil, s.wrap("slot usage", err)
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var scope string
-		var n int
-		if err := rows.Scan(&scope, &n); err != nil {
-			return nil, s.wrap("slot usage", err)
-		}
-		out[scope] = n
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectSlotUsage(rows)
+	if err != nil {
 		return nil, s.wrap("slot usage", err)
 	}
 	return out, nil

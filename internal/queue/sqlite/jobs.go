@@ -907,20 +907,12 @@ func (s *Store) AgentHeartbeat(ctx context.Context, a queue.Agent) error {
 
 // AgentList returns every agent by name.
 func (s *Store) AgentList(ctx context.Context) ([]queue.Agent, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+agentColumns+` FROM rpt_agents ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+queue.AgentColumns+` FROM rpt_agents ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
-	defer rows.Close()
-	var out []queue.Agent
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list agents: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectRows(rows, queue.ScanAgent)
+	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
 	return out, nil

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,36 +12,9 @@ import (
 
 var _ queue.Operations = (*Store)(nil)
 
-// agentColumns is every column a queue.Agent is read from, in scanAgent's order.
-const agentColumns = `name, host, labels, sources, version, running, draining, drain_requested, last_seen`
-
-func scanAgent(sc rowScanner) (queue.Agent, error) {
-	var a queue.Agent
-	var labels, sources string
-	var lastSeen int64
-	if err := sc.Scan(&a.Name, &a.Host, &labels, &sources, &a.Version, &a.Running, &a.Draining,
-		&a.DrainRequested, &lastSeen); err != nil {
-		return queue.Agent{}, err
-	}
-	if err := json.Unmarshal([]byte(labels), &a.Labels); err != nil {
-		return queue.Agent{}, fmt.Errorf("agent %s: labels: %w", a.Name, err)
-	}
-	if err := json.Unmarshal([]byte(sources), &a.Sources); err != nil {
-		return queue.Agent{}, fmt.Errorf("agent %s: sources: %w", a.Name, err)
-	}
-	if len(a.Labels) == 0 {
-		a.Labels = nil
-	}
-	if len(a.Sources) == 0 {
-		a.Sources = nil
-	}
-	a.LastSeen = fromMicros(lastSeen)
-	return a, nil
-}
-
 // AgentGet returns one agent; ErrNotFound for an unknown name.
 func (s *Store) AgentGet(ctx context.Context, name string) (queue.Agent, error) {
-	a, err := scanAgent(s.r.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM rpt_agents WHERE name = ?`, name))
+	a, err := queue.ScanAgent(s.r.QueryRowContext(ctx, `SELECT `+queue.AgentColumns+` FROM rpt_agents WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return queue.Agent{}, fmt.Errorf("get agent %s: %w", name, queue.ErrNotFound)
 	}
@@ -104,22 +76,12 @@ func (s *Store) PauseSet(ctx context.Context, kind, name string, paused bool) er
 
 // PauseList lists the pauses by kind and name.
 func (s *Store) PauseList(ctx context.Context) ([]queue.Pause, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kind, name, created_at FROM rpt_pauses ORDER BY kind, name`)
+	rows, err := s.r.QueryContext(ctx, queue.PauseQuery)
 	if err != nil {
 		return nil, fmt.Errorf("list pauses: %w", err)
 	}
-	defer rows.Close()
-	var out []queue.Pause
-	for rows.Next() {
-		var p queue.Pause
-		var at int64
-		if err := rows.Scan(&p.Kind, &p.Name, &at); err != nil {
-			return nil, fmt.Errorf("list pauses: %w", err)
-		}
-		p.CreatedAt = fromMicros(at)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectRows(rows, queue.ScanPause)
+	if err != nil {
 		return nil, fmt.Errorf("list pauses: %w", err)
 	}
 	return out, nil
@@ -127,21 +89,12 @@ func (s *Store) PauseList(ctx context.Context) ([]queue.Pause, error) {
 
 // SlotUsage counts taken slots by scope; scopes with none taken are absent.
 func (s *Store) SlotUsage(ctx context.Context) (map[string]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT scope, COUNT(*) FROM rpt_slots WHERE job_id IS NOT NULL GROUP BY scope`)
+	rows, err := s.r.QueryContext(ctx, queue.SlotUsageQuery)
 	if err != nil {
 		return nil, fmt.Errorf("slot usage: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var scope string
-		var n int
-		if err := rows.Scan(&scope, &n); err != nil {
-			return nil, fmt.Errorf("slot usage: %w", err)
-		}
-		out[scope] = n
-	}
-	if err := rows.Err(); err != nil {
+	out, err := queue.CollectSlotUsage(rows)
+	if err != nil {
 		return nil, fmt.Errorf("slot usage: %w", err)
 	}
 	return out, nil
