@@ -327,9 +327,13 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 func (r *rig) waitFinished(ctx context.Context, timeout time.Duration, what string) []jobRow {
 	r.t.Helper()
 	waitFor(r.t, timeout, what, func() (bool, error) {
-		var open int
-		err := r.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rpt_jobs WHERE status IN ('queued', 'running')").Scan(&open)
-		return open == 0, err
+		open, err := r.jobs(ctx, "status IN ('queued', 'running')")
+		if err != nil || len(open) == 0 {
+			return err == nil, err
+		}
+		// Not an error while there is time; the last one says, on a time-out, which
+		// jobs never finished and who held them.
+		return false, fmt.Errorf("%d jobs open, first %+v", len(open), open[:min(len(open), 5)])
 	})
 	all, err := r.jobs(ctx, "")
 	if err != nil {
