@@ -51,7 +51,7 @@ func (etlRunner) run(a *Agent, r *run) error {
 		return notRetryable(fmt.Errorf("etl: warehouse %q is %s; ETL targets must be mysql", name, wh.Driver()))
 	}
 	opts := etl.Options{
-		Force: args.Force, From: args.From, To: args.To,
+		Force: args.Force, From: args.From, To: args.To, Reconcile: args.Reconcile,
 		Fence: etl.Fence{JobID: r.lease.JobID, Attempt: r.lease.Attempt, Check: func(ctx context.Context) error {
 			_, err := a.store.JobHeartbeat(ctx, r.lease, r.rows.Load(), a.cfg.LeaseDuration)
 			return err
@@ -67,7 +67,7 @@ func (etlRunner) run(a *Agent, r *run) error {
 	}
 	r.rows.Store(st.Written)
 	r.log.Info("etl loaded", "target", def.Target, "mode", def.Mode, "read", st.Read, keyRows, st.Written,
-		"deleted", st.Deleted, "loader", st.Loader, "watermark", st.Watermark, "skipped", st.Skipped)
+		"deleted", st.Deleted, "reconciled", st.Reconciled, "added_columns", st.AddedColumns, "pcns", len(st.Parts), "loader", st.Loader, "watermark", st.Watermark, "skipped", st.Skipped)
 	return nil
 }
 

@@ -167,6 +167,7 @@ func etlCommand(d *Deps) *ucli.Command {
 					&ucli.BoolFlag{Name: "force", Usage: "load what a guard refuses (an empty or shrunken full load); with --pipeline, for NAME only"},
 					&ucli.IntFlag{Name: "from", Usage: "period-range ETLs: first period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
 					&ucli.IntFlag{Name: "to", Usage: "period-range ETLs: last period `YYYYMM` to re-load", DefaultText: "the ETL's own window"},
+					&ucli.BoolFlag{Name: "reconcile", Usage: "also delete target rows whose keys the source no longer has, over every row; with --pipeline, for NAME only"},
 					&ucli.IntFlag{Name: "priority", Usage: "higher `N` runs first"},
 					&ucli.BoolFlag{Name: "wait", Usage: "wait until the job (with --pipeline, NAME's job, the last) ends; exit as it ended (0 ok, 1 failed, 3 cancelled)"},
 					&ucli.DurationFlag{Name: "timeout", Usage: "with --wait: stop waiting after `DURATION` (exit 4; the job goes on)", DefaultText: "none, wait until it ends"},
@@ -219,7 +220,7 @@ func etlCommand(d *Deps) *ucli.Command {
 							}
 						}
 					}
-					args := etl.JobArgs{Force: c.Bool("force"), From: c.Int("from"), To: c.Int("to")}
+					args := etl.JobArgs{Force: c.Bool("force"), From: c.Int("from"), To: c.Int("to"), Reconcile: c.Bool("reconcile")}
 					token := jobs.NewSubmitToken("cli")
 					each := func(od *etl.Definition, p *queue.JobEnqueueParams) {
 						p.Priority = c.Int("priority")

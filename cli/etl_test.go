@@ -114,3 +114,82 @@ target:
 		t.Errorf("after the refused load the target has %d rows (%v), want 3", n, err)
 	}
 }
+
+// A per_pcn ETL end to end: `etl run` prints a line per PCN, `etl status` a line for
+// the ETL and one per PCN; `--reconcile` deletes the rows the source no longer has,
+// per PCN; a PCN its guard refuses fails the run (exit 2) while the other PCN's load
+// stays committed, and its status line carries the error.
+func TestETLPerPCNCommandsMariaDB(t *testing.T) {
+	plexDSN, whDSN := testenv.MariaDB(t), testenv.MariaDB(t)
+	mc, err := dsn.MySQL(plexDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plex := sql.OpenDB(conn)
+	t.Cleanup(func() { plex.Close() })
+	exec := func(q string) {
+		t.Helper()
+		if _, err := plex.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("CREATE TABLE ord (pcn INT, id INT, amount DECIMAL(19,2), updated DATETIME, PRIMARY KEY (pcn, id))")
+	exec("INSERT INTO ord VALUES (1, 1, 1.10, '2026-01-01'), (1, 2, 2.20, '2026-01-01'), (1, 3, 3.30, '2026-01-01'), (1, 4, 4.40, '2026-01-01'), (2, 1, 5.50, '2026-01-01'), (2, 2, 6.60, '2026-01-01')")
+	work := t.TempDir()
+	isolateEnv(t, work)
+	cfg := filepath.Join(work, "rpt.yaml")
+	writeFile(t, cfg, []byte(fmt.Sprintf("sources:\n  erp: {driver: mysql, dsn: %q}\n  warehouse: {driver: mysql, dsn: %q}\n", plexDSN, whDSN)))
+	writeFile(t, filepath.Join(work, "etl", "ord.yaml"), []byte(`name: ord
+source: erp
+extract: {table: ord}
+mode: incremental
+incremental: {column: updated}
+per_pcn: {pcns: [1, 2]}
+reconcile: {within: lookback, max_delete: 0.3}
+target:
+  table: ord_wh
+  key: [pcn, id]
+  create: CREATE TABLE ord_wh (pcn INT, id INT, amount DECIMAL(19,2), updated DATETIME, PRIMARY KEY (pcn, id))
+`))
+	etlDir := filepath.Join(work, "etl")
+	run := func(args ...string) (int, string, string) {
+		return runCLI(t, context.Background(), append([]string{"--config", cfg}, append(args, "--etl", etlDir)...))
+	}
+	if code, out, errs := run("etl", "run", "ord"); code != 0 || !strings.Contains(out, "ord pcn 1: incremental -> ord_wh: read 4, wrote 4") || !strings.Contains(out, "ord pcn 2: incremental -> ord_wh: read 2, wrote 2") {
+		t.Fatalf("etl run: exit %d\n%s\n%s", code, out, errs)
+	}
+	exec("DELETE FROM ord WHERE pcn = 1 AND id = 1")
+	if code, out, errs := run("etl", "run", "ord", "--reconcile"); code != 0 || !strings.Contains(out, "ord pcn 1: incremental -> ord_wh: read 3, wrote 3, reconcile deleted 1 of 4") {
+		t.Fatalf("etl run --reconcile: exit %d\n%s\n%s", code, out, errs)
+	}
+	// PCN 2 loses both its rows: more than max_delete; PCN 1 gains one.
+	exec("DELETE FROM ord WHERE pcn = 2")
+	exec("INSERT INTO ord VALUES (1, 9, 9.90, '2026-01-02')")
+	code, out, errs := run("etl", "run", "ord", "--reconcile")
+	if code != 2 || !strings.Contains(errs, "pcn 2") || !strings.Contains(errs, "max_delete") || !strings.Contains(out, "ord pcn 1: incremental") || !strings.Contains(out, "ord pcn 2: failed") {
+		t.Fatalf("a refused PCN: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = run("etl", "status", "-o", "json")
+	var states []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &states) != nil {
+		t.Fatalf("etl status: exit %d\n%s\n%s", code, out, errs)
+	}
+	lines := map[float64]map[string]any{}
+	for _, s := range states {
+		if s["name"] == "ord" {
+			pcn, _ := s["pcn"].(float64)
+			lines[pcn] = s
+		}
+	}
+	if len(lines) != 3 || lines[1]["rows_written"] != float64(4) || lines[1]["runs"] != float64(3) || lines[2]["runs"] != float64(2) ||
+		!strings.Contains(fmt.Sprint(lines[2]["last_error"]), "max_delete") || lines[1]["last_error"] != nil {
+		t.Errorf("etl status: want the ETL's line and one per PCN, PCN 1 loaded three times, PCN 2 twice with its error:\n%s", out)
+	}
+	if code, out, _ := run("etl", "status"); code != 0 || !strings.Contains(out, "pcn 2") || !strings.Contains(out, "failed") {
+		t.Errorf("etl status table: exit %d\n%s", code, out)
+	}
+}

@@ -376,3 +376,25 @@ func TestStateTableUpgrade(t *testing.T) {
 		t.Errorf("after the upgrade: %+v %v", states["orders"], err)
 	}
 }
+
+// TestJobArgsCarryReconcile: a queued ETL's --reconcile travels in the job's params
+// (and so in its dedupe key: a sweep does not join a plain run).
+func TestJobArgsCarryReconcile(t *testing.T) {
+	t.Parallel()
+	def := mustParse(t, fmt.Sprintf(incrementalYAML, "1h", "reload"))
+	plain, err := etl.JobParams(def, etl.JobArgs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweep, err := etl.JobParams(def, etl.JobArgs{Reconcile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := etl.ParseJobArgs(sweep.Params)
+	if err != nil || !args.Reconcile {
+		t.Errorf("params %s: %+v %v, want reconcile", sweep.Params, args, err)
+	}
+	if plain.DedupeKey == sweep.DedupeKey {
+		t.Errorf("a sweep and a plain run share the dedupe key %q", plain.DedupeKey)
+	}
+}

@@ -13,6 +13,8 @@ type JobArgs struct {
 	Force bool `json:"force,omitempty"`
 	From  int  `json:"from,omitempty"`
 	To    int  `json:"to,omitempty"`
+	// Reconcile sweeps every row for source deletes (rpt etl submit --reconcile).
+	Reconcile bool `json:"reconcile,omitempty"`
 }
 
 // DefaultMaxAttempts of an etl job: a failed load changes nothing, so retrying is safe.
