@@ -214,6 +214,13 @@ func (a *Agent) keepLease(hard context.Context, r *run, stop <-chan struct{}) {
 			if inFlight {
 				continue
 			}
+			if r.ending.Load() && time.Since(r.getLastGood()) < a.cfg.LeaseDuration/2 {
+				// The outcome is on its way (most often waiting for its turn in a batch of
+				// completions) and the lease has more than half of its time left: a renewal
+				// would only contend for the row the outcome's transaction locks. Past
+				// half the lease, a slow outcome write gets its lease kept as before.
+				continue
+			}
 			inFlight = true
 			go func() {
 				sent := time.Now()

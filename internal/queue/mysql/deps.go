@@ -16,7 +16,7 @@ var deps = queue.DepsDialect{
 	ForUpdate: " FOR UPDATE",
 	Time:      func(t time.Time) any { return t.UTC() },
 	Event: func(ctx context.Context, tx queue.DepsTx, id int64, event, errText string) error {
-		return insertEvent(ctx, tx.(*sql.Tx), id, event, "", errText)
+		return insertEvent(ctx, tx, id, event, "", errText)
 	},
 }
 

@@ -130,12 +130,12 @@ func micros(d time.Duration) int64 { return d.Microseconds() }
 // insertEvent records the job's current row as an event; it reads the row the
 // transaction just changed, so event and job never disagree. agent and error, when not
 // empty, override the row's (a requeued job no longer names its agent).
-func insertEvent(ctx context.Context, tx *sql.Tx, id int64, event, agent, errText string) error {
+func insertEvent(ctx context.Context, tx execer, id int64, event, agent, errText string) error {
 	return insertEventBy(ctx, tx, id, event, agent, errText, "")
 }
 
 // insertEventBy is insertEvent naming who caused it (a submitter, a canceller).
-func insertEventBy(ctx context.Context, tx *sql.Tx, id int64, event, agent, errText, by string) error {
+func insertEventBy(ctx context.Context, tx execer, id int64, event, agent, errText, by string) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at, actor) "+
 		"SELECT id, report, ?, status, attempt, COALESCE(NULLIF(?, ''), lease_owner, ''), `rows`, NULLIF(?, ''), UTC_TIMESTAMP(6), NULLIF(?, '') "+
 		"FROM rpt_jobs WHERE id = ?", event, agent, errText, by, id)
@@ -143,6 +143,11 @@ func insertEventBy(ctx context.Context, tx *sql.Tx, id int64, event, agent, errT
 		return fmt.Errorf("event %s of job %d: %w", event, id, err)
 	}
 	return nil
+}
+
+// execer is a transaction: a *sql.Tx, or a *sql.Conn of the multi pool in one.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // freeSlots releases every slot a job holds; run in the transaction that ends its run.
@@ -203,42 +208,15 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 	}
 
 	for try := 0; try < 5; try++ {
-		var id int64
-		err := s.inTx(ctx, op, func(tx *sql.Tx) error {
-			// Prerequisites are locked before the job exists: a completion that ends one
-			// meanwhile either commits first (and Link sees its end) or waits for this
-			// transaction (and settles the new job).
-			ps, err := deps.LockPrerequisites(ctx, tx, p.After)
-			if err != nil {
-				return err
-			}
-			res, err := tx.ExecContext(ctx, "INSERT INTO rpt_jobs (kind, report, definition, definition_sha256, params, "+
-				"source, route, scopes, neg_priority, status, max_attempts, run_after, dedupe_key, once_key, submit_token, "+
-				"retry_of, submitted_by, origin, timeout_ms, created_at) "+
-				"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, COALESCE(?, UTC_TIMESTAMP(6)), ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
-				string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source, p.RouteJSON(),
-				p.ScopesJSON(), -p.Priority, p.MaxAttempts, runAfter, nullString(p.DedupeKey), nullString(p.OnceKey),
-				nullString(p.SubmitToken), retryOf, p.SubmittedBy, p.Origin, p.Timeout.Milliseconds())
-			if err != nil {
-				return err
-			}
-			if id, err = res.LastInsertId(); err != nil {
-				return err
-			}
-			if err := ensureSlots(ctx, tx, p.Scopes); err != nil {
-				return err
-			}
-			if err := insertEventBy(ctx, tx, id, queue.EventQueued, "", "", p.SubmittedBy); err != nil {
-				return err
-			}
-			_, err = deps.Link(ctx, tx, id, ps, queue.NotDue)
-			return err
-		})
+		var j *queue.Job
+		var err error
+		if len(p.After) == 0 && !limitedScopes(p.Scopes) {
+			// Nothing to lock first and no slots to create: one round trip (multi.go).
+			j, err = s.enqueueOne(ctx, op, p, runAfter, retryOf)
+		} else {
+			j, err = s.enqueueTx(ctx, op, p, runAfter, retryOf)
+		}
 		if err == nil {
-			j, err := getJob(ctx, s.db, id)
-			if err != nil {
-				return queue.JobEnqueueResult{}, s.wrap(op, err)
-			}
 			return queue.JobEnqueueResult{Job: j}, nil
 		}
 		if mysqlErrNo(err) != errDupEntry {
@@ -255,6 +233,100 @@ func (s *Store) JobEnqueue(ctx context.Context, p queue.JobEnqueueParams) (queue
 	}
 	return queue.JobEnqueueResult{}, fmt.Errorf("%s: duplicate key kept changing; giving up", op)
 }
+
+// enqueueTx inserts a job, its slot rows, its "queued" event and its prerequisites in
+// a transaction, and reads it back.
+func (s *Store) enqueueTx(ctx context.Context, op string, p queue.JobEnqueueParams, runAfter, retryOf any) (*queue.Job, error) {
+	var id int64
+	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+		// Prerequisites are locked before the job exists: a completion that ends one
+		// meanwhile either commits first (and Link sees its end) or waits for this
+		// transaction (and settles the new job).
+		ps, err := deps.LockPrerequisites(ctx, tx, p.After)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, insertJobSQL,
+			string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source, p.RouteJSON(),
+			p.ScopesJSON(), -p.Priority, p.MaxAttempts, runAfter, nullString(p.DedupeKey), nullString(p.OnceKey),
+			nullString(p.SubmitToken), retryOf, p.SubmittedBy, p.Origin, p.Timeout.Milliseconds())
+		if err != nil {
+			return err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		if err := ensureSlots(ctx, tx, p.Scopes); err != nil {
+			return err
+		}
+		if err := insertEventBy(ctx, tx, id, queue.EventQueued, "", "", p.SubmittedBy); err != nil {
+			return err
+		}
+		_, err = deps.Link(ctx, tx, id, ps, queue.NotDue)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	j, err := getJob(ctx, s.db, id)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	return j, nil
+}
+
+// enqueueOne inserts a job that waits for no other job and needs no slot rows, with its
+// "queued" event, commits and reads the job back, in one call on the multi pool (the
+// session variable holding the new id is set by every call before it is read).
+func (s *Store) enqueueOne(ctx context.Context, op string, p queue.JobEnqueueParams, runAfter, retryOf any) (*queue.Job, error) {
+	var j *queue.Job
+	err := s.inMultiTx(ctx, op, func(c *sql.Conn) error {
+		j = nil
+		var st stmts
+		st.add("START TRANSACTION")
+		st.add(insertJobSQL, string(p.Kind), p.Report, p.Definition, p.DefinitionSHA256, string(p.Params), p.Source, p.RouteJSON(),
+			p.ScopesJSON(), -p.Priority, p.MaxAttempts, runAfter, nullString(p.DedupeKey), nullString(p.OnceKey),
+			nullString(p.SubmitToken), retryOf, p.SubmittedBy, p.Origin, p.Timeout.Milliseconds())
+		// The event's own insert changes LAST_INSERT_ID(): the job's id is kept first.
+		st.add("SET @rpt_enqueued = LAST_INSERT_ID()")
+		st.add("INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at, actor) "+
+			"SELECT id, report, ?, status, attempt, COALESCE(lease_owner, ''), `rows`, NULL, UTC_TIMESTAMP(6), NULLIF(?, '') "+
+			"FROM rpt_jobs WHERE id = @rpt_enqueued", queue.EventQueued, p.SubmittedBy)
+		st.add("COMMIT")
+		st.add("SELECT " + jobColumns + " FROM rpt_jobs WHERE id = @rpt_enqueued")
+		return st.query(ctx, c, func(rows *sql.Rows) error {
+			if !rows.Next() {
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				return errors.New("the inserted job is not there")
+			}
+			var err error
+			j, err = scanJob(rows)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// limitedScopes reports whether any scope has a limit (and so slot rows to create).
+func limitedScopes(scopes []queue.Scope) bool {
+	for _, sc := range scopes {
+		if sc.Limit > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// insertJobSQL inserts one queued job.
+const insertJobSQL = "INSERT INTO rpt_jobs (kind, report, definition, definition_sha256, params, " +
+	"source, route, scopes, neg_priority, status, max_attempts, run_after, dedupe_key, once_key, submit_token, " +
+	"retry_of, submitted_by, origin, timeout_ms, created_at) " +
+	"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, COALESCE(?, UTC_TIMESTAMP(6)), ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"
 
 // findExisting returns the job a submit token, once key or active dedupe key names, or nil.
 func (s *Store) findExisting(ctx context.Context, p queue.JobEnqueueParams) (*queue.Job, error) {
@@ -308,15 +380,17 @@ type claimShape struct {
 }
 
 // claimQuery selects a batch of claim candidates in claim order (priority desc as
-// neg_priority asc, run_after, id), locking them and skipping rows other claimers hold.
-// The ORDER BY is the claim index (status, neg_priority, run_after, id) under status =
-// 'queued', so the scan stops after LIMIT matching rows and never sorts; rows the other
-// conditions reject are not kept locked (READ COMMITTED). The EXPLAIN test checks every
-// shape. Paused names are bound as lists rather than a subquery on rpt_pauses, which
-// FOR UPDATE SKIP LOCKED would lock too (MariaDB has no FOR UPDATE OF).
+// neg_priority asc, run_after, id), locking them and skipping rows other claimers hold,
+// with the server's clock and every column of the job (the claim returns the jobs as
+// they are once claimed without reading them again). The ORDER BY is the claim index
+// (status, neg_priority, run_after, id) under status = 'queued', so the scan stops after
+// LIMIT matching rows and never sorts; rows the other conditions reject are not kept
+// locked (READ COMMITTED). The EXPLAIN test checks every shape. Paused names are bound
+// as lists rather than a subquery on rpt_pauses, which FOR UPDATE SKIP LOCKED would
+// lock too (MariaDB has no FOR UPDATE OF).
 func claimQuery(sh claimShape) string {
 	var b strings.Builder
-	b.WriteString("SELECT id, neg_priority, run_after, route, scopes FROM rpt_jobs FORCE INDEX (rpt_jobs_claim) " +
+	b.WriteString("SELECT UTC_TIMESTAMP(6), " + jobColumns + " FROM rpt_jobs FORCE INDEX (rpt_jobs_claim) " +
 		"WHERE status = 'queued' AND run_after <= UTC_TIMESTAMP(6)")
 	list := func(col, op string, n int) {
 		if n > 0 {
@@ -333,14 +407,31 @@ func claimQuery(sh claimShape) string {
 	return b.String()
 }
 
+// claimArgs are claimQuery's arguments.
+func claimArgs(sources, pausedReports, pausedSources []string, last *claimCandidate, limit int) []any {
+	args := make([]any, 0, len(sources)+len(pausedReports)+len(pausedSources)+6)
+	for _, list := range [][]string{sources, pausedReports, pausedSources} {
+		for _, v := range list {
+			args = append(args, v)
+		}
+	}
+	if last != nil {
+		neg := -last.job.Priority
+		args = append(args, neg, neg, last.job.RunAfter, last.job.RunAfter, last.job.ID)
+	}
+	return append(args, limit)
+}
+
 // slotQuery locks up to LIMIT free slots of a scope numbered in (after, limit],
 // skipping slots other transactions hold.
 const slotQuery = "SELECT n FROM rpt_slots WHERE scope = ? AND n > ? AND n <= ? AND job_id IS NULL " +
 	"ORDER BY n LIMIT ? FOR UPDATE SKIP LOCKED"
 
-// Claim batches: each locks up to claimBatchFactor x limit candidates (at least
-// claimBatchMin); a claim reads at most claimMaxBatches, so jobs behind saturated scopes
-// or foreign routes still get their turn without one claim locking the whole queue.
+// Claim batches: the first locks as many candidates as the claim wants (in the common
+// case, no routes and no full scopes, it is the whole claim); each one after it up to
+// claimBatchFactor x limit (at least claimBatchMin); a claim reads at most
+// claimMaxBatches, so jobs behind saturated scopes or foreign routes still get their
+// turn without one claim locking the whole queue.
 const (
 	claimBatchFactor = 4
 	claimBatchMin    = 16
@@ -348,16 +439,14 @@ const (
 )
 
 type claimCandidate struct {
-	id          int64
-	negPriority int
-	runAfter    time.Time
-	route       map[string]string
-	scopes      []queue.Scope
+	now time.Time // the server's clock when the candidate was read
+	job *queue.Job
 }
 
 // JobClaim claims up to p.Limit runnable jobs this agent can run, taking a slot of
 // every scope of each, in one READ COMMITTED transaction; jobs of saturated scopes are
-// skipped, not waited for.
+// skipped, not waited for. Two round trips when no scope or route is in the way
+// (multi.go).
 func (s *Store) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.Job, error) {
 	if p.Limit <= 0 {
 		return nil, nil
@@ -366,9 +455,9 @@ func (s *Store) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.
 		return nil, err
 	}
 	var jobs []*queue.Job
-	err := s.inTx(ctx, "claim jobs", func(tx *sql.Tx) error {
+	err := s.inMultiTx(ctx, "claim jobs", func(c *sql.Conn) error {
 		var err error
-		jobs, err = claimIn(ctx, tx, p)
+		_, jobs, err = completeAndClaim(ctx, c, nil, &p)
 		return err
 	})
 	if err != nil {
@@ -377,148 +466,188 @@ func (s *Store) JobClaim(ctx context.Context, p queue.JobClaimParams) ([]*queue.
 	return jobs, nil
 }
 
-// claimIn is the claim, in a transaction of the caller's (JobClaim's own, or a batch
-// completion's).
-func claimIn(ctx context.Context, tx *sql.Tx, p queue.JobClaimParams) ([]*queue.Job, error) {
-	batch := max(claimBatchFactor*p.Limit, claimBatchMin)
-	pausedReports, pausedSources, err := pauses(ctx, tx)
+// completeAndClaim is a batch completion (items; may be none), a claim (p; may be
+// nil) or both, in one transaction on c that it begins and commits. The first call
+// begins, locks the items' rows, reads the pauses and the first batch of candidates;
+// the last writes the completions, the claim and the events, and commits. A claim that
+// needs slots, or more candidates, makes calls in between.
+func completeAndClaim(ctx context.Context, c *sql.Conn, items []queue.CompleteItem, p *queue.JobClaimParams) ([]error, []*queue.Job, error) {
+	claiming := p != nil && p.Limit > 0
+	if len(items) == 0 && !claiming {
+		return nil, nil, nil
+	}
+	var first stmts
+	first.add("START TRANSACTION")
+	var ids []int64
+	if len(items) > 0 {
+		ids = make([]int64, len(items))
+		for i, it := range items {
+			ids[i] = it.Lease.JobID
+		}
+		in, args := queue.InList(ids)
+		first.add("SELECT id, lease_token, attempt FROM rpt_jobs WHERE id IN "+in+
+			" AND status = 'running' ORDER BY id FOR UPDATE", args...)
+		// Which of them have queued dependents to settle, read after the lock: a new
+		// dependent locks its prerequisites first (deps.LockPrerequisites), so one not
+		// seen here is linked after this commit and sees its prerequisite succeeded.
+		first.add("SELECT DISTINCT a.after_id FROM rpt_job_after a JOIN rpt_jobs d ON d.id = a.job_id "+
+			"WHERE a.after_id IN "+in+" AND d.status = 'queued'", args...)
+	}
+	if claiming {
+		// The pauses are not known yet: the first batch is filtered by them here.
+		first.add("SELECT kind, name FROM rpt_pauses")
+		first.add(claimQuery(claimShape{sources: len(p.Sources)}), claimArgs(p.Sources, nil, nil, nil, p.Limit)...)
+	}
+	var (
+		errs    []error
+		ok      []int
+		waiting map[int64]bool // completed jobs with queued dependents
+		paused  pauseSet
+		cands   []claimCandidate
+	)
+	err := first.query(ctx, c, func(rows *sql.Rows) error {
+		if len(items) > 0 {
+			live, err := scanLeases(rows)
+			if err != nil {
+				return err
+			}
+			errs = make([]error, len(items))
+			ok = heldLeases(items, errs, live)
+			if err := nextSet(rows, "dependents"); err != nil {
+				return err
+			}
+			if waiting, err = scanIDSet(rows); err != nil {
+				return err
+			}
+			if !claiming {
+				return nil
+			}
+			if err := nextSet(rows, "pauses"); err != nil {
+				return err
+			}
+		}
+		var err error
+		if paused, err = scanPauses(rows); err != nil {
+			return err
+		}
+		if err := nextSet(rows, "claim candidates"); err != nil {
+			return err
+		}
+		cands, err = scanCandidates(rows)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cl := &claim{tx: tx, p: p, limit: p.Limit, saturated: map[string]int{}, pools: map[string]*slotPool{}}
-	var last *claimCandidate
-	for b := 0; b < claimMaxBatches && len(cl.jobs) < p.Limit; b++ {
-		sh := claimShape{sources: len(p.Sources), pausedReports: len(pausedReports), pausedSources: len(pausedSources), after: last != nil}
-		args := make([]any, 0, len(p.Sources)+len(pausedReports)+len(pausedSources)+6)
-		for _, list := range [][]string{p.Sources, pausedReports, pausedSources} {
-			for _, v := range list {
-				args = append(args, v)
+
+	var writes stmts
+	if len(ok) > 0 {
+		completeLocked(&writes, items, ok)
+		var settle []int64
+		for _, i := range ok {
+			if id := items[i].Lease.JobID; waiting[id] {
+				settle = append(settle, id)
 			}
 		}
-		if last != nil {
-			args = append(args, last.negPriority, last.negPriority, last.runAfter, last.runAfter, last.id)
-		}
-		args = append(args, batch)
-		cands, err := claimCandidates(ctx, tx, claimQuery(sh), args)
-		if err != nil {
-			return nil, err
-		}
-		for i := range cands {
-			if len(cl.jobs) == p.Limit {
-				break
+		if len(settle) > 0 {
+			if err := writes.exec(ctx, c); err != nil { // settling reads the jobs succeeded
+				return nil, nil, err
 			}
-			if !queue.RouteSatisfied(cands[i].route, p.Labels) {
-				continue
-			}
-			if err := cl.consider(ctx, cands[i:]); err != nil {
-				return nil, err
+			if err := deps.SettleDependents(ctx, c, settle...); err != nil {
+				return nil, nil, err
 			}
 		}
-		if len(cands) < batch {
-			break
-		}
-		last = &cands[len(cands)-1]
 	}
-	if err := cl.apply(ctx, p.Agent, p.LeaseDuration); err != nil {
-		return nil, err
+	var cl *claim
+	if claiming {
+		cl = &claim{c: c, writes: &writes, p: *p, limit: p.Limit, saturated: map[string]int{}, pools: map[string]*slotPool{}}
+		if err := cl.run(ctx, cands, paused); err != nil {
+			return nil, nil, err
+		}
+		cl.apply()
 	}
-	return jobsByID(ctx, tx, cl.ids())
+	writes.add("COMMIT")
+	if err := writes.exec(ctx, c); err != nil {
+		return nil, nil, err
+	}
+	if cl == nil {
+		return errs, nil, nil
+	}
+	return errs, cl.claimed(), nil
 }
 
-// jobsByID reads jobs in one query and returns them in the order of ids.
-func jobsByID(ctx context.Context, tx *sql.Tx, ids []int64) ([]*queue.Job, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := tx.QueryContext(ctx, "SELECT "+jobColumns+" FROM rpt_jobs WHERE id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	byID := make(map[int64]*queue.Job, len(ids))
+// scanIDSet reads a result of one id column.
+func scanIDSet(rows *sql.Rows) (map[int64]bool, error) {
+	set := map[int64]bool{}
 	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		byID[j.ID] = j
+		set[id] = true
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]*queue.Job, 0, len(ids))
-	for _, id := range ids {
-		j, ok := byID[id]
-		if !ok {
-			return nil, fmt.Errorf("claimed job %d vanished", id)
-		}
-		out = append(out, j)
-	}
-	return out, nil
+	return set, rows.Err()
 }
 
-// pauses reads the paused report and source names (a plain read: no lock).
-func pauses(ctx context.Context, tx *sql.Tx) (reports, sources []string, err error) {
-	rows, err := tx.QueryContext(ctx, "SELECT kind, name FROM rpt_pauses")
-	if err != nil {
-		return nil, nil, fmt.Errorf("read pauses: %w", err)
-	}
-	defer rows.Close()
+// pauseSet is the paused report and source names.
+type pauseSet struct{ reports, sources []string }
+
+func (ps pauseSet) holds(j *queue.Job) bool {
+	return slices.Contains(ps.reports, j.Report) || slices.Contains(ps.sources, j.Source)
+}
+
+// scanPauses reads the result of SELECT kind, name FROM rpt_pauses (a plain read: no lock).
+func scanPauses(rows *sql.Rows) (pauseSet, error) {
+	var ps pauseSet
 	for rows.Next() {
 		var kind, name string
 		if err := rows.Scan(&kind, &name); err != nil {
-			return nil, nil, err
+			return ps, fmt.Errorf("read pauses: %w", err)
 		}
 		switch kind {
 		case queue.PauseReport:
-			reports = append(reports, name)
+			ps.reports = append(ps.reports, name)
 		case queue.PauseSource:
-			sources = append(sources, name)
+			ps.sources = append(ps.sources, name)
 		}
 	}
-	return reports, sources, rows.Err()
+	return ps, rows.Err()
 }
 
-func claimCandidates(ctx context.Context, tx *sql.Tx, query string, args []any) ([]claimCandidate, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("select candidates: %w", err)
-	}
-	defer rows.Close()
+// prefixScanner scans the columns before a job's.
+type prefixScanner struct {
+	rows *sql.Rows
+	pre  []any
+}
+
+func (p prefixScanner) Scan(dest ...any) error { return p.rows.Scan(append(p.pre, dest...)...) }
+
+// scanCandidates reads a result of claimQuery.
+func scanCandidates(rows *sql.Rows) ([]claimCandidate, error) {
 	var out []claimCandidate
 	for rows.Next() {
 		var c claimCandidate
-		var route, scopes sql.NullString
-		if err := rows.Scan(&c.id, &c.negPriority, &c.runAfter, &route, &scopes); err != nil {
-			return nil, err
+		j, err := scanJob(prefixScanner{rows, []any{&c.now}})
+		if err != nil {
+			return nil, fmt.Errorf("select candidates: %w", err)
 		}
-		if route.String != "" {
-			if err := json.Unmarshal([]byte(route.String), &c.route); err != nil {
-				return nil, fmt.Errorf("job %d: route: %w", c.id, err)
-			}
-		}
-		if scopes.String != "" {
-			if err := json.Unmarshal([]byte(scopes.String), &c.scopes); err != nil {
-				return nil, fmt.Errorf("job %d: scopes: %w", c.id, err)
-			}
-		}
+		c.job = j
+		c.now = c.now.UTC()
 		out = append(out, c)
 	}
 	return out, rows.Err()
 }
 
 // claim is one claim transaction's plan: the jobs it takes, the slots it takes for
-// them, and what it learnt about scopes on the way. The writes happen in apply, in a
-// few statements for the whole batch rather than a few per job.
+// them, and what it learnt about scopes on the way. The writes go into writes, sent
+// with the commit: a few statements for the whole batch rather than a few per job.
 type claim struct {
-	tx    *sql.Tx
-	p     queue.JobClaimParams
-	limit int
-	jobs  []claimedJob
+	c      *sql.Conn
+	writes *stmts // not sent yet: the batch's completions, then the claim's writes
+	p      queue.JobClaimParams
+	limit  int
+	jobs   []claimedJob
+	now    time.Time // the server's clock at the first candidate
 	// saturated[scope] is the largest limit at which the scope had no free slot: a
 	// job with that limit or less cannot run now either.
 	saturated map[string]int
@@ -526,7 +655,7 @@ type claim struct {
 }
 
 type claimedJob struct {
-	id    int64
+	job   *queue.Job
 	token string
 	slots []slotRef
 }
@@ -543,11 +672,46 @@ type slotPool struct {
 	free []int // ascending
 }
 
+// run plans the claim from the first batch of candidates (read before the pauses were
+// known), reading more batches while the claim is short and the queue has more.
+func (cl *claim) run(ctx context.Context, cands []claimCandidate, paused pauseSet) error {
+	p := cl.p
+	batch := p.Limit
+	for b := 0; ; b++ {
+		for i := range cands {
+			if len(cl.jobs) == p.Limit {
+				break
+			}
+			if paused.holds(cands[i].job) || !queue.RouteSatisfied(cands[i].job.Route, p.Labels) {
+				continue
+			}
+			if err := cl.consider(ctx, cands[i:]); err != nil {
+				return err
+			}
+		}
+		if len(cl.jobs) == p.Limit || len(cands) < batch || b+1 == claimMaxBatches {
+			return nil
+		}
+		last := &cands[len(cands)-1]
+		batch = max(claimBatchFactor*p.Limit, claimBatchMin)
+		sh := claimShape{sources: len(p.Sources), pausedReports: len(paused.reports), pausedSources: len(paused.sources), after: true}
+		rows, err := cl.c.QueryContext(ctx, claimQuery(sh), claimArgs(p.Sources, paused.reports, paused.sources, last, batch)...)
+		if err != nil {
+			return fmt.Errorf("select candidates: %w", err)
+		}
+		cands, err = scanCandidates(rows)
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // consider claims cands[0] when every scope of it has a free slot. The rest of cands is
 // the batch behind it, used to size how many slots of a scope to lock at once.
 func (cl *claim) consider(ctx context.Context, cands []claimCandidate) error {
 	c := &cands[0]
-	scopes := queue.ClaimScopes(c.scopes)
+	scopes := queue.ClaimScopes(c.job.Scopes)
 	for _, sc := range scopes {
 		if lim, ok := cl.saturated[sc.Name]; ok && sc.Limit <= lim {
 			return nil
@@ -570,7 +734,10 @@ func (cl *claim) consider(ctx context.Context, cands []claimCandidate) error {
 		}
 		taken = append(taken, slotRef{sc.Name, n})
 	}
-	cl.jobs = append(cl.jobs, claimedJob{id: c.id, token: cl.p.Token(len(cl.jobs)), slots: taken})
+	if cl.now.IsZero() {
+		cl.now = c.now
+	}
+	cl.jobs = append(cl.jobs, claimedJob{job: c.job, token: cl.p.Token(len(cl.jobs)), slots: taken})
 	return nil
 }
 
@@ -594,12 +761,16 @@ func (cl *claim) takeSlot(ctx context.Context, sc queue.Scope, cands []claimCand
 		}
 		want := 0
 		for i := range cands {
-			if slices.ContainsFunc(cands[i].scopes, func(o queue.Scope) bool { return o.Name == sc.Name }) {
+			if slices.ContainsFunc(cands[i].job.Scopes, func(o queue.Scope) bool { return o.Name == sc.Name }) {
 				want++
 			}
 		}
 		want = max(1, min(want, cl.limit-len(cl.jobs)))
-		rows, err := cl.tx.QueryContext(ctx, slotQuery, sc.Name, pool.upTo, sc.Limit, want)
+		// The slots the transaction's completions free must be free when it looks.
+		if err := cl.writes.exec(ctx, cl.c); err != nil {
+			return 0, false, err
+		}
+		rows, err := cl.c.QueryContext(ctx, slotQuery, sc.Name, pool.upTo, sc.Limit, want)
 		if err != nil {
 			return 0, false, fmt.Errorf("slots of %s: %w", sc.Name, err)
 		}
@@ -625,19 +796,16 @@ func (cl *claim) takeSlot(ctx context.Context, sc queue.Scope, cands []claimCand
 	}
 }
 
-func (cl *claim) ids() []int64 {
-	ids := make([]int64, len(cl.jobs))
-	for i, j := range cl.jobs {
-		ids[i] = j.id
-	}
-	return ids
+// leaseExpires is when a lease taken at now ends, as the database stores it (microseconds).
+func leaseExpires(now time.Time, lease time.Duration) time.Time {
+	return now.Add(time.Duration(micros(lease)) * time.Microsecond).Truncate(time.Microsecond)
 }
 
-// apply writes the plan: slots taken, jobs running under their new lease tokens, one
-// "running" event each.
-func (cl *claim) apply(ctx context.Context, agent string, lease time.Duration) error {
+// apply adds the plan's writes: slots taken, jobs running under their new lease tokens
+// from the server's clock at the first candidate, one "running" event each.
+func (cl *claim) apply() {
 	if len(cl.jobs) == 0 {
-		return nil
+		return
 	}
 	var slotRows []string
 	var slotArgs []any
@@ -646,65 +814,93 @@ func (cl *claim) apply(ctx context.Context, agent string, lease time.Duration) e
 	for _, j := range cl.jobs {
 		for _, sl := range j.slots {
 			slotRows = append(slotRows, "(?, ?, ?, ?)")
-			slotArgs = append(slotArgs, sl.scope, sl.n, j.id, j.token)
+			slotArgs = append(slotArgs, sl.scope, sl.n, j.job.ID, j.token)
 		}
 		tokenCase.WriteString(" WHEN ? THEN ?")
-		tokenArgs = append(tokenArgs, j.id, j.token)
-		idArgs = append(idArgs, j.id)
+		tokenArgs = append(tokenArgs, j.job.ID, j.token)
+		idArgs = append(idArgs, j.job.ID)
 	}
 	in := "(?" + strings.Repeat(", ?", len(idArgs)-1) + ")"
 	if len(slotRows) > 0 {
 		// The slot rows exist and this transaction holds their locks: the upsert is an
 		// update of all of them in one statement.
-		if _, err := cl.tx.ExecContext(ctx, "INSERT INTO rpt_slots (scope, n, job_id, lease_token) VALUES "+
+		cl.writes.add("INSERT INTO rpt_slots (scope, n, job_id, lease_token) VALUES "+
 			strings.Join(slotRows, ", ")+" ON DUPLICATE KEY UPDATE job_id = VALUES(job_id), lease_token = VALUES(lease_token)",
-			slotArgs...); err != nil {
-			return fmt.Errorf("take slots: %w", err)
-		}
+			slotArgs...)
 	}
-	args := append(tokenArgs, agent, micros(lease))
+	now := cl.now.Truncate(time.Microsecond)
+	args := append(tokenArgs, cl.p.Agent, leaseExpires(now, cl.p.LeaseDuration), now)
 	args = append(args, idArgs...)
-	if _, err := cl.tx.ExecContext(ctx, "UPDATE rpt_jobs SET status = 'running', attempt = attempt + 1, "+
+	cl.writes.add("UPDATE rpt_jobs SET status = 'running', attempt = attempt + 1, "+
 		"lease_token = CASE id"+tokenCase.String()+" END, lease_owner = ?, "+
-		"lease_expires = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, started_at = UTC_TIMESTAMP(6), finished_at = NULL "+
-		"WHERE id IN "+in, args...); err != nil {
-		return fmt.Errorf("mark jobs running: %w", err)
-	}
-	if _, err := cl.tx.ExecContext(ctx, "INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at) "+
+		"lease_expires = ?, started_at = ?, finished_at = NULL "+
+		"WHERE id IN "+in, args...)
+	cl.writes.add("INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at) "+
 		"SELECT id, report, ?, status, attempt, COALESCE(lease_owner, ''), `rows`, NULL, UTC_TIMESTAMP(6) "+
-		"FROM rpt_jobs WHERE id IN "+in+" ORDER BY id", append([]any{queue.EventRunning}, idArgs...)...); err != nil {
-		return fmt.Errorf("running events: %w", err)
+		"FROM rpt_jobs WHERE id IN "+in+" ORDER BY id", append([]any{queue.EventRunning}, idArgs...)...)
+}
+
+// claimed is the claimed jobs as apply's writes left them, once committed.
+func (cl *claim) claimed() []*queue.Job {
+	if len(cl.jobs) == 0 {
+		return nil
 	}
-	return nil
+	now := cl.now.Truncate(time.Microsecond)
+	exp := leaseExpires(now, cl.p.LeaseDuration)
+	out := make([]*queue.Job, len(cl.jobs))
+	for i, cj := range cl.jobs {
+		j := cj.job
+		j.Status = queue.StatusRunning
+		j.Attempt++
+		j.LeaseToken = cj.token
+		j.LeaseOwner = cl.p.Agent
+		started, expires := now, exp
+		j.StartedAt, j.LeaseExpires = &started, &expires
+		j.FinishedAt = nil
+		out[i] = j
+	}
+	return out
 }
 
 // JobHeartbeat renews the lease, records the row count (a progress event when it
-// changed) and tells the agent whether cancel was requested.
+// changed) and tells the agent whether cancel was requested. Every running job sends
+// one a second, so it takes two round trips (multi.go): one locks the row, one writes
+// and commits.
 func (s *Store) JobHeartbeat(ctx context.Context, l queue.Lease, rows int64, leaseDuration time.Duration) (queue.Heartbeat, error) {
 	op := fmt.Sprintf("heartbeat job %d", l.JobID)
 	if leaseDuration <= 0 {
 		return queue.Heartbeat{}, fmt.Errorf("%s: lease duration: %s is not positive", op, leaseDuration)
 	}
 	var hb queue.Heartbeat
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
+	err := s.inMultiTx(ctx, op, func(c *sql.Conn) error {
 		hb = queue.Heartbeat{}
+		var lock stmts
+		lock.add("START TRANSACTION")
+		lock.add("SELECT `rows`, cancel_requested_at IS NOT NULL FROM rpt_jobs WHERE "+fence+" FOR UPDATE", l.JobID, l.Token)
 		var old int64
-		err := tx.QueryRowContext(ctx, "SELECT `rows`, cancel_requested_at IS NOT NULL FROM rpt_jobs WHERE "+fence+" FOR UPDATE",
-			l.JobID, l.Token).Scan(&old, &hb.CancelRequested)
-		if errors.Is(err, sql.ErrNoRows) {
-			return queue.ErrLeaseLost
-		}
-		if err != nil {
+		found := false
+		if err := lock.query(ctx, c, func(r *sql.Rows) error {
+			if r.Next() {
+				found = true
+				return r.Scan(&old, &hb.CancelRequested)
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET lease_expires = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, "+
-			"`rows` = ? WHERE "+fence, micros(leaseDuration), rows, l.JobID, l.Token); err != nil {
-			return err
+		if !found {
+			return queue.ErrLeaseLost // rolled back by inMultiTx
 		}
+		var w stmts
+		w.add("UPDATE rpt_jobs SET lease_expires = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, "+
+			"`rows` = ? WHERE "+fence, micros(leaseDuration), rows, l.JobID, l.Token)
 		if rows != old {
-			return insertEvent(ctx, tx, l.JobID, queue.EventProgress, "", "")
+			w.add("INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at, actor) "+
+				"SELECT id, report, ?, status, attempt, COALESCE(lease_owner, ''), `rows`, NULL, UTC_TIMESTAMP(6), NULL "+
+				"FROM rpt_jobs WHERE id = ?", queue.EventProgress, l.JobID)
 		}
-		return nil
+		w.add("COMMIT")
+		return w.exec(ctx, c)
 	})
 	return hb, err
 }
@@ -757,7 +953,7 @@ func (s *Store) JobComplete(ctx context.Context, l queue.Lease, c queue.Completi
 // items' jobs, keeps the items whose lease still holds (the others get ErrLeaseLost),
 // and writes their completions, result chunks, freed slots and events in a few
 // statements for the whole batch; then, when claim is given, claims in the same
-// transaction.
+// transaction. Two round trips when the claim needs no slots (completeAndClaim).
 func (s *Store) JobCompleteBatch(ctx context.Context, items []queue.CompleteItem, claim *queue.JobClaimParams) ([]error, []*queue.Job, error) {
 	if claim != nil {
 		if err := claim.Check(); err != nil {
@@ -766,64 +962,45 @@ func (s *Store) JobCompleteBatch(ctx context.Context, items []queue.CompleteItem
 	}
 	var errs []error
 	var claimed []*queue.Job
-	err := s.inTx(ctx, fmt.Sprintf("complete %d jobs", len(items)), func(tx *sql.Tx) error {
-		errs, claimed = make([]error, len(items)), nil
-		ok, err := lockLeases(ctx, tx, items, errs)
-		if err != nil {
-			return err
-		}
-		if len(ok) > 0 {
-			if err := completeLocked(ctx, tx, items, ok); err != nil {
-				return err
-			}
-		}
-		if claim != nil && claim.Limit > 0 {
-			claimed, err = claimIn(ctx, tx, *claim)
-		}
+	err := s.inMultiTx(ctx, fmt.Sprintf("complete %d jobs", len(items)), func(c *sql.Conn) error {
+		var err error
+		errs, claimed, err = completeAndClaim(ctx, c, items, claim)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	if errs == nil {
+		errs = make([]error, len(items))
+	}
 	return errs, claimed, nil
 }
 
-// lockLeases locks the running rows of the items' jobs and returns the indexes of the
-// items whose lease holds, in id order; errs gets ErrLeaseLost for the others (and for
-// a second item naming the same lease).
-func lockLeases(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem, errs []error) ([]int, error) {
-	if len(items) == 0 {
-		return nil, nil
-	}
-	ids := make([]int64, len(items))
-	for i, it := range items {
-		ids[i] = it.Lease.JobID
-	}
-	in, args := queue.InList(ids)
-	rows, err := tx.QueryContext(ctx, "SELECT id, lease_token, attempt FROM rpt_jobs WHERE id IN "+in+
-		" AND status = 'running' ORDER BY id FOR UPDATE", args...)
-	if err != nil {
-		return nil, err
-	}
-	type held struct {
-		token   string
-		attempt int
-	}
-	live := map[int64]held{}
+// heldLease is a running job's lease as its locked row has it.
+type heldLease struct {
+	token   string
+	attempt int
+}
+
+// scanLeases reads the result of the items' lock: SELECT id, lease_token, attempt.
+func scanLeases(rows *sql.Rows) (map[int64]heldLease, error) {
+	live := map[int64]heldLease{}
 	for rows.Next() {
 		var id int64
 		var token sql.NullString
 		var attempt int
 		if err := rows.Scan(&id, &token, &attempt); err != nil {
-			rows.Close()
 			return nil, err
 		}
-		live[id] = held{token.String, attempt}
+		live[id] = heldLease{token.String, attempt}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
+	return live, rows.Err()
+}
+
+// heldLeases returns the indexes of the items whose lease holds (live: the locked
+// running rows), in id order; errs gets ErrLeaseLost for the others (and for a second
+// item naming the same lease).
+func heldLeases(items []queue.CompleteItem, errs []error, live map[int64]heldLease) []int {
 	var ok []int
 	for i, it := range items {
 		h, found := live[it.Lease.JobID]
@@ -836,7 +1013,7 @@ func lockLeases(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem, err
 		ok = append(ok, i)
 	}
 	slices.SortFunc(ok, func(a, b int) int { return cmpInt64(items[a].Lease.JobID, items[b].Lease.JobID) })
-	return ok, nil
+	return ok
 }
 
 func cmpInt64(a, b int64) int {
@@ -849,8 +1026,9 @@ func cmpInt64(a, b int64) int {
 	return 0
 }
 
-// completeLocked writes the completions of items[ok], whose rows the transaction holds.
-func completeLocked(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem, ok []int) error {
+// completeLocked adds the writes of the completions of items[ok], whose rows the
+// transaction holds.
+func completeLocked(w *stmts, items []queue.CompleteItem, ok []int) {
 	var rowsCase, storeCase, chunksCase, readCase strings.Builder
 	var rowsArgs, storeArgs, chunksArgs, readSrcArgs, readKindArgs, readAtArgs, readLoadsArgs, ids, chunkArgs []any
 	var chunkRows []string
@@ -878,32 +1056,18 @@ func completeLocked(ctx context.Context, tx *sql.Tx, items []queue.CompleteItem,
 	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
 	args := append(append(append(rowsArgs, storeArgs...), chunksArgs...), readSrcArgs...)
 	args = append(append(append(append(args, readKindArgs...), readAtArgs...), readLoadsArgs...), ids...)
-	if _, err := tx.ExecContext(ctx, "UPDATE rpt_jobs SET status = 'succeeded', `rows` = CASE id"+rowsCase.String()+" END, "+
+	w.add("UPDATE rpt_jobs SET status = 'succeeded', `rows` = CASE id"+rowsCase.String()+" END, "+
 		"result_attempt = attempt, result_store = CASE id"+storeCase.String()+" END, result_chunks = CASE id"+chunksCase.String()+" END, "+
 		"read_source = CASE id"+readCase.String()+" END, read_kind = CASE id"+readCase.String()+" END, "+
 		"read_at = CASE id"+readCase.String()+" END, read_loads = CASE id"+readCase.String()+" END, "+
-		"error = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6) WHERE id IN "+in, args...); err != nil {
-		return fmt.Errorf("mark jobs succeeded: %w", err)
-	}
+		"error = NULL, lease_expires = NULL, finished_at = UTC_TIMESTAMP(6) WHERE id IN "+in, args...)
 	if len(chunkRows) > 0 {
-		if _, err := tx.ExecContext(ctx, "REPLACE INTO rpt_results (job_id, attempt, seq, data) VALUES "+
-			strings.Join(chunkRows, ", "), chunkArgs...); err != nil {
-			return fmt.Errorf("result chunks: %w", err)
-		}
+		w.add("REPLACE INTO rpt_results (job_id, attempt, seq, data) VALUES "+strings.Join(chunkRows, ", "), chunkArgs...)
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE rpt_slots SET job_id = NULL, lease_token = NULL WHERE job_id IN "+in, ids...); err != nil {
-		return fmt.Errorf("free slots: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at) "+
+	w.add("UPDATE rpt_slots SET job_id = NULL, lease_token = NULL WHERE job_id IN "+in, ids...)
+	w.add("INSERT INTO rpt_job_events (job_id, report, event, status, attempt, agent, `rows`, error, at) "+
 		"SELECT id, report, ?, status, attempt, COALESCE(lease_owner, ''), `rows`, NULL, UTC_TIMESTAMP(6) "+
-		"FROM rpt_jobs WHERE id IN "+in+" ORDER BY id", append([]any{queue.EventSucceeded}, ids...)...); err != nil {
-		return fmt.Errorf("succeeded events: %w", err)
-	}
-	done := make([]int64, len(ids))
-	for i, id := range ids {
-		done[i] = id.(int64)
-	}
-	return deps.SettleDependents(ctx, tx, done...)
+		"FROM rpt_jobs WHERE id IN "+in+" ORDER BY id", append([]any{queue.EventSucceeded}, ids...)...)
 }
 
 // JobFail records an attempt's error. A retryable error below max_attempts queues the

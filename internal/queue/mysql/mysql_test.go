@@ -810,3 +810,26 @@ func TestUnreachableDatabaseIsErrUnavailable(t *testing.T) {
 		t.Errorf("get after the database is back: %v, %v", got, err)
 	}
 }
+
+// The one-call enqueue returns the job it inserted, also once event ids and job ids
+// have drifted apart (a claim writes events of its own): the event's insert changes
+// LAST_INSERT_ID(), which must not decide which row is read back.
+func TestEnqueueReturnsItsOwnJob(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, 2)
+	ctx := context.Background()
+	first := enqueue(t, s, queue.JobEnqueueParams{Report: "first"})
+	if got, err := s.JobClaim(ctx, queue.JobClaimParams{Agent: "a", Limit: 1, LeaseDuration: time.Minute}); err != nil || len(got) != 1 || got[0].ID != first.ID {
+		t.Fatalf("claim = %v, %v; want job %d", got, err, first.ID)
+	}
+	for _, name := range []string{"second", "third", "fourth"} {
+		j := enqueue(t, s, queue.JobEnqueueParams{Report: name})
+		if j.Report != name || j.Status != queue.StatusQueued {
+			t.Fatalf("enqueue %s returned job %d (%s, %s)", name, j.ID, j.Report, j.Status)
+		}
+		stored, err := s.JobGet(ctx, j.ID)
+		if err != nil || stored.Report != name {
+			t.Fatalf("job %d in the queue: %v, %v; want report %s", j.ID, stored, err, name)
+		}
+	}
+}

@@ -75,7 +75,11 @@ func ConnBudget(concurrency int) int {
 
 // Store is the MySQL/MariaDB queue. It is safe for concurrent use.
 type Store struct {
-	db        *sql.DB
+	db *sql.DB
+	// multi is a second pool whose connections accept several statements per call
+	// (multi.go): only the claim and the batch completion use it, with statements the
+	// store writes and every value bound (escaped by the driver), never pasted.
+	multi     *sql.DB
 	connector driver.Connector
 	opts      queue.Options
 	name      string // database name, for the migration lock
@@ -125,13 +129,23 @@ func Open(ctx context.Context, dsnText string, opts queue.Options) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
+	mcfg := cfg.Clone()
+	mcfg.MultiStatements = true
+	mconnector, err := mysql.NewConnector(mcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open queue: %w", err)
+	}
 	db := sql.OpenDB(readCommittedConnector{connector})
-	db.SetMaxOpenConns(maxOpen)
-	db.SetMaxIdleConns(maxOpen)
-	db.SetConnMaxLifetime(lifetime)
-	s := &Store{db: db, connector: connector, opts: opts.WithDefaults(), name: cfg.DBName}
+	multi := sql.OpenDB(readCommittedConnector{mconnector})
+	for _, p := range []*sql.DB{db, multi} {
+		p.SetMaxOpenConns(maxOpen)
+		p.SetMaxIdleConns(maxOpen)
+		p.SetConnMaxLifetime(lifetime)
+	}
+	s := &Store{db: db, multi: multi, connector: connector, opts: opts.WithDefaults(), name: cfg.DBName}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		multi.Close()
 		if refused := refusedOpen(cfg, err); refused != nil {
 			return nil, refused
 		}
@@ -207,15 +221,17 @@ func (s *Store) SetMaxOpenConns(n int) {
 	if n < 1 {
 		n = 1
 	}
-	s.db.SetMaxOpenConns(n)
-	s.db.SetMaxIdleConns(n)
+	for _, p := range []*sql.DB{s.db, s.multi} {
+		p.SetMaxOpenConns(n)
+		p.SetMaxIdleConns(n)
+	}
 }
 
 // DB is the underlying pool, for tests and diagnostics.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(s.db.Close(), s.multi.Close()) }
 
 // readCommittedConnector puts every session in READ COMMITTED once, at connect: claims
 // must not take gap locks, and setting it per transaction would cost a round trip each.
@@ -320,9 +336,15 @@ func (s *Store) wrap(op string, err error) error {
 
 // inTx runs fn in a transaction, again from the start on deadlock or lock-wait timeout.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	return s.retried(ctx, op, func() error { return s.tryTx(ctx, fn) })
+}
+
+// retried runs try until it succeeds, fails with something other than a deadlock or a
+// lock wait timeout, or has been retried too often.
+func (s *Store) retried(ctx context.Context, op string, try func() error) error {
 	deadlocks, lockWaits := 0, 0
 	for {
-		err := s.tryTx(ctx, fn)
+		err := try()
 		if err == nil {
 			return nil
 		}
