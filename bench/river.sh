@@ -19,7 +19,10 @@
 # (default tcp://127.0.0.1:1883), RPT_RIVER_ROUNDS (2), RPT_RIVER_JOBS (5000),
 # RPT_RIVER_AGENTS (4), RPT_RIVER_CONC (64), RPT_RIVER_RATE (100), RIVERBENCH (the
 # riverbench source, default /work/shared/riverbench; copied, never changed),
-# RPT_BENCH_OUT (raw outputs; default a new temp dir, kept).
+# RPT_BENCH_OUT (raw outputs; default a new temp dir, kept), RPT_RIVER_BASE (a git revision:
+# when set, its rpt and bench test binary run the same rpt steps in the same rounds, each
+# right after the current tree's, and a "new / base" row follows each pair: what the
+# changes since that revision bought, measured side by side).
 # Nothing here fails on a time: only a failed step fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +67,13 @@ cp -r "$RIVERBENCH" "$WORK/riverbench"
 $GO build -o "$WORK/rpt" ./cmd/rpt
 $GO test -c -o "$WORK/bench.test" ./bench/
 RPT=$WORK/rpt
+BASE=${RPT_RIVER_BASE:-}
+if [ -n "$BASE" ]; then
+	log "building rpt and the bench test binary at $BASE"
+	mkdir -p "$WORK/base"
+	git archive "$BASE" | tar -x -C "$WORK/base"
+	(cd "$WORK/base" && $GO build -o "$WORK/rpt.base" ./cmd/rpt && $GO test -c -o "$WORK/bench.base.test" ./bench/)
+fi
 
 # The rpt side's files: a MariaDB queue, a SQLite source, a one-row report in the
 # agents' reports folder (so they trust it), N empty parameter sets.
@@ -157,29 +167,61 @@ for r in $(seq "$ROUNDS"); do
 	rdef=$("$WORK/riverbench.bin" -db "$PGURL" -mode burndown -n "$N" -workers 1000 2>"$OUT/river-$r.err" | field jobs_per_sec)
 	rtun=$("$WORK/riverbench.bin" -db "$PGURL" -mode burndown -n "$N" -workers 1000 -fetch-cooldown 1ms 2>>"$OUT/river-$r.err" | field jobs_per_sec)
 	log "round $r: River burndown $rdef (default) $rtun (tuned); load $l"
-	(cd bench && "$WORK/bench.test" -test.run '^$' -test.bench "AgentDrain/mysql/conc=$CONC\$" -test.benchtime "${N}x") >"$OUT/drain-$r.txt" 2>&1
+	drain() { (cd bench && "$1" -test.run '^$' -test.bench "AgentDrain/mysql/conc=$CONC\$" -test.benchtime "${N}x"); }
+	drain "$WORK/bench.test" >"$OUT/drain-$r.txt" 2>&1
 	inproc=$(benchmetric jobs/s <"$OUT/drain-$r.txt")
 	percommit=$(benchmetric jobs/commit <"$OUT/drain-$r.txt")
+	if [ -n "$BASE" ]; then
+		lb=$(load)
+		drain "$WORK/bench.base.test" >"$OUT/drain-base-$r.txt" 2>&1
+		binproc=$(benchmetric jobs/s <"$OUT/drain-base-$r.txt")
+	fi
 	l2=$(load)
 	read -r procs subrate < <(rpt_agents_burndown)
 	l3=$(load)
+	if [ -n "$BASE" ]; then
+		read -r bprocs bsubrate < <(RPT=$WORK/rpt.base rpt_agents_burndown)
+		lb3=$(load)
+	fi
 	log "round $r: rpt in process $inproc jobs/s ($percommit jobs/commit), $AGENTS agents $procs jobs/s (submit --from $subrate jobs/s)"
 	ratio() { python3 -c "print(f'{$1/$2:.3f}x')"; }
 	echo "| $r | burndown, River defaults vs rpt in process (agent package, concurrency $CONC; $percommit completions per commit) | $rdef | $inproc | $(ratio "$inproc" "$rdef") | $l |"
 	echo "| $r | burndown, River tuned (-fetch-cooldown 1ms) vs rpt in process | $rtun | $inproc | $(ratio "$inproc" "$rtun") | $l2 |"
 	echo "| $r | burndown, River defaults vs $AGENTS \`rpt agent\` processes (each concurrency $CONC) | $rdef | $procs | $(ratio "$procs" "$rdef") | $l3 |"
+	if [ -n "$BASE" ]; then
+		echo "| $r | burndown, River defaults vs rpt in process at $BASE | $rdef | $binproc | $(ratio "$binproc" "$rdef") | $lb |"
+		echo "| $r | burndown, rpt in process: new / $BASE | | | $(ratio "$inproc" "$binproc") | |"
+		echo "| $r | burndown, River defaults vs $AGENTS \`rpt agent\` processes at $BASE | $rdef | $bprocs | $(ratio "$bprocs" "$rdef") | $lb3 |"
+		echo "| $r | burndown, $AGENTS \`rpt agent\` processes: new / $BASE | | | $(ratio "$procs" "$bprocs") | |"
+	fi
 	echo "| $r | enqueue: River InsertMany vs \`rpt submit --from\` ($N jobs, one transaction) | $(field jobs_per_sec <"$OUT/river-$r.err" | head -1) | $subrate | $(ratio "$subrate" "$(field jobs_per_sec <"$OUT/river-$r.err" | head -1)") | $l3 |"
 
 	l=$(load)
 	rlat=$("$WORK/riverbench.bin" -db "$PGURL" -mode latency -rate "$RATE" -duration 5s -fetch-cooldown 1ms 2>>"$OUT/river-$r.err")
 	rp50=$(echo "$rlat" | field p50_ms)
-	(cd bench && "$WORK/bench.test" -test.run '^$' -test.bench 'SubmitToRunning/mosquitto' -test.benchtime 200x) >"$OUT/pickup-$r.txt" 2>&1
+	pickup() { (cd bench && "$1" -test.run '^$' -test.bench 'SubmitToRunning/mosquitto' -test.benchtime 200x); }
+	pickup "$WORK/bench.test" >"$OUT/pickup-$r.txt" 2>&1
 	ip50=$(benchmetric p50-ms <"$OUT/pickup-$r.txt")
+	if [ -n "$BASE" ]; then
+		lb=$(load)
+		pickup "$WORK/bench.base.test" >"$OUT/pickup-base-$r.txt" 2>&1
+		bip50=$(benchmetric p50-ms <"$OUT/pickup-base-$r.txt")
+	fi
 	read -r sp50 sp95 < <(rpt_submit_latency)
 	l2=$(load)
+	if [ -n "$BASE" ]; then
+		read -r bsp50 bsp95 < <(RPT=$WORK/rpt.base rpt_submit_latency)
+		lb2=$(load)
+	fi
 	log "round $r: latency p50 River tuned $rp50 ms, rpt in process $ip50 ms, rpt submit process $sp50 ms (p95 $sp95)"
 	echo "| $r | submit -> running p50 ms, River tuned vs rpt in process (MQTT wake-up, Mosquitto) | $rp50 | $ip50 | $(ratio "$ip50" "$rp50") | $l |"
 	echo "| $r | submit -> running p50 ms, \`rpt submit\` process -> started_at (agent woken over MQTT; p95 $sp95) | $rp50 | $sp50 | $(ratio "$sp50" "$rp50") | $l2 |"
+	if [ -n "$BASE" ]; then
+		echo "| $r | submit -> running p50 ms, River tuned vs rpt in process at $BASE | $rp50 | $bip50 | $(ratio "$bip50" "$rp50") | $lb |"
+		echo "| $r | submit -> running p50 ms in process: new / $BASE | | | $(ratio "$ip50" "$bip50") | |"
+		echo "| $r | submit -> running p50 ms, \`rpt submit\` process at $BASE (p95 $bsp95) | $rp50 | $bsp50 | $(ratio "$bsp50" "$rp50") | $lb2 |"
+		echo "| $r | submit -> running p50 ms, \`rpt submit\` process: new / $BASE | | | $(ratio "$sp50" "$bsp50") | |"
+	fi
 done
 echo
 echo "Raw outputs: $OUT"
