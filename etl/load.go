@@ -256,8 +256,11 @@ func (r *tsvReader) next() {
 // tab, newline, carriage return and NUL escaped; decimals as their exact text; a
 // datetime as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC).
 func appendTSV(b []byte, v any, c source.Column) ([]byte, error) {
-	if v == nil {
+	switch x := v.(type) {
+	case nil:
 		return append(b, '\\', 'N'), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil // digits and a sign: nothing to escape
 	}
 	s, err := textOf(v, c)
 	if err != nil {
