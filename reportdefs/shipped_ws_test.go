@@ -294,9 +294,9 @@ func dailyShiftReport(t *testing.T, opts demo.Options) plexwstest.Handler {
 }
 
 // TestDailyProductionWSMatchesWarehouse serves the demo's shift reports through the
-// stand-in Plex web service and runs the shipped daily-production-ws: every row equals
-// daily-production's (demo.ExpectedDailyProduction, which the warehouse report is
-// tested against), a zero-divisor day included.
+// stand-in Plex web service and runs the shipped daily-production-ws: every row equals,
+// in every column, demo.ExpectedDailyProduction and daily-production run on the same
+// demo data in a SQLite warehouse, a zero-divisor day included.
 func TestDailyProductionWSMatchesWarehouse(t *testing.T) {
 	t.Parallel()
 	srv := plexwstest.New(t, dailyShiftReport(t, productionOpts),
@@ -310,6 +310,8 @@ func TestDailyProductionWSMatchesWarehouse(t *testing.T) {
 	}
 	defer src.Close()
 	def := shippedDef(t, "daily-production-ws")
+	twin := shippedDef(t, "daily-production")
+	wh := productionStores(t)["sqlite"](t)
 	cases := []struct {
 		pcn  int
 		date string
@@ -358,6 +360,9 @@ func TestDailyProductionWSMatchesWarehouse(t *testing.T) {
 			{Name: "actual_hours", Type: source.TypeDecimal}, {Name: "efficiency", Type: source.TypeDecimal},
 			{Name: "scrap_rate", Type: source.TypeDecimal}})
 		compareRows(t, fmt.Sprintf("daily-production-ws %d %s", tc.pcn, tc.date), got, wantRows)
+		// The warehouse twin on the same demo data: the same rows, column for column.
+		_, twinRows := runShipped(t, wh, twin, map[string]string{"pcn": fmt.Sprint(tc.pcn), "report_date": tc.date})
+		compareRows(t, fmt.Sprintf("daily-production-ws %d %s vs daily-production", tc.pcn, tc.date), got, twinRows)
 		if tc.date != "2026-04-10" && len(want) == 0 {
 			t.Errorf("%d %s: no rows expected; the case tests nothing", tc.pcn, tc.date)
 		}
