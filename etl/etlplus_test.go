@@ -254,7 +254,9 @@ func TestReconcileGuard(t *testing.T) {
 	e := newEnv(t)
 	e.plexExec(t, ordersDDL)
 	seedOrders(t, e, 10)
-	def := mustParse(t, fmt.Sprintf(incrementalYAML, "1h", "reload")+"reconcile: {within: all, max_delete: 0.3}\n")
+	// A columns: override of a column the key query does not return is no error.
+	y := strings.Replace(fmt.Sprintf(incrementalYAML, "1h", "reload"), "extract: {table: orders}", "extract: {table: orders, columns: {amount: decimal}}", 1)
+	def := mustParse(t, y+"reconcile: {within: all, max_delete: 0.3}\n")
 	e.run(t, def, etl.Options{})
 	e.plexExec(t, "DELETE FROM orders WHERE id <= 2")
 	if st := e.run(t, def, etl.Options{}); st.Reconciled != 2 || st.Compared != 10 {

@@ -88,7 +88,17 @@ func reconcile(ctx context.Context, tx *sql.Tx, def *Definition, src source.Sour
 			q += " WHERE (" + strings.Join(srcConds, ") AND (") + ")"
 		}
 	}
-	rows, err := source.Run(ctx, src, source.Request{SQL: q, Params: params}, def.Columns)
+	// The definition's columns: overrides of the key columns only: the others are not
+	// in this result.
+	types := map[string]source.Type{}
+	for name, t := range def.Columns {
+		for _, k := range def.Key {
+			if strings.EqualFold(name, k) {
+				types[name] = t
+			}
+		}
+	}
+	rows, err := source.Run(ctx, src, source.Request{SQL: q, Params: params}, types)
 	if err != nil {
 		return fmt.Errorf("etl %s: reconcile: read the source's keys: %w", def.Name, err)
 	}
