@@ -232,7 +232,7 @@ type Agent struct {
 	host    string
 
 	wake    chan struct{}
-	wakeFn  func() // wakes the other agents (WakeOthersWith); nil: none
+	wakeFn  atomic.Pointer[func()] // wakes the other agents (WakeOthersWith); nil: none
 	drain   atomic.Bool
 	queueOK atomic.Bool
 	backAt  atomic.Int64 // unix nanos when the queue last answered again after failing
@@ -320,12 +320,12 @@ func (a *Agent) Wake() {
 // WakeOthersWith gives the agent a way to wake the other agents (an MQTT wake-up, as a
 // submit sends): it calls fn after an ETL job it ran succeeded, since the jobs that
 // waited for it (a pipeline's next ETLs, reports whose needs: it loads) are due in
-// that completion. Call before Run.
-func (a *Agent) WakeOthersWith(fn func()) { a.wakeFn = fn }
+// that completion.
+func (a *Agent) WakeOthersWith(fn func()) { a.wakeFn.Store(&fn) }
 
 func (a *Agent) wakeOthers() {
-	if a.wakeFn != nil {
-		a.wakeFn()
+	if fn := a.wakeFn.Load(); fn != nil && *fn != nil {
+		(*fn)()
 	}
 }
 

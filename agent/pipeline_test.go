@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,7 +96,9 @@ func TestShippedPipelineAsJobs(t *testing.T) {
 	cfg := testConfig()
 	cfg.HistorySource = "warehouse"
 	cfg.LeaseDuration = time.Minute
-	startAgent(t, store, open, cfg)
+	a, _ := startAgent(t, store, open, cfg)
+	var wakes atomic.Int64 // what the CLI's agent publishes over MQTT
+	a.WakeOthersWith(func() { wakes.Add(1) })
 	last := queued[len(queued)-1].Job.ID
 	// Loads take their time on a shared machine: a bound on the wait, not a measure.
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
@@ -114,6 +117,11 @@ func TestShippedPipelineAsJobs(t *testing.T) {
 		if j.Status != queue.StatusSucceeded {
 			t.Fatalf("%s (job %d): %s %q", q.ETL, j.ID, j.Status, j.Error)
 		}
+	}
+	// The wake-ups other agents get: one per ETL job that succeeded (the first may
+	// have succeeded before the hook was set).
+	if n := wakes.Load(); n < int64(len(queued)-1) {
+		t.Errorf("%d wake-ups published for %d ETL jobs that succeeded", n, len(queued))
 	}
 	seqOf := func(id int64, event string, first bool) int64 {
 		ev, err := store.EventList(ctx, id, 0, 1000)
