@@ -79,22 +79,30 @@ func ReadNote(r *queue.ReadInfo, loc *time.Location) string {
 }
 
 // loadsNote says how old the warehouse copy was: "; warehouse copy loaded by etl
-// plex-accounts at 2026-12-07 11:10 EST (2h55m before the read)", each ETL the
-// definition names; "" when it names none.
+// plex-accounts at 11:10 (2h55m before the read)", each ETL the definition names, in
+// the read's zone, with the date when it is not the read's day; "" when it names none.
 func loadsNote(r *queue.ReadInfo, loc *time.Location) string {
 	if len(r.Loads) == 0 {
 		return ""
 	}
 	parts := make([]string, len(r.Loads))
+	readDay := r.At.In(loc).Format(time.DateOnly)
 	for i, l := range r.Loads {
-		switch {
-		case l.At == nil:
+		if l.At == nil {
 			parts[i] = "etl " + l.ETL + " never loaded"
-		case r.At.IsZero():
-			parts[i] = fmt.Sprintf("etl %s at %s", l.ETL, l.At.In(loc).Format("2006-01-02 15:04 MST"))
-		default:
-			parts[i] = fmt.Sprintf("etl %s at %s (%s before the read)", l.ETL, l.At.In(loc).Format("2006-01-02 15:04 MST"), Age(r.At.Sub(*l.At)))
+			continue
 		}
+		// The zone is the read's, written once; the date only when it is another day's.
+		at := l.At.In(loc)
+		when := at.Format("15:04")
+		if r.At.IsZero() || at.Format(time.DateOnly) != readDay {
+			when = at.Format("2006-01-02 15:04")
+		}
+		if r.At.IsZero() {
+			parts[i] = fmt.Sprintf("etl %s at %s", l.ETL, when)
+			continue
+		}
+		parts[i] = fmt.Sprintf("etl %s at %s (%s before the read)", l.ETL, when, Age(r.At.Sub(*l.At)))
 	}
 	return "; warehouse copy loaded by " + strings.Join(parts, ", ")
 }

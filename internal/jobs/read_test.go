@@ -63,8 +63,8 @@ func TestReadNoteLoads(t *testing.T) {
 	r := &queue.ReadInfo{Source: "warehouse", Kind: "mysql", At: at,
 		Loads: []queue.ETLLoad{{ETL: "plex-accounts", At: &loaded}, {ETL: "plex-balances", At: &old}, {ETL: "plex-periods"}}}
 	want := "from a copy in MySQL (warehouse, not live Plex) (source warehouse) at 2026-12-07 14:05:03 EST America/Indiana/Indianapolis; " +
-		"warehouse copy loaded by etl plex-accounts at 2026-12-07 11:10 EST (2h55m before the read), " +
-		"etl plex-balances at 2026-12-04 10:05 EST (3d4h before the read), etl plex-periods never loaded"
+		"warehouse copy loaded by etl plex-accounts at 11:10 (2h55m before the read), " +
+		"etl plex-balances at 2026-12-04 10:05 (3d4h before the read), etl plex-periods never loaded"
 	if got := jobs.ReadNote(r, ind); got != want {
 		t.Errorf("note\n%s\nwant\n%s", got, want)
 	}
