@@ -284,11 +284,37 @@ func upgradeState(ctx context.Context, wh *sql.DB) error {
 		if _, ok := have[a.name]; ok {
 			continue
 		}
-		if _, err := wh.ExecContext(ctx, "ALTER TABLE "+StateTable+" "+a.ddl); err != nil && !isDuplicateColumn(err) {
+		if err := alter(ctx, wh, "ALTER TABLE "+StateTable+" "+a.ddl); err != nil && !isDuplicateColumn(err) {
 			return fmt.Errorf("upgrade %s (add %s): %w", StateTable, a.name, err)
 		}
 	}
 	return nil
+}
+
+// alterLockWait bounds how long an ALTER waits for the tables's metadata lock. An
+// ALTER waiting behind a long transaction (a load of an older rpt, a report reading the
+// target) would queue every later reader of the table behind it; failing instead lets
+// the run be retried.
+var alterLockWait = 20 // seconds; tests shorten it
+
+// alter runs one ALTER TABLE on a connection of its own whose lock_wait_timeout is
+// alterLockWait.
+func alter(ctx context.Context, wh *sql.DB, stmt string) error {
+	conn, err := wh.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", alterLockWait)); err != nil {
+		return err
+	}
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION lock_wait_timeout = DEFAULT") }()
+	_, err = conn.ExecContext(ctx, stmt)
+	var my *mysql.MySQLError
+	if errors.As(err, &my) && my.Number == 1205 {
+		return fmt.Errorf("%w: %s: waited %ds for other sessions using the table (a running load or report); try again: %w", source.ErrUnavailable, stmt, alterLockWait, err)
+	}
+	return err
 }
 
 func isDuplicateColumn(err error) bool {

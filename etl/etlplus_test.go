@@ -400,3 +400,47 @@ func TestJobArgsCarryReconcile(t *testing.T) {
 		t.Errorf("a sweep and a plain run share the dedupe key %q", plain.DedupeKey)
 	}
 }
+
+// TestAddColumnWaitsBoundedForReaders: a new source column's ALTER waits only so long
+// for a transaction reading the target (a report), then fails the run as unavailable
+// (retried), instead of queueing every later reader of the table behind it; once the
+// reader is gone the column is added. Not parallel: it shortens the wait.
+func TestAddColumnWaitsBoundedForReaders(t *testing.T) {
+	defer etl.SetAlterLockWait(1)()
+	ctx := context.Background()
+	e := newEnv(t)
+	e.plexExec(t, `CREATE TABLE items (id INT NOT NULL PRIMARY KEY, amount DECIMAL(19,2) NOT NULL)`)
+	e.plexExec(t, `INSERT INTO items VALUES (1, 10.01)`)
+	def := mustParse(t, `name: items
+source: plex
+extract: {table: items}
+mode: full
+target:
+  table: items_wh
+  key: [id]
+  create: CREATE TABLE items_wh (id INT NOT NULL PRIMARY KEY, amount DECIMAL(19,2) NOT NULL) ENGINE=InnoDB
+`)
+	e.run(t, def, etl.Options{})
+	e.plexExec(t, `ALTER TABLE items ADD COLUMN extra INT NULL`)
+	reader, err := e.whDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := reader.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.ExecContext(ctx, "SELECT COUNT(*) FROM items_wh"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = etl.Run(ctx, def, e.plex, e.whDB, etl.Options{})
+	if !errors.Is(err, source.ErrUnavailable) || !strings.Contains(err.Error(), "add column extra") {
+		t.Fatalf("ALTER behind a reader: %v, want unavailable naming the column", err)
+	}
+	if _, err := reader.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.run(t, def, etl.Options{}); strings.Join(st.AddedColumns, ",") != "extra" {
+		t.Errorf("after the reader: %+v", st)
+	}
+}

@@ -156,7 +156,7 @@ func typeText(c extractColumn) string {
 // have no value for it). A column another run added meanwhile is no error.
 func addColumns(ctx context.Context, wh *sql.DB, def *Definition, cols []extractColumn) error {
 	for _, c := range cols {
-		if _, err := wh.ExecContext(ctx, "ALTER TABLE `"+def.Target+"` ADD COLUMN `"+c.Name+"` "+c.SQL+" NULL"); err != nil && !isDuplicateColumn(err) {
+		if err := alter(ctx, wh, "ALTER TABLE `"+def.Target+"` ADD COLUMN `"+c.Name+"` "+c.SQL+" NULL"); err != nil && !isDuplicateColumn(err) {
 			return fmt.Errorf("etl %s: add column %s %s to %s: %w", def.Name, c.Name, c.SQL, def.Target, err)
 		}
 	}
