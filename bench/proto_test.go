@@ -129,8 +129,9 @@ func completeTx(ctx context.Context, db *sql.DB, leases []queue.Lease, freeSlots
 
 // BenchmarkEnqueueVariants prices ways to enqueue a no-op job on MariaDB, like
 // BenchmarkCompleteVariants (prototypes in SQL, not the store's code). ns/op is per job.
-//   - store: (*mysql.Store).JobEnqueue (BEGIN, INSERT job, INSERT event, COMMIT, then
-//     SELECT the job back: five round trips and a durable commit);
+//   - store: (*mysql.Store).JobEnqueue (START TRANSACTION, INSERT job, INSERT event,
+//     COMMIT, SELECT the job back: one call of five statements and a durable commit;
+//     five round trips before the multi-statement pool);
 //   - batch16: 16 jobs in one transaction: one multi-row INSERT and one INSERT ...
 //     SELECT of their events, as a JobEnqueueMany for a cron fan-out would.
 func BenchmarkEnqueueVariants(b *testing.B) {
