@@ -69,6 +69,20 @@ func TestReportsRunLookup(t *testing.T) {
 		t.Errorf("exit %d\n%s%s\nwant\n%s", code, stdout, stderr, want)
 	}
 
+	// reports show -o json says what the lookup reads, for a script or a reviewer.
+	code, stdout, stderr = runCLI(t, context.Background(), []string{"--config", cfg, "--reports", reports, "reports", "show", "ws-categories", "-o", "json"})
+	wantLookup := `"lookups": [
+    {
+      "name": "cats",
+      "source": "demo",
+      "sql": "SELECT account_no, category_name FROM accounting_account WHERE pcn = :pcn",
+      "max_rows": 10
+    }
+  ]`
+	if code != 0 || !strings.Contains(stdout, wantLookup) {
+		t.Errorf("reports show -o json: exit %d\n%s%s\nwant %s", code, stdout, stderr, wantLookup)
+	}
+
 	writeFile(t, filepath.Join(reports, "ws-categories.yaml"), []byte(strings.Replace(wsCategoriesDef, "LOOKUP", "warehouse", 1)))
 	calls := len(s.Calls())
 	code, stdout, stderr = runCLI(t, context.Background(), []string{"--config", cfg, "--reports", reports, "reports", "run", "ws-categories", "-o", "csv"})

@@ -251,6 +251,17 @@ type definitionView struct {
 	Requires    map[string]string `json:"requires,omitempty" yaml:"requires,omitempty"`
 	Filename    string            `json:"filename,omitempty" yaml:"filename,omitempty"`
 	Store       *storeView        `json:"store,omitempty" yaml:"store,omitempty"`
+	// LoadedBy are the ETLs whose last loads a result reports (loaded_by:); Lookups
+	// the tables a data source's shaping reads from other sources.
+	LoadedBy []string     `json:"loaded_by,omitempty" yaml:"loaded_by,omitempty"`
+	Lookups  []lookupView `json:"lookups,omitempty" yaml:"lookups,omitempty"`
+}
+
+type lookupView struct {
+	Name    string `json:"name" yaml:"name"`
+	Source  string `json:"source" yaml:"source"`
+	SQL     string `json:"sql" yaml:"sql"`
+	MaxRows int    `json:"max_rows" yaml:"max_rows"`
 }
 
 type paramView struct {
@@ -288,6 +299,12 @@ func definitionViewOf(def *reportdefs.Definition) definitionView {
 	}
 	if st := def.Store; st != nil {
 		v.Store = &storeView{Table: st.Table, Mode: st.Mode, Key: st.Key, ReplaceWhere: st.ReplaceWhere, Adopt: st.Adopt}
+	}
+	v.LoadedBy = def.LoadedBy
+	if def.DataSource != nil {
+		for _, lk := range def.DataSource.Lookups {
+			v.Lookups = append(v.Lookups, lookupView{Name: lk.Name, Source: lk.Source, SQL: lk.SQL, MaxRows: lk.MaxRows})
+		}
 	}
 	return v
 }
