@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/big"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,6 +108,13 @@ func TestShippedPipelineAsJobs(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			// What the ETL was doing, for a hang seen under heavy machine load.
+			buf := make([]byte, 4<<20)
+			for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+				if strings.Contains(g, "rpt/etl.") {
+					t.Logf("%s\n", g)
+				}
+			}
 			t.Fatal("gave up waiting for the pipeline's last job to end")
 		}
 	}
