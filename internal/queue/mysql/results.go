@@ -11,7 +11,8 @@ import (
 
 // ResultChunkPut stores chunk seq of the lease's attempt. The insert selects from the
 // fenced job row, so a stale lease writes nothing (ErrLeaseLost); REPLACE makes a
-// retried put of the same chunk idempotent.
+// retried put of the same chunk idempotent. It is one autocommit statement, atomic on
+// its own: one round trip a chunk instead of BEGIN, REPLACE and COMMIT.
 func (s *Store) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data []byte) error {
 	op := fmt.Sprintf("put result chunk %d of job %d", seq, l.JobID)
 	if seq < 0 {
@@ -21,8 +22,8 @@ func (s *Store) ResultChunkPut(ctx context.Context, l queue.Lease, seq int, data
 		data = []byte{}
 	}
 	var lost bool
-	err := s.inTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "REPLACE INTO rpt_results (job_id, attempt, seq, data) "+
+	err := s.retried(ctx, op, func() error {
+		res, err := s.db.ExecContext(ctx, "REPLACE INTO rpt_results (job_id, attempt, seq, data) "+
 			"SELECT id, attempt, ?, ? FROM rpt_jobs WHERE "+fence+" AND attempt = ?", seq, data, l.JobID, l.Token, l.Attempt)
 		if err != nil {
 			return err
