@@ -137,12 +137,10 @@ func Open(ctx context.Context, dsnText string, opts queue.Options) (*Store, erro
 	}
 	db := sql.OpenDB(readCommittedConnector{connector})
 	multi := sql.OpenDB(readCommittedConnector{mconnector})
-	for _, p := range []*sql.DB{db, multi} {
-		p.SetMaxOpenConns(maxOpen)
-		p.SetMaxIdleConns(maxOpen)
-		p.SetConnMaxLifetime(lifetime)
-	}
+	db.SetConnMaxLifetime(lifetime)
+	multi.SetConnMaxLifetime(lifetime)
 	s := &Store{db: db, multi: multi, connector: connector, opts: opts.WithDefaults(), name: cfg.DBName}
+	s.SetMaxOpenConns(maxOpen)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		multi.Close()
@@ -216,15 +214,17 @@ func connCollation(cfg *mysql.Config) {
 	cfg.Apply(mysql.Charset("utf8mb4", "utf8mb4_bin"))
 }
 
-// SetMaxOpenConns resizes the pool, e.g. to ConnBudget(concurrency) in an agent.
+// SetMaxOpenConns resizes the pool, e.g. to ConnBudget(concurrency) in an agent. The
+// two pools share n, so n stays the most connections the store opens: the multi pool
+// (claims, completions, heartbeats, plain enqueues) gets half, rounded up, the other
+// pool the rest (at least one each).
 func (s *Store) SetMaxOpenConns(n int) {
-	if n < 1 {
-		n = 1
-	}
-	for _, p := range []*sql.DB{s.db, s.multi} {
-		p.SetMaxOpenConns(n)
-		p.SetMaxIdleConns(n)
-	}
+	m := max(1, (n+1)/2)
+	rest := max(1, n-m)
+	s.multi.SetMaxOpenConns(m)
+	s.multi.SetMaxIdleConns(m)
+	s.db.SetMaxOpenConns(rest)
+	s.db.SetMaxIdleConns(rest)
 }
 
 // DB is the underlying pool, for tests and diagnostics.
