@@ -782,8 +782,12 @@ func checkExtractParams(doc *yamlstrict.Doc, d *Definition, v *yaml.Node) {
 	}
 	if ds := d.DataSource; ds != nil {
 		at := yamlstrict.Lookup(v, "datasource")
-		for in, p := range ds.Inputs {
-			if p != ParamPCN && !slices.Contains(allowed, p) {
+		for _, in := range slices.Sorted(maps.Keys(ds.Inputs)) {
+			switch p := ds.Inputs[in]; {
+			case slices.Contains(allowed, p):
+			case p == ParamPCN:
+				doc.At(at, "extract.datasource.inputs."+in, "parameter %s is bound only in a per_pcn ETL (per_pcn: {})", p)
+			default:
 				doc.At(at, "extract.datasource.inputs."+in, "parameter %s is not bound in a %s ETL (binds %s)", p, d.Mode, listOrNone(allowed))
 			}
 		}

@@ -25,6 +25,9 @@ func TestParseErrors(t *testing.T) {
 		{"block of another mode", "name: a\nsource: plex\nextract: {table: t}\nmode: full\nperiod_range: {column: p}\ntarget: {table: x}\n", "bad.yaml:5:15: period_range: only for mode: period-range"},
 		{"missing", "name: a\n", "bad.yaml:1: source: missing"},
 		{"shrink share", "name: a\nsource: plex\nextract: {table: t}\nmode: full\ntarget: {table: x, max_shrink: 2}\n", "bad.yaml:5:32: target.max_shrink: want a share between 0 and 1"},
+		{"pcn without per_pcn", "name: a\nsource: ws\nextract:\n  datasource: {key: 1, inputs: {\"@PCN\": pcn}, columns: [A]}\nmode: full\ntarget: {table: x}\n", "bad.yaml:4:15: extract.datasource.inputs.@PCN: parameter pcn is bound only in a per_pcn ETL"},
+		{"per_pcn sql without pcn", "name: a\nsource: plex\nextract: {sql: SELECT 1}\nmode: full\nper_pcn: true\ntarget: {table: x}\n", "extract.sql: a per_pcn ETL's SQL selects one PCN's rows with :pcn"},
+		{"reconcile lookback in full", "name: a\nsource: plex\nextract: {table: t}\nmode: full\nreconcile: {}\ntarget: {table: x, key: [id]}\n", "bad.yaml:5:12: reconcile.within: lookback is the window of an incremental run"},
 		{"after itself", "name: a\nsource: plex\nafter: [a]\nextract: {table: t}\nmode: full\ntarget: {table: x}\n", "after: \"a\" cannot run after itself"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
