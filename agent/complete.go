@@ -52,6 +52,11 @@ func (a *Agent) complete(ctx context.Context, r *run, c queue.Completion) error 
 	case <-ctx.Done():
 		return fmt.Errorf("complete job %d: %w: %w", l.JobID, queue.ErrUnavailable, ctx.Err())
 	}
+	// Handed over: wait for the answer, however long the completer takes to reach it
+	// (ctx bounds only the hand-over). The completer answers every request it takes,
+	// each batch within one call's limit, and after a batch that claimed it waits for
+	// the batch's jobs to end; a job that stopped listening and sent its completion
+	// again would wait for a completer waiting for it.
 	select {
 	case err := <-req.done:
 		return err
@@ -63,9 +68,6 @@ func (a *Agent) complete(ctx context.Context, r *run, c queue.Completion) error 
 		default:
 			return a.store.JobComplete(ctx, l, c)
 		}
-	case <-ctx.Done():
-		// The batch may still commit; a retry then finds the lease gone.
-		return fmt.Errorf("complete job %d: %w: %w", l.JobID, queue.ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -151,10 +153,15 @@ func (a *Agent) completeBatch(hard context.Context, batch []*completeReq) {
 		r.done <- errs[i]
 	}
 	if len(jobs) > 0 {
-		// Every reply ends its job's finish (success or lease lost): wait for the jobs to
-		// unregister before their successors start.
-		for _, r := range batch {
-			<-r.gone
+		// Wait for the batch's jobs to unregister before their successors start, so the
+		// agent never runs more than its concurrency. Only for answers that end a job's
+		// finish without the completer (recorded, lease gone, or failed on a full queue
+		// through JobFail): a job answered otherwise sends its completion again, to this
+		// completer, and waiting for it would deadlock both.
+		for i, r := range batch {
+			if e := errs[i]; e == nil || errors.Is(e, queue.ErrLeaseLost) || errors.Is(e, queue.ErrNotFound) || errors.Is(e, queue.ErrFull) {
+				<-r.gone
+			}
 		}
 	}
 	for i, job := range jobs {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"rpt/internal/queue"
 	"rpt/internal/queue/sqlite"
@@ -101,4 +102,51 @@ func TestBatchedCompletionCarriesResults(t *testing.T) {
 		t.Errorf("%d jobs ran at once, concurrency %d", maxRunning, cfg.Concurrency)
 	}
 	t.Logf("%d completions in %d transactions (largest %d)", n, cs.batches.Load(), cs.largest)
+}
+
+// slowBatchStore takes most of a call's time limit for every batch completion, as a
+// loaded queue database does: each batch ends in time, but a job whose completion waits
+// behind another batch waits longer than one call's limit.
+type slowBatchStore struct {
+	*countingStore
+	delay time.Duration
+}
+
+func (s *slowBatchStore) JobCompleteBatch(ctx context.Context, items []queue.CompleteItem, claim *queue.JobClaimParams) ([]error, []*queue.Job, error) {
+	time.Sleep(s.delay)
+	return s.countingStore.JobCompleteBatch(ctx, items, claim)
+}
+
+// A job whose wait for the completer outlasts one call's limit must not stall the
+// agent. Once the completer has taken a job's completion it answers it, and then
+// waits for the job to end before it starts the jobs it claimed with the batch: a job
+// that stopped listening and sent its completion again (to a completer now waiting
+// for it) deadlocked both, and the agent retried "complete job N" for ever (seen in
+// the rolling-update test at load 20).
+func TestSlowBatchCompletionsDoNotStallTheAgent(t *testing.T) {
+	t.Parallel()
+	env := newSQLiteEnv(t)
+	const n = 12
+	var ids []int64
+	for range n {
+		ids = append(ids, env.submit(t, balancesDef, map[string]string{"pcn": "300758"}))
+	}
+	cfg := testConfig()
+	cfg.Concurrency = 4
+	cfg.LeaseDuration = 2 * time.Second // a call's limit is a quarter of it: 500ms
+	store := &slowBatchStore{countingStore: &countingStore{Store: env.store}, delay: 350 * time.Millisecond}
+	startAgent(t, store, env.open, cfg)
+	waitFor(t, "all jobs to end", func() bool {
+		for _, id := range ids {
+			if !env.job(t, id).Status.Terminal() {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		if j := env.job(t, id); j.Status != queue.StatusSucceeded {
+			t.Errorf("job %d: %s (%s)", id, j.Status, j.Error)
+		}
+	}
 }
