@@ -190,41 +190,7 @@ func TestMariaDBCancelTogether(t *testing.T) {
 	const n = 4
 	marker := fmt.Sprintf("rpt-together-%d", time.Now().UnixNano())
 	query := "SELECT /* " + marker + " */ :n AS n, SUM(a.seq + b.seq) AS s FROM seq_1_to_100000 a, seq_1_to_100000 b"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errs := make(chan error, n)
-	for i := range n {
-		src, err := Open(context.Background(), "warehouse", Config{Driver: "mysql", DSN: d})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer src.Close()
-		go func() {
-			rows, err := src.Query(ctx, query, map[string]any{"n": int64(i)})
-			if err == nil {
-				for rows.Next() {
-				}
-				err = rows.Err()
-				_ = rows.Close()
-			}
-			errs <- err
-		}()
-	}
-	// Every statement must be running before the cancel, or a kill could miss it.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var running int
-		if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST
-			WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker).Scan(&running); err != nil {
-			t.Fatal(err)
-		}
-		if running == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			killQueries(t, db, marker)
-			t.Fatalf("%d of %d statements started", running, n)
-		}
-	}
+	cancel, errs := startTogether(t, db, d, n, marker, query)
 	cancel()
 	for range n {
 		select {
@@ -256,39 +222,7 @@ func TestMariaDBCancelReturnsAfterTheServerStopped(t *testing.T) {
 	for round := range 3 {
 		marker := fmt.Sprintf("rpt-stopped-%d-%d", round, time.Now().UnixNano())
 		query := "SELECT /* " + marker + " */ :n AS n, SLEEP(30) AS s"
-		ctx, cancel := context.WithCancel(context.Background())
-		errs := make(chan error, n)
-		for i := range n {
-			src, err := Open(context.Background(), "warehouse", Config{Driver: "mysql", DSN: d})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			go func() {
-				rows, err := src.Query(ctx, query, map[string]any{"n": int64(i)})
-				if err == nil {
-					for rows.Next() {
-					}
-					err = rows.Err()
-					_ = rows.Close()
-				}
-				errs <- err
-			}()
-		}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			var running int
-			if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST
-				WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker).Scan(&running); err != nil {
-				t.Fatal(err)
-			}
-			if running == n {
-				break
-			}
-			if time.Now().After(deadline) {
-				killQueries(t, db, marker)
-				t.Fatalf("%d of %d statements started", running, n)
-			}
-		}
+		cancel, errs := startTogether(t, db, d, n, marker, query)
 		cancel()
 		for range n {
 			if err := <-errs; !errors.Is(err, context.Canceled) {
@@ -303,6 +237,49 @@ func TestMariaDBCancelReturnsAfterTheServerStopped(t *testing.T) {
 		if left != 0 {
 			killQueries(t, db, marker)
 			t.Fatalf("round %d: %d statements with %s still ran on the server after their queries returned", round, left, marker)
+		}
+	}
+}
+
+// startTogether runs query (with its :n bound, so the server sees prepared statements,
+// as for a definition with params) on n sources of its own, as an agent's jobs run,
+// and returns once all n run on the server, with the cancel that stops them and the
+// channel their errors arrive on.
+func startTogether(t *testing.T, db *sql.DB, dsn string, n int, marker, query string) (context.CancelFunc, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	errs := make(chan error, n)
+	for i := range n {
+		src, err := Open(context.Background(), "warehouse", Config{Driver: "mysql", DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { src.Close() })
+		go func() {
+			rows, err := src.Query(ctx, query, map[string]any{"n": int64(i)})
+			if err == nil {
+				for rows.Next() {
+				}
+				err = rows.Err()
+				_ = rows.Close()
+			}
+			errs <- err
+		}()
+	}
+	// Every statement must be running before the cancel, or a kill could miss it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var running int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.PROCESSLIST
+			WHERE INFO LIKE CONCAT('%', ?, '%') AND ID <> CONNECTION_ID()`, marker).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running == n {
+			return cancel, errs
+		}
+		if time.Now().After(deadline) {
+			killQueries(t, db, marker)
+			t.Fatalf("%d of %d statements started", running, n)
 		}
 	}
 }
