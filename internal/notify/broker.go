@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -67,6 +68,7 @@ var ErrBroker = errors.New("embedded mqtt broker")
 // packets and retained messages, kept in memory.
 type Broker struct {
 	srv       *mochi.Server
+	hook      *aclHook
 	addr      string
 	closeOnce sync.Once
 	stopCtx   context.CancelFunc
@@ -113,7 +115,7 @@ func StartBroker(ctx context.Context, addr string, o BrokerOptions) (*Broker, er
 		_ = srv.Close()
 		return nil, fmt.Errorf("start mqtt broker on %s: %w", addr, err)
 	}
-	b := &Broker{srv: srv, addr: tcp.Address()}
+	b := &Broker{srv: srv, hook: h, addr: tcp.Address()}
 	ctx, b.stopCtx = context.WithCancel(ctx)
 	go func() {
 		<-ctx.Done()
@@ -126,8 +128,9 @@ func StartBroker(ctx context.Context, addr string, o BrokerOptions) (*Broker, er
 // where, and what is kept retained.
 type aclHook struct {
 	mochi.HookBase
-	opts BrokerOptions
-	log  *slog.Logger
+	closing atomic.Bool // the broker is shutting down: no new client
+	opts    BrokerOptions
+	log     *slog.Logger
 
 	mu       sync.Mutex
 	retained map[string]bool // topics holding a retained message from a client ($SYS aside)
@@ -178,6 +181,9 @@ func (h *aclHook) role(cl *mochi.Client) string {
 // OnConnectAuthenticate admits the two users with their passwords, nobody else; a last
 // will must be one the user may publish (a will is a publish made by the broker).
 func (h *aclHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if h.closing.Load() {
+		return false
+	}
 	var want string
 	switch string(pk.Connect.Username) {
 	case AgentUser:
@@ -286,8 +292,46 @@ func (b *Broker) Close() error {
 	return nil
 }
 
+// errBrokerClosing is why the broker drops its clients when it shuts down.
+var errBrokerClosing = errors.New("broker shutting down")
+
+// shutdown closes the broker once. mochi-mqtt v2.7.9's Close can deadlock: closing a
+// listener's clients takes the client map's read lock twice (GetByListener calls Len),
+// and a client that goes away in that instant asks for the write lock in between (seen
+// once in CI, in the notify tests under -race). So new clients are refused, the
+// connected ones stopped and waited for first, leaving no writer to come between; and
+// Close is not waited for past a bound, whatever happens inside it.
 func (b *Broker) shutdown() {
-	b.closeOnce.Do(func() { _ = b.srv.Close() })
+	b.closeOnce.Do(func() {
+		b.hook.closing.Store(true)
+		for _, cl := range b.srv.Clients.GetAll() {
+			cl.Stop(errBrokerClosing)
+		}
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if b.srv.Clients.Len() == 0 {
+				break
+			}
+			open := false
+			for _, cl := range b.srv.Clients.GetAll() {
+				open = open || !cl.Closed()
+			}
+			if !open {
+				// Stopped: give the connection goroutines a moment to finish detaching.
+				time.Sleep(50 * time.Millisecond)
+				break
+			}
+		}
+		done := make(chan struct{})
+		go func() {
+			_ = b.srv.Close()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			b.hook.log.Warn("mqtt broker did not finish closing within 5s; going on without it")
+		}
+	})
 }
 
 // demoteHandler logs records below error at debug level.
