@@ -11,7 +11,6 @@ import (
 
 	"rpt/etl"
 	"rpt/internal/queue"
-	"rpt/reportdefs"
 )
 
 // needsReport reads the warehouse table the orders ETL loads; its data must be at most
@@ -26,22 +25,7 @@ sql: SELECT COUNT(*) AS n, SUM(amount) AS total FROM orders_wh
 
 func (e *etlEnv) submitReport(t *testing.T) int64 {
 	t.Helper()
-	d, err := reportdefs.Parse("orders-total.yaml", []byte(needsReport))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := e.store.DefinitionPublish(context.Background(), queue.DefinitionPublishParams{Report: d.Name, Definition: d.Raw}); err != nil {
-		t.Fatal(err)
-	}
-	resolved, err := d.Resolve(nil, time.Now(), time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.store.JobEnqueue(context.Background(), d.JobParams(resolved, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Job.ID
+	return (&sqliteEnv{store: e.store}).submit(t, needsReport, nil)
 }
 
 func (e *etlEnv) etlJobs(t *testing.T) []*queue.Job {
